@@ -1,0 +1,1 @@
+"""Music Transformer composition (MIDI -> new MIDI)."""

@@ -1,0 +1,1 @@
+"""Prefect flows and deployments of the Wave2Midi2Wave DAG."""

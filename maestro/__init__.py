@@ -1,0 +1,1 @@
+"""The MAESTRO dataset: metadata of every version, synthetic renders, Beam preprocessing."""

@@ -1,0 +1,157 @@
+"""Build a MAESTRO-v3-layout dataset from any folder of performance MIDI.
+
+Each MIDI file becomes `<year>/<name>.midi` (a byte copy) and `<year>/<name>.wav` (rendered with
+FluidSynth), listed in `maestro-v3.0.0.csv` and `maestro-v3.0.0.json`. An optional split file
+(ASAP's `asap_split.csv`, or any CSV with `split` and a MIDI path column) assigns splits,
+composers and titles; without one every file goes to `train`.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import shutil
+from pathlib import Path, PurePosixPath
+from typing import Any, Sequence
+
+from maestro.fluidsynth import Augmentation, file_rng, render_midi
+from maestro.metadata import SPLITS, Record, write_metadata
+from maestro.soundfonts import TRAINING_SOUNDFONTS, find_soundfont
+from stages.audio import audio_duration_seconds, write_wav
+from stages.contract import InputError, Job, Stage, StageReport
+from stages.midi import MIDI_SUFFIXES, apply_sustain, read_note_sequence
+
+# ASAP names composers by surname; MAESTRO by full name.
+COMPOSER_NAMES = {
+    "Bach": "Johann Sebastian Bach", "Balakirev": "Mily Balakirev", "Beethoven": "Ludwig van Beethoven",
+    "Brahms": "Johannes Brahms", "Chopin": "Frédéric Chopin", "Debussy": "Claude Debussy",
+    "Glinka": "Mikhail Glinka", "Haydn": "Joseph Haydn", "Liszt": "Franz Liszt",
+    "Mozart": "Wolfgang Amadeus Mozart", "Prokofiev": "Sergei Prokofiev",
+    "Rachmaninoff": "Sergei Rachmaninoff", "Ravel": "Maurice Ravel", "Schubert": "Franz Schubert",
+    "Schumann": "Robert Schumann", "Scriabin": "Alexander Scriabin",
+}
+DEFAULT_YEAR = 2018  # year folder for files whose split file gives no MAESTRO year
+RELEASE_TAIL_SECONDS = 1.0  # kept after the last (pedal-extended) note ends
+
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+    """What the split file says of one MIDI file."""
+
+    split: str = "train"
+    composer: str = ""
+    title: str = ""
+    year: int = DEFAULT_YEAR
+
+
+def read_split_file(path: Path | str) -> dict[Path, Entry]:
+    """Resolved MIDI path -> Entry, from a CSV whose paths are relative to the CSV's folder.
+
+    Columns: `split` and `midi_performance` (ASAP) or `midi_filename`; optional `composer`,
+    `title`, `year` or `maestro_midi_performance` (whose folder is the MAESTRO year).
+    """
+    path = Path(path)
+    entries = {}
+    with path.open(newline="", encoding="utf-8") as handle:
+        for line, row in enumerate(csv.DictReader(handle), start=2):
+            midi = row.get("midi_performance") or row.get("midi_filename")
+            split = (row.get("split") or "").strip()
+            if not midi or split not in SPLITS:
+                raise ValueError(f"{path}:{line}: needs a MIDI path and a split in {SPLITS}")
+            year = row.get("year") or (row.get("maestro_midi_performance") or "").split("/")[0]
+            composer = (row.get("composer") or "").strip()
+            entries[(path.parent / midi).resolve()] = Entry(
+                split=split,
+                composer=COMPOSER_NAMES.get(composer, composer),
+                title=(row.get("title") or "").replace("_", " ").strip(),
+                year=int(year) if str(year).isdigit() else DEFAULT_YEAR,
+            )
+    return entries
+
+
+def dataset_name(relative: PurePosixPath) -> str:
+    """A flat, unique file name for a MIDI file's path inside the input folder."""
+    parts = list(relative.with_suffix("").parts)
+    if len(parts) > 1 and parts[0] == "midi":  # ASAP keeps its files under midi/
+        parts = parts[1:]
+    return "--".join(parts)
+
+
+class RenderStage(Stage):
+    """MIDI file -> `<year>/<name>.midi` + `<year>/<name>.wav` in a MAESTRO-v3 layout."""
+
+    name = "maestro-render"
+    input_suffixes = MIDI_SUFFIXES
+
+    def __init__(self, entries: dict[Path, Entry] | None = None, *,
+                 soundfonts: Sequence[str] = TRAINING_SOUNDFONTS, sample_rate_hz: int = 16_000,
+                 augment_splits: Sequence[str] = ("train",), splits: Sequence[str] = SPLITS,
+                 seed: int = 0, year: int = DEFAULT_YEAR):
+        for soundfont in soundfonts:
+            find_soundfont(soundfont)  # fail now, not once per file
+        self.entries = entries
+        self.soundfonts = tuple(soundfonts)
+        self.sample_rate_hz = sample_rate_hz
+        self.augment_splits = tuple(augment_splits)
+        self.splits = tuple(splits)
+        self.seed = seed
+        self.year = year
+
+    def config(self) -> dict[str, Any]:
+        return {"soundfonts": self.soundfonts, "sample_rate_hz": self.sample_rate_hz,
+                "augment_splits": self.augment_splits, "seed": self.seed,
+                "release_tail_seconds": RELEASE_TAIL_SECONDS}
+
+    def entry(self, source: Path) -> Entry | None:
+        if self.entries is None:
+            return Entry(year=self.year)
+        return self.entries.get(source.resolve())
+
+    def accepts(self, source: Path) -> bool:
+        """Only the files the split file lists, in the wanted splits."""
+        entry = self.entry(source)
+        return entry is not None and entry.split in self.splits
+
+    def output_names(self, source: Path, relative: PurePosixPath) -> dict[str, PurePosixPath]:
+        stem = PurePosixPath(str(self.entry(source).year)) / dataset_name(relative)
+        return {"midi": stem.with_suffix(".midi"), "audio": stem.with_suffix(".wav")}
+
+    def process(self, job: Job, temporaries: dict[str, Path]) -> None:
+        sequence = read_note_sequence(job.source)
+        if not sequence.notes:
+            raise InputError("MIDI file has no notes")
+        entry = self.entry(job.source)
+        rng = file_rng(self.seed, str(job.relative))
+        augmentation = Augmentation.draw(rng, self.soundfonts, augment=entry.split in self.augment_splits)
+        end_seconds = apply_sustain(sequence).total_time + RELEASE_TAIL_SECONDS
+        audio = render_midi(job.source, augmentation, self.sample_rate_hz, rng, end_seconds)
+        write_wav(temporaries["audio"], audio, self.sample_rate_hz)
+        shutil.copyfile(job.source, temporaries["midi"])
+
+    def record(self, job: Job, output_dir: Path) -> Record:
+        entry = self.entry(job.source)
+        return Record(
+            canonical_composer=entry.composer,
+            canonical_title=entry.title or job.relative.stem,
+            split=entry.split,
+            year=entry.year,
+            midi_filename=job.targets["midi"].relative_to(output_dir).as_posix(),
+            audio_filename=job.targets["audio"].relative_to(output_dir).as_posix(),
+            duration=round(audio_duration_seconds(job.targets["audio"]), 6),
+        )
+
+
+def render_dataset(midi_dir: Path | str, out_root: Path | str, split_file: Path | str | None = None,
+                   *, overwrite: bool = False, workers: int = 1, progress: bool = True,
+                   **settings) -> StageReport:
+    """Render every (listed) MIDI file and write the v3 metadata of everything rendered so far."""
+    out_root = Path(out_root)
+    entries = read_split_file(split_file) if split_file else None
+    stage = RenderStage(entries, **settings)
+    report = stage.run(midi_dir, out_root, overwrite=overwrite, workers=workers, progress=progress)
+    jobs = stage.plan(midi_dir, out_root)
+    records = sorted((stage.record(job, out_root) for job in jobs if job.done()),
+                     key=lambda r: r.midi_filename)
+    write_metadata(out_root, records)
+    return report
+

@@ -1,0 +1,181 @@
+"""`w2m2w`: the command line of wave2midi2wave.
+
+Every command is a thin layer over a stage or a pipeline in the packages; argparse lives here only.
+Exit status: 0 when everything succeeded, 1 when some files failed (the rest were written),
+2 on bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent
+SHARED_DATA = REPO.parent / "shared" / "data"
+EXAMPLE_MIDI = REPO / "examples" / "midi"
+
+
+def _cores() -> int:
+    return os.cpu_count() or 1
+
+
+def _csv_list(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+# -- maestro render --------------------------------------------------------------------------
+
+def add_render(commands) -> None:
+    from maestro.metadata import SPLITS
+    from maestro.soundfonts import TRAINING_SOUNDFONTS
+
+    parser = commands.add_parser(
+        "render", help="build a MAESTRO-v3-layout dataset from a folder of MIDI (FluidSynth)",
+        description="Render every performance MIDI under MIDI_DIR with FluidSynth into a "
+                    "MAESTRO-v3 layout under OUT_ROOT: <year>/<name>.midi + .wav, "
+                    "maestro-v3.0.0.csv and .json. Re-running skips finished files.")
+    parser.add_argument("midi_dir", nargs="?", type=Path,
+                        help=f"folder of .mid/.midi files (default: {SHARED_DATA / 'asap'} "
+                             "with its asap_split.csv)")
+    parser.add_argument("out_root", type=Path, help="dataset folder to create or complete")
+    parser.add_argument("--split-csv", type=Path,
+                        help="CSV with split (train/validation/test) and midi_performance or "
+                             "midi_filename columns, paths relative to the CSV; without it every "
+                             "file goes to train")
+    parser.add_argument("--splits", type=_csv_list, default=SPLITS,
+                        help="render only these splits, comma-separated (default: all)")
+    parser.add_argument("--soundfonts", type=_csv_list, default=TRAINING_SOUNDFONTS,
+                        help="soundfont names or .sf2 paths; each file picks one at random "
+                             "(default: %(default)s)")
+    parser.add_argument("--sample-rate", type=int, default=16_000, help="Hz (default: 16000)")
+    parser.add_argument("--augment-splits", type=_csv_list, default=("train",),
+                        help="splits rendered with random gain, reverb, chorus and noise; "
+                             "'none' for plain renders everywhere (default: train)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the per-file random choices")
+    parser.add_argument("--year", type=int, default=2018,
+                        help="year folder for files the split CSV gives no year (default: 2018)")
+    parser.add_argument("--workers", type=int, default=_cores(), help="parallel renders (default: all cores)")
+    parser.add_argument("--overwrite", action="store_true", help="render again files already done")
+    parser.set_defaults(run=run_render)
+
+
+def run_render(args) -> int:
+    from maestro.render import render_dataset
+
+    midi_dir, split_csv = args.midi_dir, args.split_csv
+    if midi_dir is None:
+        midi_dir = SHARED_DATA / "asap"
+        split_csv = split_csv or midi_dir / "asap_split.csv"
+    augment = () if args.augment_splits == ("none",) else args.augment_splits
+    report = render_dataset(midi_dir, args.out_root, split_csv, overwrite=args.overwrite,
+                            workers=args.workers, soundfonts=args.soundfonts,
+                            sample_rate_hz=args.sample_rate, augment_splits=augment,
+                            splits=args.splits, seed=args.seed, year=args.year)
+    print(report.summary())
+    return 0 if report.ok else 1
+
+
+# -- maestro preprocess ----------------------------------------------------------------------
+
+def add_preprocess(commands) -> None:
+    from maestro.metadata import SPLITS
+
+    parser = commands.add_parser(
+        "preprocess", help="Apache Beam: MAESTRO layout -> TFRecord shards per split",
+        description="Cut every recording of a MAESTRO-layout ROOT into examples of at most "
+                    "~20 s at points where no note sounds, with the sustain-extended notes of "
+                    "each span (OUT/transcription), and write one example per performance "
+                    "(OUT/composition), as TFRecord shards of tf.train.Example. Any argument "
+                    "not listed here is a Beam pipeline option, e.g. --runner=DataflowRunner "
+                    "--project=P --region=R --temp_location=gs://B/tmp; without --runner it "
+                    "runs locally on all cores.")
+    parser.add_argument("root", help="MAESTRO-layout dataset folder (any version's metadata)")
+    parser.add_argument("out", help="output folder (local or gs://...)")
+    parser.add_argument("--splits", type=_csv_list, default=SPLITS, help="splits to write (default: all)")
+    parser.add_argument("--years", type=lambda t: tuple(int(y) for y in _csv_list(t)), default=(),
+                        help="only these years, comma-separated")
+    parser.add_argument("--composers", type=_csv_list, default=(),
+                        help="only composers whose name contains one of these, comma-separated")
+    parser.add_argument("--max-shards", type=int, default=16, help="shards per split at most (default: 16)")
+    parser.add_argument("--min-seconds", type=float, default=5.0, help="shortest span (default: 5)")
+    parser.add_argument("--max-seconds", type=float, default=20.0, help="longest span (default: 20)")
+    parser.set_defaults(run=run_preprocess)
+
+
+def run_preprocess(args) -> int:
+    from maestro import preprocess
+
+    config = preprocess.PreprocessConfig(
+        splits=args.splits, years=args.years, composers=args.composers, max_shards=args.max_shards,
+        min_seconds=args.min_seconds, max_seconds=args.max_seconds)
+    summary = preprocess.run(args.root, args.out, config, args.beam_args)
+    print(json.dumps(summary, indent=2))
+    return 0 if summary["failed_count"] == 0 else 1
+
+
+# -- example ---------------------------------------------------------------------------------
+
+def add_example(commands) -> None:
+    parser = commands.add_parser(
+        "example", help="run the main job on the bundled example",
+        description="Render the bundled example MIDI (examples/midi) into a small MAESTRO "
+                    "layout and preprocess it into TFRecords, under OUT (default: runs/example).")
+    parser.add_argument("out", nargs="?", type=Path, default=REPO / "runs" / "example")
+    parser.set_defaults(run=run_example)
+
+
+def run_example(args) -> int:
+    from maestro import preprocess
+    from maestro.render import render_dataset
+
+    dataset = args.out / "dataset"
+    report = render_dataset(EXAMPLE_MIDI, dataset, workers=_cores())
+    print(report.summary())
+    summary = preprocess.run(str(dataset), str(args.out / "tfrecords"), beam_args=args.beam_args)
+    print(json.dumps(summary, indent=2))
+    return 0 if report.ok and summary["failed_count"] == 0 else 1
+
+
+# -- entry -----------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="w2m2w",
+        description="wave2midi2wave: piano audio -> MIDI -> new music -> piano audio "
+                    "(Hawthorne et al., ICLR 2019).")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    maestro = commands.add_parser("maestro", help="the MAESTRO dataset: render, preprocess",
+                                  description="Build and preprocess MAESTRO-layout datasets.")
+    maestro_commands = maestro.add_subparsers(dest="maestro_command", required=True, metavar="COMMAND")
+    add_render(maestro_commands)
+    add_preprocess(maestro_commands)
+    add_example(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    passes_beam_options = getattr(args, "run", None) in (run_preprocess, run_example)
+    if extra and not passes_beam_options:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.beam_args = extra
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if not args.verbose:  # Beam's and TensorFlow's start-up chatter hides what matters
+        logging.getLogger("apache_beam").setLevel(logging.WARNING)
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        return args.run(args)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"w2m2w: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,110 @@
+"""Audio in and out, in one place: any common format, rate and channel count in; 16 kHz mono out."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import soundfile
+
+from stages.contract import InputError
+
+SAMPLE_RATE_HZ = 16_000
+AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".aif", ".aiff", ".m4a")
+
+
+def load_audio(path: Path | str, sample_rate_hz: int = SAMPLE_RATE_HZ,
+               offset_seconds: float = 0.0, duration_seconds: float | None = None) -> np.ndarray:
+    """Read a file as float32 mono samples at `sample_rate_hz`, shape (samples,).
+
+    Raises InputError naming the reason for empty, unreadable or non-finite audio.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"no such audio file: {path}")
+    if path.stat().st_size == 0:
+        raise InputError("empty file (0 bytes)")
+    try:
+        samples, native_rate = _read(path, offset_seconds, duration_seconds)
+    except InputError:
+        raise
+    except Exception as error:  # decoders raise many types; the user needs one reason
+        raise InputError(f"cannot decode audio ({type(error).__name__}: {error})") from error
+    return _checked(samples, native_rate, sample_rate_hz)
+
+
+def decode_audio(data: bytes, sample_rate_hz: int = SAMPLE_RATE_HZ) -> np.ndarray:
+    """Like load_audio, for the bytes of an audio file (e.g. read through a Beam filesystem)."""
+    if not data:
+        raise InputError("empty file (0 bytes)")
+    try:
+        samples, rate = soundfile.read(io.BytesIO(data), dtype="float32", always_2d=True)
+    except Exception as error:
+        raise InputError(f"cannot decode audio ({type(error).__name__}: {error})") from error
+    return _checked(samples.mean(axis=1), rate, sample_rate_hz)
+
+
+def _checked(samples: np.ndarray, native_rate: int, sample_rate_hz: int) -> np.ndarray:
+    if samples.size == 0:
+        raise InputError("audio has no samples")
+    if not np.all(np.isfinite(samples)):
+        raise InputError("audio holds NaN or infinite samples")
+    return resample(samples, native_rate, sample_rate_hz)
+
+
+def _read(path: Path, offset_seconds: float, duration_seconds: float | None) -> tuple[np.ndarray, int]:
+    try:
+        with soundfile.SoundFile(path) as sound:
+            rate = sound.samplerate
+            sound.seek(min(int(round(offset_seconds * rate)), sound.frames))
+            frames = -1 if duration_seconds is None else int(round(duration_seconds * rate))
+            data = sound.read(frames, dtype="float32", always_2d=True)
+        return data.mean(axis=1), rate
+    except soundfile.LibsndfileError:
+        pass  # not a format libsndfile knows (e.g. m4a): let librosa try its other decoders
+    import librosa
+
+    data, rate = librosa.load(path, sr=None, mono=True, offset=offset_seconds,
+                              duration=duration_seconds, dtype=np.float32)
+    return data, int(rate)
+
+
+def resample(samples: np.ndarray, from_hz: int, to_hz: int) -> np.ndarray:
+    samples = np.asarray(samples, dtype=np.float32)
+    if from_hz == to_hz:
+        return samples
+    import librosa
+
+    return librosa.resample(samples, orig_sr=from_hz, target_sr=to_hz, res_type="soxr_hq").astype(np.float32)
+
+
+def audio_duration_seconds(path: Path | str) -> float:
+    """Duration from the header, without decoding the samples."""
+    try:
+        return float(soundfile.info(str(path)).duration)
+    except soundfile.LibsndfileError:
+        import librosa
+
+        return float(librosa.get_duration(path=str(path)))
+
+
+def _clipped(samples: np.ndarray) -> np.ndarray:
+    # soundfile scales floats by 32768 both ways, so 16-bit audio round-trips exactly.
+    return np.clip(np.asarray(samples, dtype=np.float32), -1.0, 1.0)
+
+
+def write_wav(path: Path | str, samples: np.ndarray, sample_rate_hz: int = SAMPLE_RATE_HZ) -> None:
+    """16-bit PCM WAV (the path should be a stage temporary: this write is not atomic)."""
+    soundfile.write(str(path), _clipped(samples), sample_rate_hz, subtype="PCM_16", format="WAV")
+
+
+def encode_wav(samples: np.ndarray, sample_rate_hz: int = SAMPLE_RATE_HZ) -> bytes:
+    buffer = io.BytesIO()
+    soundfile.write(buffer, _clipped(samples), sample_rate_hz, subtype="PCM_16", format="WAV")
+    return buffer.getvalue()
+
+
+def decode_wav(data: bytes) -> tuple[np.ndarray, int]:
+    samples, rate = soundfile.read(io.BytesIO(data), dtype="float32", always_2d=True)
+    return samples.mean(axis=1), int(rate)

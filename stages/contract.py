@@ -1,0 +1,266 @@
+"""The stage contract: a folder (or a list of files) in, a folder out.
+
+Every stage of the pipeline (rendering, transcription, composition, synthesis) is a `Stage`.
+The CLI, the Prefect tasks, Beam and the tests all drive stages through `Stage.run`, which:
+
+- finds the input files (by suffix) and plans one `Job` per file, whose outputs mirror the
+  input tree under the output folder (a stage may map names differently, e.g. a dataset layout);
+- skips jobs whose outputs all exist, unless `overwrite=True`;
+- writes each output under a temporary name in the output folder, then renames it into place,
+  so a killed run never leaves a half-written file under a final name;
+- records the stage's configuration beside its outputs, and refuses to mix outputs of a
+  different configuration into the same folder;
+- catches a failure per file, reports it (file and reason) and goes on with the rest;
+- never writes over an input file.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import json
+import logging
+import multiprocessing
+import os
+import uuid
+from pathlib import Path, PurePosixPath
+from typing import Any, ClassVar, Iterable, Sequence
+
+from tqdm.auto import tqdm
+
+log = logging.getLogger(__name__)
+
+PARTIAL_MARK = ".partial-"
+
+
+class InputError(ValueError):
+    """A problem with one input file; its message is the reason shown to the user."""
+
+
+class StageConfigError(RuntimeError):
+    """The output folder holds outputs of the same stage made with another configuration."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """One input file and the final paths of its outputs (role -> path)."""
+
+    source: Path
+    relative: PurePosixPath
+    targets: dict[str, Path]
+
+    def done(self) -> bool:
+        return all(path.exists() for path in self.targets.values())
+
+
+@dataclasses.dataclass(frozen=True)
+class FileError:
+    path: str
+    reason: str
+
+
+@dataclasses.dataclass
+class StageReport:
+    stage: str
+    output_dir: str
+    written: list[str] = dataclasses.field(default_factory=list)
+    skipped: list[str] = dataclasses.field(default_factory=list)
+    failed: list[FileError] = dataclasses.field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def summary(self) -> str:
+        text = (f"{self.stage}: {len(self.written)} written, {len(self.skipped)} skipped "
+                f"(already done), {len(self.failed)} failed -> {self.output_dir}")
+        return "\n".join([text] + [f"  FAILED {e.path}: {e.reason}" for e in self.failed])
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def describe_error(error: BaseException) -> str:
+    """A one-line reason for a failed file."""
+    if isinstance(error, InputError):
+        return str(error)
+    return f"{type(error).__name__}: {error}"
+
+
+class Stage:
+    """Base class of all stages. Subclasses set the class attributes and implement `process`."""
+
+    name: ClassVar[str] = "stage"
+    #: Suffixes (lower case, with the dot) of the files the stage reads from a folder.
+    input_suffixes: ClassVar[tuple[str, ...]] = ()
+    #: Output role -> suffix; the default naming mirrors the input path with that suffix.
+    output_suffixes: ClassVar[dict[str, str]] = {}
+
+    # -- what subclasses provide -------------------------------------------------------------
+
+    def config(self) -> dict[str, Any]:
+        """Settings that change the outputs; recorded beside them as `<name>.stage.json`."""
+        return {}
+
+    def accepts(self, source: Path) -> bool:
+        """Whether to process this input file at all (e.g. only files a split file lists)."""
+        return True
+
+    def output_names(self, source: Path, relative: PurePosixPath) -> dict[str, PurePosixPath]:
+        """Output role -> path relative to the output folder. Default: mirror the input tree."""
+        return {role: relative.with_suffix(suffix) for role, suffix in self.output_suffixes.items()}
+
+    def process(self, job: Job, temporaries: dict[str, Path]) -> None:
+        """Read `job.source` and write every output role to its temporary path."""
+        raise NotImplementedError
+
+    # -- the contract ------------------------------------------------------------------------
+
+    def find_inputs(self, inputs: Path | str | Sequence[Path | str],
+                    exclude: Path | None = None) -> tuple[Path, list[Path]]:
+        """The input root and the input files, sorted. A folder is searched recursively."""
+        if isinstance(inputs, (str, os.PathLike)):
+            root = Path(inputs)
+            if root.is_file():
+                return root.parent, [root]
+            if not root.is_dir():
+                raise FileNotFoundError(f"input folder not found: {root}")
+            excluded = exclude.resolve() if exclude else None
+            files = [
+                path for path in root.rglob("*")
+                if path.suffix.lower() in self.input_suffixes and path.is_file()
+                and not path.name.startswith(".")
+                and not (excluded and path.resolve().is_relative_to(excluded))
+            ]
+            return root, sorted(files)
+        files = [Path(path) for path in inputs]
+        if not files:
+            return Path("."), []
+        root = Path(os.path.commonpath([path.resolve().parent for path in files]))
+        return root, files
+
+    def plan(self, inputs: Path | str | Sequence[Path | str], output_dir: Path | str) -> list[Job]:
+        output_dir = Path(output_dir)
+        root, files = self.find_inputs(inputs, exclude=output_dir)
+        jobs = []
+        for source in files:
+            if not self.accepts(source):
+                continue
+            relative = PurePosixPath(source.resolve().relative_to(root.resolve()).as_posix())
+            targets = {role: output_dir / name for role, name in self.output_names(source, relative).items()}
+            jobs.append(Job(source=source, relative=relative, targets=targets))
+        return jobs
+
+    def run(self, inputs: Path | str | Sequence[Path | str], output_dir: Path | str, *,
+            overwrite: bool = False, workers: int = 1, progress: bool = True) -> StageReport:
+        """Run the stage over every input; per-file failures are reported, not raised."""
+        output_dir = Path(output_dir)
+        jobs = self.plan(inputs, output_dir)
+        output_dir.mkdir(parents=True, exist_ok=True)
+        self._record_config(output_dir, overwrite)
+        remove_stale_partials(output_dir)
+
+        report = StageReport(stage=self.name, output_dir=str(output_dir))
+        todo = []
+        for job in jobs:
+            if not overwrite and job.done():
+                report.skipped.append(str(job.source))
+            elif any(_same_file(job.source, t) for t in job.targets.values()):
+                report.failed.append(FileError(str(job.source), "refusing to write over the input file"))
+            else:
+                todo.append(job)
+
+        bar = tqdm(total=len(todo), desc=self.name, unit="file", disable=not progress or not todo)
+        for job, error in self._execute(todo, workers):
+            if error is None:
+                report.written.append(str(job.source))
+            else:
+                report.failed.append(FileError(str(job.source), error))
+                bar.write(f"{self.name}: FAILED {job.source}: {error}")
+            bar.update(1)
+        bar.close()
+        return report
+
+    def _execute(self, jobs: list[Job], workers: int) -> Iterable[tuple[Job, str | None]]:
+        if workers <= 1 or len(jobs) <= 1:
+            for job in jobs:
+                yield job, run_job(self, job)
+            return
+        # spawn, not fork: a forked TensorFlow or thread pool is not safe to use.
+        context = multiprocessing.get_context("spawn")
+        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
+            futures = {pool.submit(run_job, self, job): job for job in jobs}
+            for future in concurrent.futures.as_completed(futures):
+                yield futures[future], future.result()
+
+    def _record_config(self, output_dir: Path, overwrite: bool) -> None:
+        record_path = output_dir / f"{self.name}.stage.json"
+        record = {"stage": self.name, "config": json.loads(json.dumps(self.config(), default=str))}
+        if record_path.exists() and not overwrite:
+            previous = json.loads(record_path.read_text())
+            if previous.get("config") != record["config"]:
+                raise StageConfigError(
+                    f"{output_dir} holds '{self.name}' outputs made with another configuration "
+                    f"({record_path}); use a new output folder or overwrite")
+            return
+        write_text_atomic(record_path, json.dumps(record, indent=2, sort_keys=True) + "\n")
+
+
+def run_job(stage: Stage, job: Job) -> str | None:
+    """Process one job with temporary outputs renamed into place; returns the failure reason."""
+    temporaries = {role: partial_path(path) for role, path in job.targets.items()}
+    try:
+        for path in temporaries.values():
+            path.parent.mkdir(parents=True, exist_ok=True)
+        stage.process(job, temporaries)
+        missing = [role for role, path in temporaries.items() if not path.exists()]
+        if missing:
+            raise RuntimeError(f"stage wrote no {', '.join(missing)} output")
+        for role, path in temporaries.items():
+            os.replace(path, job.targets[role])
+        return None
+    except Exception as error:  # noqa: BLE001 - one bad file must not stop the batch
+        log.debug("%s failed on %s", stage.name, job.source, exc_info=True)
+        return describe_error(error)
+    finally:
+        for path in temporaries.values():
+            path.unlink(missing_ok=True)
+
+
+def partial_path(final: Path) -> Path:
+    """A hidden temporary name beside `final` that keeps its suffix (writers pick formats by it)."""
+    return final.with_name(f".{final.stem}{PARTIAL_MARK}{os.getpid()}-{uuid.uuid4().hex[:8]}{final.suffix}")
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    temporary = partial_path(path)
+    temporary.write_text(text)
+    os.replace(temporary, path)
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    temporary = partial_path(path)
+    temporary.write_bytes(data)
+    os.replace(temporary, path)
+
+
+def remove_stale_partials(output_dir: Path) -> None:
+    """Delete temporaries left by killed runs (their process no longer exists)."""
+    for path in output_dir.rglob(f".*{PARTIAL_MARK}*"):
+        pid = path.name.split(PARTIAL_MARK, 1)[1].split("-", 1)[0]
+        if not (pid.isdigit() and _process_alive(int(pid))):
+            path.unlink(missing_ok=True)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    return a.resolve() == b.resolve()

@@ -1,0 +1,1 @@
+"""MIDI-conditioned WaveNet synthesis (MIDI -> audio)."""

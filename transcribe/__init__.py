@@ -1,0 +1,1 @@
+"""Onsets and Frames piano transcription (audio -> MIDI)."""
