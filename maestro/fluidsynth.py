@@ -122,5 +122,6 @@ def add_noise(audio: np.ndarray, snr_db: float, color: str, rng: np.random.Gener
         spectrum = np.fft.rfft(noise)
         spectrum /= np.sqrt(np.maximum(np.arange(spectrum.size), 1.0))
         noise = np.fft.irfft(spectrum, n=audio.size)
-    noise *= signal_rms / (10.0 ** (snr_db / 20.0)) / max(float(np.std(noise)), 1e-12)
+    noise_rms = float(np.sqrt(np.mean(np.square(noise))))
+    noise *= signal_rms / (10.0 ** (snr_db / 20.0)) / max(noise_rms, 1e-12)
     return (audio + noise).astype(np.float32)

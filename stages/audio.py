@@ -40,6 +40,8 @@ def decode_audio(data: bytes, sample_rate_hz: int = SAMPLE_RATE_HZ) -> np.ndarra
         raise InputError("empty file (0 bytes)")
     try:
         samples, rate = soundfile.read(io.BytesIO(data), dtype="float32", always_2d=True)
+    except soundfile.LibsndfileError as error:  # its str() names the buffer object: keep the reason only
+        raise InputError(f"cannot decode audio ({error.error_string})") from error
     except Exception as error:
         raise InputError(f"cannot decode audio ({type(error).__name__}: {error})") from error
     return _checked(samples.mean(axis=1), rate, sample_rate_hz)

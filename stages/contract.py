@@ -125,7 +125,8 @@ class Stage:
                 return root.parent, [root]
             if not root.is_dir():
                 raise FileNotFoundError(f"input folder not found: {root}")
-            excluded = exclude.resolve() if exclude else None
+            # An output folder nested in the input folder holds outputs, not inputs.
+            excluded = exclude.resolve() if exclude and exclude.resolve() != root.resolve() else None
             files = [
                 path for path in root.rglob("*")
                 if path.suffix.lower() in self.input_suffixes and path.is_file()

@@ -1,0 +1,48 @@
+"""The `w2m2w` command line: help, render and preprocess end to end, exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipeline import main
+from tests.conftest import make_midi, phrase
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_help_explains_every_command():
+    result = subprocess.run([sys.executable, str(REPO / "pipeline.py"), "maestro", "render", "--help"],
+                            capture_output=True, text=True, check=True)
+    text = " ".join(result.stdout.split())
+    assert "MAESTRO-v3 layout" in text and "--split-csv" in text
+    with pytest.raises(SystemExit) as exit_info:
+        main(["maestro", "preprocess", "--help"])
+    assert exit_info.value.code == 0
+
+
+def test_render_then_preprocess_with_beam_options_passed_through(tmp_path, capsys):
+    make_midi(tmp_path / "in" / "piece.mid", phrase(11, 3.0))
+    (tmp_path / "in" / "broken.mid").write_bytes(b"not midi")
+    assert main(["maestro", "render", str(tmp_path / "in"), str(tmp_path / "ds"), "--workers", "1"]) == 1
+    assert "broken.mid" in capsys.readouterr().out
+    status = main(["maestro", "preprocess", str(tmp_path / "ds"), str(tmp_path / "tf"),
+                   "--direct_num_workers=1", "--direct_running_mode=in_memory"])
+    assert status == 0
+    summary = json.loads((tmp_path / "tf" / "preprocess.json").read_text())
+    assert summary["splits"]["train"]["recordings"] == 1
+    assert (tmp_path / "tf" / "transcription" / "train.tfrecord-00000-of-00001").stat().st_size > 0
+
+
+def test_unknown_options_are_refused_where_no_beam_options_go(tmp_path):
+    with pytest.raises(SystemExit):
+        main(["maestro", "render", str(tmp_path), str(tmp_path / "o"), "--runner=DataflowRunner"])
+
+
+def test_missing_dataset_is_a_clear_error(tmp_path, capsys):
+    assert main(["maestro", "preprocess", str(tmp_path / "none"), str(tmp_path / "o")]) == 2
+    assert "maestro-v" in capsys.readouterr().err

@@ -1,0 +1,109 @@
+"""Beam preprocessing: shards that decode back to the same audio and notes, deterministic,
+bad files counted and reported."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+from apache_beam.testing import test_pipeline
+from apache_beam.testing.util import assert_that
+
+from maestro import preprocess, tfrecord
+from maestro.examples import decode_composition, decode_transcription
+from maestro.metadata import Dataset
+from stages.audio import load_audio
+from stages.midi import apply_sustain, read_note_sequence
+
+IN_PROCESS = ["--direct_num_workers=1", "--direct_running_mode=in_memory"]
+
+
+def read_shards(folder: Path, split: str) -> list[bytes]:
+    records = []
+    for path in sorted(folder.glob(f"{split}.tfrecord-*")):
+        with path.open("rb") as handle:
+            records += list(tfrecord.read_records(handle))
+    return records
+
+
+@pytest.fixture(scope="module")
+def preprocessed(rendered, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("tfrecords")
+    config = preprocess.PreprocessConfig(min_seconds=1.0, max_seconds=2.5)
+    records = preprocess.load_records(str(rendered))
+    with test_pipeline.TestPipeline(runner=FnApiRunner()) as pipeline:
+        stats = preprocess.build(pipeline, str(rendered), str(out), records, config)
+        def check(shards):
+            assert sum(s["recordings"] for s in shards) == 4
+            assert all(not s["failed"] for s in shards)
+
+        assert_that(stats, check)
+    return out
+
+
+def test_spans_decode_back_to_the_recording_and_its_notes(rendered, preprocessed):
+    dataset = Dataset.open(rendered)
+    for record in dataset.records:
+        spans = sorted((decode_transcription(d) for d in read_shards(preprocessed / "transcription", record.split)),
+                       key=lambda s: s.start_seconds)
+        spans = [s for s in spans if s.id.startswith(record.audio_filename + "@")]
+        assert len(spans) >= 2  # 4 s recordings cut into spans of at most 2.5 s
+        audio = load_audio(dataset.audio_path(record))
+        np.testing.assert_array_equal(np.concatenate([s.audio for s in spans]), audio)
+        assert all(s.end_seconds - s.start_seconds <= 2.5 + 1e-6 for s in spans)
+        # Every sustain-extended note starts in exactly one span, at its true time.
+        expected = sorted((round(n.start_time, 4), n.pitch, n.velocity)
+                          for n in apply_sustain(read_note_sequence(dataset.midi_path(record))).notes)
+        found = sorted((round(s.start_seconds + n.start_time, 4), n.pitch, n.velocity)
+                       for s in spans for n in s.sequence.notes if n.start_time >= 0)
+        assert found == expected
+        for span in spans:
+            assert all(n.end_time <= span.end_seconds - span.start_seconds + 1e-6 for n in span.sequence.notes)
+
+
+def test_composition_examples_hold_whole_performances(rendered, preprocessed):
+    dataset = Dataset.open(rendered)
+    examples = {e.id: e for split in ("train", "validation", "test")
+                for e in map(decode_composition, read_shards(preprocessed / "composition", split))}
+    assert set(examples) == {r.midi_filename for r in dataset.records}
+    for record in dataset.records:
+        example = examples[record.midi_filename]
+        assert (example.split, example.composer, example.year) == (record.split, record.canonical_composer, record.year)
+        assert example.sequence == read_note_sequence(dataset.midi_path(record))
+
+
+def test_output_is_deterministic_and_bad_files_are_reported(rendered, tmp_path):
+    broken = tmp_path / "dataset"
+    shutil.copytree(rendered, broken)
+    dataset = Dataset.open(broken)
+    victim = dataset.records[0]
+    dataset.audio_path(victim).write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
+    config = preprocess.PreprocessConfig(max_shards=2)
+    first = preprocess.run(str(broken), str(tmp_path / "one"), config, IN_PROCESS)
+    second = preprocess.run(str(broken), str(tmp_path / "two"), config, IN_PROCESS)
+    assert first == second == json.loads((tmp_path / "one" / "preprocess.json").read_text())
+    assert first["failed_count"] == 1 and first["failed"][0][0] == victim.audio_filename
+    assert "cannot decode audio" in first["failed"][0][1]
+    total = sum(split["recordings"] for split in first["splits"].values())
+    assert total == 3 and sum(s["composition_examples"] for s in first["splits"].values()) == 4
+    files = sorted(p.relative_to(tmp_path / "one") for p in (tmp_path / "one").rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(tmp_path / "two") for p in (tmp_path / "two").rglob("*") if p.is_file())
+    for path in files:
+        assert (tmp_path / "one" / path).read_bytes() == (tmp_path / "two" / path).read_bytes()
+    assert not [p for p in files if "partial" in p.name]
+
+
+def test_tfrecord_framing_matches_tensorflow(tmp_path):
+    import tensorflow as tf
+
+    path = tmp_path / "x.tfrecord"
+    with path.open("wb") as handle:
+        tfrecord.write_records(handle, [b"", b"abc", bytes(range(256)) * 40])
+    assert [r.numpy() for r in tf.data.TFRecordDataset(str(path))] == [b"", b"abc", bytes(range(256)) * 40]
+    path.write_bytes(path.read_bytes()[:-3])
+    with pytest.raises(ValueError, match="corrupt or truncated"), path.open("rb") as handle:
+        list(tfrecord.read_records(handle))
