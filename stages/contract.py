@@ -162,9 +162,13 @@ class Stage:
         remove_stale_partials(output_dir)
 
         report = StageReport(stage=self.name, output_dir=str(output_dir))
-        todo = []
+        todo, claimed = [], {}
         for job in jobs:
-            if not overwrite and job.done():
+            clash = next((claimed[t] for t in job.targets.values() if t in claimed), None)
+            claimed.update({t: job.source for t in job.targets.values()})
+            if clash is not None:
+                report.failed.append(FileError(str(job.source), f"its output would overwrite that of {clash}"))
+            elif not overwrite and job.done():
                 report.skipped.append(str(job.source))
             elif any(_same_file(job.source, t) for t in job.targets.values()):
                 report.failed.append(FileError(str(job.source), "refusing to write over the input file"))

@@ -68,3 +68,26 @@ def rendered(midi_folder, tmp_path_factory) -> Path:
     report = render_dataset(midi_folder, out, midi_folder / "split.csv", workers=1, progress=False)
     assert report.ok, report.summary()
     return out
+
+
+@pytest.fixture(scope="session")
+def preprocessed(rendered, tmp_path_factory) -> Path:
+    """The rendered dataset through the Beam pipeline (a TestPipeline), spans of at most 2.5 s."""
+    from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+    from apache_beam.testing import test_pipeline
+    from apache_beam.testing.util import assert_that
+
+    from maestro import preprocess
+
+    out = tmp_path_factory.mktemp("tfrecords")
+    config = preprocess.PreprocessConfig(min_seconds=1.0, max_seconds=2.5)
+    records = preprocess.load_records(str(rendered))
+    with test_pipeline.TestPipeline(runner=FnApiRunner()) as pipeline:
+        stats = preprocess.build(pipeline, str(rendered), str(out), records, config)
+
+        def check(shards):
+            assert sum(s["recordings"] for s in shards) == 4
+            assert all(not s["failed"] for s in shards)
+
+        assert_that(stats, check)
+    return out

@@ -9,9 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from apache_beam.runners.portability.fn_api_runner import FnApiRunner
-from apache_beam.testing import test_pipeline
-from apache_beam.testing.util import assert_that
 
 from maestro import preprocess, tfrecord
 from maestro.examples import decode_composition, decode_transcription
@@ -28,21 +25,6 @@ def read_shards(folder: Path, split: str) -> list[bytes]:
         with path.open("rb") as handle:
             records += list(tfrecord.read_records(handle))
     return records
-
-
-@pytest.fixture(scope="module")
-def preprocessed(rendered, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("tfrecords")
-    config = preprocess.PreprocessConfig(min_seconds=1.0, max_seconds=2.5)
-    records = preprocess.load_records(str(rendered))
-    with test_pipeline.TestPipeline(runner=FnApiRunner()) as pipeline:
-        stats = preprocess.build(pipeline, str(rendered), str(out), records, config)
-        def check(shards):
-            assert sum(s["recordings"] for s in shards) == 4
-            assert all(not s["failed"] for s in shards)
-
-        assert_that(stats, check)
-    return out
 
 
 def test_spans_decode_back_to_the_recording_and_its_notes(rendered, preprocessed):

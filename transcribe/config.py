@@ -1,0 +1,75 @@
+"""Sizes and settings of the Onsets and Frames transcriber, as a frozen dataclass.
+
+`paper()` is the MAESTRO-paper model (Hawthorne et al. 2019, ~26M parameters); `default()` is
+what we ship, sized to train on a 2-core CPU and transcribe many times faster than real time;
+`tiny()` is for tests.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+
+@dataclasses.dataclass(frozen=True)
+class TranscriberConfig:
+    name: str = "default"
+    # Front end: log-mel spectrogram (16 kHz, 229 bins, hop 512 = 32 ms frames, 30 Hz up).
+    sample_rate_hz: int = 16_000
+    hop_length: int = 512
+    fft_size: int = 2048
+    mel_bins: int = 229
+    fmin_hz: float = 30.0
+    fmax_hz: float = 8_000.0
+    # Acoustic model: three 3x3 convolutions with frequency pooling, then a dense layer.
+    conv_channels: tuple[int, int, int] = (16, 16, 32)
+    dense_units: int = 192
+    # Bidirectional LSTM units per direction (onset, offset and frame stacks).
+    lstm_units: int = 96
+    dropout: float = 0.25
+    # Training.
+    learning_rate: float = 6e-4
+    decay_steps: int = 10_000
+    decay_rate: float = 0.98
+    clip_norm: float = 3.0
+    batch_size: int = 8
+    crop_frames: int = 320  # ~10 s
+    # Inference: chunks of audio with overlap, stitched at their centres.
+    chunk_frames: int = 625  # 20 s
+    overlap_frames: int = 64  # ~2 s of context on each side
+    onset_threshold: float = 0.5
+    frame_threshold: float = 0.5
+
+    @property
+    def frames_per_second(self) -> float:
+        return self.sample_rate_hz / self.hop_length
+
+    @classmethod
+    def paper(cls) -> "TranscriberConfig":
+        return cls(name="paper", conv_channels=(48, 48, 96), dense_units=768, lstm_units=256,
+                   batch_size=8, crop_frames=625)
+
+    @classmethod
+    def default(cls) -> "TranscriberConfig":
+        return cls()
+
+    @classmethod
+    def tiny(cls) -> "TranscriberConfig":
+        return cls(name="tiny", conv_channels=(4, 4, 8), dense_units=16, lstm_units=8,
+                   batch_size=2, crop_frames=64, chunk_frames=96, overlap_frames=16)
+
+    @classmethod
+    def named(cls, name: str) -> "TranscriberConfig":
+        makers = {"paper": cls.paper, "default": cls.default, "tiny": cls.tiny}
+        if name not in makers:
+            raise ValueError(f"unknown transcriber config {name!r}; choose from {sorted(makers)}")
+        return makers[name]()
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TranscriberConfig":
+        fields = {f.name for f in dataclasses.fields(cls)}
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in fields}
+        return cls(**values)

@@ -1,0 +1,84 @@
+"""Per-frame model outputs -> notes (Onsets and Frames decoding), and notes -> piano roll.
+
+A note starts only where the onset head fires and lasts while the frame head (or the
+same onset) stays active, so frame activity alone never creates a note.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from stages.midi import NOTE_DTYPE, PIANO_KEYS, PIANO_LOWEST_PITCH
+
+
+def decode_notes(frame_probs: np.ndarray, onset_probs: np.ndarray, velocities: np.ndarray,
+                 frames_per_second: float, frame_threshold: float = 0.5,
+                 onset_threshold: float = 0.5) -> np.ndarray:
+    """Notes (NOTE_DTYPE, sorted by onset then pitch) from three (frames, 88) arrays.
+
+    `velocities` are in [0, 1] (MIDI velocity / 127); a note's velocity is the largest
+    value over its onset run.
+    """
+    frame_probs, onset_probs, velocities = (np.asarray(a, dtype=float)
+                                            for a in (frame_probs, onset_probs, velocities))
+    if frame_probs.ndim != 2 or frame_probs.shape[1] != PIANO_KEYS:
+        raise ValueError(f"expected (frames, {PIANO_KEYS}) arrays, got {frame_probs.shape}")
+    if onset_probs.shape != frame_probs.shape or velocities.shape != frame_probs.shape:
+        raise ValueError(f"shapes differ: frames {frame_probs.shape}, onsets {onset_probs.shape},"
+                         f" velocities {velocities.shape}")
+    num_frames = frame_probs.shape[0]
+    onset_active = onset_probs >= onset_threshold
+    previous_onset = np.zeros_like(onset_active)
+    previous_onset[1:] = onset_active[:-1]
+    onset_start = onset_active & ~previous_onset
+    # Frames of the note's own onset run hold it even when the frame head is below threshold;
+    # any onset-active frame that is not a start belongs to the run of the sounding note.
+    sustained = (frame_probs >= frame_threshold) | onset_active
+    note_stops = ~sustained | onset_start
+    run_stops = ~onset_active
+
+    rows = []
+    for key in range(PIANO_KEYS):
+        starts = np.flatnonzero(onset_start[:, key])
+        if not len(starts):
+            continue
+        ends = _first_after(np.flatnonzero(note_stops[:, key]), starts, num_frames)
+        run_ends = _first_after(np.flatnonzero(run_stops[:, key]), starts, num_frames)
+        for start, end, run_end in zip(starts, ends, run_ends):
+            velocity = velocities[start:run_end, key].max()
+            rows.append((start / frames_per_second, end / frames_per_second,
+                         PIANO_LOWEST_PITCH + key, _midi_velocity(velocity)))
+    notes = np.array(rows, dtype=NOTE_DTYPE)
+    return np.sort(notes, order=["onset_s", "pitch"])
+
+
+def _first_after(stops: np.ndarray, starts: np.ndarray, num_frames: int) -> np.ndarray:
+    """For each start frame, the first stop frame after it, or num_frames when none."""
+    index = np.searchsorted(stops, starts, side="right")
+    padded = np.append(stops, num_frames)
+    return padded[index]
+
+
+def _midi_velocity(velocity: float) -> int:
+    """A [0, 1] velocity as MIDI 1-127 (0 would mean note-off)."""
+    return int(np.clip(np.rint(velocity * 127), 1, 127))
+
+
+def notes_to_roll(notes: np.ndarray, frames_per_second: float, num_frames: int) -> np.ndarray:
+    """Boolean (num_frames, 88) roll: a note covers frames round(onset) to round(offset), excl.
+
+    Every note covers at least its onset frame; pitches off the 88 keys are ignored.
+    """
+    roll_counts = np.zeros((num_frames + 1, PIANO_KEYS), dtype=np.int64)
+    keys = notes["pitch"].astype(np.int64) - PIANO_LOWEST_PITCH
+    on_piano = (keys >= 0) & (keys < PIANO_KEYS)
+    notes, keys = notes[on_piano], keys[on_piano]
+    # Round half up (not numpy's half-to-even) so shifting all notes by a frame shifts the roll.
+    starts = np.floor(notes["onset_s"] * frames_per_second + 0.5).astype(np.int64)
+    ends = np.floor(notes["offset_s"] * frames_per_second + 0.5).astype(np.int64)
+    ends = np.maximum(ends, starts + 1)
+    starts, ends = np.clip(starts, 0, num_frames), np.clip(ends, 0, num_frames)
+    # Count notes sounding per cell with +1/-1 edges, so overlapping notes stay active.
+    np.add.at(roll_counts, (starts, keys), 1)
+    np.add.at(roll_counts, (ends, keys), -1)
+    return np.cumsum(roll_counts, axis=0)[:num_frames] > 0

@@ -1,0 +1,88 @@
+"""Transcribe recordings of any length: chunked inference with overlap, stitched, decoded.
+
+The log-mel spectrogram is cut into chunks of `chunk_frames` that each see `overlap_frames` of
+context on both sides; only each chunk's centre is kept. The model runs on fixed-size batches
+of chunks, so memory stays bounded by one batch whatever the recording's length, and the
+compiled graph is traced once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from stages.audio import load_audio
+from stages.contract import InputError
+from transcribe.config import TranscriberConfig
+from transcribe.decode import decode_notes
+from transcribe.features import SILENCE, log_mel
+from transcribe.model import OnsetsAndFrames, probabilities
+
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "default.keras"
+SILENCE_PEAK = 1e-4  # -80 dBFS: nothing a piano played
+
+
+def checkpoint_id(path: Path | str) -> str:
+    """A content hash: outputs made with different weights never pass for each other."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
+def load_transcriber_model(path: Path | str = DEFAULT_CHECKPOINT) -> OnsetsAndFrames:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"transcriber checkpoint not found: {path}")
+    return keras.saving.load_model(path, compile=False)
+
+
+class Transcriber:
+    def __init__(self, model: OnsetsAndFrames, batch_chunks: int = 4):
+        self.model = model
+        self.config: TranscriberConfig = model.config
+        self.batch_chunks = batch_chunks
+
+    @classmethod
+    def load(cls, path: Path | str = DEFAULT_CHECKPOINT, **kwargs) -> "Transcriber":
+        return cls(load_transcriber_model(path), **kwargs)
+
+    def predict(self, mel: np.ndarray) -> dict[str, np.ndarray]:
+        """(frames, mel_bins) -> {onsets, offsets, frames, velocities}: (frames, 88) each."""
+        c = self.config
+        total = len(mel)
+        window = c.chunk_frames + 2 * c.overlap_frames
+        if total < window:  # one window, padded with silence at the end (one traced shape)
+            padded = np.full((window, c.mel_bins), SILENCE, np.float32)
+            padded[:total] = mel
+            probs = probabilities(self.model.predict_on_batch(padded[None]))
+            return {name: values[0, :total] for name, values in probs.items()}
+        outputs = {name: np.zeros((total, 88), np.float32) for name in ("onsets", "offsets", "frames", "velocities")}
+        centres = list(range(0, total, c.chunk_frames))
+        for batch_start in range(0, len(centres), self.batch_chunks):
+            batch = centres[batch_start: batch_start + self.batch_chunks]
+            # Windows never run past the clip (the last one is shifted back to end with it), so
+            # the clip's own start and end look to the model exactly as in one whole pass.
+            firsts = [min(max(0, centre - c.overlap_frames), total - window) for centre in batch]
+            x = np.stack([mel[first: first + window] for first in firsts]).astype(np.float32)
+            if len(batch) < self.batch_chunks:  # a fixed batch shape: the graph is traced once
+                x = np.concatenate([x, np.repeat(x[-1:], self.batch_chunks - len(batch), axis=0)])
+            probs = probabilities(self.model.predict_on_batch(x))
+            for i, (centre, first) in enumerate(zip(batch, firsts)):
+                length = min(c.chunk_frames, total - centre)
+                for name, values in probs.items():
+                    outputs[name][centre: centre + length] = values[i, centre - first: centre - first + length]
+        return outputs
+
+    def transcribe(self, audio: np.ndarray) -> np.ndarray:
+        """16 kHz mono audio -> notes (stages.midi note array)."""
+        probs = self.predict(log_mel(audio, self.config))
+        return decode_notes(probs["frames"], probs["onsets"], probs["velocities"], self.config.frames_per_second,
+                            frame_threshold=self.config.frame_threshold,
+                            onset_threshold=self.config.onset_threshold)
+
+    def transcribe_file(self, path: Path | str) -> np.ndarray:
+        audio = load_audio(path, self.config.sample_rate_hz)
+        if float(np.abs(audio).max()) < SILENCE_PEAK:
+            raise InputError("audio is silent (peak below -80 dBFS): nothing to transcribe")
+        return self.transcribe(audio)
