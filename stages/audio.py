@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import soundfile
+import soxr
 
 from stages.contract import InputError
 
@@ -26,7 +27,7 @@ def load_audio(path: Path | str, sample_rate_hz: int = SAMPLE_RATE_HZ,
     if path.stat().st_size == 0:
         raise InputError("empty file (0 bytes)")
     try:
-        samples, native_rate = _read(path, offset_seconds, duration_seconds)
+        samples, native_rate = _read(path, offset_seconds, duration_seconds, sample_rate_hz)
     except InputError:
         raise
     except Exception as error:  # decoders raise many types; the user needs one reason
@@ -55,21 +56,34 @@ def _checked(samples: np.ndarray, native_rate: int, sample_rate_hz: int) -> np.n
     return resample(samples, native_rate, sample_rate_hz)
 
 
-def _read(path: Path, offset_seconds: float, duration_seconds: float | None) -> tuple[np.ndarray, int]:
+def _read(path: Path, offset_seconds: float, duration_seconds: float | None,
+          sample_rate_hz: int) -> tuple[np.ndarray, int]:
+    """Mono samples and their rate. libsndfile formats stream block by block through the
+    resampler, so an hour of 48 kHz stereo never sits in memory at its native size."""
     try:
-        with soundfile.SoundFile(path) as sound:
-            rate = sound.samplerate
-            sound.seek(min(int(round(offset_seconds * rate)), sound.frames))
-            frames = -1 if duration_seconds is None else int(round(duration_seconds * rate))
-            data = sound.read(frames, dtype="float32", always_2d=True)
-        return data.mean(axis=1), rate
+        sound = soundfile.SoundFile(path)
     except soundfile.LibsndfileError:
-        pass  # not a format libsndfile knows (e.g. m4a): let librosa try its other decoders
-    import librosa
+        import librosa  # not a format libsndfile knows (e.g. m4a): librosa's other decoders
 
-    data, rate = librosa.load(path, sr=None, mono=True, offset=offset_seconds,
-                              duration=duration_seconds, dtype=np.float32)
-    return data, int(rate)
+        data, rate = librosa.load(path, sr=None, mono=True, offset=offset_seconds,
+                                  duration=duration_seconds, dtype=np.float32)
+        return data, int(rate)
+    with sound:
+        rate = sound.samplerate
+        start = min(int(round(offset_seconds * rate)), sound.frames)
+        frames = -1 if duration_seconds is None else int(round(duration_seconds * rate))
+        sound.seek(start)
+        blocks = sound.blocks(blocksize=rate * 30, frames=frames, dtype="float32", always_2d=True)
+        if rate == sample_rate_hz:
+            return _concatenate([block.mean(axis=1) for block in blocks]), rate
+        stream = soxr.ResampleStream(rate, sample_rate_hz, 1, dtype="float32", quality="HQ")
+        pieces = [stream.resample_chunk(block.mean(axis=1)) for block in blocks]
+        pieces.append(stream.resample_chunk(np.zeros(0, np.float32), last=True))
+        return _concatenate(pieces), sample_rate_hz
+
+
+def _concatenate(pieces: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(pieces).astype(np.float32, copy=False) if pieces else np.zeros(0, np.float32)
 
 
 def resample(samples: np.ndarray, from_hz: int, to_hz: int) -> np.ndarray:

@@ -85,7 +85,8 @@ def _cache_one(args):
 def build_cache(tfrecord_dir: Path | str, split: str, cache_root: Path | str, config: TranscriberConfig,
                 workers: int = 1) -> list[Path]:
     """Cache every `<split>.tfrecord-*` shard of a preprocess output's transcription folder."""
-    shards = sorted(Path(tfrecord_dir, "transcription").glob(f"{split}.tfrecord-*"))
+    shards = sorted(path for path in Path(tfrecord_dir, "transcription").glob(f"{split}.tfrecord-*")
+                    if not path.name.endswith(".partial"))  # a shard still being written
     if not shards:
         raise FileNotFoundError(f"no {split}.tfrecord-* in {Path(tfrecord_dir, 'transcription')}")
     cache_root = Path(cache_root)
