@@ -222,21 +222,53 @@ def add_example(commands) -> None:
     parser = commands.add_parser(
         "example", help="run the main job on the bundled example",
         description="Render the bundled example MIDI (examples/midi) into a small MAESTRO "
-                    "layout and preprocess it into TFRecords, under OUT (default: runs/example).")
+                    "layout, preprocess it into TFRecords, transcribe the recording back to MIDI "
+                    "with the shipped transcriber and score it against the original, all under "
+                    "OUT (default: runs/example).")
     parser.add_argument("out", nargs="?", type=Path, default=REPO / "runs" / "example")
     parser.set_defaults(run=run_example)
 
 
 def run_example(args) -> int:
     from maestro import preprocess
+    from maestro.metadata import Dataset
     from maestro.render import render_dataset
+    from transcribe.infer import DEFAULT_CHECKPOINT
 
     dataset = args.out / "dataset"
     report = render_dataset(EXAMPLE_MIDI, dataset, workers=_cores())
     print(report.summary())
     summary = preprocess.run(str(dataset), str(args.out / "tfrecords"), beam_args=args.beam_args)
-    print(json.dumps(summary, indent=2))
-    return 0 if report.ok and summary["failed_count"] == 0 else 1
+    print(json.dumps(summary["splits"], indent=2))
+    ok = report.ok and summary["failed_count"] == 0
+    if DEFAULT_CHECKPOINT.exists():
+        ok &= transcribe_and_score(Dataset.open(dataset), args.out / "transcription")
+    return 0 if ok else 1
+
+
+def transcribe_and_score(dataset, out: Path) -> bool:
+    """Transcribe a dataset's recordings, score them against its MIDI and draw piano rolls."""
+    from stages.midi import apply_sustain, notes_from_sequence, read_note_sequence
+    from stages.plots import plot_piano_rolls
+    from transcribe.metrics import format_metrics, mean_metrics, transcription_metrics
+    from transcribe.stage import TranscribeStage
+
+    stage = TranscribeStage(notes_csv=True)
+    report = stage.run([dataset.audio_path(r) for r in dataset.records], out)
+    print(report.summary())
+    scores = []
+    for record in dataset.records:
+        midi = out / Path(record.audio_filename).with_suffix(".midi").name
+        if not midi.exists():
+            continue
+        estimate = notes_from_sequence(read_note_sequence(midi))
+        reference = notes_from_sequence(apply_sustain(read_note_sequence(dataset.midi_path(record))))
+        scores.append(transcription_metrics(reference, estimate))
+        picture = plot_piano_rolls(midi.with_suffix(".png"), reference, estimate, title=Path(record.audio_filename).stem)
+        print(f"{midi}  (piano roll: {picture})")
+    if scores:
+        print(format_metrics(mean_metrics(scores)))
+    return report.ok
 
 
 # -- entry -----------------------------------------------------------------------------------
