@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import soundfile
@@ -21,18 +22,56 @@ def load_audio(path: Path | str, sample_rate_hz: int = SAMPLE_RATE_HZ,
 
     Raises InputError naming the reason for empty, unreadable or non-finite audio.
     """
+    return _concatenate(list(stream_audio(path, sample_rate_hz, offset_seconds, duration_seconds)))
+
+
+def stream_audio(path: Path | str, sample_rate_hz: int = SAMPLE_RATE_HZ, offset_seconds: float = 0.0,
+                 duration_seconds: float | None = None, block_seconds: float = 30.0) -> Iterator[np.ndarray]:
+    """The file as consecutive float32 mono blocks at `sample_rate_hz`, decoded and resampled
+    block by block, so an hour of 48 kHz stereo never sits in memory at its native size."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"no such audio file: {path}")
     if path.stat().st_size == 0:
         raise InputError("empty file (0 bytes)")
+    count = 0
     try:
-        samples, native_rate = _read(path, offset_seconds, duration_seconds, sample_rate_hz)
+        for block in _decoded_blocks(path, sample_rate_hz, offset_seconds, duration_seconds, block_seconds):
+            if not np.all(np.isfinite(block)):
+                raise InputError("audio holds NaN or infinite samples")
+            count += block.size
+            yield block
     except InputError:
         raise
     except Exception as error:  # decoders raise many types; the user needs one reason
         raise InputError(f"cannot decode audio ({type(error).__name__}: {error})") from error
-    return _checked(samples, native_rate, sample_rate_hz)
+    if count == 0:
+        raise InputError("audio has no samples")
+
+
+def _decoded_blocks(path: Path, sample_rate_hz: int, offset_seconds: float, duration_seconds: float | None,
+                    block_seconds: float) -> Iterator[np.ndarray]:
+    try:
+        sound = soundfile.SoundFile(path)
+    except soundfile.LibsndfileError:
+        import librosa  # not a format libsndfile knows (e.g. m4a): librosa's other decoders
+
+        data, rate = librosa.load(path, sr=None, mono=True, offset=offset_seconds,
+                                  duration=duration_seconds, dtype=np.float32)
+        yield resample(data, int(rate), sample_rate_hz)
+        return
+    with sound:
+        rate = sound.samplerate
+        sound.seek(min(int(round(offset_seconds * rate)), sound.frames))
+        frames = -1 if duration_seconds is None else int(round(duration_seconds * rate))
+        blocks = sound.blocks(blocksize=int(rate * block_seconds), frames=frames, dtype="float32", always_2d=True)
+        if rate == sample_rate_hz:
+            yield from (block.mean(axis=1) for block in blocks)
+            return
+        stream = soxr.ResampleStream(rate, sample_rate_hz, 1, dtype="float32", quality="HQ")
+        for block in blocks:
+            yield stream.resample_chunk(block.mean(axis=1))
+        yield stream.resample_chunk(np.zeros(0, np.float32), last=True)
 
 
 def decode_audio(data: bytes, sample_rate_hz: int = SAMPLE_RATE_HZ) -> np.ndarray:
@@ -45,41 +84,11 @@ def decode_audio(data: bytes, sample_rate_hz: int = SAMPLE_RATE_HZ) -> np.ndarra
         raise InputError(f"cannot decode audio ({error.error_string})") from error
     except Exception as error:
         raise InputError(f"cannot decode audio ({type(error).__name__}: {error})") from error
-    return _checked(samples.mean(axis=1), rate, sample_rate_hz)
-
-
-def _checked(samples: np.ndarray, native_rate: int, sample_rate_hz: int) -> np.ndarray:
     if samples.size == 0:
         raise InputError("audio has no samples")
     if not np.all(np.isfinite(samples)):
         raise InputError("audio holds NaN or infinite samples")
-    return resample(samples, native_rate, sample_rate_hz)
-
-
-def _read(path: Path, offset_seconds: float, duration_seconds: float | None,
-          sample_rate_hz: int) -> tuple[np.ndarray, int]:
-    """Mono samples and their rate. libsndfile formats stream block by block through the
-    resampler, so an hour of 48 kHz stereo never sits in memory at its native size."""
-    try:
-        sound = soundfile.SoundFile(path)
-    except soundfile.LibsndfileError:
-        import librosa  # not a format libsndfile knows (e.g. m4a): librosa's other decoders
-
-        data, rate = librosa.load(path, sr=None, mono=True, offset=offset_seconds,
-                                  duration=duration_seconds, dtype=np.float32)
-        return data, int(rate)
-    with sound:
-        rate = sound.samplerate
-        start = min(int(round(offset_seconds * rate)), sound.frames)
-        frames = -1 if duration_seconds is None else int(round(duration_seconds * rate))
-        sound.seek(start)
-        blocks = sound.blocks(blocksize=rate * 30, frames=frames, dtype="float32", always_2d=True)
-        if rate == sample_rate_hz:
-            return _concatenate([block.mean(axis=1) for block in blocks]), rate
-        stream = soxr.ResampleStream(rate, sample_rate_hz, 1, dtype="float32", quality="HQ")
-        pieces = [stream.resample_chunk(block.mean(axis=1)) for block in blocks]
-        pieces.append(stream.resample_chunk(np.zeros(0, np.float32), last=True))
-        return _concatenate(pieces), sample_rate_hz
+    return resample(samples.mean(axis=1), rate, sample_rate_hz)
 
 
 def _concatenate(pieces: list[np.ndarray]) -> np.ndarray:

@@ -153,3 +153,12 @@ def test_cli_transcribes_a_folder_and_reports_bad_files(trained_tiny, rendered, 
     assert sorted(p.name for p in (tmp_path / "out").rglob("*") if p.is_file()) == [
         "piece.csv", "piece.midi", "transcribe.stage.json"]
     assert main(argv) == 1 and "1 skipped" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("block", [1, 511, 512, 2048, 5000, 40000])
+def test_streamed_features_equal_whole_clip_features(block):
+    from transcribe.features import log_mel_blocks
+
+    audio = np.random.default_rng(5).standard_normal(33_333).astype(np.float32) * 0.1
+    blocks = [audio[i: i + block] for i in range(0, len(audio), block)]
+    np.testing.assert_allclose(log_mel_blocks(blocks, TINY), log_mel(audio, TINY), rtol=1e-5, atol=1e-5)

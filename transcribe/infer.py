@@ -14,11 +14,11 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from stages.audio import load_audio
+from stages.audio import stream_audio
 from stages.contract import InputError
 from transcribe.config import TranscriberConfig
 from transcribe.decode import decode_notes
-from transcribe.features import SILENCE, log_mel
+from transcribe.features import SILENCE, log_mel, log_mel_blocks
 from transcribe.model import OnsetsAndFrames, probabilities
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "default.keras"
@@ -76,13 +76,24 @@ class Transcriber:
 
     def transcribe(self, audio: np.ndarray) -> np.ndarray:
         """16 kHz mono audio -> notes (stages.midi note array)."""
-        probs = self.predict(log_mel(audio, self.config))
+        return self.notes(self.predict(log_mel(audio, self.config)))
+
+    def transcribe_file(self, path: Path | str) -> np.ndarray:
+        """Any audio file -> notes; the audio is decoded block by block, never held whole."""
+        peak = 0.0
+
+        def blocks():
+            nonlocal peak
+            for block in stream_audio(path, self.config.sample_rate_hz):
+                peak = max(peak, float(np.abs(block).max(initial=0.0)))
+                yield block
+
+        mel = log_mel_blocks(blocks(), self.config)
+        if peak < SILENCE_PEAK:
+            raise InputError("audio is silent (peak below -80 dBFS): nothing to transcribe")
+        return self.notes(self.predict(mel))
+
+    def notes(self, probs: dict[str, np.ndarray]) -> np.ndarray:
         return decode_notes(probs["frames"], probs["onsets"], probs["velocities"], self.config.frames_per_second,
                             frame_threshold=self.config.frame_threshold,
                             onset_threshold=self.config.onset_threshold)
-
-    def transcribe_file(self, path: Path | str) -> np.ndarray:
-        audio = load_audio(path, self.config.sample_rate_hz)
-        if float(np.abs(audio).max()) < SILENCE_PEAK:
-            raise InputError("audio is silent (peak below -80 dBFS): nothing to transcribe")
-        return self.transcribe(audio)
