@@ -1,25 +1,19 @@
 """Train Onsets and Frames on the Beam TFRecords: random crops, Adam with decay and clipping,
 checkpoints that resume after interruption, TensorBoard logs, validation mir_eval each epoch.
 
-RUN_DIR/
-  config.json      the TranscriberConfig
-  last.keras       the model and optimizer after the latest epoch; a rerun (killed, or asked for
-  state.json       more steps) resumes from it at the epoch state.json names
-  best.keras       the model with the best validation note F1 so far (the one to ship)
-  history.csv      losses and validation metrics per epoch
-  logs/            TensorBoard
+The run folder's layout and resuming are stages.training's; best.keras is the model with the
+best validation note F1.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import logging
 from pathlib import Path
 
 import keras
 import numpy as np
 
+from stages.training import Monitor, prepare_run, resume, standard_callbacks
 from transcribe.config import TranscriberConfig
 from transcribe.dataset import RandomCrops, ShardCache, build_cache, span_notes
 from transcribe.decode import decode_notes
@@ -67,68 +61,18 @@ def train(tfrecord_dir: Path | str, run_dir: Path | str, config: TranscriberConf
           steps_per_epoch: int = 250, validation_spans: int = 32, cache_dir: Path | str | None = None,
           cache_workers: int = 1, seed: int = 0) -> keras.Model:
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    config_path = run_dir / "config.json"
-    if config_path.exists() and TranscriberConfig.from_dict(json.loads(config_path.read_text())) != config:
-        raise ValueError(f"{run_dir} was trained with another config; use a new run folder")
-    config_path.write_text(json.dumps(dataclasses.asdict(config), indent=2) + "\n")
-
+    prepare_run(run_dir, config)
     cache_dir = Path(cache_dir or Path(tfrecord_dir) / "transcription-cache")
     log.info("caching training and validation examples under %s", cache_dir)
     train_caches = [ShardCache.open(p) for p in build_cache(tfrecord_dir, "train", cache_dir, config, cache_workers)]
     valid_caches = [ShardCache.open(p) for p in build_cache(tfrecord_dir, "validation", cache_dir, config, cache_workers)]
 
-    model, initial_epoch = _resume(run_dir, config, seed)
-    callbacks = [
-        ValidationMetrics(valid_caches, validation_spans, seed),
-        keras.callbacks.ModelCheckpoint(str(run_dir / "best.keras"), monitor="val_note_f1", mode="max",
-                                        save_best_only=True, initial_value_threshold=_best_so_far(run_dir)),
-        SaveState(run_dir),
-        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
-    ]
-    try:
-        import tensorflow  # noqa: F401 - TensorBoard's writer needs it (absent on some GPU hosts)
-
-        callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "logs"), update_freq=50))
-    except ImportError:
-        log.warning("tensorflow not installed: no TensorBoard logs")
+    model, initial_epoch = resume(run_dir, lambda: compile_model(build_model(config)), seed)
+    # The validation callback comes first: it adds val_* figures the others read.
+    callbacks = [ValidationMetrics(valid_caches, validation_spans, seed),
+                 *standard_callbacks(run_dir, Monitor("val_note_f1", "max"))]
     crops = RandomCrops(train_caches, config, steps_per_epoch, seed=seed + initial_epoch)
     epochs = max(1, steps // steps_per_epoch)
     if initial_epoch < epochs:
         model.fit(crops, epochs=epochs, initial_epoch=initial_epoch, callbacks=callbacks, verbose=2)
     return model
-
-
-class SaveState(keras.callbacks.Callback):
-    """After each epoch: last.keras (weights and optimizer) and state.json, both atomically."""
-
-    def __init__(self, run_dir: Path):
-        super().__init__()
-        self.run_dir = run_dir
-
-    def on_epoch_end(self, epoch, logs=None):
-        partial = self.run_dir / ".last.partial.keras"
-        self.model.save(partial)
-        partial.replace(self.run_dir / "last.keras")
-        state = {"epoch": epoch + 1, "val_note_f1": _best_so_far(self.run_dir, logs)}
-        (self.run_dir / ".state.partial").write_text(json.dumps(state) + "\n")
-        (self.run_dir / ".state.partial").replace(self.run_dir / "state.json")
-
-
-def _best_so_far(run_dir: Path, logs: dict | None = None) -> float | None:
-    """The best validation note F1 of this run (state.json and the latest logs)."""
-    values = [json.loads((run_dir / "state.json").read_text()).get("val_note_f1")] if (run_dir / "state.json").exists() else []
-    values.append((logs or {}).get("val_note_f1"))
-    values = [v for v in values if v is not None]
-    return max(values) if values else None
-
-
-def _resume(run_dir: Path, config: TranscriberConfig, seed: int) -> tuple[keras.Model, int]:
-    """The model to train and the epoch to start at: from last.keras when the run has one."""
-    state_path, last = run_dir / "state.json", run_dir / "last.keras"
-    if state_path.exists() and last.exists():
-        epoch = json.loads(state_path.read_text())["epoch"]
-        log.info("resuming %s at epoch %d", run_dir, epoch + 1)
-        return keras.saving.load_model(last), epoch
-    keras.utils.set_random_seed(seed)
-    return compile_model(build_model(config)), 0

@@ -1,0 +1,65 @@
+"""Sizes and settings of the composers: the Music Transformer and its two baselines."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+ARCHITECTURES = ("relative", "absolute", "lstm")
+
+
+@dataclasses.dataclass(frozen=True)
+class ComposerConfig:
+    name: str = "default"
+    # "relative": Music Transformer; "absolute": the same with sinusoidal positions instead;
+    # "lstm": Performance-RNN-style LSTM.
+    architecture: str = "relative"
+    num_layers: int = 4
+    num_heads: int = 8
+    model_dim: int = 256
+    ff_dim: int = 1024
+    dropout: float = 0.1
+    max_distance: int = 512  # longest relative distance with its own embedding
+    lstm_units: int = 512
+    # Training: random crops of sequence_length tokens.
+    sequence_length: int = 512
+    batch_size: int = 16
+    learning_rate: float = 1e-3
+    warmup_steps: int = 500
+    decay_steps: int = 20_000
+    clip_norm: float = 1.0
+
+    def __post_init__(self):
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(f"architecture must be one of {ARCHITECTURES}")
+
+    @classmethod
+    def paper(cls) -> "ComposerConfig":
+        return cls(name="paper", num_layers=6, num_heads=8, model_dim=512, ff_dim=1024, dropout=0.1,
+                   max_distance=2048, sequence_length=2048, batch_size=8)
+
+    @classmethod
+    def default(cls) -> "ComposerConfig":
+        return cls()
+
+    @classmethod
+    def tiny(cls) -> "ComposerConfig":
+        return cls(name="tiny", num_layers=2, num_heads=2, model_dim=32, ff_dim=64, max_distance=64,
+                   lstm_units=32, sequence_length=64, batch_size=4, warmup_steps=2, decay_steps=100)
+
+    @classmethod
+    def named(cls, name: str, architecture: str = "relative") -> "ComposerConfig":
+        makers = {"paper": cls.paper, "default": cls.default, "tiny": cls.tiny}
+        if name not in makers:
+            raise ValueError(f"unknown composer config {name!r}; choose from {sorted(makers)}")
+        base = makers[name]()
+        suffix = "" if architecture == "relative" else f"-{architecture}"
+        return dataclasses.replace(base, architecture=architecture, name=base.name + suffix)
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ComposerConfig":
+        fields = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in fields})

@@ -1,0 +1,92 @@
+"""Training runs that survive interruption, shared by every model.
+
+RUN_DIR/config.json  the model config (a rerun with another config is refused)
+RUN_DIR/last.keras   model and optimizer after the latest epoch  } a rerun resumes from here,
+RUN_DIR/state.json   that epoch and the best monitored value     } killed or asked for more
+RUN_DIR/best.keras   the model with the best monitored value (the one to ship)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from pathlib import Path
+from typing import Callable
+
+import keras
+
+log = logging.getLogger(__name__)
+
+
+def prepare_run(run_dir: Path, config) -> None:
+    """Create the run folder and pin its config."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / "config.json"
+    wanted = dataclasses.asdict(config)
+    if path.exists() and json.loads(path.read_text()) != json.loads(json.dumps(wanted)):
+        raise ValueError(f"{run_dir} was trained with another config; use a new run folder")
+    path.write_text(json.dumps(wanted, indent=2) + "\n")
+
+
+def resume(run_dir: Path, build: Callable[[], keras.Model], seed: int) -> tuple[keras.Model, int]:
+    """The model to train and the epoch to start at: last.keras's when the run has one."""
+    state_path, last = run_dir / "state.json", run_dir / "last.keras"
+    if state_path.exists() and last.exists():
+        epoch = json.loads(state_path.read_text())["epoch"]
+        log.info("resuming %s at epoch %d", run_dir, epoch + 1)
+        return keras.saving.load_model(last), epoch
+    keras.utils.set_random_seed(seed)
+    return build(), 0
+
+
+class Monitor:
+    """Which logged value picks best.keras, and in which direction."""
+
+    def __init__(self, key: str, mode: str):
+        self.key, self.mode = key, mode
+
+    def better(self, a: float | None, b: float | None) -> float | None:
+        values = [v for v in (a, b) if v is not None]
+        if not values:
+            return None
+        return max(values) if self.mode == "max" else min(values)
+
+    def best_so_far(self, run_dir: Path) -> float | None:
+        path = run_dir / "state.json"
+        return json.loads(path.read_text()).get(self.key) if path.exists() else None
+
+    def checkpoint(self, run_dir: Path) -> keras.callbacks.ModelCheckpoint:
+        return keras.callbacks.ModelCheckpoint(str(run_dir / "best.keras"), monitor=self.key, mode=self.mode,
+                                               save_best_only=True,
+                                               initial_value_threshold=self.best_so_far(run_dir))
+
+
+class SaveState(keras.callbacks.Callback):
+    """After each epoch: last.keras (weights and optimizer) and state.json, both atomically."""
+
+    def __init__(self, run_dir: Path, monitor: Monitor):
+        super().__init__()
+        self.run_dir, self.monitor = run_dir, monitor
+
+    def on_epoch_end(self, epoch, logs=None):
+        partial = self.run_dir / ".last.partial.keras"
+        self.model.save(partial)
+        partial.replace(self.run_dir / "last.keras")
+        best = self.monitor.better(self.monitor.best_so_far(self.run_dir), (logs or {}).get(self.monitor.key))
+        state = {"epoch": epoch + 1, self.monitor.key: best}
+        (self.run_dir / ".state.partial").write_text(json.dumps(state) + "\n")
+        (self.run_dir / ".state.partial").replace(self.run_dir / "state.json")
+
+
+def standard_callbacks(run_dir: Path, monitor: Monitor) -> list[keras.callbacks.Callback]:
+    """best.keras, last.keras + state.json, history.csv and TensorBoard logs."""
+    callbacks = [monitor.checkpoint(run_dir), SaveState(run_dir, monitor),
+                 keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True)]
+    try:
+        import tensorboard  # noqa: F401 - the writer needs it (absent on some GPU hosts)
+
+        callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "logs"), update_freq=50))
+    except ImportError:
+        log.warning("tensorboard not installed: no TensorBoard logs")
+    return callbacks
