@@ -90,6 +90,11 @@ class CausalSelfAttention(layers.Layer):
         weights = self.dropout(ops.softmax(logits, axis=-1), training=training)
         return self.out(self._merge(ops.matmul(weights, v)))
 
+    def keys_values(self, x):
+        """(B, L, model_dim) -> keys and values (B, H, L, D) each, as `step` caches them."""
+        _, k, v = (self._heads(t) for t in ops.split(self.qkv(x), 3, axis=-1))
+        return k, v
+
     def step(self, x, cache_k, cache_v, position):
         """One new position. x: (B, 1, model_dim); caches: (B, H, T, D) holding the keys and
         values of positions < `position` (T >= position + 1). Returns (output (B, 1, model_dim),

@@ -24,8 +24,8 @@ MAX_SHIFT_STEPS = 100
 VELOCITY_BINS = 32
 PIANO_RANGE = (21, 108)
 
-_ENCODING = PerformanceOneHotEncoding(num_velocity_bins=VELOCITY_BINS, max_shift_steps=MAX_SHIFT_STEPS)
-VOCAB_SIZE = SPECIAL_TOKENS + _ENCODING.num_classes
+ENCODING = PerformanceOneHotEncoding(num_velocity_bins=VELOCITY_BINS, max_shift_steps=MAX_SHIFT_STEPS)
+VOCAB_SIZE = SPECIAL_TOKENS + ENCODING.num_classes
 
 
 def encode(sequence: NoteSequence, sustain: bool = True) -> np.ndarray:
@@ -40,7 +40,7 @@ def encode(sequence: NoteSequence, sustain: bool = True) -> np.ndarray:
     quantized = sequences_lib.quantize_note_sequence_absolute(piano, STEPS_PER_SECOND)
     performance = performance_lib.Performance(quantized, start_step=0, num_velocity_bins=VELOCITY_BINS,
                                               max_shift_steps=MAX_SHIFT_STEPS)
-    return np.array([SPECIAL_TOKENS + _ENCODING.encode_event(event) for event in performance], dtype=np.int32)
+    return np.array([SPECIAL_TOKENS + ENCODING.encode_event(event) for event in performance], dtype=np.int32)
 
 
 def decode(tokens: Sequence[int]) -> NoteSequence:
@@ -50,7 +50,7 @@ def decode(tokens: Sequence[int]) -> NoteSequence:
     for token in tokens:
         token = int(token)
         if token >= SPECIAL_TOKENS:
-            performance.append(_ENCODING.decode_event(token - SPECIAL_TOKENS))
+            performance.append(ENCODING.decode_event(token - SPECIAL_TOKENS))
     return performance.to_sequence(max_note_duration=None)
 
 
@@ -82,5 +82,5 @@ def describe(token: int) -> str:
     """A token's meaning for people reading a sequence, e.g. "note-on 60" or "shift 25"."""
     if token in (PAD, END):
         return "PAD" if token == PAD else "END"
-    event = _ENCODING.decode_event(int(token) - SPECIAL_TOKENS)
+    event = ENCODING.decode_event(int(token) - SPECIAL_TOKENS)
     return f"{_EVENT_NAMES[event.event_type]} {event.event_value}"

@@ -1,0 +1,46 @@
+"""Mean negative log-likelihood per event (nats) on held-out pieces, as the Music Transformer
+paper reports it: each piece (ending with END) is cut into non-overlapping chunks of the model's
+training length, every chunk is scored on its own, and every token after a chunk's first is
+one predicted event."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import keras
+import numpy as np
+
+from compose.data import piece_tokens
+from compose.tokens import PAD
+from stages.midi import NoteSequence
+
+
+def chunks(tokens: np.ndarray, length: int) -> list[np.ndarray]:
+    """Chunks of length + 1 tokens overlapping by one (the next chunk's first input is this
+    chunk's last target), so each token after the first is predicted exactly once."""
+    return [tokens[start: start + length + 1] for start in range(0, max(len(tokens) - 1, 1), length)]
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def nll_per_event(model: keras.Model, pieces: Sequence[NoteSequence], length: int | None = None,
+                  batch_size: int = 8) -> dict:
+    length = length or model.config.sequence_length
+    pieces = [p for p in pieces if p.notes]
+    batch_inputs = [c for piece in pieces for c in chunks(piece_tokens(piece), length) if len(c) > 1]
+    total, events = 0.0, 0
+    for first in range(0, len(batch_inputs), batch_size):
+        group = batch_inputs[first: first + batch_size]
+        padded = np.full((batch_size, length + 1), PAD, np.int32)  # a fixed shape: traced once
+        for i, chunk in enumerate(group):
+            padded[i, : len(chunk)] = chunk
+        log_probs = log_softmax(np.asarray(model.predict_on_batch(padded[:, :-1]), np.float64))
+        targets = padded[:, 1:]
+        picked = np.take_along_axis(log_probs, targets[..., None], axis=-1)[..., 0]
+        real = targets != PAD
+        total -= float(picked[real].sum())
+        events += int(real.sum())
+    return {"nll_per_event": total / max(events, 1), "events": events, "pieces": len(pieces)}

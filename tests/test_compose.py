@@ -1,0 +1,193 @@
+"""The composer: tokens, relative attention, causality, cached decoding, NLL, training, CLI."""
+
+from __future__ import annotations
+
+import csv
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from compose.attention import CausalSelfAttention
+from compose.config import ComposerConfig
+from compose.data import RandomCrops, window
+from compose.evaluate import chunks, nll_per_event
+from compose.model import build_model
+from compose.sample import Sampler, choose
+from compose.tokens import END, PAD, VOCAB_SIZE, augment, decode, describe, encode
+from stages.midi import apply_sustain, notes_from_sequence, read_note_sequence
+from tests.conftest import make_midi, phrase
+
+TINY = ComposerConfig.tiny()
+
+
+def naive_relative_attention(layer: CausalSelfAttention, x: np.ndarray) -> np.ndarray:
+    """The O(L^2 D) definition: every (i, j) pair gathers its own distance embedding."""
+    batch, length, dim = x.shape
+    heads, head_dim = layer.num_heads, layer.head_dim
+    q, k, v = np.split(np.asarray(layer.qkv(x)), 3, axis=-1)
+    q, k, v = (t.reshape(batch, length, heads, head_dim).transpose(0, 2, 1, 3) for t in (q, k, v))
+    embeddings = np.asarray(layer.distance_embeddings)
+    logits = np.einsum("bhid,bhjd->bhij", q, k)
+    for i in range(length):
+        for j in range(i + 1):
+            logits[:, :, i, j] += q[:, :, i] @ embeddings[min(i - j, layer.max_distance - 1)]
+    logits = np.where(np.tril(np.ones((length, length), bool)), logits / np.sqrt(head_dim), -np.inf)
+    weights = np.exp(logits - logits.max(-1, keepdims=True))
+    weights /= weights.sum(-1, keepdims=True)
+    out = np.einsum("bhij,bhjd->bhid", weights, v).transpose(0, 2, 1, 3).reshape(batch, length, dim)
+    return np.asarray(layer.out(out))
+
+
+@pytest.mark.parametrize("length,max_distance", [(12, 5), (9, 64), (1, 4)])
+def test_skewed_relative_attention_equals_the_naive_computation(length, max_distance):
+    keras.utils.set_random_seed(length)
+    layer = CausalSelfAttention(num_heads=2, model_dim=16, max_distance=max_distance)
+    x = np.random.default_rng(0).standard_normal((2, length, 16)).astype(np.float32)
+    np.testing.assert_allclose(np.asarray(layer(x)), naive_relative_attention(layer, x), atol=1e-5)
+
+
+@pytest.mark.parametrize("architecture", ["relative", "absolute", "lstm"])
+def test_no_gradient_flows_from_future_positions(architecture):
+    keras.utils.set_random_seed(1)
+    model = build_model(ComposerConfig.named("tiny", architecture))
+    tokens = np.random.default_rng(1).integers(2, VOCAB_SIZE, (1, 16)).astype(np.int32)
+    embedded = tf.Variable(np.asarray(model.embedding(tokens)))
+    original = model.embedding.call
+    model.embedding.call = lambda _: embedded  # feed differentiable embeddings through the model
+    try:
+        with tf.GradientTape() as tape:
+            logits = model(tokens)[0, 7]
+            loss = tf.reduce_sum(logits * tf.random.normal(logits.shape))
+        gradient = tape.gradient(loss, embedded).numpy()[0]
+    finally:
+        model.embedding.call = original
+    assert np.abs(gradient[8:]).max() == 0.0
+    assert np.abs(gradient[:8]).max() > 0.0
+
+
+@pytest.mark.parametrize("architecture", ["relative", "absolute"])
+def test_cached_decoding_equals_full_recomputation(architecture):
+    keras.utils.set_random_seed(2)
+    model = build_model(ComposerConfig.named("tiny", architecture))
+    tokens = np.random.default_rng(2).integers(2, VOCAB_SIZE, (2, 20)).astype(np.int32)
+    full = np.asarray(model(tokens))
+    cache, stepped = model.empty_cache(2, 24), []
+    for position in range(20):
+        logits, cache = model.step(tokens[:, position: position + 1], cache, position)
+        stepped.append(np.asarray(logits))
+    np.testing.assert_allclose(np.stack(stepped, 1), full, atol=1e-4)
+    last, prefilled = model.prefill(tokens[:, :12], 24)
+    np.testing.assert_allclose(np.asarray(last), full[:, 11], atol=1e-4)
+    logits, _ = model.step(tokens[:, 12:13], prefilled, 12)
+    np.testing.assert_allclose(np.asarray(logits), full[:, 12], atol=1e-4)
+
+
+def test_sampler_with_cache_matches_sampler_without_within_the_window():
+    keras.utils.set_random_seed(3)
+    sampler = Sampler(build_model(TINY), window=48)
+    primer = np.random.default_rng(3).integers(2, VOCAB_SIZE, 8).astype(np.int32)
+    cached = sampler.generate(primer, max_tokens=30, temperature=0, stop_at_end=False)
+    uncached = sampler.generate(primer, max_tokens=30, temperature=0, stop_at_end=False, use_cache=False)
+    np.testing.assert_array_equal(cached, uncached)
+    # Past the window, generation goes on (sliding window) and a seed reproduces it.
+    long = sampler.generate(primer, max_tokens=120, temperature=1.0, seed=5, stop_at_end=False)
+    assert len(long) == 120
+    np.testing.assert_array_equal(long, sampler.generate(primer, max_tokens=120, temperature=1.0, seed=5,
+                                                         stop_at_end=False))
+
+
+def test_choose_respects_temperature_top_k_and_top_p():
+    rng = np.random.default_rng(0)
+    logits = np.log(np.array([1e-9, 0.5, 0.3, 0.15, 0.05]))
+    assert choose(logits, rng, temperature=0) == 1
+    assert {choose(logits, rng, top_k=2) for _ in range(200)} == {1, 2}
+    assert {choose(logits, rng, top_p=0.75) for _ in range(200)} == {1, 2}  # 0.5 + 0.3 reaches 0.75
+    counts = np.bincount([choose(logits, rng) for _ in range(4000)], minlength=5) / 4000
+    np.testing.assert_allclose(counts[1:], [0.5, 0.3, 0.15, 0.05], atol=0.03)
+    assert counts[PAD] == 0
+
+
+def test_tokens_round_trip_up_to_quantization(tmp_path):
+    notes = [(0.0, 0.5, 60, 100), (0.013, 1.7, 64, 40), (0.5, 3.25, 67, 127), (2.0, 2.004, 72, 1)]
+    sequence = read_note_sequence(make_midi(tmp_path / "a.mid", notes, pedal=[(2.5, 127), (3.0, 0)]))
+    tokens = encode(sequence)
+    assert tokens.min() >= 2 and tokens.max() < VOCAB_SIZE and describe(int(tokens[0])).split()[0] in {
+        "velocity", "note-on", "shift"}
+    expected = notes_from_sequence(apply_sustain(sequence))
+    decoded = notes_from_sequence(decode(np.append(tokens, [END, PAD])))
+    np.testing.assert_array_equal(decoded["pitch"], expected["pitch"])
+    np.testing.assert_allclose(decoded["onset_s"], expected["onset_s"], atol=0.005 + 1e-9)
+    np.testing.assert_allclose(decoded["offset_s"], expected["offset_s"], atol=0.01 + 1e-9)
+    assert np.all(np.abs(decoded["velocity"] - expected["velocity"]) <= 4)  # 32 bins of 4
+    # A second trip is exact: decoded music is already on the grid.
+    np.testing.assert_array_equal(encode(decode(tokens), sustain=False), tokens)
+
+
+def test_augmentation_transposes_within_the_piano_and_stretches_time(tmp_path):
+    sequence = read_note_sequence(make_midi(tmp_path / "b.mid", [(0, 1, 21, 80), (1, 2, 60, 80), (2, 4, 108, 80)]))
+    up = augment(sequence, semitones=3, stretch=1.05)
+    assert [(n.pitch, round(n.start_time, 3), round(n.end_time, 3)) for n in up.notes] == [(24, 0.0, 1.05), (63, 1.05, 2.1)]
+    assert [n.pitch for n in augment(sequence, semitones=-2).notes] == [58, 106]
+
+
+def test_random_crops_are_token_sequences_shifted_by_one(tmp_path):
+    pieces = [apply_sustain(read_note_sequence(make_midi(tmp_path / f"{i}.mid", phrase(i, 20.0)))) for i in range(3)]
+    inputs, targets = RandomCrops(pieces, TINY, steps=1)[0]
+    assert inputs.shape == targets.shape == (TINY.batch_size, TINY.sequence_length)
+    np.testing.assert_array_equal(inputs[:, 1:], targets[:, :-1])
+    assert (inputs < VOCAB_SIZE).all() and (inputs[:, 0] != PAD).all()
+    assert len(window(pieces[0], 5.0, 10.0).notes) > 0
+
+
+def test_nll_of_a_uniform_model_is_log_vocabulary(tmp_path):
+    assert [list(c) for c in chunks(np.arange(10), 4)] == [[0, 1, 2, 3, 4], [4, 5, 6, 7, 8], [8, 9]]
+    model = build_model(TINY)
+    model.logits.set_weights([np.zeros_like(w) for w in model.logits.get_weights()])
+    pieces = [apply_sustain(read_note_sequence(make_midi(tmp_path / f"{i}.mid", phrase(i, 6.0)))) for i in range(2)]
+    result = nll_per_event(model, pieces)
+    assert result["pieces"] == 2
+    assert result["events"] == sum(len(encode(p, sustain=False)) for p in pieces)  # + END, - first token
+    assert result["nll_per_event"] == pytest.approx(np.log(VOCAB_SIZE), abs=1e-4)
+
+
+def test_keras_save_and_load_round_trip(tmp_path):
+    for architecture in ("relative", "lstm"):
+        model = build_model(ComposerConfig.named("tiny", architecture))
+        model.save(tmp_path / f"{architecture}.keras")
+        loaded = keras.saving.load_model(tmp_path / f"{architecture}.keras")
+        tokens = np.arange(2, 30, dtype=np.int32)[None]
+        np.testing.assert_allclose(np.asarray(loaded(tokens)), np.asarray(model(tokens)), atol=1e-5)
+        assert loaded.config.architecture == architecture
+
+
+def test_training_and_resuming(tmp_path):
+    from compose.train import train
+
+    pieces = [apply_sustain(read_note_sequence(make_midi(tmp_path / f"{i}.mid", phrase(i, 15.0)))) for i in range(4)]
+    train(pieces[:3], pieces[3:], tmp_path / "run", TINY, steps=4, steps_per_epoch=2)
+    train(pieces[:3], pieces[3:], tmp_path / "run", TINY, steps=6, steps_per_epoch=2)
+    with open(tmp_path / "run" / "history.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [int(r["epoch"]) for r in rows] == [0, 1, 2]
+    assert all(float(r["val_nll_per_event"]) < np.log(VOCAB_SIZE) + 1 for r in rows)
+    assert (tmp_path / "run" / "best.keras").exists()
+
+
+def test_cli_continues_a_primer_and_writes_new_pieces(tmp_path, capsys):
+    from pipeline import main
+
+    checkpoint = tmp_path / "tiny.keras"
+    build_model(TINY).save(checkpoint)
+    make_midi(tmp_path / "in" / "primer.mid", phrase(9, 8.0))
+    (tmp_path / "in" / "bad.mid").write_bytes(b"nope")
+    common = ["--checkpoint", str(checkpoint), "--seconds", "2", "--max-tokens", "80"]
+    assert main(["compose", str(tmp_path / "in"), str(tmp_path / "out"), "--primer-seconds", "3", *common]) == 1
+    assert "bad.mid" in capsys.readouterr().out
+    continued = notes_from_sequence(read_note_sequence(tmp_path / "out" / "primer.midi"))
+    primer = notes_from_sequence(apply_sustain(read_note_sequence(tmp_path / "in" / "primer.mid")))
+    kept = primer[primer["onset_s"] < 3.0]
+    np.testing.assert_allclose(continued["onset_s"][: len(kept)], kept["onset_s"], atol=0.006)
+    assert main(["compose", str(tmp_path / "new"), "--count", "2", *common]) == 0
+    assert sorted(p.name for p in (tmp_path / "new").iterdir()) == ["piece-0000-000.midi", "piece-0000-001.midi"]
