@@ -2,24 +2,26 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
+from tqdm.auto import tqdm
 
 from compose.data import window
 from compose.sample import Sampler
 from compose.tokens import decode, encode
-from stages.contract import InputError, Job, Stage
+from stages.contract import InputError, Job, Stage, partial_path
 from stages.midi import MIDI_SUFFIXES, NoteSequence, apply_sustain, read_note_sequence, write_midi
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "default.keras"
 
 
 def checkpoint_id(path: Path | str) -> str:
-    import hashlib
-
+    """A content hash: outputs made with different weights never pass for each other."""
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
 
@@ -69,3 +71,22 @@ class ComposeStage(Stage):
             raise InputError("MIDI file has no notes to continue")
         primer = window(piece, 0.0, self.primer_seconds)
         write_midi(self.composer.continue_sequence(primer), temporaries["midi"])
+
+
+def write_new_pieces(composer: Composer, out: Path, count: int, overwrite: bool = False) -> list[Path]:
+    """`count` pieces from nothing, `piece-<seed>-<index>.midi`, each written atomically;
+    pieces already there are kept unless `overwrite`."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for index in tqdm(range(count), desc="compose", unit="piece"):
+        target = out / f"piece-{composer.settings['seed']:04d}-{index:03d}.midi"
+        if target.exists() and not overwrite:
+            continue
+        temporary = partial_path(target)
+        try:
+            write_midi(composer.continue_sequence(None, seed_offset=index), temporary)
+            os.replace(temporary, target)
+        finally:
+            temporary.unlink(missing_ok=True)
+        written.append(target)
+    return written

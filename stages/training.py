@@ -9,6 +9,7 @@ RUN_DIR/best.keras   the model with the best monitored value (the one to ship)
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
 import logging
 from pathlib import Path
@@ -83,10 +84,8 @@ def standard_callbacks(run_dir: Path, monitor: Monitor) -> list[keras.callbacks.
     """best.keras, last.keras + state.json, history.csv and TensorBoard logs."""
     callbacks = [monitor.checkpoint(run_dir), SaveState(run_dir, monitor),
                  keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True)]
-    try:
-        import tensorboard  # noqa: F401 - the writer needs it (absent on some GPU hosts)
-
+    if importlib.util.find_spec("tensorboard"):  # the writer needs it; absent on some GPU hosts
         callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "logs"), update_freq=50))
-    except ImportError:
+    else:
         log.warning("tensorboard not installed: no TensorBoard logs")
     return callbacks

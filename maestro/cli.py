@@ -1,0 +1,96 @@
+"""The `w2m2w maestro render` and `w2m2w maestro preprocess` commands."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from stages.cli import SHARED_DATA, cores, csv_list
+
+
+def add_render(commands) -> None:
+    from maestro.metadata import SPLITS
+    from maestro.soundfonts import TRAINING_SOUNDFONTS
+
+    parser = commands.add_parser(
+        "render", help="build a MAESTRO-v3-layout dataset from a folder of MIDI (FluidSynth)",
+        description="Render every performance MIDI under MIDI_DIR with FluidSynth into a "
+                    "MAESTRO-v3 layout under OUT_ROOT: <year>/<name>.midi + .wav, "
+                    "maestro-v3.0.0.csv and .json. Re-running skips finished files.")
+    parser.add_argument("midi_dir", nargs="?", type=Path,
+                        help=f"folder of .mid/.midi files (default: {SHARED_DATA / 'asap'} "
+                             "with its asap_split.csv)")
+    parser.add_argument("out_root", type=Path, help="dataset folder to create or complete")
+    parser.add_argument("--split-csv", type=Path,
+                        help="CSV with split (train/validation/test) and midi_performance or "
+                             "midi_filename columns, paths relative to the CSV; without it every "
+                             "file goes to train")
+    parser.add_argument("--splits", type=csv_list, default=SPLITS,
+                        help="render only these splits, comma-separated (default: all)")
+    parser.add_argument("--soundfonts", type=csv_list, default=TRAINING_SOUNDFONTS,
+                        help="soundfont names or .sf2 paths; each file picks one at random "
+                             "(default: %(default)s)")
+    parser.add_argument("--sample-rate", type=int, default=16_000, help="Hz (default: 16000)")
+    parser.add_argument("--augment-splits", type=csv_list, default=("train",),
+                        help="splits rendered with random gain, reverb, chorus and noise; "
+                             "'none' for plain renders everywhere (default: train)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the per-file random choices")
+    parser.add_argument("--year", type=int, default=2018,
+                        help="year folder for files the split CSV gives no year (default: 2018)")
+    parser.add_argument("--workers", type=int, default=cores(), help="parallel renders (default: all cores)")
+    parser.add_argument("--overwrite", action="store_true", help="render again files already done")
+    parser.set_defaults(run=run_render)
+
+
+def run_render(args) -> int:
+    from maestro.render import render_dataset
+
+    midi_dir, split_csv = args.midi_dir, args.split_csv
+    if midi_dir is None:
+        midi_dir = SHARED_DATA / "asap"
+        split_csv = split_csv or midi_dir / "asap_split.csv"
+    augment = () if args.augment_splits == ("none",) else args.augment_splits
+    report = render_dataset(midi_dir, args.out_root, split_csv, overwrite=args.overwrite,
+                            workers=args.workers, soundfonts=args.soundfonts,
+                            sample_rate_hz=args.sample_rate, augment_splits=augment,
+                            splits=args.splits, seed=args.seed, year=args.year)
+    print(report.summary())
+    return 0 if report.ok else 1
+
+
+# -- maestro preprocess ----------------------------------------------------------------------
+
+def add_preprocess(commands) -> None:
+    from maestro.metadata import SPLITS
+
+    parser = commands.add_parser(
+        "preprocess", help="Apache Beam: MAESTRO layout -> TFRecord shards per split",
+        description="Cut every recording of a MAESTRO-layout ROOT into examples of at most "
+                    "~20 s at points where no note sounds, with the sustain-extended notes of "
+                    "each span (OUT/transcription), and write one example per performance "
+                    "(OUT/composition), as TFRecord shards of tf.train.Example. Any argument "
+                    "not listed here is a Beam pipeline option, e.g. --runner=DataflowRunner "
+                    "--project=P --region=R --temp_location=gs://B/tmp; without --runner it "
+                    "runs locally on all cores.")
+    parser.add_argument("root", help="MAESTRO-layout dataset folder (any version's metadata)")
+    parser.add_argument("out", help="output folder (local or gs://...)")
+    parser.add_argument("--splits", type=csv_list, default=SPLITS, help="splits to write (default: all)")
+    parser.add_argument("--years", type=lambda t: tuple(int(y) for y in csv_list(t)), default=(),
+                        help="only these years, comma-separated")
+    parser.add_argument("--composers", type=csv_list, default=(),
+                        help="only composers whose name contains one of these, comma-separated")
+    parser.add_argument("--max-shards", type=int, default=16, help="shards per split at most (default: 16)")
+    parser.add_argument("--min-seconds", type=float, default=5.0, help="shortest span (default: 5)")
+    parser.add_argument("--max-seconds", type=float, default=20.0, help="longest span (default: 20)")
+    parser.set_defaults(run=run_preprocess)
+
+
+def run_preprocess(args) -> int:
+    from maestro import preprocess
+
+    config = preprocess.PreprocessConfig(
+        splits=args.splits, years=args.years, composers=args.composers, max_shards=args.max_shards,
+        min_seconds=args.min_seconds, max_seconds=args.max_seconds)
+    summary = preprocess.run(args.root, args.out, config, args.beam_args)
+    print(json.dumps(summary, indent=2))
+    return 0 if summary["failed_count"] == 0 else 1

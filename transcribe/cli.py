@@ -1,0 +1,96 @@
+"""The `w2m2w transcribe`, `train transcribe` and `evaluate transcribe` commands."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from stages.cli import cores
+
+
+def add_transcribe(commands) -> None:
+    parser = commands.add_parser(
+        "transcribe", help="piano recordings -> MIDI (Onsets and Frames)",
+        description="Transcribe every recording under IN (WAV, FLAC, MP3, OGG, ...; any sample "
+                    "rate and channel count) to MIDI under OUT, mirroring the folder tree. "
+                    "Finished files are skipped; a bad file is reported and the rest go on.")
+    parser.add_argument("inputs", type=Path, help="a recording or a folder of recordings")
+    parser.add_argument("out", type=Path, help="output folder")
+    parser.add_argument("--checkpoint", type=Path, help="a .keras transcriber (default: the shipped one)")
+    parser.add_argument("--sequence", action="store_true", help="also write the NoteSequence (.pb)")
+    parser.add_argument("--csv", action="store_true", help="also write the notes as CSV")
+    parser.add_argument("--overwrite", action="store_true", help="transcribe again files already done")
+    parser.set_defaults(run=run_transcribe)
+
+
+def run_transcribe(args) -> int:
+    from transcribe.infer import DEFAULT_CHECKPOINT
+    from transcribe.stage import TranscribeStage
+
+    stage = TranscribeStage(args.checkpoint or DEFAULT_CHECKPOINT, sequence=args.sequence, notes_csv=args.csv)
+    report = stage.run(args.inputs, args.out, overwrite=args.overwrite)
+    print(report.summary())
+    return 0 if report.ok else 1
+
+
+def add_train(models) -> None:
+    transcriber = models.add_parser(
+        "transcribe", help="Onsets and Frames on `w2m2w maestro preprocess` TFRecords",
+        description="Train Onsets and Frames on random crops of the transcription TFRecords "
+                    "(train split), scoring validation spans with mir_eval after every epoch. "
+                    "RUN_DIR gets best.keras (best validation note F1), last.keras, history.csv "
+                    "and TensorBoard logs; rerunning the same command resumes.")
+    transcriber.add_argument("tfrecords", type=Path, help="output folder of `w2m2w maestro preprocess`")
+    transcriber.add_argument("run_dir", type=Path)
+    transcriber.add_argument("--config", default="default", choices=("tiny", "default", "paper"))
+    transcriber.add_argument("--steps", type=int, default=20_000, help="training steps in all (default: 20000)")
+    transcriber.add_argument("--steps-per-epoch", type=int, default=250, help="steps between validations")
+    transcriber.add_argument("--validation-spans", type=int, default=32, help="validation examples scored")
+    transcriber.add_argument("--cache", type=Path, help="feature cache folder (default: TFRECORDS/transcription-cache)")
+    transcriber.add_argument("--seed", type=int, default=0)
+    transcriber.set_defaults(run=run_train_transcribe)
+
+
+def run_train_transcribe(args) -> int:
+    from transcribe.config import TranscriberConfig
+    from transcribe.train import train
+
+    train(args.tfrecords, args.run_dir, TranscriberConfig.named(args.config), args.steps, args.steps_per_epoch,
+          args.validation_spans, args.cache, cache_workers=cores(), seed=args.seed)
+    return 0
+
+
+def add_evaluate(models) -> None:
+    transcriber = models.add_parser(
+        "transcribe", help="mir_eval metrics on a MAESTRO-layout split",
+        description="Transcribe every recording of a split of a MAESTRO-layout ROOT and score it "
+                    "against its MIDI (sustain applied, cut to the audio) with mir_eval, per "
+                    "piece, then averaged over pieces (the MAESTRO paper's protocol). Prints the "
+                    "mean as JSON; --out writes the per-piece figures too.")
+    transcriber.add_argument("root", type=Path, help="MAESTRO-layout dataset")
+    transcriber.add_argument("--split", default="test")
+    transcriber.add_argument("--checkpoint", type=Path, help="a .keras transcriber (default: the shipped one)")
+    transcriber.add_argument("--excerpt-seconds", type=float, help="score only the first N seconds of each piece")
+    transcriber.add_argument("--limit", type=int, help="only the first N pieces")
+    transcriber.add_argument("--out", type=Path, help="write the full evaluation (JSON) here")
+    transcriber.set_defaults(run=run_evaluate_transcribe)
+
+
+def run_evaluate_transcribe(args) -> int:
+    import dataclasses
+
+    from transcribe.evaluate import evaluate
+    from transcribe.infer import DEFAULT_CHECKPOINT, Transcriber
+    from transcribe.metrics import format_metrics
+
+    result = evaluate(Transcriber.load(args.checkpoint or DEFAULT_CHECKPOINT), args.root, args.split,
+                      args.excerpt_seconds, args.limit)
+    print(format_metrics(result.mean), file=sys.stderr)
+    summary = {"split": args.split, "pieces": len(result.pieces), "audio_seconds": round(result.audio_seconds, 1),
+               "excerpt_seconds": args.excerpt_seconds, **{k: round(v, 4) for k, v in result.mean.items()}}
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps({**summary, "per_piece": dataclasses.asdict(result)["pieces"]}, indent=2))
+    print(json.dumps(summary, indent=2))
+    return 0
