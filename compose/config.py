@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-import json
+
+from stages.config import JsonConfig
 
 ARCHITECTURES = ("relative", "absolute", "lstm")
 
 
 @dataclasses.dataclass(frozen=True)
-class ComposerConfig:
+class ComposerConfig(JsonConfig):
     name: str = "default"
     # "relative": Music Transformer; "absolute": the same with sinusoidal positions instead;
     # "lstm": Performance-RNN-style LSTM.
@@ -55,11 +56,3 @@ class ComposerConfig:
         base = makers[name]()
         suffix = "" if architecture == "relative" else f"-{architecture}"
         return dataclasses.replace(base, architecture=architecture, name=base.name + suffix)
-
-    def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), sort_keys=True)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "ComposerConfig":
-        fields = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in fields})

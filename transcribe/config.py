@@ -8,11 +8,12 @@ what we ship, sized to train on a 2-core CPU and transcribe many times faster th
 from __future__ import annotations
 
 import dataclasses
-import json
+
+from stages.config import JsonConfig
 
 
 @dataclasses.dataclass(frozen=True)
-class TranscriberConfig:
+class TranscriberConfig(JsonConfig):
     name: str = "default"
     # Front end: log-mel spectrogram (16 kHz, 229 bins, hop 512 = 32 ms frames, 30 Hz up).
     sample_rate_hz: int = 16_000
@@ -64,12 +65,3 @@ class TranscriberConfig:
         if name not in makers:
             raise ValueError(f"unknown transcriber config {name!r}; choose from {sorted(makers)}")
         return makers[name]()
-
-    def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), sort_keys=True)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "TranscriberConfig":
-        fields = {f.name for f in dataclasses.fields(cls)}
-        values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in fields}
-        return cls(**values)

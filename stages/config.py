@@ -1,0 +1,20 @@
+"""What every model config shares: a frozen dataclass that round-trips through JSON, so a
+checkpoint can carry its config and a run folder can pin it."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+
+class JsonConfig:
+    """Mixin for frozen config dataclasses."""
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict):
+        """A config from a dict (e.g. parsed JSON): unknown keys ignored, lists back to tuples."""
+        fields = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in fields})
