@@ -53,19 +53,21 @@ def run_example(args) -> int:
     return 0 if ok else 1
 
 
-def transcribe_and_score(dataset, out: Path) -> bool:
+def transcribe_and_score(dataset, out: Path, checkpoint: Path | None = None) -> bool:
     """Transcribe a dataset's recordings, score them against its MIDI and draw piano rolls."""
     from stages.midi import apply_sustain, notes_from_sequence, read_note_sequence
     from stages.plots import plot_piano_rolls
     from transcribe.metrics import format_metrics, mean_metrics, transcription_metrics
     from transcribe.stage import TranscribeStage
 
-    stage = TranscribeStage(notes_csv=True)
-    report = stage.run([dataset.audio_path(r) for r in dataset.records], out)
+    from transcribe.infer import DEFAULT_CHECKPOINT
+
+    stage = TranscribeStage(checkpoint or DEFAULT_CHECKPOINT, notes_csv=True)
+    report = stage.run(dataset.root, out)  # outputs mirror the dataset: <year>/<name>.midi
     print(report.summary())
     scores = []
     for record in dataset.records:
-        midi = out / Path(record.audio_filename).with_suffix(".midi").name
+        midi = out / Path(record.audio_filename).with_suffix(".midi")
         if not midi.exists():
             continue
         estimate = notes_from_sequence(read_note_sequence(midi))

@@ -162,3 +162,14 @@ def test_streamed_features_equal_whole_clip_features(block):
     audio = np.random.default_rng(5).standard_normal(33_333).astype(np.float32) * 0.1
     blocks = [audio[i: i + block] for i in range(0, len(audio), block)]
     np.testing.assert_allclose(log_mel_blocks(blocks, TINY), log_mel(audio, TINY), rtol=1e-5, atol=1e-5)
+
+
+def test_transcribe_and_score_writes_midi_scores_and_piano_rolls(trained_tiny, rendered, tmp_path, capsys):
+    from maestro.metadata import Dataset
+    from pipeline import transcribe_and_score
+
+    assert transcribe_and_score(Dataset.open(rendered), tmp_path / "t", trained_tiny / "last.keras")
+    out = capsys.readouterr().out
+    assert "note-with-offset-and-velocity" in out
+    pictures = sorted((tmp_path / "t").rglob("*.png"))
+    assert len(pictures) == 4 and all(p.read_bytes().startswith(b"\x89PNG") for p in pictures)

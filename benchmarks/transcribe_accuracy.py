@@ -1,0 +1,58 @@
+"""Transcription accuracy per the MAESTRO paper's protocol (mir_eval, per piece, averaged over
+pieces, references with the sustain pedal applied), on the held-out test split of the rendered
+ASAP dataset and on the one real MAESTRO recording in ../shared/data/maestro_clip.
+
+    python benchmarks/transcribe_accuracy.py [--dataset data/asap-maestro] [--checkpoint ...]
+        [--excerpt-seconds 30]
+
+Writes benchmarks/results/transcribe_accuracy.json (means) and
+benchmarks/results/transcribe_accuracy_pieces.json (every piece).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks import record  # noqa: E402
+from stages.cli import SHARED_DATA  # noqa: E402
+from transcribe.evaluate import evaluate  # noqa: E402
+from transcribe.infer import DEFAULT_CHECKPOINT, Transcriber, checkpoint_id  # noqa: E402
+from transcribe.metrics import format_metrics  # noqa: E402
+
+
+def rounded(metrics: dict) -> dict:
+    return {k: round(v, 4) for k, v in metrics.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", type=Path, default=Path("data/asap-maestro"))
+    parser.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
+    parser.add_argument("--excerpt-seconds", type=float, help="score the first N seconds of each piece only")
+    args = parser.parse_args()
+    transcriber = Transcriber.load(args.checkpoint)
+    test = evaluate(transcriber, args.dataset, "test", args.excerpt_seconds)
+    print(format_metrics(test.mean))
+    clip = evaluate(transcriber, SHARED_DATA / "maestro_clip", "train")
+    print(format_metrics(clip.mean))
+    record.save("transcribe_accuracy", {
+        "checkpoint": args.checkpoint.name,
+        "checkpoint_sha256_16": checkpoint_id(args.checkpoint),
+        "asap_test_renders": {"pieces": len(test.pieces), "audio_hours": round(test.audio_seconds / 3600, 2),
+                              "excerpt_seconds": args.excerpt_seconds or "whole pieces",
+                              "realtime_factor": round(test.audio_seconds / test.wall_seconds, 1),
+                              **rounded(test.mean)},
+        "maestro_clip_real_recording": {"seconds": round(clip.audio_seconds, 2), **rounded(clip.mean)},
+    }, notes="Test split renders: plain (no augmentation), FluidR3_GM or TimGM6mb per file.")
+    pieces = Path(__file__).resolve().parent / "results" / "transcribe_accuracy_pieces.json"
+    pieces.write_text(json.dumps([dataclasses.asdict(test)["pieces"], clip.pieces], indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
