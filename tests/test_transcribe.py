@@ -15,7 +15,7 @@ from tests.conftest import make_midi
 from transcribe.config import TranscriberConfig
 from transcribe.features import log_mel, num_frames
 from transcribe.infer import Transcriber
-from transcribe.labels import make_labels
+from stages.pianoroll import piano_roll
 from transcribe.model import build_model
 
 TINY = TranscriberConfig.tiny()
@@ -25,18 +25,20 @@ FPS = TINY.frames_per_second
 def test_labels_from_a_pedalled_performance(tmp_path):
     notes = [(0.5, 0.7, 60, 100), (1.0, 1.3, 64, 50)]
     sequence = read_note_sequence(make_midi(tmp_path / "a.mid", notes, pedal=[(0.6, 127), (2.0, 0)]))
-    labels = make_labels(notes_from_sequence(apply_sustain(sequence)), 100, FPS)
+    labels = piano_roll(notes_from_sequence(apply_sustain(sequence)), 100, FPS)
     c4, e4 = 60 - 21, 64 - 21
     # The pedal holds C4 from its release (0.7 s) until it lifts at 2.0 s.
     assert labels.frames[:, c4].nonzero()[0].tolist() == list(range(16, 63))  # 2.0 s = frame 62.5, rounded up
     assert labels.onsets[:, c4].nonzero()[0].tolist() == [16] and labels.offsets[:, c4].nonzero()[0].tolist() == [63]
     assert labels.velocities[16, c4] == 100 and labels.velocities[31, e4] == 50
     assert labels.velocities.sum() == 150 and labels.onsets.sum() == 2
+    # The held velocity lasts as long as the key sounds (the synthesizer's conditioning).
+    assert set(labels.held_velocities[16:63, c4]) == {100} and labels.held_velocities[63, c4] == 0
 
 
 def test_labels_of_a_note_already_sounding_have_frames_but_no_onset():
     notes = np.array([(-0.5, 0.3, 70, 80), (2.9, 4.0, 72, 90)], dtype=NOTE_DTYPE)
-    labels = make_labels(notes, 96, FPS)  # 96 frames = 3.07 s
+    labels = piano_roll(notes, 96, FPS)  # 96 frames = 3.07 s
     key = 70 - 21
     assert labels.frames[:9, key].all() and not labels.frames[9:, key].any()  # ends at 0.3 s = frame 9.4
     assert not labels.onsets[:, key].any()

@@ -28,7 +28,7 @@ from maestro.examples import decode_transcription
 from stages.midi import NOTE_DTYPE, notes_from_sequence
 from transcribe.config import TranscriberConfig
 from transcribe.features import SILENCE, log_mel, num_frames
-from transcribe.labels import make_labels
+from stages.pianoroll import piano_roll
 
 ROLLS = ("frames", "onsets", "offsets", "velocities")
 SPAN_NOTE_DTYPE = np.dtype(NOTE_DTYPE.descr + [("span", "i4")])
@@ -52,7 +52,7 @@ def cache_shard(shard: Path, cache_root: Path, config: TranscriberConfig) -> Pat
             mel = log_mel(example.audio, config)
             count = num_frames(len(example.audio), config)
             span_notes = notes_from_sequence(example.sequence)
-            labels = make_labels(span_notes, count, config.frames_per_second)
+            labels = piano_roll(span_notes, count, config.frames_per_second)
             features.append(mel.astype(np.float16))
             for name in ROLLS:
                 rolls[name].append(getattr(labels, name))
