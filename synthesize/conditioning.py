@@ -1,0 +1,32 @@
+"""The WaveNet's conditioning: a piano roll at 250 frames per second over the 88 keys.
+
+Channels 0-87: the sounding note's onset velocity / 127 for as long as it sounds (sustain pedal
+included); channels 88-175: the onset velocity / 127 at the frame where a note starts. Frame t
+covers the audio samples [t * 64, (t + 1) * 64) at 16 kHz, so a note is placed at the frame
+holding its first sample.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from stages.midi import NoteSequence, apply_sustain, notes_from_sequence
+from stages.pianoroll import piano_roll
+
+
+def conditioning_roll(notes: np.ndarray, num_frames: int, roll_rate_hz: int) -> np.ndarray:
+    """Note array (sustain applied) -> (num_frames, 176) float32."""
+    # piano_roll rounds times to the nearest frame centre; shifting by half a frame turns that
+    # into "the frame that holds the time".
+    shifted = notes.copy()
+    shifted["onset_s"] -= 0.5 / roll_rate_hz
+    shifted["offset_s"] -= 0.5 / roll_rate_hz
+    roll = piano_roll(shifted, num_frames, roll_rate_hz)
+    return np.concatenate([roll.held_velocities, roll.velocities], axis=1).astype(np.float32) / 127.0
+
+
+def sequence_roll(sequence: NoteSequence, roll_rate_hz: int, tail_seconds: float = 1.0) -> np.ndarray:
+    """A whole performance's roll, lasting until its last note ends plus a release tail."""
+    notes = notes_from_sequence(apply_sustain(sequence))
+    end = float(notes["offset_s"].max()) if len(notes) else 0.0
+    return conditioning_roll(notes, int(np.ceil((end + tail_seconds) * roll_rate_hz)), roll_rate_hz)

@@ -1,0 +1,65 @@
+"""Sizes and settings of the MIDI-conditioned WaveNet (the Midi2Wave stage)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from stages.config import JsonConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class SynthesizerConfig(JsonConfig):
+    name: str = "default"
+    sample_rate_hz: int = 16_000
+    roll_rate_hz: int = 250  # conditioning frames per second: 64 samples each at 16 kHz
+    # Conditioning: non-causal dilated convolutions over the roll, then learned upsampling.
+    context_channels: int = 64
+    context_dilations: tuple[int, ...] = (1, 2, 4, 8)
+    # WaveNet: `stacks` x `layers_per_stack` gated layers, dilations 1, 2, 4, ... per stack.
+    stacks: int = 2
+    layers_per_stack: int = 8
+    residual_channels: int = 32
+    gate_channels: int = 64
+    skip_channels: int = 64
+    # Output: "logistic" (discretized mixture of logistics over 16-bit samples) or "mulaw"
+    # (256-way softmax over 8-bit mu-law).
+    output: str = "logistic"
+    mixtures: int = 10
+    # Training: random crops with teacher forcing.
+    crop_samples: int = 8_000
+    batch_size: int = 8
+    learning_rate: float = 1e-3
+    decay_steps: int = 20_000
+    decay_rate: float = 0.5
+    clip_norm: float = 1.0
+
+    @property
+    def samples_per_frame(self) -> int:
+        return self.sample_rate_hz // self.roll_rate_hz
+
+    @property
+    def receptive_field(self) -> int:
+        """Past samples one output sees through the dilated causal convolutions."""
+        return self.stacks * (2 ** self.layers_per_stack - 1) + 1
+
+    @classmethod
+    def paper(cls) -> "SynthesizerConfig":
+        return cls(name="paper", context_channels=256, stacks=3, layers_per_stack=10, residual_channels=256,
+                   gate_channels=512, skip_channels=256, crop_samples=16_000)
+
+    @classmethod
+    def default(cls) -> "SynthesizerConfig":
+        return cls()
+
+    @classmethod
+    def tiny(cls) -> "SynthesizerConfig":
+        return cls(name="tiny", context_channels=8, context_dilations=(1, 2), stacks=1, layers_per_stack=4,
+                   residual_channels=8, gate_channels=8, skip_channels=8, mixtures=3, crop_samples=512,
+                   batch_size=2)
+
+    @classmethod
+    def named(cls, name: str) -> "SynthesizerConfig":
+        makers = {"paper": cls.paper, "default": cls.default, "tiny": cls.tiny}
+        if name not in makers:
+            raise ValueError(f"unknown synthesizer config {name!r}; choose from {sorted(makers)}")
+        return makers[name]()

@@ -1,0 +1,152 @@
+"""The MIDI-conditioned WaveNet (the Midi2Wave stage of Hawthorne et al. 2019) in Keras 3.
+
+roll (B, frames + 2 margin, 176) -> ContextStack: non-causal dilated convolutions over the roll,
+then learned upsampling to the audio rate -> conditioning (B, samples, C).
+previous samples (B, samples) -> stacks of gated dilated causal convolutions, each also fed the
+conditioning, with residual and skip connections -> per-sample output parameters: a discretized
+mixture of logistics (3K values) or 256 mu-law logits.
+Position n of the output is the distribution of sample n given samples < n (the input at n is
+sample n - 1) and the roll around it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import keras
+import numpy as np
+from keras import layers, ops
+
+from synthesize.config import SynthesizerConfig
+from synthesize.mixture import logistic_mixture_nll
+
+PACKAGE = "wave2midi2wave.synthesize"
+ROLL_CHANNELS = 176  # held velocity and onset velocity for each of the 88 keys
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class ContextStack(layers.Layer):
+    """Conditioning. Input shape: (batch, frames, 176). Output shape: (batch, (frames - 2 margin)
+    * samples_per_frame, channels): the margin frames on each side only give context."""
+
+    def __init__(self, channels: int, dilations, samples_per_frame: int, **kwargs):
+        super().__init__(**kwargs)
+        self.channels, self.dilations, self.samples_per_frame = channels, tuple(dilations), samples_per_frame
+        self.project = layers.Conv1D(channels, 1)
+        self.convs = [layers.Conv1D(channels, 3, padding="same", dilation_rate=d, activation="relu") for d in self.dilations]
+        self.upsample = layers.Conv1DTranspose(channels, samples_per_frame, strides=samples_per_frame)
+
+    @property
+    def margin(self) -> int:
+        """Frames of context each side that a frame's conditioning depends on."""
+        return sum(self.dilations)
+
+    def call(self, roll):
+        x = self.project(roll)
+        for conv in self.convs:
+            x = x + conv(x)
+        frames = ops.shape(x)[1]
+        x = x[:, self.margin: frames - self.margin]
+        return self.upsample(x)  # frame t -> samples [t * spf, (t + 1) * spf)
+
+    def get_config(self):
+        return {**super().get_config(), "channels": self.channels, "dilations": self.dilations,
+                "samples_per_frame": self.samples_per_frame}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class WaveNet(keras.Model):
+    """{"audio": (B, N) previous samples, "roll": (B, N / spf + 2 margin, 176)} -> (B, N, outputs)."""
+
+    def __init__(self, config: dict | SynthesizerConfig | None = None, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(config, dict):
+            config = SynthesizerConfig.from_dict(config)
+        self.config = config or SynthesizerConfig()
+        c = self.config
+        self.context = ContextStack(c.context_channels, c.context_dilations, c.samples_per_frame, name="context")
+        self.input_projection = layers.Conv1D(c.residual_channels, 1, name="input")
+        self.dilations = [2 ** i for _ in range(c.stacks) for i in range(c.layers_per_stack)]
+        self.dilated = [layers.Conv1D(2 * c.gate_channels, 2, dilation_rate=d, padding="causal", name=f"dilated_{i}")
+                        for i, d in enumerate(self.dilations)]
+        self.conditioning = [layers.Conv1D(2 * c.gate_channels, 1, use_bias=False, name=f"conditioning_{i}")
+                             for i in range(len(self.dilations))]
+        self.residual = [layers.Conv1D(c.residual_channels, 1, name=f"residual_{i}") for i in range(len(self.dilations))]
+        self.skip = [layers.Conv1D(c.skip_channels, 1, name=f"skip_{i}") for i in range(len(self.dilations))]
+        self.head = layers.Conv1D(c.skip_channels, 1, activation="relu", name="head")
+        self.out = layers.Conv1D(self.output_size, 1, name="out")
+
+    @property
+    def output_size(self) -> int:
+        return 3 * self.config.mixtures if self.config.output == "logistic" else 256
+
+    def _gate(self, h):
+        g = self.config.gate_channels
+        return ops.tanh(h[..., :g]) * ops.sigmoid(h[..., g:])
+
+    def call(self, inputs):
+        conditioning = self.context(inputs["roll"])  # (B, N, C)
+        x = self.input_projection(ops.expand_dims(inputs["audio"], -1))  # (B, N, R)
+        skips = 0.0
+        for dilated, cond, residual, skip in zip(self.dilated, self.conditioning, self.residual, self.skip):
+            z = self._gate(dilated(x) + cond(conditioning))
+            skips = skips + skip(z)
+            x = x + residual(z)
+        return self.out(self.head(ops.relu(skips)))
+
+    def step(self, previous, conditioning, queues, position):
+        """One sample for every row. previous: (B,) the last sample; conditioning: (B, C) at this
+        position; queues: per layer (B, dilation, R) the layer inputs of the last `dilation`
+        positions, slot `position % dilation` holding the oldest. Returns (parameters (B, out),
+        new queues). Exactly the parallel forward pass, one position at a time."""
+        x = self.input_projection(ops.expand_dims(ops.expand_dims(previous, -1), 1))[:, 0]  # (B, R)
+        skips = 0.0
+        updated = []
+        for layer, dilation, queue in zip(range(len(self.dilations)), self.dilations, queues):
+            slot = position % dilation
+            past = ops.take(queue, slot, axis=1)  # input of this layer `dilation` positions ago
+            updated.append(ops.slice_update(queue, (0, slot, 0), ops.expand_dims(x, 1)))
+            kernel, bias = self.dilated[layer].kernel, self.dilated[layer].bias  # kernel: (2, R, 2G)
+            h = ops.matmul(past, kernel[0]) + ops.matmul(x, kernel[1]) + bias
+            h = h + ops.matmul(conditioning, self.conditioning[layer].kernel[0])
+            z = self._gate(h)
+            skips = skips + ops.matmul(z, self.skip[layer].kernel[0]) + self.skip[layer].bias
+            x = x + ops.matmul(z, self.residual[layer].kernel[0]) + self.residual[layer].bias
+        hidden = ops.relu(ops.matmul(ops.relu(skips), self.head.kernel[0]) + self.head.bias)
+        return ops.matmul(hidden, self.out.kernel[0]) + self.out.bias, updated
+
+    def empty_queues(self, batch: int) -> list:
+        return [ops.zeros((batch, d, self.config.residual_channels)) for d in self.dilations]
+
+    def get_config(self):
+        return {"config": dataclasses.asdict(self.config), "name": self.name}
+
+
+def build_model(config: SynthesizerConfig) -> WaveNet:
+    model = WaveNet(config, name=f"wavenet_{config.name}")
+    margin = sum(config.context_dilations)
+    model({"audio": np.zeros((1, config.samples_per_frame), np.float32),
+           "roll": np.zeros((1, 1 + 2 * margin, ROLL_CHANNELS), np.float32)})
+    return model
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class MixtureLoss(keras.losses.Loss):
+    def __init__(self, mixtures: int, **kwargs):
+        super().__init__(**kwargs)
+        self.mixtures = mixtures
+
+    def call(self, y_true, y_pred):
+        return logistic_mixture_nll(y_true, y_pred, self.mixtures)
+
+    def get_config(self):
+        return {**super().get_config(), "mixtures": self.mixtures}
+
+
+def compile_model(model: WaveNet) -> WaveNet:
+    c = model.config
+    schedule = keras.optimizers.schedules.ExponentialDecay(c.learning_rate, c.decay_steps, c.decay_rate)
+    loss = (MixtureLoss(c.mixtures) if c.output == "logistic"
+            else keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(optimizer=keras.optimizers.Adam(schedule, global_clipnorm=c.clip_norm), loss=loss)
+    return model
