@@ -18,6 +18,7 @@ from pathlib import Path
 from compose import cli as compose_cli
 from maestro import cli as maestro_cli
 from stages.cli import REPO, cores
+from synthesize import cli as synthesize_cli
 from transcribe import cli as transcribe_cli
 
 EXAMPLE_MIDI = REPO / "examples" / "midi"
@@ -96,16 +97,19 @@ def build_parser() -> argparse.ArgumentParser:
     maestro_cli.add_preprocess(maestro_commands)
     transcribe_cli.add_transcribe(commands)
     compose_cli.add_compose(commands)
-    train = commands.add_parser("train", help="train a model: transcribe, compose",
+    synthesize_cli.add_synthesize(commands)
+    train = commands.add_parser("train", help="train a model: transcribe, compose, synthesize",
                                 description="Train one of the models; rerunning a command resumes it.")
     models = train.add_subparsers(dest="model", required=True, metavar="MODEL")
     transcribe_cli.add_train(models)
     compose_cli.add_train(models)
-    evaluate = commands.add_parser("evaluate", help="measure a model: transcribe, compose",
+    synthesize_cli.add_train(models)
+    evaluate = commands.add_parser("evaluate", help="measure a model: transcribe, compose, synthesize",
                                    description="Measure one of the models on held-out data.")
     models = evaluate.add_subparsers(dest="model", required=True, metavar="MODEL")
     transcribe_cli.add_evaluate(models)
     compose_cli.add_evaluate(models)
+    synthesize_cli.add_evaluate(models)
     add_example(commands)
     return parser
 

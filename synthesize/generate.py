@@ -4,7 +4,8 @@ Each layer keeps a queue of its last `dilation` inputs, so a new sample costs on
 the layers instead of a pass over the receptive field; the steps of a chunk run inside one
 compiled loop. A long piece is cut into segments rendered side by side in one batch: each starts
 `lead_in` samples early (the start-up transient, from silence, is thrown away) and overlaps the
-next by `crossfade` samples, joined with an equal-power crossfade.
+next by `crossfade` samples, joined with a raised-cosine crossfade (gains summing to one, so a
+passage both segments render alike keeps its level).
 """
 
 from __future__ import annotations
@@ -83,16 +84,17 @@ def segment_plan(total: int, segment: int, lead_in: int, crossfade: int) -> list
 
 
 def join_segments(segments: np.ndarray, total: int, segment: int, lead_in: int, crossfade: int) -> np.ndarray:
-    """Drop each segment's lead-in and crossfade it into the next with equal-power curves."""
+    """Drop each segment's lead-in and crossfade it into the next (sin^2 in, cos^2 out)."""
     out = np.zeros(total + segment + crossfade, np.float32)
-    fade = np.sin(np.linspace(0, np.pi / 2, crossfade, dtype=np.float32)) if crossfade else np.zeros(0, np.float32)
+    fade = np.sin(np.linspace(0, np.pi / 2, crossfade, dtype=np.float32)) ** 2
+    rise, fall = fade, 1.0 - fade
     for i, samples in enumerate(segments):
         body = samples[lead_in:]  # segment i's samples from i * segment on
         start = i * segment
         if i > 0 and crossfade:
             body = body.copy()
-            body[:crossfade] *= fade
-            out[start: start + crossfade] *= fade[::-1]
+            body[:crossfade] *= rise
+            out[start: start + crossfade] *= fall
             out[start: start + crossfade] += body[:crossfade]
             out[start + crossfade: start + len(body)] = body[crossfade:]
         else:

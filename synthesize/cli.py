@@ -1,0 +1,92 @@
+"""The `w2m2w synthesize`, `train synthesize` and `evaluate synthesize` commands."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def add_synthesize(commands) -> None:
+    parser = commands.add_parser(
+        "synthesize", help="MIDI -> piano audio (WaveNet)",
+        description="Render every MIDI file under IN to a 16 kHz WAV under OUT with the "
+                    "MIDI-conditioned WaveNet, mirroring the tree. Slow work: a bar shows the "
+                    "seconds rendered and the time left. Finished files are skipped.")
+    parser.add_argument("inputs", type=Path, help="a MIDI file or folder")
+    parser.add_argument("out", type=Path, help="output folder")
+    parser.add_argument("--checkpoint", type=Path, help="a .keras synthesizer (default: the shipped one)")
+    parser.add_argument("--seed", type=int, default=0, help="sampling seed: the same seed, the same audio")
+    parser.add_argument("--overwrite", action="store_true")
+    parser.set_defaults(run=run_synthesize)
+
+
+def run_synthesize(args) -> int:
+    from synthesize.stage import DEFAULT_CHECKPOINT, SynthesizeStage
+
+    report = SynthesizeStage(args.checkpoint or DEFAULT_CHECKPOINT, seed=args.seed).run(
+        args.inputs, args.out, overwrite=args.overwrite)
+    print(report.summary())
+    return 0 if report.ok else 1
+
+
+def add_train(models) -> None:
+    parser = models.add_parser(
+        "synthesize", help="the WaveNet on a rendered MAESTRO-layout dataset",
+        description="Train the MIDI-conditioned WaveNet on random crops of ROOT's train split with "
+                    "teacher forcing; after every epoch, the validation loss with the true roll and "
+                    "with shuffled rolls (the conditioning must matter). Rerunning resumes.")
+    parser.add_argument("root", type=Path, help="MAESTRO-layout dataset at 16 kHz (w2m2w maestro render)")
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--config", default="default", choices=("tiny", "default", "paper"))
+    parser.add_argument("--output", choices=("logistic", "mulaw"), help="output distribution (default: the config's)")
+    parser.add_argument("--steps", type=int, default=20_000)
+    parser.add_argument("--steps-per-epoch", type=int, default=250)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.set_defaults(run=run_train_synthesize)
+
+
+def run_train_synthesize(args) -> int:
+    import dataclasses
+
+    from synthesize.config import SynthesizerConfig
+    from synthesize.train import train
+
+    config = SynthesizerConfig.named(args.config)
+    if args.output:
+        config = dataclasses.replace(config, output=args.output, name=f"{config.name}-{args.output}")
+    train(args.root, args.run_dir, config, args.steps, args.steps_per_epoch, seed=args.seed)
+    return 0
+
+
+def add_evaluate(models) -> None:
+    parser = models.add_parser(
+        "synthesize", help="round-trip note F1 and log-mel distance on held-out MIDI",
+        description="Render the first --seconds of --count held-out pieces with the WaveNet and, "
+                    "for reference, with FluidSynth (TimGM6mb); transcribe both with the shipped "
+                    "transcriber and score them against the MIDI (round-trip F1), and measure their "
+                    "multi-resolution log-mel distance to FluidSynth with FluidR3_GM. Prints JSON.")
+    parser.add_argument("midi_dir", type=Path)
+    parser.add_argument("--split-csv", type=Path)
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--count", type=int, default=20)
+    parser.add_argument("--checkpoint", type=Path, help="a .keras synthesizer (default: the shipped one)")
+    parser.add_argument("--transcriber", type=Path, help="a .keras transcriber (default: the shipped one)")
+    parser.set_defaults(run=run_evaluate_synthesize)
+
+
+def run_evaluate_synthesize(args) -> int:
+    from compose.data import load_pieces, window
+    from synthesize.evaluate import fluidsynth_render, round_trip
+    from synthesize.stage import DEFAULT_CHECKPOINT, Synthesizer
+    from transcribe.infer import DEFAULT_CHECKPOINT as TRANSCRIBER, Transcriber
+
+    pieces = load_pieces(args.midi_dir, args.split if args.split_csv else None, args.split_csv)
+    excerpts = [window(piece, 0.0, args.seconds) for piece in pieces[: args.count]]
+    transcriber = Transcriber.load(args.transcriber or TRANSCRIBER)
+    synthesizer = Synthesizer.load(args.checkpoint or DEFAULT_CHECKPOINT)
+    result = {"wavenet": round_trip(excerpts, synthesizer.render, transcriber),
+              "fluidsynth_timgm6mb": round_trip(excerpts, lambda s: fluidsynth_render(s, "TimGM6mb"), transcriber)}
+    print(json.dumps({name: {k: round(v, 4) if isinstance(v, float) else v for k, v in figures.items()}
+                      for name, figures in result.items()}, indent=2))
+    return 0

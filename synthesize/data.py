@@ -1,0 +1,94 @@
+"""Training pairs for the WaveNet: random crops of a MAESTRO-layout dataset's recordings with the
+conditioning roll of the same span (plus context frames each side)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import keras
+import numpy as np
+import soundfile
+
+from maestro.metadata import Dataset
+from stages.midi import apply_sustain, notes_from_sequence, read_note_sequence
+from synthesize.conditioning import conditioning_roll
+from synthesize.config import SynthesizerConfig
+from synthesize.mixture import mulaw_decode, mulaw_encode
+
+
+@dataclasses.dataclass
+class Recording:
+    audio_path: Path
+    notes: np.ndarray  # sustain applied
+    samples: int
+
+
+def load_recordings(root: Path | str, split: str, sample_rate_hz: int) -> list[Recording]:
+    dataset = Dataset.open(root)
+    recordings = []
+    for record in dataset.select(splits=[split]):
+        info = soundfile.info(str(dataset.audio_path(record)))
+        if info.samplerate != sample_rate_hz or info.channels != 1:
+            raise ValueError(f"{record.audio_filename}: the synthesizer trains on {sample_rate_hz} Hz mono renders")
+        notes = notes_from_sequence(apply_sustain(read_note_sequence(dataset.midi_path(record))))
+        recordings.append(Recording(dataset.audio_path(record), notes, info.frames))
+    return recordings
+
+
+def crop_inputs(recording: Recording, start: int, length: int, config: SynthesizerConfig,
+                margin_frames: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(previous samples (length,), roll (length / spf + 2 margin, 176), targets (length,)) for
+    samples [start, start + length); start and length are multiples of samples_per_frame."""
+    spf = config.samples_per_frame
+    with soundfile.SoundFile(recording.audio_path) as sound:
+        first = max(start - 1, 0)
+        sound.seek(first)
+        audio = sound.read(start + length - first, dtype="float32")
+    if start == 0:
+        audio = np.concatenate([[0.0], audio]).astype(np.float32)
+    audio = np.pad(audio, (0, length + 1 - len(audio)))
+    previous, targets = audio[:-1], audio[1:]
+    if config.output == "mulaw":  # the network hears what it predicts: 8-bit mu-law
+        previous = np.asarray(mulaw_decode(mulaw_encode(previous)), np.float32)
+        targets = mulaw_encode(targets)
+    offset_s = (start / spf - margin_frames) / config.roll_rate_hz
+    notes = recording.notes.copy()
+    notes["onset_s"] -= offset_s
+    notes["offset_s"] -= offset_s
+    roll = conditioning_roll(notes, length // spf + 2 * margin_frames, config.roll_rate_hz)
+    return previous, roll, targets
+
+
+class RandomCrops(keras.utils.PyDataset):
+    """Batches ({"audio", "roll"}, targets) of random crops, recordings drawn by length.
+    `fixed=True` gives the same batches every epoch (for validation)."""
+
+    def __init__(self, recordings: list[Recording], config: SynthesizerConfig, steps: int, seed: int = 0,
+                 margin_frames: int = 0, fixed: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        spf = config.samples_per_frame
+        self.recordings = [r for r in recordings if r.samples > config.crop_samples + spf]
+        if not self.recordings:
+            raise ValueError("no recording is longer than one training crop")
+        self.config, self.steps, self.margin = config, steps, margin_frames
+        lengths = np.array([r.samples for r in self.recordings], np.float64)
+        self.weights = lengths / lengths.sum()
+        self.seed, self.fixed = seed, fixed
+        self.rng = np.random.default_rng(seed)
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def __getitem__(self, step: int):
+        rng = np.random.default_rng([self.seed, step]) if self.fixed else self.rng
+        spf, length = self.config.samples_per_frame, self.config.crop_samples
+        previous, rolls, targets = [], [], []
+        for index in rng.choice(len(self.recordings), size=self.config.batch_size, p=self.weights):
+            recording = self.recordings[index]
+            start = spf * int(rng.integers(0, (recording.samples - length) // spf))
+            p, r, t = crop_inputs(recording, start, length, self.config, self.margin)
+            previous.append(p)
+            rolls.append(r)
+            targets.append(t)
+        return {"audio": np.stack(previous), "roll": np.stack(rolls)}, np.stack(targets)

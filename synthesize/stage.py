@@ -1,0 +1,99 @@
+"""`w2m2w synthesize IN OUT`: render every MIDI file of a folder to WAV with the WaveNet."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any, Callable
+
+import keras
+import numpy as np
+from tqdm.auto import tqdm
+
+from stages.audio import write_wav
+from stages.contract import InputError, Job, Stage
+from stages.midi import MIDI_SUFFIXES, NoteSequence, read_note_sequence
+from synthesize.conditioning import sequence_roll
+from synthesize.generate import Generator, join_segments, segment_plan
+
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "default.keras"
+
+
+def checkpoint_id(path: Path | str) -> str:
+    """A content hash: outputs made with different weights never pass for each other."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
+class Synthesizer:
+    """NoteSequence -> audio, as segments generated side by side and joined."""
+
+    def __init__(self, model, segment_seconds: float = 2.0, batch_segments: int = 32, seed: int = 0):
+        self.model, self.config = model, model.config
+        self.generator = Generator(model)
+        self.segment = int(segment_seconds * self.config.sample_rate_hz) // self.config.samples_per_frame * self.config.samples_per_frame
+        # Enough lead-in to flush the start-up transient out of the receptive field, whole frames.
+        spf = self.config.samples_per_frame
+        self.lead_in = -(-max(2048, 2 * self.config.receptive_field) // spf) * spf
+        self.crossfade = 4 * spf
+        self.batch_segments, self.seed = batch_segments, seed
+
+    @classmethod
+    def load(cls, path: Path | str = DEFAULT_CHECKPOINT, **kwargs) -> "Synthesizer":
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"synthesizer checkpoint not found: {path}")
+        return cls(keras.saving.load_model(path, compile=False), **kwargs)
+
+    def render(self, sequence: NoteSequence, progress: Callable[[float], None] | None = None) -> np.ndarray:
+        """(samples,) float32 audio at the model's sample rate."""
+        c, spf = self.config, self.config.samples_per_frame
+        roll = sequence_roll(sequence, c.roll_rate_hz)
+        total = len(roll) * spf
+        plan = segment_plan(total, self.segment, self.lead_in, self.crossfade)
+        margin = self.model.context.margin
+        before = self.lead_in // spf + margin  # frames of silence before the piece
+        padded = np.pad(roll, ((before, (self.segment + self.crossfade) // spf + margin), (0, 0)))
+        segments = []
+        for group in range(0, len(plan), self.batch_segments):
+            rolls = np.stack([padded[first // spf + before - margin: last // spf + before + margin]
+                              for first, last in plan[group: group + self.batch_segments]])
+            conditioning = np.asarray(self.model.context(rolls))
+            count = len(rolls)
+            report = (lambda samples: progress(samples * count / c.sample_rate_hz)) if progress else None
+            segments.extend(self.generator.run(conditioning, seed=self.seed + group, progress=report))
+        return join_segments(np.stack(segments), total, self.segment, self.lead_in, self.crossfade)
+
+
+class SynthesizeStage(Stage):
+    """MIDI -> `.wav` (16-bit, the model's sample rate)."""
+
+    name = "synthesize"
+    input_suffixes = MIDI_SUFFIXES
+    output_suffixes = {"audio": ".wav"}
+
+    def __init__(self, checkpoint: Path | str = DEFAULT_CHECKPOINT, seed: int = 0):
+        self.checkpoint, self.seed = Path(checkpoint), seed
+        self.checkpoint_id = checkpoint_id(self.checkpoint)
+        self._synthesizer: Synthesizer | None = None
+
+    def __getstate__(self):  # worker processes load their own model
+        return {**self.__dict__, "_synthesizer": None}
+
+    @property
+    def synthesizer(self) -> Synthesizer:
+        if self._synthesizer is None:
+            self._synthesizer = Synthesizer.load(self.checkpoint, seed=self.seed)
+        return self._synthesizer
+
+    def config(self) -> dict[str, Any]:
+        return {"checkpoint": self.checkpoint.name, "checkpoint_sha256": self.checkpoint_id, "seed": self.seed}
+
+    def process(self, job: Job, temporaries: dict[str, Path]) -> None:
+        sequence = read_note_sequence(job.source)
+        if not sequence.notes:
+            raise InputError("MIDI file has no notes to play")
+        seconds = len(sequence_roll(sequence, self.synthesizer.config.roll_rate_hz)) / self.synthesizer.config.roll_rate_hz
+        # Slow work: show the seconds rendered and the time left.
+        with tqdm(total=round(seconds, 1), desc=job.relative.name, unit="s audio", leave=False,
+                  bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} s [{elapsed}<{remaining}]") as bar:
+            audio = self.synthesizer.render(sequence, progress=lambda s: bar.update(min(s, bar.total - bar.n)))
+        write_wav(temporaries["audio"], audio, self.synthesizer.config.sample_rate_hz)

@@ -1,0 +1,176 @@
+"""The synthesizer: causality, fast generation, the output distribution, conditioning alignment,
+segment joins, save/load, training and the CLI."""
+
+from __future__ import annotations
+
+import csv
+
+import keras
+import numpy as np
+import pytest
+import soundfile
+import tensorflow as tf
+
+from stages.midi import NOTE_DTYPE
+from synthesize.conditioning import conditioning_roll
+from synthesize.config import SynthesizerConfig
+from synthesize.generate import Generator, join_segments, segment_plan
+from synthesize.mixture import (HALF_BIN, logistic_mixture_nll, mulaw_decode, mulaw_encode,
+                                sample_logistic_mixture)
+from synthesize.model import ROLL_CHANNELS, ContextStack, build_model
+from tests.conftest import make_midi, phrase
+
+TINY = SynthesizerConfig.tiny()
+MARGIN = sum(TINY.context_dilations)
+
+
+def random_inputs(frames: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    samples = frames * TINY.samples_per_frame
+    return {"audio": (rng.uniform(-0.5, 0.5, (1, samples))).astype(np.float32),
+            "roll": rng.uniform(0, 1, (1, frames + 2 * MARGIN, ROLL_CHANNELS)).astype(np.float32)}
+
+
+def test_output_at_t_does_not_depend_on_later_inputs():
+    keras.utils.set_random_seed(0)
+    model = build_model(TINY)
+    inputs = random_inputs(4)
+    audio = tf.Variable(inputs["audio"])
+    with tf.GradientTape() as tape:
+        outputs = model({"audio": audio, "roll": inputs["roll"]})
+        loss = tf.reduce_sum(outputs[0, 100] * tf.random.normal(outputs.shape[-1:]))
+    gradient = tape.gradient(loss, audio).numpy()[0]
+    assert np.abs(gradient[101:]).max() == 0.0
+    assert np.abs(gradient[100 - TINY.receptive_field + 1: 101]).max() > 0.0
+    assert np.abs(gradient[: 100 - TINY.receptive_field + 1]).max() == 0.0  # nor before the receptive field
+
+
+@pytest.mark.parametrize("output", ["logistic", "mulaw"])
+def test_fast_generation_equals_the_parallel_forward_pass(output):
+    import dataclasses
+
+    keras.utils.set_random_seed(1)
+    model = build_model(dataclasses.replace(TINY, output=output))
+    inputs = random_inputs(3, seed=1)
+    parallel = np.asarray(model(inputs))[0]
+    conditioning = np.asarray(model.context(inputs["roll"]))
+    queues, stepped = model.empty_queues(1), []
+    for position in range(parallel.shape[0]):
+        params, queues = model.step(inputs["audio"][:, position], conditioning[:, position], queues, position)
+        stepped.append(np.asarray(params)[0])
+    np.testing.assert_allclose(np.stack(stepped), parallel, atol=1e-4)
+
+
+def test_compiled_generation_is_reproducible_and_feeds_back_its_samples():
+    keras.utils.set_random_seed(2)
+    model = build_model(TINY)
+    conditioning = np.asarray(model.context(random_inputs(5, seed=2)["roll"]))
+    generator = Generator(model, chunk_samples=96)
+    audio = generator.run(conditioning, seed=7)
+    assert audio.shape == (1, 5 * TINY.samples_per_frame) and np.abs(audio).max() <= 1.0
+    np.testing.assert_array_equal(audio, generator.run(conditioning, seed=7))
+    assert not np.array_equal(audio, generator.run(conditioning, seed=8))
+    # Sample for sample: the parallel pass, teacher-forced on the generated audio, gives the
+    # distributions the compiled loop sampled from; the same noise picks the same samples.
+    rng = np.random.default_rng(7)
+    noise = np.concatenate([rng.uniform(size=(1, 96, 2)) for _ in range(4)], axis=1).astype(np.float32)
+    previous = np.concatenate([[0.0], audio[0, :-1]]).astype(np.float32)[None]
+    params = np.asarray(model({"audio": previous, "roll": random_inputs(5, seed=2)["roll"]}))[0]
+    resampled = np.asarray(sample_logistic_mixture(params, TINY.mixtures, noise[0, :320, 0], noise[0, :320, 1]))
+    np.testing.assert_allclose(resampled, audio[0], atol=1e-4)
+
+
+def test_mixture_loss_matches_numerical_bin_probabilities():
+    from scipy.special import expit
+
+    means, log_scales, weights = np.array([-0.3, 0.4]), np.log([0.05, 0.2]), np.array([0.25, 0.75])
+    params = np.concatenate([np.log(weights), means, log_scales]).astype(np.float32)
+    targets = np.array([-0.31, 0.0, 0.45, 0.9], np.float32)
+    probabilities = [sum(w * (expit((x + HALF_BIN - m) / np.exp(s)) - expit((x - HALF_BIN - m) / np.exp(s)))
+                         for w, m, s in zip(weights, means, log_scales)) for x in targets]
+    expected = -np.mean(np.log(probabilities))
+    got = float(logistic_mixture_nll(targets, np.tile(params, (4, 1)), 2))
+    assert got == pytest.approx(expected, rel=1e-3)
+    # The edge bins take the tails: a sample at full scale is likely under a mean beyond it.
+    edge = np.array([0.0, 1.2, np.log(0.01)], np.float32)
+    assert float(logistic_mixture_nll(np.array([1.0], np.float32), edge[None], 1)) < 0.01
+
+
+def test_mixture_sampler_draws_components_by_weight():
+    rng = np.random.default_rng(0)
+    params = np.tile(np.array([np.log(0.3), np.log(0.7), -0.5, 0.5, np.log(0.01), np.log(0.01)], np.float32), (20000, 1))
+    samples = np.asarray(sample_logistic_mixture(params, 2, rng.uniform(size=20000).astype(np.float32),
+                                                 rng.uniform(size=20000).astype(np.float32)))
+    assert np.mean(samples < 0) == pytest.approx(0.3, abs=0.015)
+    assert np.median(samples[samples > 0]) == pytest.approx(0.5, abs=0.005)
+
+
+def test_mulaw_round_trip():
+    x = np.linspace(-1, 1, 1001).astype(np.float32)
+    decoded = np.asarray(mulaw_decode(mulaw_encode(x)))
+    assert np.abs(decoded - x).max() < 0.035 and np.abs(decoded - x)[480:520].max() < 0.001
+    assert mulaw_encode(np.array([-1.0, 0.0, 1.0])).tolist() == [0, 128, 255]
+
+
+def test_conditioning_roll_frames_line_up_with_samples():
+    notes = np.array([(0.1, 0.2, 60, 127), (0.2039, 0.3, 62, 64)], dtype=NOTE_DTYPE)
+    roll = conditioning_roll(notes, 100, 250)
+    key = 60 - 21
+    # 0.1 s = sample 1600 = the first sample of frame 25; 0.2039 s = sample 3262, in frame 50.
+    assert roll[:, key].nonzero()[0].tolist() == list(range(25, 50))
+    assert roll[25, 88 + key] == 1.0 and roll[:, 88 + key].sum() == 1.0
+    assert roll[50, 88 + 62 - 21] == pytest.approx(64 / 127) and roll[50, 62 - 21] == pytest.approx(64 / 127)
+    # The upsampling gives samples [64 t, 64 (t + 1)) the conditioning of frame t.
+    stack = ContextStack(4, (), 64)
+    frames = np.zeros((1, 6, ROLL_CHANNELS), np.float32)
+    base = np.asarray(stack(frames))
+    frames[0, 3, 5] = 1.0
+    changed = np.abs(np.asarray(stack(frames)) - base).max(axis=-1)[0]
+    assert changed.nonzero()[0].min() == 192 and changed.nonzero()[0].max() == 255
+
+
+def test_segments_join_without_seams():
+    total, segment, lead_in, crossfade = 1000, 256, 64, 32
+    plan = segment_plan(total, segment, lead_in, crossfade)
+    assert len({last - first for first, last in plan}) == 1 and plan[-1][1] >= total
+    signal = np.sin(np.arange(-lead_in, total + segment + crossfade) * 0.05).astype(np.float32)
+    segments = np.stack([signal[first + lead_in: last + lead_in] for first, last in plan])
+    np.testing.assert_allclose(join_segments(segments, total, segment, lead_in, crossfade),
+                               signal[lead_in: lead_in + total], atol=1e-6)
+
+
+def test_keras_save_and_load_round_trip(tmp_path):
+    model = build_model(TINY)
+    model.save(tmp_path / "w.keras")
+    loaded = keras.saving.load_model(tmp_path / "w.keras")
+    inputs = random_inputs(2, seed=3)
+    np.testing.assert_allclose(np.asarray(loaded(inputs)), np.asarray(model(inputs)), atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def trained_tiny(rendered, tmp_path_factory):
+    from synthesize.train import train
+
+    run = tmp_path_factory.mktemp("wavenet")
+    train(rendered, run, TINY, steps=4, steps_per_epoch=2, validation_batches=2)
+    return run
+
+
+def test_training_reports_the_loss_with_shuffled_rolls(trained_tiny):
+    with open(trained_tiny / "history.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 2
+    assert all(np.isfinite(float(r["val_loss"])) and np.isfinite(float(r["val_loss_shuffled_roll"])) for r in rows)
+    assert (trained_tiny / "best.keras").exists()
+
+
+def test_cli_renders_midi_to_wav_and_reports_bad_files(trained_tiny, tmp_path, capsys):
+    from pipeline import main
+
+    make_midi(tmp_path / "in" / "short.mid", phrase(4, 1.5))
+    (tmp_path / "in" / "bad.midi").write_bytes(b"")
+    argv = ["synthesize", str(tmp_path / "in"), str(tmp_path / "out"), "--checkpoint", str(trained_tiny / "last.keras")]
+    assert main(argv) == 1
+    assert "bad.midi: empty file" in capsys.readouterr().out
+    audio, rate = soundfile.read(tmp_path / "out" / "short.wav")
+    assert rate == 16000 and 1.5 < len(audio) / rate < 3.0 and np.isfinite(audio).all()
