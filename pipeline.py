@@ -110,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     transcribe_cli.add_evaluate(models)
     compose_cli.add_evaluate(models)
     synthesize_cli.add_evaluate(models)
+    transcribe_cli.add_benchmark(commands)
     add_example(commands)
     return parser
 

@@ -94,3 +94,33 @@ def run_evaluate_transcribe(args) -> int:
         args.out.write_text(json.dumps({**summary, "per_piece": dataclasses.asdict(result)["pieces"]}, indent=2))
     print(json.dumps(summary, indent=2))
     return 0
+
+
+def add_benchmark(commands) -> None:
+    parser = commands.add_parser(
+        "benchmark", help="mir_eval report: reference MIDI against estimated MIDI",
+        description="Score one or more folders of estimated MIDI against reference MIDI (a folder, "
+                    "or a MAESTRO root whose metadata adds composer, year and audio length) with the "
+                    "MAESTRO paper's metrics, per piece and averaged over pieces. Writes "
+                    "report.json, pieces.csv and a self-contained report.html under --out; several "
+                    "estimate folders are compared side by side.")
+    parser.add_argument("reference", type=Path, help="reference MIDI folder or MAESTRO root")
+    parser.add_argument("estimates", type=Path, nargs="+", help="estimated MIDI folder(s)")
+    parser.add_argument("--out", type=Path, required=True, help="report folder")
+    parser.set_defaults(run=run_benchmark)
+
+
+def run_benchmark(args) -> int:
+    from transcribe.metrics import format_metrics
+    from transcribe.report import find_references, score, write_report
+
+    references = find_references(args.reference)
+    if not references:
+        raise ValueError(f"no reference MIDI under {args.reference}")
+    result = score(references, args.estimates)
+    for name, system in result["systems"].items():
+        print(f"{name}: {len(system['pieces'])} pieces scored, {len(system['missing'])} without an estimate")
+        print(format_metrics(system["mean"]))
+    for path in write_report(result, references, args.out):
+        print(path)
+    return 0
