@@ -90,11 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
                     "(Hawthorne et al., ICLR 2019).")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    maestro = commands.add_parser("maestro", help="the MAESTRO dataset: render, preprocess",
+    maestro = commands.add_parser("maestro", help="the MAESTRO dataset: render, preprocess, retranscribe",
                                   description="Build and preprocess MAESTRO-layout datasets.")
     maestro_commands = maestro.add_subparsers(dest="maestro_command", required=True, metavar="COMMAND")
     maestro_cli.add_render(maestro_commands)
     maestro_cli.add_preprocess(maestro_commands)
+    maestro_cli.add_retranscribe(maestro_commands)
     transcribe_cli.add_transcribe(commands)
     compose_cli.add_compose(commands)
     synthesize_cli.add_synthesize(commands)
@@ -118,7 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
-    passes_beam_options = getattr(args, "run", None) in (maestro_cli.run_preprocess, run_example)
+    passes_beam_options = getattr(args, "run", None) in (maestro_cli.run_preprocess, maestro_cli.run_retranscribe,
+                                                         run_example)
     if extra and not passes_beam_options:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.beam_args = extra

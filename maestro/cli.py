@@ -94,3 +94,40 @@ def run_preprocess(args) -> int:
     summary = preprocess.run(args.root, args.out, config, args.beam_args)
     print(json.dumps(summary, indent=2))
     return 0 if summary["failed_count"] == 0 else 1
+
+
+def add_retranscribe(commands) -> None:
+    parser = commands.add_parser(
+        "retranscribe", help="Apache Beam: transcribe a whole MAESTRO-layout dataset, with metrics",
+        description="Transcribe every recording of a MAESTRO-layout ROOT (any version's metadata; "
+                    "filter with --splits, --years, --composers) with a transcriber checkpoint through "
+                    "Beam's RunInference, writing OUT/<recording path>.midi and its mir_eval metrics "
+                    "against the dataset's MIDI, and OUT/retranscription.json. A rerun skips finished "
+                    "recordings; a bad one is reported and the rest go on. Other arguments are Beam "
+                    "pipeline options (e.g. --runner=DataflowRunner ...); without --runner it runs "
+                    "locally on all cores.")
+    parser.add_argument("root", help="MAESTRO-layout dataset folder")
+    parser.add_argument("out", help="output folder (local or gs://...)")
+    parser.add_argument("--checkpoint", help="a .keras transcriber (default: the shipped one)")
+    parser.add_argument("--splits", type=csv_list, default=(), help="only these splits, comma-separated")
+    parser.add_argument("--years", type=lambda t: tuple(int(y) for y in csv_list(t)), default=(),
+                        help="only these years, comma-separated")
+    parser.add_argument("--composers", type=csv_list, default=(),
+                        help="only composers whose name contains one of these, comma-separated")
+    parser.add_argument("--batch-size", type=int, default=4, help="20 s windows per model call (default: 4)")
+    parser.set_defaults(run=run_retranscribe)
+
+
+def run_retranscribe(args) -> int:
+    from maestro import retranscribe
+    from transcribe.infer import DEFAULT_CHECKPOINT
+    from transcribe.metrics import format_metrics
+
+    config = retranscribe.RetranscribeConfig(args.splits, args.years, args.composers, args.batch_size)
+    summary = retranscribe.run(args.root, args.out, args.checkpoint or str(DEFAULT_CHECKPOINT), config, args.beam_args)
+    print(f"{summary['transcribed']} of {summary['recordings']} recordings transcribed, {summary['failed_count']} failed")
+    for path, reason in summary["failed"]:
+        print(f"  FAILED {path}: {reason}")
+    if summary["mean"]:
+        print(format_metrics(summary["mean"]))
+    return 0 if summary["failed_count"] == 0 else 1

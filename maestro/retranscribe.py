@@ -1,0 +1,257 @@
+"""Apache Beam: re-transcribe every recording of a MAESTRO-layout dataset with a transcriber
+checkpoint, through Beam's RunInference.
+
+  records -> ChunkRecording: audio -> log-mel -> fixed-size windows (chunk + overlap), keyed
+          -> RunInference(TranscriberHandler): the model is loaded once per worker, batches are
+             formed from windows of any recordings
+          -> keep each window's centre, thresholded (bits and MIDI velocities: small to group)
+          -> GroupByKey per recording -> stitch, decode, write OUT/<recording path>.midi and its
+             mir_eval metrics against the dataset's MIDI (OUT/<recording path>.metrics.json)
+  OUT/retranscription.json: every recording's metrics, the mean, and every failure with reason.
+
+Idempotent: recordings whose MIDI and metrics exist are skipped; a bad recording is recorded as
+failed and the rest go on. Beam options pass through, as for `maestro preprocess`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import PurePosixPath
+from typing import Iterable, Sequence
+
+import apache_beam as beam
+import numpy as np
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, PredictionResult, RunInference
+
+from maestro.metadata import Record, join_under, select
+from maestro.preprocess import _read_bytes, _write_json, load_records, pipeline_options
+from stages.contract import describe_error
+
+FAILED = "failed"
+
+
+def output_path(out: str, record: Record, suffix: str) -> str:
+    return FileSystems.join(out, str(PurePosixPath(record.audio_filename).with_suffix(suffix)))
+
+
+class TranscriberHandler(ModelHandler):
+    """RunInference model handler: numpy windows (frames, mel_bins) -> probability dicts."""
+
+    def __init__(self, checkpoint: str, batch_size: int = 4):
+        self.checkpoint, self.batch_size = checkpoint, batch_size
+
+    def load_model(self):
+        import tempfile
+
+        import keras
+
+        import transcribe.model  # noqa: F401  (registers the custom layers)
+
+        with tempfile.NamedTemporaryFile(suffix=".keras") as local:  # the checkpoint may be remote
+            local.write(_read_bytes(self.checkpoint))
+            local.flush()
+            return keras.saving.load_model(local.name, compile=False)
+
+    def run_inference(self, batch: Sequence[np.ndarray], model, inference_args=None) -> Iterable[PredictionResult]:
+        from transcribe.model import probabilities
+
+        x = np.stack(batch)
+        if len(x) < self.batch_size:  # a fixed batch shape: one traced graph
+            x = np.concatenate([x, np.repeat(x[-1:], self.batch_size - len(x), axis=0)])
+        probs = probabilities(model.predict_on_batch(x))
+        for i, window in enumerate(batch):
+            yield PredictionResult(window, {name: values[i] for name, values in probs.items()})
+
+    def batch_elements_kwargs(self):
+        return {"min_batch_size": 1, "max_batch_size": self.batch_size}
+
+    def share_model_across_processes(self) -> bool:
+        return False
+
+
+class ChunkRecording(beam.DoFn):
+    """Record -> ((audio path, window index), window) for RunInference, with the window's layout
+    as a side record; failures go to the `failed` output."""
+
+    def __init__(self, root: str, config_json: str):
+        self.root, self.config_json = root, config_json
+
+    def process(self, record: Record):
+        from stages.audio import decode_audio
+        from transcribe.config import TranscriberConfig
+        from transcribe.features import SILENCE, log_mel
+
+        config = TranscriberConfig.from_dict(json.loads(self.config_json))
+        try:
+            audio = decode_audio(_read_bytes(join_under(self.root, record.audio_filename)), config.sample_rate_hz)
+            mel = log_mel(audio, config)
+        except Exception as error:  # noqa: BLE001 - a bad recording is reported, the rest go on
+            yield beam.pvalue.TaggedOutput(FAILED, (record.audio_filename, describe_error(error)))
+            return
+        total, window = len(mel), config.chunk_frames + 2 * config.overlap_frames
+        if total < window:
+            mel = np.concatenate([mel, np.full((window - total, mel.shape[1]), SILENCE, np.float32)])
+        centres = list(range(0, total, config.chunk_frames))
+        for index, centre in enumerate(centres):
+            first = min(max(0, centre - config.overlap_frames), max(len(mel) - window, 0))
+            layout = (index, len(centres), centre, centre - first, min(config.chunk_frames, total - centre), total)
+            yield (record.audio_filename, layout), mel[first: first + window]
+
+
+def keep_centre(element, onset_threshold: float, frame_threshold: float):
+    """((path, layout), PredictionResult) -> (path, (index, count, centre, total, onset bits,
+    frame bits, velocities as MIDI numbers)): only what decoding needs, small enough to group."""
+    (path, (index, count, centre, offset, length, total)), result = element
+    probs = {name: values[offset: offset + length] for name, values in result.inference.items()}
+    onsets = np.packbits(probs["onsets"] >= onset_threshold, axis=-1)
+    frames = np.packbits(probs["frames"] >= frame_threshold, axis=-1)
+    velocities = np.rint(np.clip(probs["velocities"], 0, 1) * 127).astype(np.uint8)
+    return path, (index, count, centre, total, onsets, frames, velocities)
+
+
+class WriteTranscription(beam.DoFn):
+    """(path, chunks) -> MIDI and metrics files for one recording; yields its summary row."""
+
+    def __init__(self, root: str, out: str, records: dict, fps: float):
+        self.root, self.out, self.records, self.fps = root, out, records, fps
+
+    def process(self, element):
+        from stages.midi import sequence_from_notes
+        from transcribe.decode import decode_notes
+        from transcribe.evaluate import reference_notes
+        from transcribe.metrics import transcription_metrics
+
+        path, chunks = element
+        record = self.records[path]
+        try:
+            chunks = sorted(chunks, key=lambda c: c[0])
+            if len(chunks) != chunks[0][1]:
+                raise RuntimeError(f"{len(chunks)} of {chunks[0][1]} chunks arrived")
+            unpack = lambda bits: np.unpackbits(np.concatenate(bits), axis=-1)[:, :88]  # noqa: E731
+            onsets, frames = unpack([c[4] for c in chunks]), unpack([c[5] for c in chunks])
+            velocities = np.concatenate([c[6] for c in chunks]) / 127.0
+            notes = decode_notes(frames, onsets, velocities, self.fps)
+            local = _temporary_local(sequence_from_notes(notes))
+            seconds = chunks[0][3] / self.fps
+            metrics = transcription_metrics(reference_notes(_local_copy(join_under(self.root, record.midi_filename)),
+                                                            record.duration), notes, self.fps)
+        except Exception as error:  # noqa: BLE001
+            yield {"audio_filename": path, FAILED: describe_error(error)}
+            return
+        _copy_atomic(local, output_path(self.out, record, ".midi"))
+        row = {"audio_filename": path, "composer": record.canonical_composer, "year": record.year,
+               "seconds": round(seconds, 3), "notes": int(len(notes)), **{k: round(v, 4) for k, v in metrics.items()}}
+        _write_json(output_path(self.out, record, ".metrics.json"), row)
+        yield row
+
+
+def _temporary_local(sequence) -> str:
+    import tempfile
+
+    from stages.midi import write_midi
+
+    handle = tempfile.NamedTemporaryFile(suffix=".midi", delete=False)
+    handle.close()
+    write_midi(sequence, handle.name)
+    return handle.name
+
+
+def _local_copy(path: str):
+    """A local path for a file behind any Beam filesystem (references may live in gs://)."""
+    import tempfile
+    from pathlib import Path
+
+    if "://" not in path:
+        return Path(path)
+    handle = tempfile.NamedTemporaryFile(suffix=PurePosixPath(path).suffix, delete=False)
+    handle.write(_read_bytes(path))
+    handle.close()
+    return Path(handle.name)
+
+
+def _copy_atomic(local: str, target: str) -> None:
+    import os
+
+    with open(local, "rb") as source, FileSystems.create(target + ".partial") as handle:
+        handle.write(source.read())
+    FileSystems.rename([target + ".partial"], [target])
+    os.unlink(local)
+
+
+@dataclasses.dataclass(frozen=True)
+class RetranscribeConfig:
+    splits: tuple[str, ...] = ()
+    years: tuple[int, ...] = ()
+    composers: tuple[str, ...] = ()
+    batch_size: int = 4
+
+
+def pending(records: Sequence[Record], out: str) -> list[Record]:
+    """Records without both their MIDI and metrics in OUT (a rerun does only these)."""
+    return [r for r in records if not (FileSystems.exists(output_path(out, r, ".midi"))
+                                       and FileSystems.exists(output_path(out, r, ".metrics.json")))]
+
+
+def build(pipeline: beam.Pipeline, root: str, out: str, records: Sequence[Record], checkpoint: str,
+          transcriber_config, batch_size: int = 4):
+    """Add the graph; returns (rows, failures) PCollections."""
+    chunks = (pipeline
+              | "Records" >> beam.Create(list(records), reshuffle=False)
+              | "Spread" >> beam.Reshuffle()
+              | "Chunk" >> beam.ParDo(ChunkRecording(root, transcriber_config.to_json())).with_outputs(FAILED, main="windows"))
+    rows = (chunks.windows
+            | "Transcribe" >> RunInference(KeyedModelHandler(TranscriberHandler(checkpoint, batch_size)))
+            | "KeepCentres" >> beam.Map(keep_centre, transcriber_config.onset_threshold, transcriber_config.frame_threshold)
+            | "PerRecording" >> beam.GroupByKey()
+            | "Write" >> beam.ParDo(WriteTranscription(root, out, {r.audio_filename: r for r in records},
+                                                       transcriber_config.frames_per_second)))
+    return rows, chunks[FAILED]
+
+
+def run(root: str, out: str, checkpoint: str, config: RetranscribeConfig = RetranscribeConfig(),
+        beam_args: Sequence[str] = ()) -> dict:
+    """Re-transcribe what is not done yet, then summarise everything in OUT."""
+    import keras
+
+    import transcribe.model  # noqa: F401  (registers the custom layers)
+
+    records = select(load_records(root), splits=config.splits or None, years=config.years or None,
+                     composers=config.composers or None)
+    if not records:
+        raise ValueError(f"no records in {root} match the filters")
+    transcriber_config = keras.saving.load_model(checkpoint, compile=False).config
+    todo = pending(records, out)
+    failures: list = []
+    if todo:
+        options, runner = pipeline_options(beam_args)
+        failed_path = FileSystems.join(out, ".failed.partial.json")
+        with beam.Pipeline(runner=runner, options=options) as pipeline:
+            rows, failed = build(pipeline, root, out, todo, checkpoint, transcriber_config, config.batch_size)
+            (((rows | "FailedRows" >> beam.Filter(lambda row: FAILED in row)
+               | "AsPairs" >> beam.Map(lambda row: (row["audio_filename"], row[FAILED]))), failed)
+             | "AllFailures" >> beam.Flatten()
+             | "Collect" >> beam.combiners.ToList()
+             | "Save" >> beam.Map(lambda items: _write_json(failed_path, {"failed": sorted(items)})))
+        with FileSystems.open(failed_path) as handle:
+            failures = json.loads(handle.read())["failed"]
+        FileSystems.delete([failed_path])
+    return summarize(records, out, failures)
+
+
+def summarize(records: Sequence[Record], out: str, failures: list) -> dict:
+    from transcribe.metrics import mean_metrics
+
+    rows = []
+    for record in records:
+        path = output_path(out, record, ".metrics.json")
+        if FileSystems.exists(path):
+            with FileSystems.open(path) as handle:
+                rows.append(json.loads(handle.read()))
+    keys = [k for k in (rows[0] if rows else {}) if "/" in k]
+    summary = {"recordings": len(records), "transcribed": len(rows),
+               "mean": {k: round(v, 4) for k, v in mean_metrics([{k: r[k] for k in keys} for r in rows]).items()},
+               "failed_count": len(failures), "failed": failures, "per_recording": rows}
+    _write_json(FileSystems.join(out, "retranscription.json"), summary)
+    return summary
