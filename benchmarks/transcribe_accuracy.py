@@ -22,7 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks import record  # noqa: E402
 from stages.cli import SHARED_DATA  # noqa: E402
 from transcribe.evaluate import evaluate  # noqa: E402
-from transcribe.infer import DEFAULT_CHECKPOINT, Transcriber, checkpoint_id  # noqa: E402
+from stages.contract import content_id  # noqa: E402
+from transcribe.infer import DEFAULT_CHECKPOINT, Transcriber  # noqa: E402
 from transcribe.metrics import format_metrics  # noqa: E402
 
 
@@ -43,7 +44,7 @@ def main() -> None:
     print(format_metrics(clip.mean))
     record.save("transcribe_accuracy", {
         "checkpoint": args.checkpoint.name,
-        "checkpoint_sha256_16": checkpoint_id(args.checkpoint),
+        "checkpoint_sha256_16": content_id(args.checkpoint),
         "asap_test_renders": {"pieces": len(test.pieces), "audio_hours": round(test.audio_seconds / 3600, 2),
                               "excerpt_seconds": args.excerpt_seconds or "whole pieces",
                               "realtime_factor": round(test.audio_seconds / test.wall_seconds, 1),

@@ -50,9 +50,6 @@ class ComposerConfig(JsonConfig):
 
     @classmethod
     def named(cls, name: str, architecture: str = "relative") -> "ComposerConfig":
-        makers = {"paper": cls.paper, "default": cls.default, "tiny": cls.tiny}
-        if name not in makers:
-            raise ValueError(f"unknown composer config {name!r}; choose from {sorted(makers)}")
-        base = makers[name]()
+        base = super().named(name)
         suffix = "" if architecture == "relative" else f"-{architecture}"
         return dataclasses.replace(base, architecture=architecture, name=base.name + suffix)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 from typing import Any
@@ -14,15 +13,10 @@ from tqdm.auto import tqdm
 from compose.data import window
 from compose.sample import Sampler
 from compose.tokens import decode, encode
-from stages.contract import InputError, Job, Stage, partial_path
+from stages.contract import InputError, Job, Stage, content_id, partial_path
 from stages.midi import MIDI_SUFFIXES, NoteSequence, apply_sustain, read_note_sequence, write_midi
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "default.keras"
-
-
-def checkpoint_id(path: Path | str) -> str:
-    """A content hash: outputs made with different weights never pass for each other."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
 
 class Composer:
@@ -62,7 +56,7 @@ class ComposeStage(Stage):
         self.composer, self.primer_seconds = composer, primer_seconds
 
     def config(self) -> dict[str, Any]:
-        return {"checkpoint_sha256": checkpoint_id(self.composer.checkpoint), "primer_seconds": self.primer_seconds,
+        return {"checkpoint_sha256": content_id(self.composer.checkpoint), "primer_seconds": self.primer_seconds,
                 **self.composer.settings}
 
     def process(self, job: Job, temporaries: dict[str, Path]) -> None:

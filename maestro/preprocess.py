@@ -24,6 +24,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions
 
+from maestro.filesystems import read_bytes, write_json
 from maestro.metadata import SPLITS, Record, join_under, newest_metadata, read_metadata, select
 from stages.audio import SAMPLE_RATE_HZ
 from stages.contract import describe_error
@@ -93,7 +94,7 @@ class WriteShard(beam.DoFn):
 
         try:
             midi_path = join_under(self.root, record.midi_filename)
-            sequence = parse_midi(_read_bytes(midi_path))
+            sequence = parse_midi(read_bytes(midi_path))
         except Exception as error:  # noqa: BLE001 - a bad file is reported, not fatal
             return self._fail(stats, record.midi_filename, error)
         yield "composition", encode_composition(CompositionExample(
@@ -125,7 +126,7 @@ def transcription_examples(record: Record, sequence, root: str, config: Preproce
     from stages.audio import decode_audio
     from stages.midi import apply_sustain, crop
 
-    audio = decode_audio(_read_bytes(join_under(root, record.audio_filename)), config.sample_rate_hz)
+    audio = decode_audio(read_bytes(join_under(root, record.audio_filename)), config.sample_rate_hz)
     sustained = apply_sustain(sequence)
     points = split_points(sustained, audio, config.sample_rate_hz, config.min_seconds, config.max_seconds)
     rate = config.sample_rate_hz
@@ -135,11 +136,6 @@ def transcription_examples(record: Record, sequence, root: str, config: Preproce
             id=f"{record.audio_filename}@{start:.3f}", split=record.split, audio=audio[first:last],
             sample_rate_hz=rate, sequence=crop(sustained, start, end),
             start_seconds=start, end_seconds=end)
-
-
-def _read_bytes(path: str) -> bytes:
-    with FileSystems.open(path) as handle:
-        return handle.read()
 
 
 def build(pipeline: beam.Pipeline, root: str, out: str, records: Sequence[Record],
@@ -201,7 +197,7 @@ def run(root: str, out: str, config: PreprocessConfig = PreprocessConfig(),
     with beam.Pipeline(runner=runner, options=options) as pipeline:
         (build(pipeline, root, out, records, config)
          | "Collect" >> beam.combiners.ToList()
-         | "Summarize" >> beam.Map(lambda stats: _write_json(summary_path, summarize(stats))))
+         | "Summarize" >> beam.Map(lambda stats: write_json(summary_path, summarize(stats))))
     with FileSystems.open(summary_path) as handle:
         return json.loads(handle.read())
 
@@ -216,11 +212,5 @@ def load_records(root: str) -> list[Record]:
     with tempfile.TemporaryDirectory() as scratch:
         local = os.path.join(scratch, os.path.basename(newest))
         with open(local, "wb") as handle:
-            handle.write(_read_bytes(newest))
+            handle.write(read_bytes(newest))
         return read_metadata(local)
-
-
-def _write_json(path: str, data: dict) -> None:
-    with FileSystems.create(path + ".partial") as handle:
-        handle.write((json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
-    FileSystems.rename([path + ".partial"], [path])

@@ -26,7 +26,8 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, PredictionResult, RunInference
 
 from maestro.metadata import Record, join_under, select
-from maestro.preprocess import _read_bytes, _write_json, load_records, pipeline_options
+from maestro.filesystems import read_bytes, write_json
+from maestro.preprocess import load_records, pipeline_options
 from stages.contract import describe_error
 
 FAILED = "failed"
@@ -50,7 +51,7 @@ class TranscriberHandler(ModelHandler):
         import transcribe.model  # noqa: F401  (registers the custom layers)
 
         with tempfile.NamedTemporaryFile(suffix=".keras") as local:  # the checkpoint may be remote
-            local.write(_read_bytes(self.checkpoint))
+            local.write(read_bytes(self.checkpoint))
             local.flush()
             return keras.saving.load_model(local.name, compile=False)
 
@@ -85,7 +86,7 @@ class ChunkRecording(beam.DoFn):
 
         config = TranscriberConfig.from_dict(json.loads(self.config_json))
         try:
-            audio = decode_audio(_read_bytes(join_under(self.root, record.audio_filename)), config.sample_rate_hz)
+            audio = decode_audio(read_bytes(join_under(self.root, record.audio_filename)), config.sample_rate_hz)
             mel = log_mel(audio, config)
         except Exception as error:  # noqa: BLE001 - a bad recording is reported, the rest go on
             yield beam.pvalue.TaggedOutput(FAILED, (record.audio_filename, describe_error(error)))
@@ -143,7 +144,7 @@ class WriteTranscription(beam.DoFn):
         _copy_atomic(local, output_path(self.out, record, ".midi"))
         row = {"audio_filename": path, "composer": record.canonical_composer, "year": record.year,
                "seconds": round(seconds, 3), "notes": int(len(notes)), **{k: round(v, 4) for k, v in metrics.items()}}
-        _write_json(output_path(self.out, record, ".metrics.json"), row)
+        write_json(output_path(self.out, record, ".metrics.json"), row)
         yield row
 
 
@@ -166,7 +167,7 @@ def _local_copy(path: str):
     if "://" not in path:
         return Path(path)
     handle = tempfile.NamedTemporaryFile(suffix=PurePosixPath(path).suffix, delete=False)
-    handle.write(_read_bytes(path))
+    handle.write(read_bytes(path))
     handle.close()
     return Path(handle.name)
 
@@ -233,7 +234,7 @@ def run(root: str, out: str, checkpoint: str, config: RetranscribeConfig = Retra
                | "AsPairs" >> beam.Map(lambda row: (row["audio_filename"], row[FAILED]))), failed)
              | "AllFailures" >> beam.Flatten()
              | "Collect" >> beam.combiners.ToList()
-             | "Save" >> beam.Map(lambda items: _write_json(failed_path, {"failed": sorted(items)})))
+             | "Save" >> beam.Map(lambda items: write_json(failed_path, {"failed": sorted(items)})))
         with FileSystems.open(failed_path) as handle:
             failures = json.loads(handle.read())["failed"]
         FileSystems.delete([failed_path])
@@ -253,5 +254,5 @@ def summarize(records: Sequence[Record], out: str, failures: list) -> dict:
     summary = {"recordings": len(records), "transcribed": len(rows),
                "mean": {k: round(v, 4) for k, v in mean_metrics([{k: r[k] for k in keys} for r in rows]).items()},
                "failed_count": len(failures), "failed": failures, "per_recording": rows}
-    _write_json(FileSystems.join(out, "retranscription.json"), summary)
+    write_json(FileSystems.join(out, "retranscription.json"), summary)
     return summary

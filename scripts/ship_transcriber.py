@@ -19,7 +19,7 @@ import keras
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from transcribe.infer import checkpoint_id  # noqa: E402
+from stages.contract import content_id  # noqa: E402
 from transcribe.model import build_model  # noqa: E402
 
 CHECKPOINTS = Path(__file__).resolve().parents[1] / "transcribe" / "checkpoints"
@@ -41,14 +41,14 @@ def main() -> None:
     best = max(history, key=lambda row: float(row.get("val_note_f1") or 0))
     (CHECKPOINTS / f"{args.name}.json").write_text(json.dumps({
         "checkpoint": target.name,
-        "sha256_16": checkpoint_id(target),
+        "sha256_16": content_id(target),
         "config": trained.config.name,
         "parameters": slim.count_params(),
         "best_epoch": int(best["epoch"]) + 1,
         "epochs_trained": len(history),
         "validation": {k: round(float(v), 4) for k, v in best.items() if k.startswith("val_")},
     }, indent=2) + "\n")
-    print(target, checkpoint_id(target))
+    print(target, content_id(target))
 
 
 if __name__ == "__main__":

@@ -10,6 +10,14 @@ import json
 class JsonConfig:
     """Mixin for frozen config dataclasses."""
 
+    @classmethod
+    def named(cls, name: str):
+        """One of the presets every model config has: `paper`, `default` or `tiny`."""
+        presets = ("paper", "default", "tiny")
+        if name not in presets:
+            raise ValueError(f"unknown {cls.__name__} {name!r}; choose from {', '.join(presets)}")
+        return getattr(cls, name)()
+
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
 

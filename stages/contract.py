@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import hashlib
 import json
 import logging
 import multiprocessing
@@ -230,6 +231,12 @@ def run_job(stage: Stage, job: Job) -> str | None:
     finally:
         for path in temporaries.values():
             path.unlink(missing_ok=True)
+
+
+def content_id(path: Path | str) -> str:
+    """A short hash of a file's bytes: outputs made from different checkpoints never pass for
+    each other in a stage's recorded configuration."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
 
 def partial_path(final: Path) -> Path:

@@ -56,10 +56,3 @@ class SynthesizerConfig(JsonConfig):
         return cls(name="tiny", context_channels=8, context_dilations=(1, 2), stacks=1, layers_per_stack=4,
                    residual_channels=8, gate_channels=8, skip_channels=8, mixtures=3, crop_samples=512,
                    batch_size=2)
-
-    @classmethod
-    def named(cls, name: str) -> "SynthesizerConfig":
-        makers = {"paper": cls.paper, "default": cls.default, "tiny": cls.tiny}
-        if name not in makers:
-            raise ValueError(f"unknown synthesizer config {name!r}; choose from {sorted(makers)}")
-        return makers[name]()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any, Callable
 
@@ -11,17 +10,12 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from stages.audio import write_wav
-from stages.contract import InputError, Job, Stage
+from stages.contract import InputError, Job, Stage, content_id
 from stages.midi import MIDI_SUFFIXES, NoteSequence, read_note_sequence
 from synthesize.conditioning import sequence_roll
 from synthesize.generate import Generator, join_segments, segment_plan
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "default.keras"
-
-
-def checkpoint_id(path: Path | str) -> str:
-    """A content hash: outputs made with different weights never pass for each other."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
 
 class Synthesizer:
@@ -72,7 +66,7 @@ class SynthesizeStage(Stage):
 
     def __init__(self, checkpoint: Path | str = DEFAULT_CHECKPOINT, seed: int = 0):
         self.checkpoint, self.seed = Path(checkpoint), seed
-        self.checkpoint_id = checkpoint_id(self.checkpoint)
+        self.checkpoint_id = content_id(self.checkpoint)
         self._synthesizer: Synthesizer | None = None
 
     def __getstate__(self):  # worker processes load their own model

@@ -58,10 +58,3 @@ class TranscriberConfig(JsonConfig):
     def tiny(cls) -> "TranscriberConfig":
         return cls(name="tiny", conv_channels=(4, 4, 8), dense_units=16, lstm_units=8,
                    batch_size=2, crop_frames=64, chunk_frames=96, overlap_frames=16)
-
-    @classmethod
-    def named(cls, name: str) -> "TranscriberConfig":
-        makers = {"paper": cls.paper, "default": cls.default, "tiny": cls.tiny}
-        if name not in makers:
-            raise ValueError(f"unknown transcriber config {name!r}; choose from {sorted(makers)}")
-        return makers[name]()

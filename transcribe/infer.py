@@ -8,7 +8,6 @@ compiled graph is traced once.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import keras
@@ -23,11 +22,6 @@ from transcribe.model import OnsetsAndFrames, probabilities
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "default.keras"
 SILENCE_PEAK = 1e-4  # -80 dBFS: nothing a piano played
-
-
-def checkpoint_id(path: Path | str) -> str:
-    """A content hash: outputs made with different weights never pass for each other."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
 
 def load_transcriber_model(path: Path | str = DEFAULT_CHECKPOINT) -> OnsetsAndFrames:

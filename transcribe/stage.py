@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 
 from stages.audio import AUDIO_SUFFIXES
-from stages.contract import Job, Stage
+from stages.contract import Job, Stage, content_id
 from stages.midi import sequence_from_notes, write_midi
-from transcribe.infer import DEFAULT_CHECKPOINT, Transcriber, checkpoint_id
+from transcribe.infer import DEFAULT_CHECKPOINT, Transcriber
 
 
 def write_notes_csv(notes: np.ndarray, path: Path) -> None:
@@ -30,7 +30,7 @@ class TranscribeStage(Stage):
 
     def __init__(self, checkpoint: Path | str = DEFAULT_CHECKPOINT, sequence: bool = False, notes_csv: bool = False):
         self.checkpoint = Path(checkpoint)
-        self.checkpoint_id = checkpoint_id(self.checkpoint)
+        self.checkpoint_id = content_id(self.checkpoint)
         self.output_suffixes = {"midi": ".midi"}
         if sequence:
             self.output_suffixes["sequence"] = ".pb"
