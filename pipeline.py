@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from compose import cli as compose_cli
+from flows import cli as flows_cli
 from maestro import cli as maestro_cli
 from stages.cli import REPO, cores
 from synthesize import cli as synthesize_cli
@@ -112,15 +113,20 @@ def build_parser() -> argparse.ArgumentParser:
     compose_cli.add_evaluate(models)
     synthesize_cli.add_evaluate(models)
     transcribe_cli.add_benchmark(commands)
+    flows_cli.add_full(commands)
+    flows_cli.add_serve(commands)
     add_example(commands)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    # No telemetry leaves the machine.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     passes_beam_options = getattr(args, "run", None) in (maestro_cli.run_preprocess, maestro_cli.run_retranscribe,
-                                                         run_example)
+                                                         flows_cli.run_full, run_example)
     if extra and not passes_beam_options:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.beam_args = extra

@@ -35,10 +35,18 @@ class ValidationNLL(keras.callbacks.Callback):
 
 
 def train(train_pieces: Sequence[NoteSequence], validation_pieces: Sequence[NoteSequence], run_dir: Path | str,
-          config: ComposerConfig, steps: int, steps_per_epoch: int = 250, seed: int = 0) -> keras.Model:
+          config: ComposerConfig, steps: int, steps_per_epoch: int = 250, seed: int = 0,
+          initial_weights: Path | None = None) -> keras.Model:
+    """Train (or, with `initial_weights`, fine-tune a trained composer) for `steps` in all."""
     run_dir = Path(run_dir)
     prepare_run(run_dir, config)
-    model, initial_epoch = resume(run_dir, lambda: compile_model(build_model(config)), seed)
+
+    def start():
+        if initial_weights is None:
+            return compile_model(build_model(config))
+        return compile_model(keras.saving.load_model(initial_weights, compile=False))
+
+    model, initial_epoch = resume(run_dir, start, seed)
     callbacks = [ValidationNLL(validation_pieces), *standard_callbacks(run_dir, Monitor("val_nll_per_event", "min"))]
     crops = RandomCrops(train_pieces, config, steps_per_epoch, seed=seed + initial_epoch)
     epochs = max(1, steps // steps_per_epoch)

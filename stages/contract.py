@@ -159,7 +159,7 @@ class Stage:
         output_dir = Path(output_dir)
         jobs = self.plan(inputs, output_dir)
         output_dir.mkdir(parents=True, exist_ok=True)
-        self._record_config(output_dir, overwrite)
+        self.record_config(output_dir, overwrite)
         remove_stale_partials(output_dir)
 
         report = StageReport(stage=self.name, output_dir=str(output_dir))
@@ -199,7 +199,7 @@ class Stage:
             for future in concurrent.futures.as_completed(futures):
                 yield futures[future], future.result()
 
-    def _record_config(self, output_dir: Path, overwrite: bool) -> None:
+    def record_config(self, output_dir: Path, overwrite: bool) -> None:
         record_path = output_dir / f"{self.name}.stage.json"
         record = {"stage": self.name, "config": json.loads(json.dumps(self.config(), default=str))}
         if record_path.exists() and not overwrite:

@@ -1,0 +1,78 @@
+"""The Wave2Midi2Wave DAG as one Prefect flow: preprocess (Beam) -> transcribe -> compose
+(optionally fine-tuned on the transcriptions) -> synthesize -> report, each stage writing its own
+folder under one run folder. `stages` picks a subset, so the same flow also runs a single stage
+on a folder (the stage's input is then `input_dir`).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Literal
+
+from prefect import flow
+from pydantic import Field
+
+from flows import tasks
+from flows.report import report
+from stages.cli import REPO
+
+Stage = Literal["preprocess", "transcribe", "compose", "synthesize", "report"]
+ALL_STAGES: list[Stage] = ["preprocess", "transcribe", "compose", "synthesize", "report"]
+EXAMPLE_RECORDINGS = REPO / "examples" / "recordings"
+
+
+def _checkpoint(given: Path | None, package: str) -> Path:
+    return Path(given) if given else REPO / package / "checkpoints" / "default.keras"
+
+
+@flow(name="wave2midi2wave", log_prints=True)
+def wave2midi2wave(
+    input_dir: Annotated[Path, Field(description="folder of recordings (or of the first chosen stage's input)")] = EXAMPLE_RECORDINGS,
+    output_dir: Annotated[Path, Field(description="run folder: one sub-folder per stage")] = REPO / "runs" / "full",
+    seconds: Annotated[float, Field(gt=0, le=600, description="length of the new music per piece, seconds")] = 20.0,
+    primer_seconds: Annotated[float, Field(gt=0, le=120, description="seconds of each transcription to continue")] = 10.0,
+    finetune_steps: Annotated[int, Field(ge=0, description="fine-tune the composer on the transcriptions; 0: shipped model")] = 0,
+    seed: Annotated[int, Field(description="sampling seed: the same seed, the same music")] = 0,
+    stages: Annotated[list[Stage], Field(description="stages to run, in DAG order")] = ALL_STAGES,
+    transcriber: Annotated[Path | None, Field(description="transcriber .keras (default: shipped)")] = None,
+    composer: Annotated[Path | None, Field(description="composer .keras (default: shipped)")] = None,
+    synthesizer: Annotated[Path | None, Field(description="synthesizer .keras (default: shipped)")] = None,
+    beam_args: Annotated[list[str], Field(description="Apache Beam options for preprocessing")] = [],  # noqa: B006
+) -> dict:
+    output_dir = Path(output_dir)
+    folders = {name: output_dir / name for name in ("audio", "transcription", "composer", "composition", "synthesis")}
+    timings: dict[str, float] = {}
+    current = Path(input_dir)
+
+    def timed(name, function, *args):
+        start = time.perf_counter()
+        result = function(*args)
+        timings[name] = round(time.perf_counter() - start, 3)
+        return result
+
+    reports = {}
+    if "preprocess" in stages:
+        reports["preprocess"] = timed("preprocess", tasks.preprocess, current, folders["audio"], tuple(beam_args))
+        current = folders["audio"]
+    if "transcribe" in stages:
+        reports["transcribe"] = timed("transcribe", tasks.transcribe, current, folders["transcription"],
+                                      _checkpoint(transcriber, "transcribe"))
+        current = folders["transcription"]
+    composer_checkpoint = _checkpoint(composer, "compose")
+    if "compose" in stages:
+        composer_checkpoint = Path(timed("finetune-composer", tasks.finetune_composer, current, folders["composer"],
+                                         composer_checkpoint, finetune_steps))
+        reports["compose"] = timed("compose", tasks.compose, current, folders["composition"], composer_checkpoint,
+                                   primer_seconds, seconds, seed)
+        current = folders["composition"]
+    if "synthesize" in stages:
+        reports["synthesize"] = timed("synthesize", tasks.synthesize, current, folders["synthesis"],
+                                      _checkpoint(synthesizer, "synthesize"), seed)
+    summary = {"stages": reports, "stage_seconds": timings, "output_dir": str(output_dir)}
+    if "report" in stages:
+        summary["report"] = report(Path(input_dir), folders, composer_checkpoint, _checkpoint(transcriber, "transcribe"))
+    failed = [e for r in reports.values() for e in r.get("failed", [])]
+    if failed:
+        print(f"{len(failed)} file(s) failed: " + "; ".join(f"{e['path']}: {e['reason']}" for e in failed))
+    return summary
