@@ -91,3 +91,42 @@ def preprocessed(rendered, tmp_path_factory) -> Path:
 
         assert_that(stats, check)
     return out
+
+
+@pytest.fixture(scope="session")
+def checkpoints(tmp_path_factory):
+    """Untrained tiny transcriber, composer and synthesizer, saved as .keras."""
+    import keras
+
+    from compose.config import ComposerConfig
+    from compose.model import build_model as build_composer
+    from synthesize.config import SynthesizerConfig
+    from synthesize.model import build_model as build_synthesizer
+    from transcribe.config import TranscriberConfig
+    from transcribe.model import build_model as build_transcriber
+
+    folder = tmp_path_factory.mktemp("checkpoints")
+    keras.utils.set_random_seed(0)
+    build_transcriber(TranscriberConfig.tiny()).save(folder / "transcriber.keras")
+    build_composer(ComposerConfig.tiny()).save(folder / "composer.keras")
+    build_synthesizer(SynthesizerConfig.tiny()).save(folder / "synthesizer.keras")
+    return folder
+
+
+@pytest.fixture
+def recordings(rendered, tmp_path):
+    """Two 2 s recordings (one as FLAC) with their reference MIDI beside them."""
+    import shutil
+
+    import soundfile
+
+    from maestro.metadata import Dataset
+
+    folder = tmp_path / "recordings"
+    folder.mkdir()
+    dataset = Dataset.open(rendered)
+    for i, record in enumerate(dataset.records[:2]):
+        audio, rate = soundfile.read(dataset.audio_path(record))
+        soundfile.write(folder / f"piece{i}.{'flac' if i else 'wav'}", audio[: rate * 2], rate)
+        shutil.copy(dataset.midi_path(record), folder / f"piece{i}.mid")
+    return folder

@@ -4,17 +4,8 @@ rerun with the same inputs that recomputes nothing."""
 from __future__ import annotations
 
 import json
-import shutil
 
-import keras
 import pytest
-
-from compose.config import ComposerConfig
-from compose.model import build_model as build_composer
-from synthesize.config import SynthesizerConfig
-from synthesize.model import build_model as build_synthesizer
-from transcribe.config import TranscriberConfig
-from transcribe.model import build_model as build_transcriber
 
 
 @pytest.fixture(scope="module")
@@ -23,33 +14,6 @@ def harness():
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
-
-
-@pytest.fixture(scope="module")
-def checkpoints(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("checkpoints")
-    keras.utils.set_random_seed(0)
-    build_transcriber(TranscriberConfig.tiny()).save(folder / "transcriber.keras")
-    build_composer(ComposerConfig.tiny()).save(folder / "composer.keras")
-    build_synthesizer(SynthesizerConfig.tiny()).save(folder / "synthesizer.keras")
-    return folder
-
-
-@pytest.fixture
-def recordings(rendered, tmp_path):
-    """Two recordings (one as FLAC) with their reference MIDI beside them."""
-    import soundfile
-
-    from maestro.metadata import Dataset
-
-    folder = tmp_path / "recordings"
-    folder.mkdir()
-    dataset = Dataset.open(rendered)
-    for i, record in enumerate(dataset.records[:2]):
-        audio, rate = soundfile.read(dataset.audio_path(record))
-        soundfile.write(folder / f"piece{i}.{'flac' if i else 'wav'}", audio[: rate * 2], rate)
-        shutil.copy(dataset.midi_path(record), folder / f"piece{i}.mid")
-    return folder
 
 
 def test_full_flow_writes_every_stage_and_a_rerun_is_cached(harness, checkpoints, recordings, tmp_path):
