@@ -71,7 +71,8 @@ def wave2midi2wave(
                                       _checkpoint(synthesizer, "synthesize"), seed)
     summary = {"stages": reports, "stage_seconds": timings, "output_dir": str(output_dir)}
     if "report" in stages:
-        summary["report"] = report(Path(input_dir), folders, composer_checkpoint, _checkpoint(transcriber, "transcribe"))
+        summary["report"] = timed("report", report, Path(input_dir), folders, composer_checkpoint,
+                                  _checkpoint(transcriber, "transcribe"))
     failed = [e for r in reports.values() for e in r.get("failed", [])]
     if failed:
         print(f"{len(failed)} file(s) failed: " + "; ".join(f"{e['path']}: {e['reason']}" for e in failed))
