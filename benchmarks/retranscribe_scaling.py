@@ -33,11 +33,11 @@ def main() -> None:
     audio_seconds = sum(r.duration for r in chosen)
     figures = {"recordings": len(chosen), "audio_seconds": round(audio_seconds, 1)}
     with tempfile.TemporaryDirectory() as scratch:
-        root = Path(scratch) / "subset"  # a dataset of just these recordings (files linked, not copied)
+        root = Path(scratch) / "subset"  # a dataset of just these recordings (copies: links would escape it)
         for record_ in chosen:
             for name in (record_.audio_filename, record_.midi_filename):
                 (root / name).parent.mkdir(parents=True, exist_ok=True)
-                (root / name).symlink_to((args.dataset / name).resolve())
+                shutil.copyfile(args.dataset / name, root / name)
         write_metadata(root, chosen)
         for workers in (1, 2):
             out = Path(scratch) / f"out-{workers}"
