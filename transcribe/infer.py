@@ -32,7 +32,7 @@ def load_transcriber_model(path: Path | str = DEFAULT_CHECKPOINT) -> OnsetsAndFr
 
 
 class Transcriber:
-    def __init__(self, model: OnsetsAndFrames, batch_chunks: int = 4):
+    def __init__(self, model: OnsetsAndFrames, batch_chunks: int = 2):
         self.model = model
         self.config: TranscriberConfig = model.config
         self.batch_chunks = batch_chunks
@@ -85,7 +85,9 @@ class Transcriber:
         mel = log_mel_blocks(blocks(), self.config)
         if peak < SILENCE_PEAK:
             raise InputError("audio is silent (peak below -80 dBFS): nothing to transcribe")
-        return self.notes(self.predict(mel))
+        probs = self.predict(mel)
+        del mel  # an hour of features is 100 MB: free it before decoding
+        return self.notes(probs)
 
     def notes(self, probs: dict[str, np.ndarray]) -> np.ndarray:
         return decode_notes(probs["frames"], probs["onsets"], probs["velocities"], self.config.frames_per_second,
