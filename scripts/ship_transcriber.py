@@ -1,16 +1,18 @@
 """Copy a training run's best model into the repository as the transcription stage's default.
 
-    python scripts/ship_transcriber.py RUN_DIR [--name default]
+    python scripts/ship_transcriber.py RUN_DIR [--name default] [--onset-threshold 0.3 --frame-threshold 0.2]
 
 Saves the weights without the optimizer state (a third of the size) as
 transcribe/checkpoints/<name>.keras, and writes <name>.json beside it: where it came from, the
-epoch and validation figures it reached.
+epoch and validation figures it reached. Decoding thresholds (chosen on validation with
+scripts/tune_thresholds.py) travel inside the model's config.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -29,9 +31,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--name", default="default")
+    parser.add_argument("--onset-threshold", type=float)
+    parser.add_argument("--frame-threshold", type=float)
     args = parser.parse_args()
     trained = keras.saving.load_model(args.run_dir / "best.keras", compile=False)
-    slim = build_model(trained.config)
+    config = dataclasses.replace(trained.config,
+                                 onset_threshold=args.onset_threshold or trained.config.onset_threshold,
+                                 frame_threshold=args.frame_threshold or trained.config.frame_threshold)
+    slim = build_model(config)
     slim.set_weights(trained.get_weights())
     target = CHECKPOINTS / f"{args.name}.keras"
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -46,7 +53,9 @@ def main() -> None:
         "parameters": slim.count_params(),
         "best_epoch": int(best["epoch"]) + 1,
         "epochs_trained": len(history),
-        "validation": {k: round(float(v), 4) for k, v in best.items() if k.startswith("val_")},
+        "onset_threshold": config.onset_threshold,
+        "frame_threshold": config.frame_threshold,
+        "validation_during_training_at_0.5": {k: round(float(v), 4) for k, v in best.items() if k.startswith("val_")},
     }, indent=2) + "\n")
     print(target, content_id(target))
 
