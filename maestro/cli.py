@@ -60,6 +60,14 @@ def run_render(args) -> int:
 
 # -- maestro preprocess ----------------------------------------------------------------------
 
+def add_selection(parser) -> None:
+    """--years and --composers, the metadata filters both Beam pipelines take."""
+    parser.add_argument("--years", type=lambda t: tuple(int(y) for y in csv_list(t)), default=(),
+                        help="only these years, comma-separated")
+    parser.add_argument("--composers", type=csv_list, default=(),
+                        help="only composers whose name contains one of these, comma-separated")
+
+
 def add_preprocess(commands) -> None:
     from maestro.metadata import SPLITS
 
@@ -75,10 +83,7 @@ def add_preprocess(commands) -> None:
     parser.add_argument("root", help="MAESTRO-layout dataset folder (any version's metadata)")
     parser.add_argument("out", help="output folder (local or gs://...)")
     parser.add_argument("--splits", type=csv_list, default=SPLITS, help="splits to write (default: all)")
-    parser.add_argument("--years", type=lambda t: tuple(int(y) for y in csv_list(t)), default=(),
-                        help="only these years, comma-separated")
-    parser.add_argument("--composers", type=csv_list, default=(),
-                        help="only composers whose name contains one of these, comma-separated")
+    add_selection(parser)
     parser.add_argument("--max-shards", type=int, default=16, help="shards per split at most (default: 16)")
     parser.add_argument("--min-seconds", type=float, default=5.0, help="shortest span (default: 5)")
     parser.add_argument("--max-seconds", type=float, default=20.0, help="longest span (default: 20)")
@@ -110,10 +115,7 @@ def add_retranscribe(commands) -> None:
     parser.add_argument("out", help="output folder (local or gs://...)")
     parser.add_argument("--checkpoint", help="a .keras transcriber (default: the shipped one)")
     parser.add_argument("--splits", type=csv_list, default=(), help="only these splits, comma-separated")
-    parser.add_argument("--years", type=lambda t: tuple(int(y) for y in csv_list(t)), default=(),
-                        help="only these years, comma-separated")
-    parser.add_argument("--composers", type=csv_list, default=(),
-                        help="only composers whose name contains one of these, comma-separated")
+    add_selection(parser)
     parser.add_argument("--batch-size", type=int, default=4, help="20 s windows per model call (default: 4)")
     parser.set_defaults(run=run_retranscribe)
 

@@ -18,9 +18,12 @@ from transcribe.infer import Transcriber
 from transcribe.metrics import mean_metrics, transcription_metrics
 
 
-def reference_notes(midi_path: Path, end_seconds: float) -> np.ndarray:
-    """Sustain-extended notes that begin before `end_seconds`, offsets cut there."""
+def reference_notes(midi_path: Path, end_seconds: float | None) -> np.ndarray:
+    """Sustain-extended notes that begin before `end_seconds` (the audio's end), offsets cut
+    there; all of them when `end_seconds` is None."""
     notes = notes_from_sequence(apply_sustain(read_note_sequence(midi_path)))
+    if end_seconds is None:
+        return notes
     notes = notes[notes["onset_s"] < end_seconds].copy()
     notes["offset_s"] = np.minimum(notes["offset_s"], end_seconds)
     return notes[notes["offset_s"] > notes["onset_s"]].astype(NOTE_DTYPE)

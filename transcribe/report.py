@@ -23,7 +23,7 @@ from typing import Sequence
 import numpy as np
 
 from stages.contract import write_text_atomic
-from stages.midi import MIDI_SUFFIXES, apply_sustain, notes_from_sequence, read_note_sequence
+from stages.midi import MIDI_SUFFIXES, notes_from_sequence, read_note_sequence
 from transcribe.metrics import FAMILIES, mean_metrics, transcription_metrics
 
 
@@ -62,11 +62,9 @@ def find_estimate(folder: Path, reference: Reference) -> Path | None:
 
 
 def reference_notes(reference: Reference) -> np.ndarray:
-    notes = notes_from_sequence(apply_sustain(read_note_sequence(reference.midi)))
-    if reference.duration is not None:
-        notes = notes[notes["onset_s"] < reference.duration].copy()
-        notes["offset_s"] = np.minimum(notes["offset_s"], reference.duration)
-    return notes
+    from transcribe.evaluate import reference_notes as cut_reference
+
+    return cut_reference(reference.midi, reference.duration)
 
 
 def score(references: Sequence[Reference], estimates: Sequence[Path]) -> dict:
