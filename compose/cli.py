@@ -57,6 +57,8 @@ def add_train(models) -> None:
     composer.add_argument("--config", default="default", choices=("tiny", "default", "paper"))
     composer.add_argument("--steps", type=int, default=20_000)
     composer.add_argument("--steps-per-epoch", type=int, default=250)
+    composer.add_argument("--validation-pieces", type=int, default=24,
+                          help="score this many validation pieces (evenly spread) after each epoch; 0: all")
     composer.add_argument("--seed", type=int, default=0)
     composer.set_defaults(run=run_train_compose)
 
@@ -71,7 +73,11 @@ def run_train_compose(args) -> int:
     if args.split_csv is None and not (args.source / "composition").is_dir():
         pieces["validation"] = pieces["train"][-max(1, len(pieces["train"]) // 10):]
         pieces["train"] = pieces["train"][: len(pieces["train"]) - len(pieces["validation"])] or pieces["validation"]
-    train(pieces["train"], pieces["validation"], args.run_dir, config, args.steps, args.steps_per_epoch, args.seed)
+    validation = pieces["validation"]
+    if args.validation_pieces and len(validation) > args.validation_pieces:
+        # An even spread over the (sorted) split: a fixed subset, so epochs stay comparable.
+        validation = validation[:: -(-len(validation) // args.validation_pieces)]
+    train(pieces["train"], validation, args.run_dir, config, args.steps, args.steps_per_epoch, args.seed)
     return 0
 
 

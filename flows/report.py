@@ -5,6 +5,8 @@
 - the composer's NLL per event on the transcriptions;
 - round-trip note F1 of the renders: the synthesized audio transcribed again and scored against
   the MIDI it was rendered from.
+Both mir_eval comparisons are also written as the benchmark report (`reports/<measure>/`:
+report.html with piano rolls of reference against estimate, report.json, pieces.csv).
 """
 
 from __future__ import annotations
@@ -26,12 +28,19 @@ def _figures(folder_result: dict) -> dict:
 
 @task(name="report", cache_key_fn=content_key, persist_result=True)
 def report(input_dir: Path, folders: dict[str, Path], composer_checkpoint: Path, transcriber_checkpoint: Path) -> dict:
-    from transcribe.report import find_references, score
+    from transcribe.report import find_references, score, write_report
+
+    run_dir = folders["synthesis"].parent
+
+    def compare(measure: str, references: list, estimates: Path) -> dict:
+        scored = score(references, [estimates])
+        write_report(scored, references, run_dir / "reports" / measure)
+        return _figures(scored)
 
     result: dict = {}
     references = [r for r in find_references(input_dir)] if input_dir.is_dir() else []
     if references and folders["transcription"].is_dir():
-        result["transcription_vs_reference"] = _figures(score(references, [folders["transcription"]]))
+        result["transcription_vs_reference"] = compare("transcription", references, folders["transcription"])
     if folders["transcription"].is_dir() and composer_checkpoint.is_file():
         import keras
 
@@ -46,10 +55,10 @@ def report(input_dir: Path, folders: dict[str, Path], composer_checkpoint: Path,
     if folders["synthesis"].is_dir() and folders["composition"].is_dir() and transcriber_checkpoint.is_file():
         from transcribe.stage import TranscribeStage
 
-        round_trip = folders["synthesis"].parent / "round-trip"
+        round_trip = run_dir / "round-trip"
         TranscribeStage(transcriber_checkpoint).run(folders["synthesis"], round_trip, progress=False)
-        result["round_trip"] = _figures(score(find_references(folders["composition"]), [round_trip]))
-    out = folders["synthesis"].parent / "report.json"
+        result["round_trip"] = compare("round-trip", find_references(folders["composition"]), round_trip)
+    out = run_dir / "report.json"
     write_text_atomic(out, json.dumps(result, indent=2) + "\n")
     _publish(result)
     return result

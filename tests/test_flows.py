@@ -31,6 +31,10 @@ def test_full_flow_writes_every_stage_and_a_rerun_is_cached(harness, checkpoints
     assert sorted(p.name for p in (out / "synthesis").glob("*.wav")) == ["piece0.wav", "piece1.wav"]
     report = json.loads((out / "report.json").read_text())
     assert set(report) == {"transcription_vs_reference", "composer_nll_on_transcriptions", "round_trip"}
+    for measure in ("transcription", "round-trip"):
+        pieces = json.loads((out / "reports" / measure / "report.json").read_text())
+        assert [len(s["pieces"]) for s in pieces["systems"].values()] == [2]
+        assert (out / "reports" / measure / "report.html").read_text().count("data:image/png;base64") >= 2
     assert set(summary["stage_seconds"]) == {"preprocess", "transcribe", "finetune-composer", "compose", "synthesize", "report"}
     stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
     state = wave2midi2wave(**kwargs, return_state=True)

@@ -1,0 +1,56 @@
+"""Mean negative log-likelihood per event (nats) on the ASAP test split for the shipped Music
+Transformer and both baselines (absolute positions, LSTM), trained the same way on the same data:
+the comparison of Huang et al. 2018. Every test piece is cut into non-overlapping chunks of the
+model's training length (`compose/evaluate.py`).
+
+    python benchmarks/compose_nll.py [--asap ../shared/data/asap]
+
+Writes benchmarks/results/compose_nll.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import keras  # noqa: E402
+
+from benchmarks import record  # noqa: E402
+from compose.data import load_pieces  # noqa: E402
+from compose.evaluate import nll_per_event  # noqa: E402
+from compose.stage import DEFAULT_CHECKPOINT  # noqa: E402
+from stages.cli import SHARED_DATA  # noqa: E402
+from stages.contract import content_id  # noqa: E402
+
+CHECKPOINTS = DEFAULT_CHECKPOINT.parent
+MODELS = {"relative (Music Transformer)": DEFAULT_CHECKPOINT,
+          "absolute (Transformer baseline)": CHECKPOINTS / "baseline-absolute.keras",
+          "lstm (Performance-RNN baseline)": CHECKPOINTS / "baseline-lstm.keras"}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--asap", type=Path, default=SHARED_DATA / "asap")
+    parser.add_argument("--split", default="test")
+    args = parser.parse_args()
+    pieces = load_pieces(args.asap, args.split, args.asap / "asap_split.csv")
+    figures = {"split": args.split, "pieces": len(pieces)}
+    for label, path in MODELS.items():
+        model = keras.saving.load_model(path, compile=False)
+        started = time.perf_counter()
+        result = nll_per_event(model, pieces)
+        figures[label] = {"checkpoint": path.name, "checkpoint_sha256_16": content_id(path),
+                          "parameters": model.count_params(), "nll_per_event": round(result["nll_per_event"], 4),
+                          "events": result["events"], "seconds": round(time.perf_counter() - started, 1)}
+        print(label, figures[label], flush=True)
+    record.save("compose_nll", figures,
+                notes="ASAP performances (MIDI), split by piece; the sustain pedal applied before encoding. "
+                      "The three models share the data, crops, augmentation, optimizer and step count.")
+
+
+if __name__ == "__main__":
+    main()

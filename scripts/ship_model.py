@@ -1,0 +1,70 @@
+"""Copy a composer or synthesizer training run's best model into the repository.
+
+    python scripts/ship_model.py compose RUN_DIR [--name default]
+    python scripts/ship_model.py synthesize RUN_DIR [--name default]
+
+Saves the weights without the optimizer state as <stage>/checkpoints/<name>.keras and writes
+<name>.json beside it: where it came from, the epoch it was selected at (lowest validation loss)
+and the validation figures it reached. (The transcriber has its own script, which also carries
+the decoding thresholds: scripts/ship_transcriber.py.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+
+import keras
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from stages.contract import content_id  # noqa: E402
+
+# What each stage selects on (lower is better) and how it rebuilds a model from its config.
+MONITOR = {"compose": "val_nll_per_event", "synthesize": "val_loss"}
+
+
+def build(stage: str, config):
+    if stage == "compose":
+        from compose.model import build_model
+    else:
+        from synthesize.model import build_model
+    return build_model(config)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("stage", choices=sorted(MONITOR))
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--name", default="default")
+    args = parser.parse_args()
+    trained = keras.saving.load_model(args.run_dir / "best.keras", compile=False)
+    slim = build(args.stage, trained.config)
+    slim.set_weights(trained.get_weights())
+    target = REPO / args.stage / "checkpoints" / f"{args.name}.keras"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    slim.save(target)
+    with open(args.run_dir / "history.csv") as handle:
+        history = list(csv.DictReader(handle))
+    monitor = MONITOR[args.stage]
+    best = min(history, key=lambda row: float(row.get(monitor) or "inf"))
+    target.with_suffix(".json").write_text(json.dumps({
+        "checkpoint": target.name,
+        "sha256_16": content_id(target),
+        "config": trained.config.name,
+        "parameters": slim.count_params(),
+        "selected_on": monitor,
+        "best_epoch": int(best["epoch"]) + 1,
+        "epochs_trained": len(history),
+        "validation": {k: round(float(v), 4) for k, v in best.items() if k.startswith("val_") and v},
+        "training_loss": round(float(best["loss"]), 4),
+    }, indent=2) + "\n")
+    print(target, content_id(target))
+
+
+if __name__ == "__main__":
+    main()
