@@ -28,12 +28,11 @@ from stages.contract import content_id  # noqa: E402
 MONITOR = {"compose": "val_nll_per_event", "synthesize": "val_loss"}
 
 
-def build(stage: str, config):
-    if stage == "compose":
-        from compose.model import build_model
-    else:
-        from synthesize.model import build_model
-    return build_model(config)
+def model_module(stage: str):
+    """The stage's model module (importing it registers its Keras classes for loading)."""
+    import importlib
+
+    return importlib.import_module(f"{stage}.model")
 
 
 def main() -> None:
@@ -42,8 +41,9 @@ def main() -> None:
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--name", default="default")
     args = parser.parse_args()
+    build_model = model_module(args.stage).build_model
     trained = keras.saving.load_model(args.run_dir / "best.keras", compile=False)
-    slim = build(args.stage, trained.config)
+    slim = build_model(trained.config)
     slim.set_weights(trained.get_weights())
     target = REPO / args.stage / "checkpoints" / f"{args.name}.keras"
     target.parent.mkdir(parents=True, exist_ok=True)
