@@ -1,10 +1,12 @@
 """Sampling from the Music Transformer: incremental decoding with a key/value cache.
 
 Each new token attends to the cached keys and values of the window instead of re-running the
-whole prefix, in one compiled step per token. The cache holds `window` positions; when it is
-full, the last half of the window is re-encoded in one pass (relative attention depends only on
-distances, so the kept tokens see what they saw before, less the dropped ones) and generation
-goes on: pieces may be far longer than the training length.
+whole prefix. Tokens are drawn inside one compiled loop per chunk of up to `chunk` tokens
+(sampling included, from uniforms drawn by a seeded NumPy generator), so Python is entered once
+a chunk, not once a token, and the cache is updated in place. The cache holds `window`
+positions; when it is full, the last half of the window is re-encoded in one pass (relative
+attention depends only on distances, so the kept tokens see what they saw before, less the
+dropped ones) and generation goes on: pieces may be far longer than the training length.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Callable
 
 import keras
 import numpy as np
+from keras import ops
 from note_seq.performance_lib import PerformanceEvent
 
 from compose.model import MusicTransformer
@@ -22,13 +25,14 @@ from compose.tokens import END, MAX_SHIFT_STEPS, PAD, SPECIAL_TOKENS, STEPS_PER_
 OPENING = SPECIAL_TOKENS + ENCODING.encode_event(PerformanceEvent(PerformanceEvent.TIME_SHIFT, MAX_SHIFT_STEPS // 4))
 
 
-def compiled(function: Callable) -> Callable:
-    """One graph per function for the running backend, so a step is one call, not hundreds."""
+def compiled(function: Callable, xla: bool = False) -> Callable:
+    """One graph per function for the running backend, so a step is one call, not hundreds.
+    `xla` (TensorFlow) compiles with XLA, which updates loop buffers in place."""
     backend = keras.backend.backend()
     if backend == "tensorflow":
         import tensorflow as tf
 
-        return tf.function(function, reduce_retracing=True)
+        return tf.function(function, jit_compile=xla, reduce_retracing=True)
     if backend == "jax":
         import jax
 
@@ -36,26 +40,34 @@ def compiled(function: Callable) -> Callable:
     return function
 
 
+def pick(logits, uniforms, temperature, top_k, top_p):
+    """Tokens (B,) from logits (B, vocab) with temperature, then top-k and nucleus (top-p), by
+    inverting the kept distribution's CDF at `uniforms` (B,) in [0, 1). temperature <= 0 is
+    greedy; top_k 0 keeps every token; top_p 1 keeps the whole mass. Backend ops only, so it
+    runs inside compiled loops."""
+    logits = ops.convert_to_tensor(logits, "float32")
+    vocab = ops.shape(logits)[-1]
+    logits = ops.where(ops.arange(vocab) == PAD, -1e9, logits)  # padding is never a next event
+    greedy = ops.argmax(logits, axis=-1)
+    values, order = ops.top_k(logits / ops.maximum(temperature, 1e-6), vocab)  # sorted, likeliest first
+    probs = ops.softmax(values, axis=-1)
+    rank = ops.arange(vocab)
+    keep = ops.logical_and(ops.logical_or(top_k <= 0, rank < top_k),
+                           ops.cumsum(probs, axis=-1) - probs < top_p)  # the smallest set reaching top_p
+    keep = ops.logical_or(keep, rank == 0)
+    probs = ops.where(keep, probs, 0.0)
+    cdf = ops.cumsum(probs, axis=-1) / ops.sum(probs, axis=-1, keepdims=True)
+    chosen = ops.minimum(ops.sum(ops.cast(cdf <= ops.expand_dims(uniforms, -1), "int32"), axis=-1), vocab - 1)
+    sampled = ops.take_along_axis(order, ops.expand_dims(chosen, -1), axis=-1)[:, 0]
+    return ops.cast(ops.where(temperature <= 0, greedy, sampled), "int32")
+
+
 def choose(logits: np.ndarray, rng: np.random.Generator, temperature: float = 1.0, top_k: int = 0,
            top_p: float = 1.0) -> int:
-    """Sample a token from (vocab,) logits with temperature, then top-k and nucleus (top-p)."""
-    logits = np.asarray(logits, np.float64).copy()
-    logits[PAD] = -np.inf  # padding is never a next event
-    if temperature <= 0:
-        return int(np.argmax(logits))
-    logits /= temperature
-    if 0 < top_k < len(logits):
-        logits[logits < np.sort(logits)[-top_k]] = -np.inf
-    probs = np.exp(logits - logits.max())
-    probs /= probs.sum()
-    if top_p < 1.0:
-        order = np.argsort(-probs)
-        keep = np.cumsum(probs[order]) - probs[order] < top_p  # the smallest set reaching top_p
-        mask = np.zeros_like(probs, bool)
-        mask[order[keep]] = True
-        probs = np.where(mask, probs, 0.0)
-        probs /= probs.sum()
-    return int(rng.choice(len(probs), p=probs))
+    """One token from (vocab,) logits, as the compiled loop picks it."""
+    token = pick(np.asarray(logits, np.float32)[None], np.array([rng.uniform()], np.float32),
+                 np.float32(temperature), np.int32(top_k), np.float32(top_p))
+    return int(np.asarray(token)[0])
 
 
 def _shift_seconds(token: int) -> float:
@@ -66,14 +78,29 @@ def _shift_seconds(token: int) -> float:
 
 
 class Sampler:
-    def __init__(self, model: MusicTransformer, window: int | None = None):
+    def __init__(self, model: MusicTransformer, window: int | None = None, chunk: int = 32):
         if not isinstance(model, MusicTransformer):
             raise TypeError("incremental sampling needs a MusicTransformer")
-        self.model = model
+        self.model, self.chunk = model, chunk
         self.window = window or model.config.sequence_length
-        self._step = compiled(lambda token, cache, position: model.step(token, cache, position))
+        self._chunk = compiled(self._chunk_loop, xla=True)
         self._prefill = compiled(lambda tokens: model.prefill(tokens, self.window))
         self._full = compiled(lambda tokens: model(tokens))
+
+    def _chunk_loop(self, logits, cache, position, count, uniforms, temperature, top_k, top_p):
+        """Draw `count` (<= len(uniforms)) tokens, each fed back through the cache: -> (tokens
+        (chunk,), logits after the last, cache, position after the last)."""
+
+        def body(i, state):
+            logits, cache, position, out = state
+            token = pick(logits, ops.take(uniforms, i)[None], temperature, top_k, top_p)
+            out = ops.slice_update(out, ops.expand_dims(i, 0), token)
+            logits, cache = self.model.step(ops.expand_dims(token, 1), cache, position)
+            return logits, cache, position + 1, out
+
+        out = ops.zeros(ops.shape(uniforms), "int32")
+        logits, cache, position, out = ops.fori_loop(0, count, body, (logits, cache, position, out))
+        return out, logits, cache, position
 
     def generate(self, primer: np.ndarray | None = None, max_tokens: int = 512, seconds: float | None = None,
                  temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, seed: int = 0,
@@ -85,6 +112,7 @@ class Sampler:
         if not context:
             # Nothing to condition on: start from a time shift, the quietest possible opening.
             context = [OPENING]
+        settings = (np.float32(temperature), np.int32(top_k), np.float32(top_p))
         generated: list[int] = []
         elapsed = 0.0
         logits, cache, position = None, None, 0
@@ -94,21 +122,23 @@ class Sampler:
                     kept = context[-(self.window // 2):] if cache is not None else context[-self.window:]
                     logits, cache = self._prefill(np.array([kept], np.int32))
                     position = len(kept)
-                next_logits = np.asarray(logits)[0]
+                count = min(self.chunk, self.window - position, max_tokens - len(generated))
+                uniforms = rng.uniform(size=self.chunk).astype(np.float32)
+                tokens, logits, cache, _ = self._chunk(logits, cache, np.int32(position), np.int32(count), uniforms,
+                                                       *settings)
+                tokens = np.asarray(tokens)[:count].tolist()
+                position += count
             else:
                 window = context[-self.window:]
                 padded = np.full((1, self.window), PAD, np.int32)
                 padded[0, : len(window)] = window
-                next_logits = np.asarray(self._full(padded))[0, len(window) - 1]
-            token = choose(next_logits, rng, temperature, top_k, top_p)
-            if token == END and stop_at_end:
-                break
-            generated.append(token)
-            context.append(token)
-            elapsed += _shift_seconds(token)
-            if seconds is not None and elapsed >= seconds:
-                break
-            if use_cache:
-                logits, cache = self._step(np.array([[token]], np.int32), cache, np.int32(position))
-                position += 1
+                tokens = [choose(np.asarray(self._full(padded))[0, len(window) - 1], rng, *settings)]
+            for token in tokens:
+                if token == END and stop_at_end:
+                    return np.array(generated, np.int32)
+                generated.append(token)
+                context.append(token)
+                elapsed += _shift_seconds(token)
+                if seconds is not None and elapsed >= seconds:
+                    return np.array(generated, np.int32)
         return np.array(generated, np.int32)
