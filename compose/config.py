@@ -15,8 +15,8 @@ class ComposerConfig(JsonConfig):
     # "relative": Music Transformer; "absolute": the same with sinusoidal positions instead;
     # "lstm": Performance-RNN-style LSTM.
     architecture: str = "relative"
-    # The default is sized for a CPU budget of about an hour of training: compute-optimal scaling
-    # puts under 1M parameters there, and larger models learned less per hour here.
+    # The default is sized for a CPU budget of about 1.5 hours of training on one core: compute-
+    # optimal scaling puts under 1M parameters there, and larger models learned less per hour here.
     num_layers: int = 4
     num_heads: int = 8
     model_dim: int = 128
@@ -26,10 +26,10 @@ class ComposerConfig(JsonConfig):
     lstm_units: int = 256  # two layers: about as many parameters as the default Transformer
     # Training: random crops of sequence_length tokens.
     sequence_length: int = 512
-    batch_size: int = 16
+    batch_size: int = 8  # small batches: more updates in a short budget
     learning_rate: float = 1e-3
-    warmup_steps: int = 200
-    decay_steps: int = 3_000
+    warmup_steps: int = 100
+    decay_steps: int = 1_750  # cosine decay over the whole budgeted run
     clip_norm: float = 1.0
 
     def __post_init__(self):
