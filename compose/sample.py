@@ -11,33 +11,16 @@ dropped ones) and generation goes on: pieces may be far longer than the training
 
 from __future__ import annotations
 
-from typing import Callable
-
-import keras
 import numpy as np
 from keras import ops
 from note_seq.performance_lib import PerformanceEvent
 
 from compose.model import MusicTransformer
 from compose.tokens import END, MAX_SHIFT_STEPS, PAD, SPECIAL_TOKENS, STEPS_PER_SECOND, ENCODING
+from stages.compiled import compiled
 
 # With nothing to continue, generation starts after a short time shift: the quietest opening.
 OPENING = SPECIAL_TOKENS + ENCODING.encode_event(PerformanceEvent(PerformanceEvent.TIME_SHIFT, MAX_SHIFT_STEPS // 4))
-
-
-def compiled(function: Callable, xla: bool = False) -> Callable:
-    """One graph per function for the running backend, so a step is one call, not hundreds.
-    `xla` (TensorFlow) compiles with XLA, which updates loop buffers in place."""
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        return tf.function(function, jit_compile=xla, reduce_retracing=True)
-    if backend == "jax":
-        import jax
-
-        return jax.jit(function)
-    return function
 
 
 def pick(logits, uniforms, temperature, top_k, top_p):

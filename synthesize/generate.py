@@ -13,31 +13,18 @@ from __future__ import annotations
 import math
 from typing import Callable
 
-import keras
 import numpy as np
 from keras import ops
 
+from stages.compiled import compiled
 from synthesize.mixture import mulaw_decode, sample_logistic_mixture, sample_mulaw
 from synthesize.model import WaveNet
-
-
-def _compiled(function: Callable) -> Callable:
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        return tf.function(function, jit_compile=True, reduce_retracing=True)
-    if backend == "jax":
-        import jax
-
-        return jax.jit(function)
-    return function
 
 
 class Generator:
     def __init__(self, model: WaveNet, chunk_samples: int = 2048):
         self.model, self.config, self.chunk_samples = model, model.config, chunk_samples
-        self._chunk = _compiled(self._chunk_loop)
+        self._chunk = compiled(self._chunk_loop, xla=True)
 
     def _sample(self, params, uniforms):
         if self.config.output == "logistic":
