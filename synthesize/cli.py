@@ -42,6 +42,8 @@ def add_train(models) -> None:
     parser.add_argument("--steps", type=int, default=20_000)
     parser.add_argument("--steps-per-epoch", type=int, default=250)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--from", dest="initial_weights", type=Path,
+                        help="start from this .keras WaveNet's weights (same sizes), e.g. a run's best.keras")
     parser.set_defaults(run=run_train_synthesize)
 
 
@@ -54,7 +56,8 @@ def run_train_synthesize(args) -> int:
     config = SynthesizerConfig.named(args.config)
     if args.output:
         config = dataclasses.replace(config, output=args.output, name=f"{config.name}-{args.output}")
-    train(args.root, args.run_dir, config, args.steps, args.steps_per_epoch, seed=args.seed)
+    train(args.root, args.run_dir, config, args.steps, args.steps_per_epoch, seed=args.seed,
+          initial_weights=args.initial_weights)
     return 0
 
 

@@ -35,7 +35,9 @@ class ShuffledRollLoss(keras.callbacks.Callback):
 
 
 def train(root: Path | str, run_dir: Path | str, config: SynthesizerConfig, steps: int, steps_per_epoch: int = 250,
-          validation_batches: int = 8, seed: int = 0) -> keras.Model:
+          validation_batches: int = 8, seed: int = 0, initial_weights: Path | None = None) -> keras.Model:
+    """Train (or, with `initial_weights`, go on from a trained WaveNet's weights with this
+    config's optimizer settings) for `steps` in all."""
     run_dir = Path(run_dir)
     prepare_run(run_dir, config)
     margin = sum(config.context_dilations)
@@ -43,7 +45,14 @@ def train(root: Path | str, run_dir: Path | str, config: SynthesizerConfig, step
                            seed=seed, margin_frames=margin)
     validation = RandomCrops(load_recordings(root, "validation", config.sample_rate_hz), config,
                              validation_batches, seed=seed, margin_frames=margin, fixed=True)
-    model, initial_epoch = resume(run_dir, lambda: compile_model(build_model(config)), seed)
+
+    def start():
+        model = build_model(config)
+        if initial_weights is not None:
+            model.set_weights(keras.saving.load_model(initial_weights, compile=False).get_weights())
+        return compile_model(model)
+
+    model, initial_epoch = resume(run_dir, start, seed)
     callbacks = [ShuffledRollLoss(validation), *standard_callbacks(run_dir, Monitor("val_loss", "min"))]
     epochs = max(1, steps // steps_per_epoch)
     if initial_epoch < epochs:
