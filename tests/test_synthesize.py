@@ -164,6 +164,20 @@ def test_training_reports_the_loss_with_shuffled_rolls(trained_tiny):
     assert (trained_tiny / "best.keras").exists()
 
 
+def test_training_can_start_from_a_trained_wavenet(trained_tiny, rendered, tmp_path):
+    import dataclasses
+
+    from synthesize.train import train
+
+    frozen = dataclasses.replace(TINY, learning_rate=0.0)  # no update: the run keeps what it started from
+    train(rendered, tmp_path / "run", frozen, steps=1, steps_per_epoch=1, validation_batches=1,
+          initial_weights=trained_tiny / "best.keras")
+    start = keras.saving.load_model(trained_tiny / "best.keras", compile=False).get_weights()
+    after = keras.saving.load_model(tmp_path / "run" / "last.keras", compile=False).get_weights()
+    assert all(np.array_equal(a, b) for a, b in zip(start, after))
+    assert any(np.any(w != 0) for w in start)
+
+
 def test_cli_renders_midi_to_wav_and_reports_bad_files(trained_tiny, tmp_path, capsys):
     from pipeline import main
 
