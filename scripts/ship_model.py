@@ -40,6 +40,8 @@ def main() -> None:
     parser.add_argument("stage", choices=sorted(MONITOR))
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--name", default="default")
+    parser.add_argument("--trained-with", action="append", default=[],
+                        help="the command(s) that trained the run, recorded in the JSON (repeatable)")
     args = parser.parse_args()
     build_model = model_module(args.stage).build_model
     trained = keras.saving.load_model(args.run_dir / "best.keras", compile=False)
@@ -62,6 +64,7 @@ def main() -> None:
         "epochs_trained": len(history),
         "validation": {k: round(float(v), 4) for k, v in best.items() if k.startswith("val_") and v},
         "training_loss": round(float(best["loss"]), 4),
+        "trained_with": args.trained_with,
     }, indent=2) + "\n")
     print(target, content_id(target))
 
