@@ -22,6 +22,12 @@ ALL_STAGES: list[Stage] = ["preprocess", "transcribe", "compose", "synthesize", 
 EXAMPLE_RECORDINGS = REPO / "examples" / "recordings"
 
 
+def _while_outputs_exist(task, *outputs: Path):
+    """The task as it is while what it wrote is still there; otherwise one that recomputes and
+    replaces its cached result (a cached result is worth only as much as its files)."""
+    return task if all(Path(p).exists() for p in outputs) else task.with_options(refresh_cache=True)
+
+
 def _checkpoint(given: Path | None, package: str) -> Path:
     return Path(given) if given else REPO / package / "checkpoints" / "default.keras"
 
@@ -53,26 +59,28 @@ def wave2midi2wave(
 
     reports = {}
     if "preprocess" in stages:
-        reports["preprocess"] = timed("preprocess", tasks.preprocess, current, folders["audio"], tuple(beam_args))
+        reports["preprocess"] = timed("preprocess", _while_outputs_exist(tasks.preprocess, folders["audio"]), current,
+                                      folders["audio"], tuple(beam_args))
         current = folders["audio"]
     if "transcribe" in stages:
-        reports["transcribe"] = timed("transcribe", tasks.transcribe, current, folders["transcription"],
-                                      _checkpoint(transcriber, "transcribe"))
+        reports["transcribe"] = timed("transcribe", _while_outputs_exist(tasks.transcribe, folders["transcription"]),
+                                      current, folders["transcription"], _checkpoint(transcriber, "transcribe"))
         current = folders["transcription"]
     composer_checkpoint = _checkpoint(composer, "compose")
     if "compose" in stages:
-        composer_checkpoint = Path(timed("finetune-composer", tasks.finetune_composer, current, folders["composer"],
-                                         composer_checkpoint, finetune_steps))
-        reports["compose"] = timed("compose", tasks.compose, current, folders["composition"], composer_checkpoint,
-                                   primer_seconds, seconds, seed)
+        finetuned = [folders["composer"] / "best.keras"] if finetune_steps > 0 else []
+        composer_checkpoint = Path(timed("finetune-composer", _while_outputs_exist(tasks.finetune_composer, *finetuned),
+                                         current, folders["composer"], composer_checkpoint, finetune_steps))
+        reports["compose"] = timed("compose", _while_outputs_exist(tasks.compose, folders["composition"]), current,
+                                   folders["composition"], composer_checkpoint, primer_seconds, seconds, seed)
         current = folders["composition"]
     if "synthesize" in stages:
-        reports["synthesize"] = timed("synthesize", tasks.synthesize, current, folders["synthesis"],
-                                      _checkpoint(synthesizer, "synthesize"), seed)
+        reports["synthesize"] = timed("synthesize", _while_outputs_exist(tasks.synthesize, folders["synthesis"]),
+                                      current, folders["synthesis"], _checkpoint(synthesizer, "synthesize"), seed)
     summary = {"stages": reports, "stage_seconds": timings, "output_dir": str(output_dir)}
     if "report" in stages:
-        summary["report"] = timed("report", report, Path(input_dir), folders, composer_checkpoint,
-                                  _checkpoint(transcriber, "transcribe"))
+        summary["report"] = timed("report", _while_outputs_exist(report, output_dir / "report.json"), Path(input_dir),
+                                  folders, composer_checkpoint, _checkpoint(transcriber, "transcribe"))
     failed = [e for r in reports.values() for e in r.get("failed", [])]
     if failed:
         print(f"{len(failed)} file(s) failed: " + "; ".join(f"{e['path']}: {e['reason']}" for e in failed))

@@ -46,3 +46,20 @@ def test_full_flow_writes_every_stage_and_a_rerun_is_cached(harness, checkpoints
     with get_client(sync_client=True) as client:
         runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id])))
     assert runs and all(run.state.name == "Cached" for run in runs)
+
+
+def test_a_run_whose_outputs_were_deleted_recomputes_them(harness, checkpoints, recordings, tmp_path):
+    import shutil
+
+    from flows.full import wave2midi2wave
+
+    out = tmp_path / "run"
+    kwargs = dict(input_dir=recordings, output_dir=out, seconds=1.0, primer_seconds=1.0, stages=["preprocess", "transcribe", "report"],
+                  transcriber=checkpoints / "transcriber.keras",
+                  beam_args=["--direct_num_workers=1", "--direct_running_mode=in_memory"])
+    wave2midi2wave(**kwargs)
+    written = sorted(p.relative_to(out) for p in out.rglob("*") if p.is_file())
+    shutil.rmtree(out)  # the cached results stay in Prefect's storage; the files are gone
+    wave2midi2wave(**kwargs)
+    assert sorted(p.relative_to(out) for p in out.rglob("*") if p.is_file()) == written
+    assert (out / "report.json").is_file() and (out / "transcription" / "piece0.midi").is_file()
