@@ -79,17 +79,9 @@ def add_evaluate(models) -> None:
 
 
 def run_evaluate_synthesize(args) -> int:
-    from compose.data import load_pieces, window
-    from synthesize.evaluate import fluidsynth_render, round_trip
-    from synthesize.stage import DEFAULT_CHECKPOINT, Synthesizer
-    from transcribe.infer import DEFAULT_CHECKPOINT as TRANSCRIBER, Transcriber
+    from synthesize.evaluate import evaluate
 
-    pieces = load_pieces(args.midi_dir, args.split if args.split_csv else None, args.split_csv)
-    excerpts = [window(piece, 0.0, args.seconds) for piece in pieces[: args.count]]
-    transcriber = Transcriber.load(args.transcriber or TRANSCRIBER)
-    synthesizer = Synthesizer.load(args.checkpoint or DEFAULT_CHECKPOINT)
-    result = {"wavenet": round_trip(excerpts, synthesizer.render, transcriber),
-              "fluidsynth_timgm6mb": round_trip(excerpts, lambda s: fluidsynth_render(s, "TimGM6mb"), transcriber)}
-    print(json.dumps({name: {k: round(v, 4) if isinstance(v, float) else v for k, v in figures.items()}
-                      for name, figures in result.items()}, indent=2))
+    result = evaluate(args.midi_dir, args.split if args.split_csv else None, args.split_csv, args.seconds, args.count,
+                      args.checkpoint, args.transcriber)
+    print(json.dumps(result, indent=2))
     return 0
