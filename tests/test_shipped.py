@@ -1,0 +1,89 @@
+"""The checkpoints shipped in the repository: each is the file its record describes, and each does
+its job measurably better than an untrained model would, on the bundled example."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+import soundfile
+
+from stages.contract import content_id
+from stages.midi import apply_sustain, crop, notes_from_sequence, read_note_sequence
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE_AUDIO = REPO / "examples" / "recordings" / "bach_prelude_bwv846_bars1-8.wav"
+EXAMPLE_MIDI = REPO / "examples" / "midi" / "bach_prelude_bwv846_bars1-8.mid"
+SHIPPED = [REPO / "transcribe" / "checkpoints" / "default.keras",
+           REPO / "compose" / "checkpoints" / "default.keras",
+           REPO / "compose" / "checkpoints" / "baseline-lstm.keras",
+           REPO / "synthesize" / "checkpoints" / "default.keras"]
+
+
+def example_excerpt(seconds: float):
+    """(audio (n,), sustain-extended NoteSequence) of the example's first `seconds`."""
+    audio, rate = soundfile.read(EXAMPLE_AUDIO, dtype="float32")
+    assert rate == 16_000
+    sequence = crop(apply_sustain(read_note_sequence(EXAMPLE_MIDI)), 0.0, seconds)
+    return audio[: int(seconds * rate)], sequence
+
+
+@pytest.mark.parametrize("checkpoint", SHIPPED, ids=lambda p: f"{p.parent.parent.name}/{p.name}")
+def test_shipped_checkpoint_matches_its_record(checkpoint):
+    import compose.model  # noqa: F401  (registers the Keras classes of every package)
+    import synthesize.model  # noqa: F401
+    import transcribe.model  # noqa: F401
+
+    record = json.loads(checkpoint.with_suffix(".json").read_text())
+    assert record["sha256_16"] == content_id(checkpoint)
+    model = keras.saving.load_model(checkpoint, compile=False)
+    assert model.count_params() == record["parameters"]
+    assert model.config.name == record["config"]
+
+
+def test_shipped_transcriber_transcribes_the_example():
+    from transcribe.infer import Transcriber
+    from transcribe.metrics import transcription_metrics
+
+    audio, sequence = example_excerpt(10.0)
+    metrics = transcription_metrics(notes_from_sequence(sequence), Transcriber.load().transcribe(audio))
+    assert metrics["note/f1"] >= 0.8, metrics
+
+
+def test_shipped_composer_predicts_the_example_far_better_than_chance_and_the_lstm():
+    import compose.model  # noqa: F401
+    from compose.data import load_pieces
+    from compose.evaluate import nll_per_event
+    from compose.tokens import VOCAB_SIZE
+
+    pieces = load_pieces(EXAMPLE_MIDI.parent)
+    checkpoints = REPO / "compose" / "checkpoints"
+    nll = {name: nll_per_event(keras.saving.load_model(checkpoints / f"{name}.keras", compile=False), pieces)
+           ["nll_per_event"] for name in ("default", "baseline-lstm")}
+    assert nll["default"] < math.log(VOCAB_SIZE) - 2.5  # uniform guessing: 5.97 nats per event
+    assert nll["default"] < nll["baseline-lstm"]
+
+
+def test_shipped_synthesizer_predicts_the_example_far_better_than_an_untrained_one():
+    # Teacher-forced loss (nats per sample) on four 1 s crops of the example recording. This
+    # checks that the weights are trained; whether the WaveNet follows its MIDI is measured by
+    # benchmarks/synthesize_quality.py (round-trip note F1), and it barely does yet.
+    from synthesize.data import Recording, crop_inputs
+    from synthesize.model import build_model, compile_model
+
+    shipped = compile_model(keras.saving.load_model(REPO / "synthesize" / "checkpoints" / "default.keras", compile=False))
+    keras.utils.set_random_seed(0)
+    untrained = compile_model(build_model(shipped.config))
+    notes = notes_from_sequence(apply_sustain(read_note_sequence(EXAMPLE_MIDI)))
+    recording = Recording(EXAMPLE_AUDIO, notes, soundfile.info(EXAMPLE_AUDIO).frames)
+    margin = sum(shipped.config.context_dilations)
+    crops = [crop_inputs(recording, 16_000 * start, 16_000, shipped.config, margin) for start in (1, 5, 9, 13)]
+    inputs = {"audio": np.stack([c[0] for c in crops]), "roll": np.stack([c[1] for c in crops])}
+    targets = np.stack([c[2] for c in crops])
+    loss = {name: model.evaluate(inputs, targets, verbose=0) for name, model in
+            (("shipped", shipped), ("untrained", untrained))}
+    assert loss["shipped"] < loss["untrained"] - 2.0, loss
