@@ -20,6 +20,7 @@ EXAMPLE_AUDIO = REPO / "examples" / "recordings" / "bach_prelude_bwv846_bars1-8.
 EXAMPLE_MIDI = REPO / "examples" / "midi" / "bach_prelude_bwv846_bars1-8.mid"
 SHIPPED = [REPO / "transcribe" / "checkpoints" / "default.keras",
            REPO / "compose" / "checkpoints" / "default.keras",
+           REPO / "compose" / "checkpoints" / "baseline-absolute.keras",
            REPO / "compose" / "checkpoints" / "baseline-lstm.keras",
            REPO / "synthesize" / "checkpoints" / "default.keras"]
 
