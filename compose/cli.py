@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -45,7 +46,7 @@ def add_train(models) -> None:
     composer = models.add_parser(
         "compose", help="the Music Transformer (or a baseline) on MIDI",
         description="Train a composer on random 512-token crops (default config) of the train "
-                    "split, transposed by up to 3 semitones and stretched by up to 5%%; validation "
+                    "split, transposed by up to 3 semitones and stretched by up to 5%; validation "
                     "NLL per event after every epoch (best.keras is the lowest). SOURCE is a MIDI "
                     "folder (with --split-csv to choose the splits) or a `w2m2w maestro "
                     "preprocess` output. Rerunning the same command resumes.")
@@ -55,7 +56,11 @@ def add_train(models) -> None:
     composer.add_argument("--architecture", default="relative", choices=("relative", "absolute", "lstm"),
                           help="relative: Music Transformer; absolute, lstm: the baselines")
     composer.add_argument("--config", default="default", choices=("tiny", "default", "paper"))
-    composer.add_argument("--steps", type=int, default=20_000)
+    composer.add_argument("--steps", type=int, default=20_000,
+                          help="optimizer steps in all; the learning rate decays (cosine) over them")
+    composer.add_argument("--learning-rate", type=float, help="peak learning rate (default: the config's)")
+    composer.add_argument("--from", dest="initial_weights", type=Path,
+                          help="start from this trained composer's weights (same config) instead of at random")
     composer.add_argument("--steps-per-epoch", type=int, default=250)
     composer.add_argument("--validation-pieces", type=int, default=24,
                           help="score this many validation pieces (evenly spread) after each epoch; 0: all")
@@ -69,6 +74,8 @@ def run_train_compose(args) -> int:
     from compose.train import train
 
     config = ComposerConfig.named(args.config, args.architecture)
+    config = dataclasses.replace(config, decay_steps=args.steps,
+                                 learning_rate=args.learning_rate or config.learning_rate)
     pieces = {split: load_pieces(args.source, split, args.split_csv) for split in ("train", "validation")}
     if args.split_csv is None and not (args.source / "composition").is_dir():
         pieces["validation"] = pieces["train"][-max(1, len(pieces["train"]) // 10):]
@@ -77,7 +84,8 @@ def run_train_compose(args) -> int:
     if args.validation_pieces and len(validation) > args.validation_pieces:
         # An even spread over the (sorted) split: a fixed subset, so epochs stay comparable.
         validation = validation[:: -(-len(validation) // args.validation_pieces)]
-    train(pieces["train"], validation, args.run_dir, config, args.steps, args.steps_per_epoch, args.seed)
+    train(pieces["train"], validation, args.run_dir, config, args.steps, args.steps_per_epoch, args.seed,
+          initial_weights=args.initial_weights)
     return 0
 
 

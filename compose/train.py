@@ -42,9 +42,10 @@ def train(train_pieces: Sequence[NoteSequence], validation_pieces: Sequence[Note
     prepare_run(run_dir, config)
 
     def start():
-        if initial_weights is None:
-            return compile_model(build_model(config))
-        return compile_model(keras.saving.load_model(initial_weights, compile=False))
+        model = build_model(config)  # this run's config: its own learning-rate schedule
+        if initial_weights is not None:
+            model.set_weights(keras.saving.load_model(initial_weights, compile=False).get_weights())
+        return compile_model(model)
 
     model, initial_epoch = resume(run_dir, start, seed)
     callbacks = [ValidationNLL(validation_pieces), *standard_callbacks(run_dir, Monitor("val_nll_per_event", "min"))]

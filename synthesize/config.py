@@ -15,6 +15,9 @@ class SynthesizerConfig(JsonConfig):
     # Conditioning: non-causal dilated convolutions over the roll, then learned upsampling.
     context_channels: int = 64
     context_dilations: tuple[int, ...] = (1, 2, 4, 8)
+    # Harmonic excitation (synthesize/excitation.py): sin and cos of this many harmonics of the
+    # sounding notes, joined to the conditioning. 0: the paper's roll-only conditioning.
+    harmonics: int = 0
     # WaveNet: `stacks` x `layers_per_stack` gated layers, dilations 1, 2, 4, ... per stack.
     stacks: int = 2
     layers_per_stack: int = 8
@@ -47,12 +50,16 @@ class SynthesizerConfig(JsonConfig):
         return cls(name="paper", context_channels=256, stacks=3, layers_per_stack=10, residual_channels=256,
                    gate_channels=512, skip_channels=256, crop_samples=16_000)
 
+    @property
+    def excitation_channels(self) -> int:
+        return 2 * self.harmonics
+
     @classmethod
     def default(cls) -> "SynthesizerConfig":
-        return cls()
+        return cls(harmonics=4)
 
     @classmethod
     def tiny(cls) -> "SynthesizerConfig":
         return cls(name="tiny", context_channels=8, context_dilations=(1, 2), stacks=1, layers_per_stack=4,
-                   residual_channels=8, gate_channels=8, skip_channels=8, mixtures=3, crop_samples=512,
+                   residual_channels=8, gate_channels=8, skip_channels=8, harmonics=2, mixtures=3, crop_samples=512,
                    batch_size=2)

@@ -1,5 +1,6 @@
 """Training pairs for the WaveNet: random crops of a MAESTRO-layout dataset's recordings with the
-conditioning roll of the same span (plus context frames each side)."""
+conditioning roll of the same span (plus context frames each side) and, when the config has
+harmonics, the harmonic excitation of the same samples."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from maestro.metadata import Dataset
 from stages.midi import apply_sustain, notes_from_sequence, read_note_sequence
 from synthesize.conditioning import conditioning_roll
 from synthesize.config import SynthesizerConfig
+from synthesize.excitation import harmonic_excitation
 from synthesize.mixture import mulaw_decode, mulaw_encode
 
 
@@ -37,9 +39,10 @@ def load_recordings(root: Path | str, split: str, sample_rate_hz: int) -> list[R
 
 
 def crop_inputs(recording: Recording, start: int, length: int, config: SynthesizerConfig,
-                margin_frames: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(previous samples (length,), roll (length / spf + 2 margin, 176), targets (length,)) for
-    samples [start, start + length); start and length are multiples of samples_per_frame."""
+                margin_frames: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """({"audio": previous samples (length,), "roll": (length / spf + 2 margin, 176)[, "excitation":
+    (length, 2H)]}, targets (length,)) for samples [start, start + length); start and length are
+    multiples of samples_per_frame."""
     spf = config.samples_per_frame
     with soundfile.SoundFile(recording.audio_path) as sound:
         first = max(start - 1, 0)
@@ -56,8 +59,10 @@ def crop_inputs(recording: Recording, start: int, length: int, config: Synthesiz
     notes = recording.notes.copy()
     notes["onset_s"] -= offset_s
     notes["offset_s"] -= offset_s
-    roll = conditioning_roll(notes, length // spf + 2 * margin_frames, config.roll_rate_hz)
-    return previous, roll, targets
+    inputs = {"audio": previous, "roll": conditioning_roll(notes, length // spf + 2 * margin_frames, config.roll_rate_hz)}
+    if config.harmonics:
+        inputs["excitation"] = harmonic_excitation(recording.notes, start, length, config.sample_rate_hz, config.harmonics)
+    return inputs, targets
 
 
 class RandomCrops(keras.utils.PyDataset):
@@ -83,12 +88,10 @@ class RandomCrops(keras.utils.PyDataset):
     def __getitem__(self, step: int):
         rng = np.random.default_rng([self.seed, step]) if self.fixed else self.rng
         spf, length = self.config.samples_per_frame, self.config.crop_samples
-        previous, rolls, targets = [], [], []
+        crops = []
         for index in rng.choice(len(self.recordings), size=self.config.batch_size, p=self.weights):
             recording = self.recordings[index]
             start = spf * int(rng.integers(0, (recording.samples - length) // spf))
-            p, r, t = crop_inputs(recording, start, length, self.config, self.margin)
-            previous.append(p)
-            rolls.append(r)
-            targets.append(t)
-        return {"audio": np.stack(previous), "roll": np.stack(rolls)}, np.stack(targets)
+            crops.append(crop_inputs(recording, start, length, self.config, self.margin))
+        inputs = {key: np.stack([crop[0][key] for crop in crops]) for key in crops[0][0]}
+        return inputs, np.stack([crop[1] for crop in crops])

@@ -1,7 +1,8 @@
 """The MIDI-conditioned WaveNet (the Midi2Wave stage of Hawthorne et al. 2019) in Keras 3.
 
 roll (B, frames + 2 margin, 176) -> ContextStack: non-causal dilated convolutions over the roll,
-then learned upsampling to the audio rate -> conditioning (B, samples, C).
+then learned upsampling to the audio rate -> conditioning (B, samples, C), joined by the harmonic
+excitation (B, samples, 2H) when the config has harmonics (synthesize/excitation.py).
 previous samples (B, samples) -> stacks of gated dilated causal convolutions, each also fed the
 conditioning, with residual and skip connections -> per-sample output parameters: a discretized
 mixture of logistics (3K values) or 256 mu-law logits.
@@ -56,7 +57,8 @@ class ContextStack(layers.Layer):
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class WaveNet(keras.Model):
-    """{"audio": (B, N) previous samples, "roll": (B, N / spf + 2 margin, 176)} -> (B, N, outputs)."""
+    """{"audio": (B, N) previous samples, "roll": (B, N / spf + 2 margin, 176)[, "excitation": (B, N, 2H)]}
+    -> (B, N, outputs)."""
 
     def __init__(self, config: dict | SynthesizerConfig | None = None, **kwargs):
         super().__init__(**kwargs)
@@ -84,8 +86,15 @@ class WaveNet(keras.Model):
         g = self.config.gate_channels
         return ops.tanh(h[..., :g]) * ops.sigmoid(h[..., g:])
 
+    def condition(self, roll, excitation=None):
+        """The per-sample conditioning (B, N, C [+ 2H]) the gated layers see."""
+        conditioning = self.context(roll)
+        if self.config.harmonics:
+            conditioning = ops.concatenate([conditioning, ops.cast(excitation, conditioning.dtype)], axis=-1)
+        return conditioning
+
     def call(self, inputs):
-        conditioning = self.context(inputs["roll"])  # (B, N, C)
+        conditioning = self.condition(inputs["roll"], inputs.get("excitation"))  # (B, N, C)
         x = self.input_projection(ops.expand_dims(inputs["audio"], -1))  # (B, N, R)
         skips = 0.0
         for dilated, cond, residual, skip in zip(self.dilated, self.conditioning, self.residual, self.skip):
@@ -125,8 +134,11 @@ class WaveNet(keras.Model):
 def build_model(config: SynthesizerConfig) -> WaveNet:
     model = WaveNet(config, name=f"wavenet_{config.name}")
     margin = sum(config.context_dilations)
-    model({"audio": np.zeros((1, config.samples_per_frame), np.float32),
-           "roll": np.zeros((1, 1 + 2 * margin, ROLL_CHANNELS), np.float32)})
+    inputs = {"audio": np.zeros((1, config.samples_per_frame), np.float32),
+              "roll": np.zeros((1, 1 + 2 * margin, ROLL_CHANNELS), np.float32)}
+    if config.harmonics:
+        inputs["excitation"] = np.zeros((1, config.samples_per_frame, config.excitation_channels), np.float32)
+    model(inputs)
     return model
 
 

@@ -11,8 +11,9 @@ from tqdm.auto import tqdm
 
 from stages.audio import write_wav
 from stages.contract import InputError, Job, Stage, content_id
-from stages.midi import MIDI_SUFFIXES, NoteSequence, read_note_sequence
+from stages.midi import MIDI_SUFFIXES, NoteSequence, apply_sustain, notes_from_sequence, read_note_sequence
 from synthesize.conditioning import sequence_roll
+from synthesize.excitation import harmonic_excitation
 from synthesize.generate import Generator, join_segments, segment_plan
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "default.keras"
@@ -40,6 +41,7 @@ class Synthesizer:
     def render(self, sequence: NoteSequence, progress: Callable[[float], None] | None = None) -> np.ndarray:
         """(samples,) float32 audio at the model's sample rate."""
         c, spf = self.config, self.config.samples_per_frame
+        notes = notes_from_sequence(apply_sustain(sequence))
         roll = sequence_roll(sequence, c.roll_rate_hz)
         total = len(roll) * spf
         plan = segment_plan(total, self.segment, self.lead_in, self.crossfade)
@@ -48,9 +50,13 @@ class Synthesizer:
         padded = np.pad(roll, ((before, (self.segment + self.crossfade) // spf + margin), (0, 0)))
         segments = []
         for group in range(0, len(plan), self.batch_segments):
-            rolls = np.stack([padded[first // spf + before - margin: last // spf + before + margin]
-                              for first, last in plan[group: group + self.batch_segments]])
-            conditioning = np.asarray(self.model.context(rolls))
+            spans = plan[group: group + self.batch_segments]
+            rolls = np.stack([padded[first // spf + before - margin: last // spf + before + margin] for first, last in spans])
+            excitation = None
+            if c.harmonics:  # from the whole piece's notes, so phases run on across segments
+                excitation = np.stack([harmonic_excitation(notes, first, last - first, c.sample_rate_hz, c.harmonics)
+                                       for first, last in spans])
+            conditioning = np.asarray(self.model.condition(rolls, excitation))
             count = len(rolls)
             report = (lambda samples: progress(samples * count / c.sample_rate_hz)) if progress else None
             segments.extend(self.generator.run(conditioning, seed=self.seed + group, progress=report))

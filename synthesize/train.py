@@ -16,8 +16,8 @@ from synthesize.model import build_model, compile_model
 
 
 class ShuffledRollLoss(keras.callbacks.Callback):
-    """Validation loss with the rolls of each batch rotated by one crop: if the model used the
-    conditioning, this is clearly worse than val_loss."""
+    """Validation loss with the conditioning (roll and excitation) of each batch rotated by one
+    crop: if the model used the conditioning, this is clearly worse than val_loss."""
 
     def __init__(self, batches: RandomCrops):
         super().__init__()
@@ -27,7 +27,7 @@ class ShuffledRollLoss(keras.callbacks.Callback):
         losses = []
         for step in range(len(self.batches)):
             inputs, targets = self.batches[step]
-            shuffled = {"audio": inputs["audio"], "roll": np.roll(inputs["roll"], 1, axis=0)}
+            shuffled = {key: value if key == "audio" else np.roll(value, 1, axis=0) for key, value in inputs.items()}
             losses.append(float(self.model.evaluate(shuffled, targets, verbose=0)))
         logs["val_loss_shuffled_roll"] = float(np.mean(losses))
         print(f"\nvalidation (epoch {epoch + 1}): loss {logs.get('val_loss', float('nan')):.4f} with the true roll, "

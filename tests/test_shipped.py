@@ -83,8 +83,8 @@ def test_shipped_synthesizer_predicts_the_example_far_better_than_an_untrained_o
     recording = Recording(EXAMPLE_AUDIO, notes, soundfile.info(EXAMPLE_AUDIO).frames)
     margin = sum(shipped.config.context_dilations)
     crops = [crop_inputs(recording, 16_000 * start, 16_000, shipped.config, margin) for start in (1, 5, 9, 13)]
-    inputs = {"audio": np.stack([c[0] for c in crops]), "roll": np.stack([c[1] for c in crops])}
-    targets = np.stack([c[2] for c in crops])
+    inputs = {key: np.stack([c[0][key] for c in crops]) for key in crops[0][0]}
+    targets = np.stack([c[1] for c in crops])
     loss = {name: model.evaluate(inputs, targets, verbose=0) for name, model in
             (("shipped", shipped), ("untrained", untrained))}
     assert loss["shipped"] < loss["untrained"] - 2.0, loss

@@ -13,6 +13,7 @@ import tensorflow as tf
 
 from stages.midi import NOTE_DTYPE
 from synthesize.conditioning import conditioning_roll
+from synthesize.excitation import harmonic_excitation
 from synthesize.config import SynthesizerConfig
 from synthesize.generate import Generator, join_segments, segment_plan
 from synthesize.mixture import (HALF_BIN, logistic_mixture_nll, mulaw_decode, mulaw_encode,
@@ -28,7 +29,8 @@ def random_inputs(frames: int, seed: int = 0):
     rng = np.random.default_rng(seed)
     samples = frames * TINY.samples_per_frame
     return {"audio": (rng.uniform(-0.5, 0.5, (1, samples))).astype(np.float32),
-            "roll": rng.uniform(0, 1, (1, frames + 2 * MARGIN, ROLL_CHANNELS)).astype(np.float32)}
+            "roll": rng.uniform(0, 1, (1, frames + 2 * MARGIN, ROLL_CHANNELS)).astype(np.float32),
+            "excitation": rng.uniform(-1, 1, (1, samples, TINY.excitation_channels)).astype(np.float32)}
 
 
 def test_output_at_t_does_not_depend_on_later_inputs():
@@ -37,7 +39,7 @@ def test_output_at_t_does_not_depend_on_later_inputs():
     inputs = random_inputs(4)
     audio = tf.Variable(inputs["audio"])
     with tf.GradientTape() as tape:
-        outputs = model({"audio": audio, "roll": inputs["roll"]})
+        outputs = model({**inputs, "audio": audio})
         loss = tf.reduce_sum(outputs[0, 100] * tf.random.normal(outputs.shape[-1:]))
     gradient = tape.gradient(loss, audio).numpy()[0]
     assert np.abs(gradient[101:]).max() == 0.0
@@ -53,7 +55,7 @@ def test_fast_generation_equals_the_parallel_forward_pass(output):
     model = build_model(dataclasses.replace(TINY, output=output))
     inputs = random_inputs(3, seed=1)
     parallel = np.asarray(model(inputs))[0]
-    conditioning = np.asarray(model.context(inputs["roll"]))
+    conditioning = np.asarray(model.condition(inputs["roll"], inputs["excitation"]))
     queues, stepped = model.empty_queues(1), []
     for position in range(parallel.shape[0]):
         params, queues = model.step(inputs["audio"][:, position], conditioning[:, position], queues, position)
@@ -64,7 +66,8 @@ def test_fast_generation_equals_the_parallel_forward_pass(output):
 def test_compiled_generation_is_reproducible_and_feeds_back_its_samples():
     keras.utils.set_random_seed(2)
     model = build_model(TINY)
-    conditioning = np.asarray(model.context(random_inputs(5, seed=2)["roll"]))
+    inputs = random_inputs(5, seed=2)
+    conditioning = np.asarray(model.condition(inputs["roll"], inputs["excitation"]))
     generator = Generator(model, chunk_samples=96)
     audio = generator.run(conditioning, seed=7)
     assert audio.shape == (1, 5 * TINY.samples_per_frame) and np.abs(audio).max() <= 1.0
@@ -75,7 +78,7 @@ def test_compiled_generation_is_reproducible_and_feeds_back_its_samples():
     rng = np.random.default_rng(7)
     noise = np.concatenate([rng.uniform(size=(1, 96, 2)) for _ in range(4)], axis=1).astype(np.float32)
     previous = np.concatenate([[0.0], audio[0, :-1]]).astype(np.float32)[None]
-    params = np.asarray(model({"audio": previous, "roll": random_inputs(5, seed=2)["roll"]}))[0]
+    params = np.asarray(model({**inputs, "audio": previous}))[0]
     resampled = np.asarray(sample_logistic_mixture(params, TINY.mixtures, noise[0, :320, 0], noise[0, :320, 1]))
     np.testing.assert_allclose(resampled, audio[0], atol=1e-4)
 
@@ -127,6 +130,25 @@ def test_conditioning_roll_frames_line_up_with_samples():
     frames[0, 3, 5] = 1.0
     changed = np.abs(np.asarray(stack(frames)) - base).max(axis=-1)[0]
     assert changed.nonzero()[0].min() == 192 and changed.nonzero()[0].max() == 255
+
+
+def test_harmonic_excitation_is_the_notes_pitch_from_its_onset_to_its_offset():
+    # A4 (440 Hz) from 0.1 s to 0.6 s at velocity 127, and C8 (4186 Hz), whose 2nd harmonic is
+    # above Nyquist at 16 kHz.
+    notes = np.array([(0.1, 0.6, 69, 127), (0.7, 0.8, 108, 64)], dtype=NOTE_DTYPE)
+    whole = harmonic_excitation(notes, 0, 16_000, 16_000, harmonics=2)
+    assert whole.shape == (16_000, 4)
+    assert np.abs(whole[:1600]).max() == 0.0 and np.abs(whole[9600:11200]).max() == 0.0  # silent outside notes
+    assert whole[1600, 0] == 0.0 and whole[1600, 1] == pytest.approx(1.0)  # phase zero at the onset
+    a4 = whole[1600:9600, 0]
+    spectrum = np.abs(np.fft.rfft(a4))
+    assert np.argmax(spectrum) * 16_000 / len(a4) == pytest.approx(440, abs=2)
+    assert np.argmax(np.abs(np.fft.rfft(whole[1600:9600, 2]))) * 16_000 / len(a4) == pytest.approx(880, abs=2)
+    assert np.abs(a4[-800:]).max() < np.abs(a4[:800]).max()  # it decays
+    assert np.abs(whole[11200:12800, 0]).max() > 0.4 and np.abs(whole[11200:12800, 2:]).max() == 0.0
+    # Any window is the same slice of the timeline: segments rendered apart keep their phases.
+    np.testing.assert_array_equal(harmonic_excitation(notes, 3000, 5000, 16_000, 2), whole[3000:8000])
+    np.testing.assert_array_equal(harmonic_excitation(notes, -500, 1000, 16_000, 2)[500:], whole[:500])
 
 
 def test_segments_join_without_seams():
