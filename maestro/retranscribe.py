@@ -101,15 +101,17 @@ class ChunkRecording(beam.DoFn):
             yield (record.audio_filename, layout), mel[first: first + window]
 
 
-def keep_centre(element, onset_threshold: float, frame_threshold: float):
+def keep_centre(element, onset_threshold: float, frame_threshold: float, offset_threshold: float | None = None):
     """((path, layout), PredictionResult) -> (path, (index, count, centre, total, onset bits,
-    frame bits, velocities as MIDI numbers)): only what decoding needs, small enough to group."""
+    frame bits, velocities as MIDI numbers, offset bits or None)): only what decoding needs,
+    small enough to group."""
     (path, (index, count, centre, offset, length, total)), result = element
     probs = {name: values[offset: offset + length] for name, values in result.inference.items()}
     onsets = np.packbits(probs["onsets"] >= onset_threshold, axis=-1)
     frames = np.packbits(probs["frames"] >= frame_threshold, axis=-1)
     velocities = np.rint(np.clip(probs["velocities"], 0, 1) * 127).astype(np.uint8)
-    return path, (index, count, centre, total, onsets, frames, velocities)
+    offsets = None if offset_threshold is None else np.packbits(probs["offsets"] >= offset_threshold, axis=-1)
+    return path, (index, count, centre, total, onsets, frames, velocities, offsets)
 
 
 class WriteTranscription(beam.DoFn):
@@ -133,7 +135,9 @@ class WriteTranscription(beam.DoFn):
             unpack = lambda bits: np.unpackbits(np.concatenate(bits), axis=-1)[:, :88]  # noqa: E731
             onsets, frames = unpack([c[4] for c in chunks]), unpack([c[5] for c in chunks])
             velocities = np.concatenate([c[6] for c in chunks]) / 127.0
-            notes = decode_notes(frames, onsets, velocities, self.fps)
+            offsets = None if chunks[0][7] is None else unpack([c[7] for c in chunks])
+            notes = decode_notes(frames, onsets, velocities, self.fps, offset_probs=offsets,
+                                 offset_threshold=None if offsets is None else 0.5)  # the bits are thresholded
             local = _temporary_local(sequence_from_notes(notes))
             seconds = chunks[0][3] / self.fps
             metrics = transcription_metrics(reference_notes(_local_copy(join_under(self.root, record.midi_filename)),
@@ -204,7 +208,8 @@ def build(pipeline: beam.Pipeline, root: str, out: str, records: Sequence[Record
               | "Chunk" >> beam.ParDo(ChunkRecording(root, transcriber_config.to_json())).with_outputs(FAILED, main="windows"))
     rows = (chunks.windows
             | "Transcribe" >> RunInference(KeyedModelHandler(TranscriberHandler(checkpoint, batch_size)))
-            | "KeepCentres" >> beam.Map(keep_centre, transcriber_config.onset_threshold, transcriber_config.frame_threshold)
+            | "KeepCentres" >> beam.Map(keep_centre, transcriber_config.onset_threshold, transcriber_config.frame_threshold,
+                                            transcriber_config.offset_threshold)
             | "PerRecording" >> beam.GroupByKey()
             | "Write" >> beam.ParDo(WriteTranscription(root, out, {r.audio_filename: r for r in records},
                                                        transcriber_config.frames_per_second)))

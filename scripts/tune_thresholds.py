@@ -1,55 +1,97 @@
-"""Choose the transcriber's onset and frame thresholds on validation spans (never on test).
+"""Choose the transcriber's decoding thresholds (onset, frame, offset) on validation recordings
+(never on test), and optionally write them into the checkpoint.
 
-    python scripts/tune_thresholds.py CACHE_DIR [--checkpoint transcribe/checkpoints/default.keras] [--spans 64]
+    python scripts/tune_thresholds.py DATASET [--checkpoint transcribe/checkpoints/default.keras]
+                                      [--pieces 14] [--seconds 60] [--apply]
 
-CACHE_DIR is the training feature cache (`<tfrecords>/transcription-cache`). Predicts each span
-once, decodes it at every threshold pair, and prints the pairs ranked by note F1 + frame F1.
+DATASET is a MAESTRO-layout folder (e.g. a `w2m2w maestro render` output); its validation split
+is used. Predicts the first --seconds of each of --pieces validation recordings once, decodes
+them at every threshold combination, and prints the best ranked by note F1 + frame F1 +
+note-with-offset F1. --apply stores the best in the checkpoint's config (the weights are
+unchanged) and in its JSON record.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
+import json
 import sys
 from pathlib import Path
 
 import numpy as np
+import soundfile
+from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from transcribe.dataset import ShardCache, span_notes  # noqa: E402
+from maestro.metadata import Dataset  # noqa: E402
+from stages.contract import content_id  # noqa: E402
 from transcribe.decode import decode_notes  # noqa: E402
+from transcribe.evaluate import reference_notes  # noqa: E402
+from transcribe.features import log_mel  # noqa: E402
 from transcribe.infer import DEFAULT_CHECKPOINT, Transcriber  # noqa: E402
 from transcribe.metrics import mean_metrics, transcription_metrics  # noqa: E402
+from transcribe.model import build_model  # noqa: E402
 
-GRID = (0.2, 0.3, 0.4, 0.5)
+ONSET = (0.2, 0.3, 0.4, 0.5)
+FRAME = (0.1, 0.15, 0.2, 0.3, 0.5)
+OFFSET = (None, 0.2, 0.3, 0.5)  # None: the frame head alone ends notes
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("cache_dir", type=Path)
+    parser.add_argument("dataset", type=Path)
     parser.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
-    parser.add_argument("--spans", type=int, default=64)
+    parser.add_argument("--pieces", type=int, default=14)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--apply", action="store_true", help="write the best thresholds into the checkpoint")
     args = parser.parse_args()
     transcriber = Transcriber.load(args.checkpoint)
     fps = transcriber.config.frames_per_second
-    caches = [ShardCache.open(p) for p in sorted(args.cache_dir.glob("validation.tfrecord-*"))]
-    everything = [(c, s) for c, cache in enumerate(caches) for s in range(len(cache.spans))]
-    chosen = [everything[i] for i in np.random.default_rng(1).choice(len(everything), args.spans, replace=False)]
+    dataset = Dataset.open(args.dataset)
     predictions = []
-    for c, s in chosen:
-        first, length = caches[c].spans[s]
-        probs = transcriber.predict(np.asarray(caches[c].features[first:first + length], np.float32))
-        predictions.append((span_notes(caches[c], s), probs))
+    for record in tqdm(dataset.select(splits=["validation"])[: args.pieces], desc="predicting", unit="piece"):
+        audio, rate = soundfile.read(str(dataset.audio_path(record)), dtype="float32")
+        if rate != transcriber.config.sample_rate_hz or audio.ndim != 1:
+            raise SystemExit(f"{record.audio_filename}: expected {transcriber.config.sample_rate_hz} Hz mono")
+        reference = reference_notes(dataset.midi_path(record), args.seconds)
+        probs = transcriber.predict(log_mel(audio[: int(args.seconds * rate)], transcriber.config))
+        predictions.append((reference, probs))
     results = []
-    for onset, frame in itertools.product(GRID, GRID):
-        metrics = mean_metrics([transcription_metrics(reference, decode_notes(p["frames"], p["onsets"], p["velocities"],
-                                                                              fps, frame, onset), fps)
-                                for reference, p in predictions])
-        results.append((metrics["note/f1"] + metrics["frame/f1"], onset, frame, metrics))
-    for score, onset, frame, m in sorted(results, reverse=True)[:8]:
-        print(f"onset {onset:.1f} frame {frame:.1f}: note {m['note/f1']:.4f} frame {m['frame/f1']:.4f} "
+    for onset, frame, offset in tqdm(list(itertools.product(ONSET, FRAME, OFFSET)), desc="decoding", unit="setting"):
+        metrics = mean_metrics([transcription_metrics(reference, decode_notes(
+            p["frames"], p["onsets"], p["velocities"], fps, frame, onset, p["offsets"], offset), fps)
+            for reference, p in predictions])
+        score = metrics["note/f1"] + metrics["frame/f1"] + metrics["note-with-offset/f1"]
+        results.append((score, onset, frame, offset, metrics))
+    results.sort(key=lambda r: r[0], reverse=True)
+    for _, onset, frame, offset, m in results[:8]:
+        print(f"onset {onset} frame {frame} offset {offset}: note {m['note/f1']:.4f} frame {m['frame/f1']:.4f} "
               f"note+offset {m['note-with-offset/f1']:.4f} +velocity {m['note-with-offset-and-velocity/f1']:.4f}")
+    if args.apply:
+        _, onset, frame, offset, metrics = results[0]
+        apply(args.checkpoint, onset, frame, offset, {
+            "dataset": str(args.dataset), "split": "validation", "pieces": len(predictions),
+            "seconds_each": args.seconds, **{k: round(v, 4) for k, v in metrics.items() if k.endswith("/f1")}})
+
+
+def apply(checkpoint: Path, onset: float, frame: float, offset: float | None, chosen_on: dict) -> None:
+    """Rewrite the checkpoint with these thresholds in its config, and its JSON record."""
+    import keras
+
+    model = keras.saving.load_model(checkpoint, compile=False)
+    config = dataclasses.replace(model.config, onset_threshold=onset, frame_threshold=frame, offset_threshold=offset)
+    rethresholded = build_model(config)
+    rethresholded.set_weights(model.get_weights())
+    rethresholded.save(checkpoint)
+    record_path = checkpoint.with_suffix(".json")
+    record = json.loads(record_path.read_text()) if record_path.exists() else {}
+    record.update({"sha256_16": content_id(checkpoint), "onset_threshold": onset, "frame_threshold": frame,
+                   "offset_threshold": offset, "thresholds_chosen_on": chosen_on})
+    record_path.write_text(json.dumps(record, indent=2) + "\n")
+    print(f"{checkpoint}: onset {onset}, frame {frame}, offset {offset}")
 
 
 if __name__ == "__main__":

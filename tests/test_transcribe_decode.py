@@ -57,6 +57,23 @@ def test_re_onset_splits_a_held_note():
     assert as_tuples(notes) == [(0.1, 0.5, A4, 30), (0.5, 0.9, A4, 90)]
 
 
+def test_offset_head_ends_a_note_the_frame_head_holds_too_long():
+    frames, onsets, velocities = rolls()
+    onsets[2, key(A4)] = 0.8
+    frames[2:10, key(A4)] = 0.9  # a decaying note the frame head still hears
+    offsets = np.zeros_like(frames)
+    offsets[3, key(A4)] = 0.9  # at the attack: too soon to end the note (OFFSET_MIN_FRAMES)
+    offsets[6, key(A4)] = 0.7  # the damper: the note ends after this frame
+    offsets[8, key(A4)] = 0.9
+    assert as_tuples(decode_notes(frames, onsets, velocities, FPS))[0][:2] == (0.2, 1.0)
+    ended = decode_notes(frames, onsets, velocities, FPS, offset_probs=offsets, offset_threshold=0.5)
+    assert as_tuples(ended)[0][:2] == (0.2, 0.7)
+    # Below threshold, or beyond the frames' end, the offset head changes nothing.
+    assert as_tuples(decode_notes(frames, onsets, velocities, FPS, offset_probs=offsets, offset_threshold=0.95))[0][:2] == (0.2, 1.0)
+    frames[5:, key(A4)] = 0.0
+    assert as_tuples(decode_notes(frames, onsets, velocities, FPS, offset_probs=offsets, offset_threshold=0.5))[0][:2] == (0.2, 0.5)
+
+
 def test_multi_frame_onset_run_is_one_note_with_max_velocity():
     frames, onsets, velocities = rolls()
     onsets[2:5, key(A4)] = 0.9  # onset active over frames 2-4, frame head silent

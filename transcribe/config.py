@@ -40,6 +40,7 @@ class TranscriberConfig(JsonConfig):
     overlap_frames: int = 64  # ~2 s of context on each side
     onset_threshold: float = 0.5
     frame_threshold: float = 0.5
+    offset_threshold: float | None = None  # None: the frame head alone ends notes (the paper's decoding)
 
     @property
     def frames_per_second(self) -> float:

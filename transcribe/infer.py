@@ -92,4 +92,5 @@ class Transcriber:
     def notes(self, probs: dict[str, np.ndarray]) -> np.ndarray:
         return decode_notes(probs["frames"], probs["onsets"], probs["velocities"], self.config.frames_per_second,
                             frame_threshold=self.config.frame_threshold,
-                            onset_threshold=self.config.onset_threshold)
+                            onset_threshold=self.config.onset_threshold,
+                            offset_probs=probs["offsets"], offset_threshold=self.config.offset_threshold)

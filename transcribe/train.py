@@ -16,7 +16,6 @@ import numpy as np
 from stages.training import Monitor, prepare_run, resume, standard_callbacks
 from transcribe.config import TranscriberConfig
 from transcribe.dataset import RandomCrops, ShardCache, build_cache, span_notes
-from transcribe.decode import decode_notes
 from transcribe.infer import Transcriber
 from transcribe.metrics import mean_metrics, transcription_metrics
 from transcribe.model import build_model, compile_model
@@ -43,8 +42,7 @@ class ValidationMetrics(keras.callbacks.Callback):
             cache = self.caches[c]
             first, length = cache.spans[s]
             probs = transcriber.predict(np.asarray(cache.features[first:first + length], np.float32))
-            estimate = decode_notes(probs["frames"], probs["onsets"], probs["velocities"], config.frames_per_second,
-                                    config.frame_threshold, config.onset_threshold)
+            estimate = transcriber.notes(probs)
             per_span.append(transcription_metrics(span_notes(cache, s), estimate, config.frames_per_second))
         return mean_metrics(per_span)
 
