@@ -16,6 +16,9 @@ def add_synthesize(commands) -> None:
     parser.add_argument("out", type=Path, help="output folder")
     parser.add_argument("--checkpoint", type=Path, help="a .keras synthesizer (default: the shipped one)")
     parser.add_argument("--seed", type=int, default=0, help="sampling seed: the same seed, the same audio")
+    parser.add_argument("--temperature", type=float,
+                        help="sampling temperature: 1 samples the learned distribution, 0 takes its likeliest "
+                             "value without noise (default: the checkpoint's)")
     parser.add_argument("--overwrite", action="store_true")
     parser.set_defaults(run=run_synthesize)
 
@@ -23,7 +26,7 @@ def add_synthesize(commands) -> None:
 def run_synthesize(args) -> int:
     from synthesize.stage import DEFAULT_CHECKPOINT, SynthesizeStage
 
-    report = SynthesizeStage(args.checkpoint or DEFAULT_CHECKPOINT, seed=args.seed).run(
+    report = SynthesizeStage(args.checkpoint or DEFAULT_CHECKPOINT, seed=args.seed, temperature=args.temperature).run(
         args.inputs, args.out, overwrite=args.overwrite)
     print(report.summary())
     return 0 if report.ok else 1
@@ -41,6 +44,7 @@ def add_train(models) -> None:
     parser.add_argument("--output", choices=("logistic", "mulaw"), help="output distribution (default: the config's)")
     parser.add_argument("--steps", type=int, default=20_000)
     parser.add_argument("--steps-per-epoch", type=int, default=250)
+    parser.add_argument("--learning-rate", type=float, help="initial learning rate (default: the config's)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--from", dest="initial_weights", type=Path,
                         help="start from this .keras WaveNet's weights (same sizes), e.g. a run's best.keras")
@@ -56,6 +60,8 @@ def run_train_synthesize(args) -> int:
     config = SynthesizerConfig.named(args.config)
     if args.output:
         config = dataclasses.replace(config, output=args.output, name=f"{config.name}-{args.output}")
+    if args.learning_rate:
+        config = dataclasses.replace(config, learning_rate=args.learning_rate)
     train(args.root, args.run_dir, config, args.steps, args.steps_per_epoch, seed=args.seed,
           initial_weights=args.initial_weights)
     return 0
@@ -75,6 +81,9 @@ def add_evaluate(models) -> None:
     parser.add_argument("--count", type=int, default=20)
     parser.add_argument("--checkpoint", type=Path, help="a .keras synthesizer (default: the shipped one)")
     parser.add_argument("--transcriber", type=Path, help="a .keras transcriber (default: the shipped one)")
+    parser.add_argument("--temperature", type=float,
+                        help="sampling temperature: 1 samples the learned distribution, 0 takes its likeliest "
+                             "value without noise (default: the checkpoint's)")
     parser.set_defaults(run=run_evaluate_synthesize)
 
 
@@ -82,6 +91,6 @@ def run_evaluate_synthesize(args) -> int:
     from synthesize.evaluate import evaluate
 
     result = evaluate(args.midi_dir, args.split if args.split_csv else None, args.split_csv, args.seconds, args.count,
-                      args.checkpoint, args.transcriber)
+                      args.checkpoint, args.transcriber, args.temperature)
     print(json.dumps(result, indent=2))
     return 0

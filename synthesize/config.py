@@ -28,6 +28,9 @@ class SynthesizerConfig(JsonConfig):
     # (256-way softmax over 8-bit mu-law).
     output: str = "logistic"
     mixtures: int = 10
+    # Generation: 1 samples the learned distribution as it is; lower values trade its noise for
+    # stability (a small WaveNet's sampling noise snowballs into noise and drift); 0: no noise.
+    sampling_temperature: float = 1.0
     # Training: random crops with teacher forcing.
     crop_samples: int = 4_096  # many short crops: more updates per CPU hour; the receptive field is 511
     batch_size: int = 8

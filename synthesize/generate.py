@@ -22,14 +22,19 @@ from synthesize.model import WaveNet
 
 
 class Generator:
-    def __init__(self, model: WaveNet, chunk_samples: int = 2048):
+    """Sampling temperature: the config's unless given (see synthesize.mixture)."""
+
+    def __init__(self, model: WaveNet, chunk_samples: int = 2048, temperature: float | None = None):
         self.model, self.config, self.chunk_samples = model, model.config, chunk_samples
+        self.temperature = self.config.sampling_temperature if temperature is None else float(temperature)
+        if self.temperature < 0:
+            raise ValueError(f"sampling temperature must be >= 0, got {self.temperature}")
         self._chunk = compiled(self._chunk_loop, xla=True)
 
     def _sample(self, params, uniforms):
         if self.config.output == "logistic":
-            return sample_logistic_mixture(params, self.config.mixtures, uniforms[:, 0], uniforms[:, 1])
-        return mulaw_decode(sample_mulaw(params, uniforms[:, 0]))
+            return sample_logistic_mixture(params, self.config.mixtures, uniforms[:, 0], uniforms[:, 1], self.temperature)
+        return mulaw_decode(sample_mulaw(params, uniforms[:, 0], self.temperature))
 
     def _chunk_loop(self, conditioning, uniforms, previous, queues, start):
         """conditioning (B, n, C), uniforms (B, n, 2) -> (samples (B, n), last sample, queues)."""

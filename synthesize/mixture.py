@@ -44,13 +44,16 @@ def logistic_mixture_nll(targets, params, mixtures: int):
     return -ops.mean(ops.logsumexp(log_mixture, axis=-1))
 
 
-def sample_logistic_mixture(params, mixtures: int, uniform_choice, uniform_value):
+def sample_logistic_mixture(params, mixtures: int, uniform_choice, uniform_value, temperature: float = 1.0):
     """One sample per row from (..., 3K) parameters, given two uniforms in (0, 1) per row
-    (explicit noise keeps generation reproducible and compilable)."""
+    (explicit noise keeps generation reproducible and compilable). A temperature below 1 divides
+    the component logits and multiplies the logistic scales by it; 0 takes the likeliest
+    component's mean, without noise."""
     logits, means, log_scales = split_parameters(params, mixtures)
-    chosen = ops.one_hot(inverse_cdf(logits, uniform_choice), mixtures)
+    index = ops.argmax(logits, axis=-1) if temperature == 0 else inverse_cdf(logits / temperature, uniform_choice)
+    chosen = ops.one_hot(index, mixtures)
     mean = ops.sum(means * chosen, axis=-1)
-    scale = ops.exp(ops.sum(log_scales * chosen, axis=-1))
+    scale = ops.exp(ops.sum(log_scales * chosen, axis=-1)) * temperature
     u = ops.clip(uniform_value, 1e-5, 1 - 1e-5)
     return ops.clip(mean + scale * (ops.log(u) - ops.log(1 - u)), -1.0, 1.0)
 
@@ -70,9 +73,12 @@ def mulaw_decode(classes):
     return ops.sign(compressed) * (ops.power(1.0 + MU, ops.abs(compressed)) - 1.0) / MU
 
 
-def sample_mulaw(logits, uniform_choice):
-    """One class per row from (..., 256) logits, given one uniform in (0, 1) per row."""
-    return inverse_cdf(logits, uniform_choice)
+def sample_mulaw(logits, uniform_choice, temperature: float = 1.0):
+    """One class per row from (..., 256) logits, given one uniform in (0, 1) per row; logits
+    divided by the temperature (0: the likeliest class)."""
+    if temperature == 0:
+        return ops.argmax(logits, axis=-1)
+    return inverse_cdf(logits / temperature, uniform_choice)
 
 
 def inverse_cdf(logits, uniform):

@@ -22,9 +22,10 @@ DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "default.
 class Synthesizer:
     """NoteSequence -> audio, as segments generated side by side and joined."""
 
-    def __init__(self, model, segment_seconds: float = 2.0, batch_segments: int = 32, seed: int = 0):
+    def __init__(self, model, segment_seconds: float = 2.0, batch_segments: int = 32, seed: int = 0,
+                 temperature: float | None = None):
         self.model, self.config = model, model.config
-        self.generator = Generator(model)
+        self.generator = Generator(model, temperature=temperature)
         self.segment = int(segment_seconds * self.config.sample_rate_hz) // self.config.samples_per_frame * self.config.samples_per_frame
         # Enough lead-in to flush the start-up transient out of the receptive field, whole frames.
         spf = self.config.samples_per_frame
@@ -70,8 +71,8 @@ class SynthesizeStage(Stage):
     input_suffixes = MIDI_SUFFIXES
     output_suffixes = {"audio": ".wav"}
 
-    def __init__(self, checkpoint: Path | str = DEFAULT_CHECKPOINT, seed: int = 0):
-        self.checkpoint, self.seed = Path(checkpoint), seed
+    def __init__(self, checkpoint: Path | str = DEFAULT_CHECKPOINT, seed: int = 0, temperature: float | None = None):
+        self.checkpoint, self.seed, self.temperature = Path(checkpoint), seed, temperature
         self.checkpoint_id = content_id(self.checkpoint)
         self._synthesizer: Synthesizer | None = None
 
@@ -81,11 +82,12 @@ class SynthesizeStage(Stage):
     @property
     def synthesizer(self) -> Synthesizer:
         if self._synthesizer is None:
-            self._synthesizer = Synthesizer.load(self.checkpoint, seed=self.seed)
+            self._synthesizer = Synthesizer.load(self.checkpoint, seed=self.seed, temperature=self.temperature)
         return self._synthesizer
 
     def config(self) -> dict[str, Any]:
-        return {"checkpoint": self.checkpoint.name, "checkpoint_sha256": self.checkpoint_id, "seed": self.seed}
+        return {"checkpoint": self.checkpoint.name, "checkpoint_sha256": self.checkpoint_id, "seed": self.seed,
+                "temperature": self.temperature}
 
     def process(self, job: Job, temporaries: dict[str, Path]) -> None:
         sequence = read_note_sequence(job.source)

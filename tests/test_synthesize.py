@@ -17,7 +17,7 @@ from synthesize.excitation import harmonic_excitation
 from synthesize.config import SynthesizerConfig
 from synthesize.generate import Generator, join_segments, segment_plan
 from synthesize.mixture import (HALF_BIN, logistic_mixture_nll, mulaw_decode, mulaw_encode,
-                                sample_logistic_mixture)
+                                sample_logistic_mixture, sample_mulaw)
 from synthesize.model import ROLL_CHANNELS, ContextStack, build_model
 from tests.conftest import make_midi, phrase
 
@@ -73,6 +73,8 @@ def test_compiled_generation_is_reproducible_and_feeds_back_its_samples():
     assert audio.shape == (1, 5 * TINY.samples_per_frame) and np.abs(audio).max() <= 1.0
     np.testing.assert_array_equal(audio, generator.run(conditioning, seed=7))
     assert not np.array_equal(audio, generator.run(conditioning, seed=8))
+    noiseless = Generator(model, chunk_samples=96, temperature=0.0)
+    np.testing.assert_array_equal(noiseless.run(conditioning, seed=7), noiseless.run(conditioning, seed=8))
     # Sample for sample: the parallel pass, teacher-forced on the generated audio, gives the
     # distributions the compiled loop sampled from; the same noise picks the same samples.
     rng = np.random.default_rng(7)
@@ -106,6 +108,19 @@ def test_mixture_sampler_draws_components_by_weight():
                                                  rng.uniform(size=20000).astype(np.float32)))
     assert np.mean(samples < 0) == pytest.approx(0.3, abs=0.015)
     assert np.median(samples[samples > 0]) == pytest.approx(0.5, abs=0.005)
+
+
+def test_mixture_sampler_temperature_sharpens_and_zero_takes_the_likeliest_mean():
+    rng = np.random.default_rng(0)
+    params = np.tile(np.array([np.log(0.3), np.log(0.7), -0.5, 0.5, np.log(0.05), np.log(0.05)], np.float32), (20000, 1))
+    uniforms = [rng.uniform(size=20000).astype(np.float32) for _ in range(2)]
+    hot, cool = (np.asarray(sample_logistic_mixture(params, 2, *uniforms, temperature=t)) for t in (1.0, 0.5))
+    assert np.mean(cool < 0) < np.mean(hot < 0)  # the weaker component is drawn less often
+    assert np.std(cool[cool > 0]) == pytest.approx(0.5 * np.std(hot[hot > 0]), rel=0.05)  # half the spread
+    cold = np.asarray(sample_logistic_mixture(params, 2, *uniforms, temperature=0.0))
+    np.testing.assert_allclose(cold, 0.5)
+    logits = np.log(np.array([[0.2, 0.5, 0.3]], np.float32))
+    assert int(np.asarray(sample_mulaw(logits, np.array([0.01], np.float32), temperature=0.0))[0]) == 1
 
 
 def test_mulaw_round_trip():
