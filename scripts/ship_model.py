@@ -1,7 +1,7 @@
 """Copy a composer or synthesizer training run's best model into the repository.
 
     python scripts/ship_model.py compose RUN_DIR [--name default]
-    python scripts/ship_model.py synthesize RUN_DIR [--name default]
+    python scripts/ship_model.py synthesize RUN_DIR [--name default] [--set sampling_temperature=0.05]
 
 Saves the weights without the optimizer state as <stage>/checkpoints/<name>.keras and writes
 <name>.json beside it: where it came from, the epoch it was selected at (lowest validation loss)
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -42,10 +43,20 @@ def main() -> None:
     parser.add_argument("--name", default="default")
     parser.add_argument("--trained-with", action="append", default=[],
                         help="the command(s) that trained the run, recorded in the JSON (repeatable)")
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                        help="change an inference setting in the shipped config, e.g. sampling_temperature=0.05 "
+                             "(chosen on validation; repeatable)")
+    parser.add_argument("--model", type=Path, help="ship this saved model of the run instead of best.keras "
+                        "(one picked on another validation figure), with --epoch")
+    parser.add_argument("--epoch", type=int, help="the epoch (1-based) --model was saved at")
+    parser.add_argument("--selected-on", help="what --model was picked on, for the record")
     args = parser.parse_args()
+    if args.model and not (args.epoch and args.selected_on):
+        parser.error("--model needs --epoch and --selected-on")
     build_model = model_module(args.stage).build_model
-    trained = keras.saving.load_model(args.run_dir / "best.keras", compile=False)
-    slim = build_model(trained.config)
+    trained = keras.saving.load_model(args.model or args.run_dir / "best.keras", compile=False)
+    changes = {field: json.loads(value) for field, value in (item.split("=", 1) for item in args.set)}
+    slim = build_model(dataclasses.replace(trained.config, **changes))
     slim.set_weights(trained.get_weights())
     target = REPO / args.stage / "checkpoints" / f"{args.name}.keras"
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -53,18 +64,19 @@ def main() -> None:
     with open(args.run_dir / "history.csv") as handle:
         history = list(csv.DictReader(handle))
     monitor = MONITOR[args.stage]
-    best = min(history, key=lambda row: float(row.get(monitor) or "inf"))
+    best = (history[args.epoch - 1] if args.model else min(history, key=lambda row: float(row.get(monitor) or "inf")))
     target.with_suffix(".json").write_text(json.dumps({
         "checkpoint": target.name,
         "sha256_16": content_id(target),
         "config": trained.config.name,
         "parameters": slim.count_params(),
-        "selected_on": monitor,
+        "selected_on": args.selected_on if args.model else monitor,
         "best_epoch": int(best["epoch"]) + 1,
         "epochs_trained": len(history),
         "validation": {k: round(float(v), 4) for k, v in best.items() if k.startswith("val_") and v},
         "training_loss": round(float(best["loss"]), 4),
         "trained_with": args.trained_with,
+        **({"settings": changes} if changes else {}),
     }, indent=2) + "\n")
     print(target, content_id(target))
 
