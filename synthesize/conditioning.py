@@ -27,6 +27,10 @@ def conditioning_roll(notes: np.ndarray, num_frames: int, roll_rate_hz: int) -> 
 
 def sequence_roll(sequence: NoteSequence, roll_rate_hz: int, tail_seconds: float = 1.0) -> np.ndarray:
     """A whole performance's roll, lasting until its last note ends plus a release tail."""
-    notes = notes_from_sequence(apply_sustain(sequence))
+    return performance_roll(notes_from_sequence(apply_sustain(sequence)), roll_rate_hz, tail_seconds)
+
+
+def performance_roll(notes: np.ndarray, roll_rate_hz: int, tail_seconds: float = 1.0) -> np.ndarray:
+    """sequence_roll of a note array (sustain applied)."""
     end = float(notes["offset_s"].max()) if len(notes) else 0.0
     return conditioning_roll(notes, int(np.ceil((end + tail_seconds) * roll_rate_hz)), roll_rate_hz)

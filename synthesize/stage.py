@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 from stages.audio import write_wav
 from stages.contract import InputError, Job, Stage, content_id
 from stages.midi import MIDI_SUFFIXES, NoteSequence, apply_sustain, notes_from_sequence, read_note_sequence
-from synthesize.conditioning import sequence_roll
+from synthesize.conditioning import performance_roll, sequence_roll
 from synthesize.excitation import harmonic_excitation
 from synthesize.generate import Generator, join_segments, segment_plan
 
@@ -43,7 +43,7 @@ class Synthesizer:
         """(samples,) float32 audio at the model's sample rate."""
         c, spf = self.config, self.config.samples_per_frame
         notes = notes_from_sequence(apply_sustain(sequence))
-        roll = sequence_roll(sequence, c.roll_rate_hz)
+        roll = performance_roll(notes, c.roll_rate_hz)
         total = len(roll) * spf
         plan = segment_plan(total, self.segment, self.lead_in, self.crossfade)
         margin = self.model.context.margin
