@@ -103,15 +103,18 @@ class ChunkRecording(beam.DoFn):
 
 def keep_centre(element, onset_threshold: float, frame_threshold: float, offset_threshold: float | None = None):
     """((path, layout), PredictionResult) -> (path, (index, count, centre, total, onset bits,
-    frame bits, velocities as MIDI numbers, offset bits or None)): only what decoding needs,
+    frame bits, velocities as MIDI numbers, note-end bits or None)): only what decoding needs,
     small enough to group."""
+    from transcribe.decode import offset_ends
+
     (path, (index, count, centre, offset, length, total)), result = element
     probs = {name: values[offset: offset + length] for name, values in result.inference.items()}
     onsets = np.packbits(probs["onsets"] >= onset_threshold, axis=-1)
     frames = np.packbits(probs["frames"] >= frame_threshold, axis=-1)
     velocities = np.rint(np.clip(probs["velocities"], 0, 1) * 127).astype(np.uint8)
-    offsets = None if offset_threshold is None else np.packbits(probs["offsets"] >= offset_threshold, axis=-1)
-    return path, (index, count, centre, total, onsets, frames, velocities, offsets)
+    ends = offset_ends(probs["frames"], probs["offsets"], offset_threshold)
+    ends = None if ends is None else np.packbits(ends, axis=-1)
+    return path, (index, count, centre, total, onsets, frames, velocities, ends)
 
 
 class WriteTranscription(beam.DoFn):
@@ -135,9 +138,8 @@ class WriteTranscription(beam.DoFn):
             unpack = lambda bits: np.unpackbits(np.concatenate(bits), axis=-1)[:, :88]  # noqa: E731
             onsets, frames = unpack([c[4] for c in chunks]), unpack([c[5] for c in chunks])
             velocities = np.concatenate([c[6] for c in chunks]) / 127.0
-            offsets = None if chunks[0][7] is None else unpack([c[7] for c in chunks])
-            notes = decode_notes(frames, onsets, velocities, self.fps, offset_probs=offsets,
-                                 offset_threshold=None if offsets is None else 0.5)  # the bits are thresholded
+            ends = None if chunks[0][7] is None else unpack([c[7] for c in chunks]).astype(bool)
+            notes = decode_notes(frames, onsets, velocities, self.fps, note_ends=ends)
             local = _temporary_local(sequence_from_notes(notes))
             seconds = chunks[0][3] / self.fps
             metrics = transcription_metrics(reference_notes(_local_copy(join_under(self.root, record.midi_filename)),

@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from maestro.metadata import Dataset  # noqa: E402
 from stages.contract import content_id  # noqa: E402
-from transcribe.decode import decode_notes  # noqa: E402
+from transcribe.decode import decode_notes, offset_ends  # noqa: E402
 from transcribe.evaluate import reference_notes  # noqa: E402
 from transcribe.features import log_mel  # noqa: E402
 from transcribe.infer import DEFAULT_CHECKPOINT, Transcriber  # noqa: E402
@@ -62,7 +62,8 @@ def main() -> None:
     results = []
     for onset, frame, offset in tqdm(list(itertools.product(ONSET, FRAME, OFFSET)), desc="decoding", unit="setting"):
         metrics = mean_metrics([transcription_metrics(reference, decode_notes(
-            p["frames"], p["onsets"], p["velocities"], fps, frame, onset, p["offsets"], offset), fps)
+            p["frames"], p["onsets"], p["velocities"], fps, frame, onset,
+            offset_ends(p["frames"], p["offsets"], offset)), fps)
             for reference, p in predictions])
         score = metrics["note/f1"] + metrics["frame/f1"] + metrics["note-with-offset/f1"]
         results.append((score, onset, frame, offset, metrics))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from stages.midi import NOTE_DTYPE, PIANO_KEYS, PIANO_LOWEST_PITCH
-from transcribe.decode import decode_notes, notes_to_roll
+from transcribe.decode import decode_notes, notes_to_roll, offset_ends
 
 FPS = 10.0  # a round rate keeps expected times exact to read
 A4 = 69
@@ -66,15 +66,15 @@ def test_offset_head_ends_a_note_the_frame_head_holds_too_long():
     offsets[6, key(A4)] = 0.7  # the damper: the note ends after this frame
     offsets[8, key(A4)] = 0.9
     assert as_tuples(decode_notes(frames, onsets, velocities, FPS))[0][:2] == (0.2, 1.0)
-    ended = decode_notes(frames, onsets, velocities, FPS, offset_probs=offsets, offset_threshold=0.5)
+    ended = decode_notes(frames, onsets, velocities, FPS, note_ends=offset_ends(frames, offsets, 0.5))
     assert as_tuples(ended)[0][:2] == (0.2, 0.7)
     # Below threshold, or beyond the frames' end, the offset head changes nothing.
-    assert as_tuples(decode_notes(frames, onsets, velocities, FPS, offset_probs=offsets, offset_threshold=0.95))[0][:2] == (0.2, 1.0)
+    assert as_tuples(decode_notes(frames, onsets, velocities, FPS, note_ends=offset_ends(frames, offsets, 0.95)))[0][:2] == (0.2, 1.0)
     frames[5:, key(A4)] = 0.0
-    assert as_tuples(decode_notes(frames, onsets, velocities, FPS, offset_probs=offsets, offset_threshold=0.5))[0][:2] == (0.2, 0.5)
+    assert as_tuples(decode_notes(frames, onsets, velocities, FPS, note_ends=offset_ends(frames, offsets, 0.5)))[0][:2] == (0.2, 0.5)
     # Where the frame head is sure the key sounds, the offset head does not end the note.
     frames[2:10, key(A4)] = 0.9
-    assert as_tuples(decode_notes(frames, onsets, velocities, FPS, offset_probs=offsets, offset_threshold=0.5))[0][:2] == (0.2, 1.0)
+    assert as_tuples(decode_notes(frames, onsets, velocities, FPS, note_ends=offset_ends(frames, offsets, 0.5)))[0][:2] == (0.2, 1.0)
 
 
 def test_multi_frame_onset_run_is_one_note_with_max_velocity():

@@ -22,13 +22,12 @@ OFFSET_FRAME_GATE = 0.7  # where the frame head is this sure, the note sounds wh
 
 def decode_notes(frame_probs: np.ndarray, onset_probs: np.ndarray, velocities: np.ndarray,
                  frames_per_second: float, frame_threshold: float = 0.5,
-                 onset_threshold: float = 0.5, offset_probs: np.ndarray | None = None,
-                 offset_threshold: float | None = None) -> np.ndarray:
-    """Notes (NOTE_DTYPE, sorted by onset then pitch) from three (or four) (frames, 88) arrays.
+                 onset_threshold: float = 0.5, note_ends: np.ndarray | None = None) -> np.ndarray:
+    """Notes (NOTE_DTYPE, sorted by onset then pitch) from three (frames, 88) arrays.
 
     `velocities` are in [0, 1] (MIDI velocity / 127); a note's velocity is the largest
-    value over its onset run. The offset head is used only when both `offset_probs` and
-    `offset_threshold` are given.
+    value over its onset run. `note_ends`, a boolean (frames, 88) mask from `offset_ends`, lets
+    the offset head end notes.
     """
     # float32 is exact enough for thresholds, and an hour of three (frames, 88) arrays in
     # float64 would cost a quarter of a gigabyte more.
@@ -49,12 +48,8 @@ def decode_notes(frame_probs: np.ndarray, onset_probs: np.ndarray, velocities: n
     sustained = (frame_probs >= frame_threshold) | onset_active
     note_stops = ~sustained | onset_start
     run_stops = ~onset_active
-    offset_fired = None
-    if offset_probs is not None and offset_threshold is not None:
-        offset_probs = np.asarray(offset_probs, dtype=np.float32)
-        if offset_probs.shape != frame_probs.shape:
-            raise ValueError(f"shapes differ: frames {frame_probs.shape}, offsets {offset_probs.shape}")
-        offset_fired = (offset_probs >= offset_threshold) & (frame_probs < OFFSET_FRAME_GATE)
+    if note_ends is not None and note_ends.shape != frame_probs.shape:
+        raise ValueError(f"shapes differ: frames {frame_probs.shape}, note ends {note_ends.shape}")
 
     rows = []
     for key in range(PIANO_KEYS):
@@ -62,8 +57,8 @@ def decode_notes(frame_probs: np.ndarray, onset_probs: np.ndarray, velocities: n
         if not len(starts):
             continue
         ends = _first_after(np.flatnonzero(note_stops[:, key]), starts, num_frames)
-        if offset_fired is not None:  # the note ends after the frame where its offset fires
-            cuts = _first_after(np.flatnonzero(offset_fired[:, key]), starts + OFFSET_MIN_FRAMES - 1, num_frames) + 1
+        if note_ends is not None:  # the note ends after the frame where its offset fires
+            cuts = _first_after(np.flatnonzero(note_ends[:, key]), starts + OFFSET_MIN_FRAMES - 1, num_frames) + 1
             ends = np.minimum(ends, cuts)
         run_ends = _first_after(np.flatnonzero(run_stops[:, key]), starts, num_frames)
         for start, end, run_end in zip(starts, ends, run_ends):
@@ -72,6 +67,15 @@ def decode_notes(frame_probs: np.ndarray, onset_probs: np.ndarray, velocities: n
                          PIANO_LOWEST_PITCH + key, _midi_velocity(velocity)))
     notes = np.array(rows, dtype=NOTE_DTYPE)
     return np.sort(notes, order=["onset_s", "pitch"])
+
+
+def offset_ends(frame_probs: np.ndarray, offset_probs: np.ndarray, offset_threshold: float | None) -> np.ndarray | None:
+    """Where the offset head may end a note: it fires while the frame head is unsure. None when
+    there is no offset threshold (the frame head alone ends notes). A mask, so that pipelines
+    which ship thresholded bits (Beam re-transcription) decode exactly as in-process decoding."""
+    if offset_threshold is None:
+        return None
+    return (np.asarray(offset_probs) >= offset_threshold) & (np.asarray(frame_probs) < OFFSET_FRAME_GATE)
 
 
 def _first_after(stops: np.ndarray, starts: np.ndarray, num_frames: int) -> np.ndarray:

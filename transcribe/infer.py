@@ -16,7 +16,7 @@ import numpy as np
 from stages.audio import stream_audio
 from stages.contract import InputError
 from transcribe.config import TranscriberConfig
-from transcribe.decode import decode_notes
+from transcribe.decode import decode_notes, offset_ends
 from transcribe.features import SILENCE, log_mel, log_mel_blocks
 from transcribe.model import OnsetsAndFrames, probabilities
 
@@ -93,4 +93,4 @@ class Transcriber:
         return decode_notes(probs["frames"], probs["onsets"], probs["velocities"], self.config.frames_per_second,
                             frame_threshold=self.config.frame_threshold,
                             onset_threshold=self.config.onset_threshold,
-                            offset_probs=probs["offsets"], offset_threshold=self.config.offset_threshold)
+                            note_ends=offset_ends(probs["frames"], probs["offsets"], self.config.offset_threshold))
