@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 from pathlib import Path
 
 import keras
@@ -133,6 +134,20 @@ def test_training_writes_checkpoints_logs_and_resumes(trained_tiny, preprocessed
         assert [int(r["epoch"]) for r in csv.DictReader(handle)] == [0, 1, 2]  # resumed at epoch 3
     with pytest.raises(ValueError, match="another config"):
         train(preprocessed, trained_tiny, TranscriberConfig.default(), steps=2, steps_per_epoch=2)
+
+
+def test_training_can_start_from_a_trained_transcriber(trained_tiny, preprocessed, tmp_path):
+    from transcribe.train import train
+
+    frozen = dataclasses.replace(TINY, learning_rate=0.0)  # no update: the run keeps what it started from
+    train(preprocessed, tmp_path / "run", frozen, steps=1, steps_per_epoch=1, validation_spans=1,
+          initial_weights=trained_tiny / "best.keras")
+    # Trainable weights only: batch normalization's moving statistics move without the optimizer.
+    start = [np.asarray(w) for w in keras.saving.load_model(trained_tiny / "best.keras", compile=False).trainable_weights]
+    after = [np.asarray(w) for w in keras.saving.load_model(tmp_path / "run" / "last.keras", compile=False).trainable_weights]
+    assert len(start) == len(after) > 0
+    assert all(np.array_equal(a, b) for a, b in zip(start, after))
+    assert any(np.any(w != 0) for w in start)
 
 
 def test_cli_transcribes_a_folder_and_reports_bad_files(trained_tiny, rendered, tmp_path, capsys):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -47,6 +48,9 @@ def add_train(models) -> None:
     transcriber.add_argument("--steps", type=int, default=20_000, help="training steps in all (default: 20000)")
     transcriber.add_argument("--steps-per-epoch", type=int, default=250, help="steps between validations")
     transcriber.add_argument("--validation-spans", type=int, default=32, help="validation examples scored")
+    transcriber.add_argument("--learning-rate", type=float, help="initial learning rate (default: the config's)")
+    transcriber.add_argument("--from", dest="initial_weights", type=Path,
+                             help="start from this trained transcriber's weights (same config) instead of at random")
     transcriber.add_argument("--cache", type=Path, help="feature cache folder (default: TFRECORDS/transcription-cache)")
     transcriber.add_argument("--seed", type=int, default=0)
     transcriber.set_defaults(run=run_train_transcribe)
@@ -56,8 +60,12 @@ def run_train_transcribe(args) -> int:
     from transcribe.config import TranscriberConfig
     from transcribe.train import train
 
-    train(args.tfrecords, args.run_dir, TranscriberConfig.named(args.config), args.steps, args.steps_per_epoch,
-          args.validation_spans, args.cache, cache_workers=cores(), seed=args.seed)
+    config = TranscriberConfig.named(args.config)
+    if args.learning_rate:
+        config = dataclasses.replace(config, learning_rate=args.learning_rate)
+    train(args.tfrecords, args.run_dir, config, args.steps, args.steps_per_epoch,
+          args.validation_spans, args.cache, cache_workers=cores(), seed=args.seed,
+          initial_weights=args.initial_weights)
     return 0
 
 
@@ -78,7 +86,6 @@ def add_evaluate(models) -> None:
 
 
 def run_evaluate_transcribe(args) -> int:
-    import dataclasses
 
     from transcribe.evaluate import evaluate
     from transcribe.infer import DEFAULT_CHECKPOINT, Transcriber

@@ -57,7 +57,8 @@ class ValidationMetrics(keras.callbacks.Callback):
 
 def train(tfrecord_dir: Path | str, run_dir: Path | str, config: TranscriberConfig, steps: int,
           steps_per_epoch: int = 250, validation_spans: int = 32, cache_dir: Path | str | None = None,
-          cache_workers: int = 1, seed: int = 0) -> keras.Model:
+          cache_workers: int = 1, seed: int = 0, initial_weights: Path | None = None) -> keras.Model:
+    """Train (or, with `initial_weights`, fine-tune a trained transcriber) for `steps` in all."""
     run_dir = Path(run_dir)
     prepare_run(run_dir, config)
     cache_dir = Path(cache_dir or Path(tfrecord_dir) / "transcription-cache")
@@ -65,7 +66,13 @@ def train(tfrecord_dir: Path | str, run_dir: Path | str, config: TranscriberConf
     train_caches = [ShardCache.open(p) for p in build_cache(tfrecord_dir, "train", cache_dir, config, cache_workers)]
     valid_caches = [ShardCache.open(p) for p in build_cache(tfrecord_dir, "validation", cache_dir, config, cache_workers)]
 
-    model, initial_epoch = resume(run_dir, lambda: compile_model(build_model(config)), seed)
+    def start():
+        model = build_model(config)  # this run's config: its own thresholds and learning rate
+        if initial_weights is not None:
+            model.set_weights(keras.saving.load_model(initial_weights, compile=False).get_weights())
+        return compile_model(model)
+
+    model, initial_epoch = resume(run_dir, start, seed)
     # The validation callback comes first: it adds val_* figures the others read.
     callbacks = [ValidationMetrics(valid_caches, validation_spans, seed),
                  *standard_callbacks(run_dir, Monitor("val_note_f1", "max"))]
