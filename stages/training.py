@@ -21,12 +21,15 @@ log = logging.getLogger(__name__)
 
 
 def prepare_run(run_dir: Path, config) -> None:
-    """Create the run folder and pin its config."""
+    """Create the run folder and pin its config. Fields the pinned config lacks were added to the
+    code after the run began (e.g. an inference setting), so they do not stop it resuming."""
     run_dir.mkdir(parents=True, exist_ok=True)
     path = run_dir / "config.json"
-    wanted = dataclasses.asdict(config)
-    if path.exists() and json.loads(path.read_text()) != json.loads(json.dumps(wanted)):
-        raise ValueError(f"{run_dir} was trained with another config; use a new run folder")
+    wanted = json.loads(json.dumps(dataclasses.asdict(config)))
+    if path.exists():
+        pinned = json.loads(path.read_text())
+        if any(pinned.get(key, value) != value for key, value in wanted.items()) or set(pinned) - set(wanted):
+            raise ValueError(f"{run_dir} was trained with another config; use a new run folder")
     path.write_text(json.dumps(wanted, indent=2) + "\n")
 
 
