@@ -1,12 +1,13 @@
-"""Copy a composer or synthesizer training run's best model into the repository.
+"""Copy a training run's best model into the repository as a stage's checkpoint.
 
+    python scripts/ship_model.py transcribe RUN_DIR [--name default]   # then scripts/tune_thresholds.py --apply
     python scripts/ship_model.py compose RUN_DIR [--name default]
     python scripts/ship_model.py synthesize RUN_DIR [--name default] [--set sampling_temperature=0.05]
 
-Saves the weights without the optimizer state as <stage>/checkpoints/<name>.keras and writes
-<name>.json beside it: where it came from, the epoch it was selected at (lowest validation loss)
-and the validation figures it reached. (The transcriber has its own script, which also carries
-the decoding thresholds: scripts/ship_transcriber.py.)
+Saves the weights without the optimizer state (a third of the size) as
+<stage>/checkpoints/<name>.keras and writes <name>.json beside it: where it came from, the epoch
+it was selected at (best validation figure: note F1 for the transcriber, loss for the others)
+and the validation figures it reached.
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ sys.path.insert(0, str(REPO))
 
 from stages.contract import content_id  # noqa: E402
 
-# What each stage selects on (lower is better) and how it rebuilds a model from its config.
-MONITOR = {"compose": "val_nll_per_event", "synthesize": "val_loss"}
+# What each stage's training selects best.keras on, and whether higher or lower is better.
+MONITOR = {"transcribe": ("val_note_f1", "max"), "compose": ("val_nll_per_event", "min"),
+           "synthesize": ("val_loss", "min")}
 
 
 def model_module(stage: str):
@@ -63,14 +65,19 @@ def main() -> None:
     slim.save(target)
     with open(args.run_dir / "history.csv") as handle:
         history = list(csv.DictReader(handle))
-    monitor = MONITOR[args.stage]
-    best = (history[args.epoch - 1] if args.model else min(history, key=lambda row: float(row.get(monitor) or "inf")))
+    monitor, mode = MONITOR[args.stage]
+    if args.model:
+        best = history[args.epoch - 1]
+    elif mode == "min":
+        best = min(history, key=lambda row: float(row.get(monitor) or "inf"))
+    else:
+        best = max(history, key=lambda row: float(row.get(monitor) or "-inf"))
     target.with_suffix(".json").write_text(json.dumps({
         "checkpoint": target.name,
         "sha256_16": content_id(target),
         "config": trained.config.name,
         "parameters": slim.count_params(),
-        "selected_on": args.selected_on if args.model else monitor,
+        "selected_on": args.selected_on if args.model else f"{monitor} ({mode})",
         "best_epoch": int(best["epoch"]) + 1,
         "epochs_trained": len(history),
         "validation": {k: round(float(v), 4) for k, v in best.items() if k.startswith("val_") and v},
