@@ -1,7 +1,9 @@
-"""Pictures people would rather look at than read: piano rolls of reference against estimate."""
+"""Pictures people would rather look at than read: piano rolls of reference against estimate,
+and training curves."""
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +44,36 @@ def plot_piano_rolls(path: Path | str, reference: np.ndarray | None, estimate: n
     figure.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)
+    plt.close(figure)
+    return path
+
+
+def plot_history(history_csv: Path | str, path: Path | str) -> Path:
+    """A PNG of a training run's history.csv: one panel per figure (loss beside val_loss, each
+    validation metric on its own), against the epoch, so a plateau or a divergence shows at once."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with open(history_csv) as handle:
+        rows = list(csv.DictReader(handle))
+    epochs = [int(row["epoch"]) + 1 for row in rows]
+    names = [name for name in (rows[0] if rows else {}) if name != "epoch"]
+    # "x" and "val_x" share a panel; other validation figures get their own.
+    panels = [name for name in names if not (name.startswith("val_") and name[4:] in names)]
+    figure, axes = plt.subplots(1, max(1, len(panels)), figsize=(3.6 * max(1, len(panels)), 3), squeeze=False)
+    for axis, name in zip(axes[0], panels):
+        for series in (name, "val_" + name):
+            values = [float(row[series]) if row.get(series) else np.nan for row in rows]
+            if not all(np.isnan(values)):
+                axis.plot(epochs, values, marker="o", markersize=3, label=series)
+        axis.set_title(name, fontsize=9)
+        axis.set_xlabel("epoch")
+        axis.legend(fontsize=7)
+    figure.tight_layout()
+    path = Path(path)
     figure.savefig(path)
     plt.close(figure)
     return path

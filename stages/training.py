@@ -4,6 +4,7 @@ RUN_DIR/config.json  the model config (a rerun with another config is refused)
 RUN_DIR/last.keras   model and optimizer after the latest epoch  } a rerun resumes from here,
 RUN_DIR/state.json   that epoch and the best monitored value     } killed or asked for more
 RUN_DIR/best.keras   the model with the best monitored value (the one to ship)
+RUN_DIR/history.csv  every epoch's figures, and history.png, their curves
 """
 
 from __future__ import annotations
@@ -83,10 +84,26 @@ class SaveState(keras.callbacks.Callback):
         (self.run_dir / ".state.partial").replace(self.run_dir / "state.json")
 
 
+class PlotHistory(keras.callbacks.Callback):
+    """history.png beside history.csv after each epoch (the CSV logger must run first)."""
+
+    def __init__(self, run_dir: Path):
+        super().__init__()
+        self.run_dir = run_dir
+
+    def on_epoch_end(self, epoch, logs=None):
+        from stages.plots import plot_history
+
+        try:
+            plot_history(self.run_dir / "history.csv", self.run_dir / "history.png")
+        except Exception as error:  # a picture is never worth a training run
+            log.warning("could not plot %s: %s", self.run_dir / "history.csv", error)
+
+
 def standard_callbacks(run_dir: Path, monitor: Monitor) -> list[keras.callbacks.Callback]:
-    """best.keras, last.keras + state.json, history.csv and TensorBoard logs."""
+    """best.keras, last.keras + state.json, history.csv (and its plot history.png), TensorBoard logs."""
     callbacks = [monitor.checkpoint(run_dir), SaveState(run_dir, monitor),
-                 keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True)]
+                 keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True), PlotHistory(run_dir)]
     if importlib.util.find_spec("tensorboard"):  # the writer needs it; absent on some GPU hosts
         callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "logs"), update_freq=50))
     else:

@@ -42,3 +42,16 @@ def test_a_field_the_code_no_longer_has_is_refused(tmp_path):
                                                       "dilations": [1, 2]}))
     with pytest.raises(ValueError, match="another config"):
         prepare_run(tmp_path, Config())
+
+
+def test_history_plot_has_a_panel_per_figure_with_validation_beside_training(tmp_path):
+    import matplotlib.image
+
+    from stages.plots import plot_history
+
+    (tmp_path / "history.csv").write_text("epoch,loss,val_loss,val_note_f1\n0,0.5,0.6,0.2\n1,0.4,0.5,0.4\n2,0.3,,0.5\n")
+    picture = plot_history(tmp_path / "history.csv", tmp_path / "history.png")
+    pixels = matplotlib.image.imread(picture)
+    height, width = pixels.shape[:2]
+    assert width > 1.8 * height  # two panels (loss with val_loss; val_note_f1), not three
+    assert width < 3 * height

@@ -129,6 +129,7 @@ def test_training_writes_checkpoints_logs_and_resumes(trained_tiny, preprocessed
     assert len(rows) == 2 and "val_note_f1" in rows[0] and float(rows[0]["loss"]) > 0
     assert (trained_tiny / "best.keras").exists() and (trained_tiny / "last.keras").exists()
     assert any((trained_tiny / "logs").rglob("events.out.tfevents*"))
+    assert (trained_tiny / "history.png").stat().st_size > 0
     train(preprocessed, trained_tiny, TINY, steps=6, steps_per_epoch=2, validation_spans=3)
     with open(trained_tiny / "history.csv") as handle:
         assert [int(r["epoch"]) for r in csv.DictReader(handle)] == [0, 1, 2]  # resumed at epoch 3
