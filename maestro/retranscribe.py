@@ -120,8 +120,9 @@ def keep_centre(element, onset_threshold: float, frame_threshold: float, offset_
 class WriteTranscription(beam.DoFn):
     """(path, chunks) -> MIDI and metrics files for one recording; yields its summary row."""
 
-    def __init__(self, root: str, out: str, records: dict, fps: float):
+    def __init__(self, root: str, out: str, records: dict, fps: float, offset_correction_s: float = 0.0):
         self.root, self.out, self.records, self.fps = root, out, records, fps
+        self.offset_correction_s = offset_correction_s
 
     def process(self, element):
         from stages.midi import sequence_from_notes
@@ -139,7 +140,8 @@ class WriteTranscription(beam.DoFn):
             onsets, frames = unpack([c[4] for c in chunks]), unpack([c[5] for c in chunks])
             velocities = np.concatenate([c[6] for c in chunks]) / 127.0
             ends = None if chunks[0][7] is None else unpack([c[7] for c in chunks]).astype(bool)
-            notes = decode_notes(frames, onsets, velocities, self.fps, note_ends=ends)
+            notes = decode_notes(frames, onsets, velocities, self.fps, note_ends=ends,
+                                 offset_correction_s=self.offset_correction_s)
             local = _temporary_local(sequence_from_notes(notes))
             seconds = chunks[0][3] / self.fps
             metrics = transcription_metrics(reference_notes(_local_copy(join_under(self.root, record.midi_filename)),
@@ -214,7 +216,8 @@ def build(pipeline: beam.Pipeline, root: str, out: str, records: Sequence[Record
                                             transcriber_config.offset_threshold)
             | "PerRecording" >> beam.GroupByKey()
             | "Write" >> beam.ParDo(WriteTranscription(root, out, {r.audio_filename: r for r in records},
-                                                       transcriber_config.frames_per_second)))
+                                                       transcriber_config.frames_per_second,
+                                                       transcriber_config.offset_correction_s)))
     return rows, chunks[FAILED]
 
 

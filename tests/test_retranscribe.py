@@ -1,17 +1,22 @@
 """Batch re-transcription on Beam: a TestPipeline over a tiny rendered MAESTRO layout with the
-tiny model, a corrupt recording reported while the others are written, an idempotent rerun."""
+tiny model, a corrupt recording reported while the others are written, an idempotent rerun, and
+notes equal to in-process transcription."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 
 import keras
+import numpy as np
 import pytest
 
 from maestro import retranscribe
 from maestro.metadata import Dataset
+from stages.midi import notes_from_sequence, read_note_sequence
 from transcribe.config import TranscriberConfig
+from transcribe.infer import Transcriber
 from transcribe.model import build_model
 
 IN_PROCESS = ["--direct_num_workers=1", "--direct_running_mode=in_memory"]
@@ -21,7 +26,10 @@ IN_PROCESS = ["--direct_num_workers=1", "--direct_running_mode=in_memory"]
 def checkpoint(tmp_path):
     keras.utils.set_random_seed(0)
     path = tmp_path / "tiny.keras"
-    build_model(TranscriberConfig.tiny()).save(path)
+    # Every decoding setting away from its default, so a setting the Beam path forgets shows.
+    config = dataclasses.replace(TranscriberConfig.tiny(), onset_threshold=0.45, frame_threshold=0.4,
+                                 offset_threshold=0.5, offset_correction_s=-0.02)
+    build_model(config).save(path)
     return path
 
 
@@ -42,9 +50,17 @@ def test_test_pipeline_writes_a_midi_and_metrics_per_recording(rendered, checkpo
         assert_that(rows, check)
         assert_that(failed, lambda items: None if list(items) == [] else pytest.fail(f"failures: {items}"),
                     label="NoFailures")
+    transcriber = Transcriber.load(checkpoint)
     for record in records:
         assert retranscribe.output_path(str(tmp_path / "out"), record, ".midi").endswith(".midi")
-        assert (tmp_path / "out" / record.audio_filename).with_suffix(".midi").read_bytes().startswith(b"MThd")
+        written = (tmp_path / "out" / record.audio_filename).with_suffix(".midi")
+        assert written.read_bytes().startswith(b"MThd")
+        beam_notes = notes_from_sequence(read_note_sequence(written))
+        local = transcriber.transcribe_file(rendered / record.audio_filename)
+        assert len(local) > 0 and len(beam_notes) == len(local)
+        for field in ("onset_s", "offset_s"):
+            np.testing.assert_allclose(beam_notes[field], local[field], atol=2e-3)  # MIDI ticks
+        assert np.array_equal(beam_notes["pitch"], local["pitch"])
 
 
 def test_corrupt_recording_is_reported_and_a_rerun_skips_finished_work(rendered, checkpoint, tmp_path):

@@ -77,6 +77,19 @@ def test_offset_head_ends_a_note_the_frame_head_holds_too_long():
     assert as_tuples(decode_notes(frames, onsets, velocities, FPS, note_ends=offset_ends(frames, offsets, 0.5)))[0][:2] == (0.2, 1.0)
 
 
+def test_offset_correction_moves_every_end_but_never_within_a_frame_of_the_onset():
+    frames, onsets, velocities = rolls()
+    onsets[1, key(A4)] = onsets[3, key(60)] = 0.8
+    frames[1:9, key(A4)] = 0.9  # 0.1 s -> 0.9 s
+    frames[3:5, key(60)] = 0.9  # 0.3 s -> 0.5 s: a 0.3 s correction would end it before its onset
+    velocities[1, key(A4)] = velocities[3, key(60)] = 0.5
+    plain = decode_notes(frames, onsets, velocities, FPS)
+    corrected = decode_notes(frames, onsets, velocities, FPS, offset_correction_s=-0.3)
+    assert as_tuples(plain) == [(0.1, 0.9, A4, 64), (0.3, 0.5, 60, 64)]
+    assert np.array_equal(corrected[["onset_s", "pitch", "velocity"]], plain[["onset_s", "pitch", "velocity"]])
+    assert corrected["offset_s"] == pytest.approx([0.6, 0.4])  # 0.4: one frame after the onset at 0.3
+
+
 def test_multi_frame_onset_run_is_one_note_with_max_velocity():
     frames, onsets, velocities = rolls()
     onsets[2:5, key(A4)] = 0.9  # onset active over frames 2-4, frame head silent

@@ -7,7 +7,8 @@ is unsure (below OFFSET_FRAME_GATE), at least OFFSET_MIN_FRAMES after the onset.
 threshold keeps quiet, decaying notes sounding; the offset head then cuts those the frame head
 would hold too long. On validation renders this raised note-with-offset F1 from 0.62 to 0.70;
 the gate keeps it from cutting notes the frame head clearly hears, as it did on the real MAESTRO
-recording.)
+recording.) An offset correction, chosen on validation like the thresholds, moves every note end
+by a fixed time (never to within a frame of its onset).
 """
 
 from __future__ import annotations
@@ -22,12 +23,14 @@ OFFSET_FRAME_GATE = 0.7  # where the frame head is this sure, the note sounds wh
 
 def decode_notes(frame_probs: np.ndarray, onset_probs: np.ndarray, velocities: np.ndarray,
                  frames_per_second: float, frame_threshold: float = 0.5,
-                 onset_threshold: float = 0.5, note_ends: np.ndarray | None = None) -> np.ndarray:
+                 onset_threshold: float = 0.5, note_ends: np.ndarray | None = None,
+                 offset_correction_s: float = 0.0) -> np.ndarray:
     """Notes (NOTE_DTYPE, sorted by onset then pitch) from three (frames, 88) arrays.
 
     `velocities` are in [0, 1] (MIDI velocity / 127); a note's velocity is the largest
     value over its onset run. `note_ends`, a boolean (frames, 88) mask from `offset_ends`, lets
-    the offset head end notes.
+    the offset head end notes. `offset_correction_s` is added to every note end, which stays at
+    least a frame after its onset.
     """
     # float32 is exact enough for thresholds, and an hour of three (frames, 88) arrays in
     # float64 would cost a quarter of a gigabyte more.
@@ -63,7 +66,8 @@ def decode_notes(frame_probs: np.ndarray, onset_probs: np.ndarray, velocities: n
         run_ends = _first_after(np.flatnonzero(run_stops[:, key]), starts, num_frames)
         for start, end, run_end in zip(starts, ends, run_ends):
             velocity = float(velocities[start:run_end, key].max())
-            rows.append((start / frames_per_second, end / frames_per_second,
+            end_s = max(end / frames_per_second + offset_correction_s, (start + 1) / frames_per_second)
+            rows.append((start / frames_per_second, end_s,
                          PIANO_LOWEST_PITCH + key, _midi_velocity(velocity)))
     notes = np.array(rows, dtype=NOTE_DTYPE)
     return np.sort(notes, order=["onset_s", "pitch"])
