@@ -84,17 +84,16 @@ def main() -> None:
         show(f"  at those thresholds, offset correction {correction * 1000:+.0f} ms", m)
     _, metrics, correction = corrections[0]
     if args.apply:
-        apply(args.checkpoint, onset, frame, offset, correction, {
+        apply(transcriber.model, args.checkpoint, onset, frame, offset, correction, {
             "dataset": str(args.dataset), "split": "validation", "pieces": len(predictions),
             "seconds_each": args.seconds, **{k: round(v, 4) for k, v in metrics.items() if k.endswith("/f1")}})
 
 
-def apply(checkpoint: Path, onset: float, frame: float, offset: float | None, correction: float,
+def apply(model, checkpoint: Path, onset: float, frame: float, offset: float | None, correction: float,
           chosen_on: dict) -> None:
-    """Rewrite the checkpoint with these decoding settings in its config, and its JSON record."""
-    import keras
-
-    model = keras.saving.load_model(checkpoint, compile=False)
+    """Rewrite the checkpoint (`model`, already loaded from it: loading it again in a process that
+    has run it trips Keras over its bidirectional LSTMs) with these decoding settings in its
+    config, and its JSON record."""
     config = dataclasses.replace(model.config, onset_threshold=onset, frame_threshold=frame, offset_threshold=offset,
                                  offset_correction_s=correction)
     rethresholded = build_model(config)
