@@ -72,8 +72,15 @@ class OnsetsAndFrames(keras.Model):
         def acoustic(name):
             return AcousticModel(c.conv_channels, c.dense_units, c.dropout, name=f"{name}_acoustic")
 
+        # Bidirectional copies the LSTM it is given through Keras serialization, which, while a
+        # model loads, remembers objects by id(): a later template that reuses a freed one's id
+        # would come back as that earlier copy (a backward LSTM), and loading would fail at
+        # random. Keeping every template alive until the model is built keeps the ids apart.
+        templates = []
+
         def bilstm(name):
-            return layers.Bidirectional(layers.LSTM(c.lstm_units, return_sequences=True), name=f"{name}_lstm")
+            templates.append(layers.LSTM(c.lstm_units, return_sequences=True))
+            return layers.Bidirectional(templates[-1], name=f"{name}_lstm")
 
         self.onset_acoustic, self.onset_lstm = acoustic("onset"), bilstm("onset")
         self.onset_out = layers.Dense(PIANO_KEYS, name="onset_logits")
