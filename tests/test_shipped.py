@@ -93,8 +93,8 @@ def test_shipped_synthesizer_predicts_the_example_far_better_than_an_untrained_o
 def test_shipped_synthesizer_renders_midi_the_transcriber_recognizes():
     # The round trip of benchmarks/synthesize_quality.py on 4 s of the example: render the MIDI
     # with the WaveNet, transcribe it, and find the notes again. The shipped WaveNet scores note
-    # F1 0.22 / frame F1 0.52 here (it adds low C's under the arpeggios; 0.66 on the test
-    # excerpts); WaveNets that do not follow their MIDI (the roll-only one shipped before,
+    # F1 about 0.26 / frame F1 0.44-0.65 here, by seed (it adds low C's under the arpeggios;
+    # 0.61 on the test excerpts); WaveNets that do not follow their MIDI (the roll-only one shipped before,
     # or noise) score about 0, FluidSynth about 1.
     from synthesize.stage import Synthesizer
     from transcribe.infer import Transcriber
