@@ -91,9 +91,8 @@ def main() -> None:
 
 def apply(model, checkpoint: Path, onset: float, frame: float, offset: float | None, correction: float,
           chosen_on: dict) -> None:
-    """Rewrite the checkpoint (`model`, already loaded from it: loading it again in a process that
-    has run it trips Keras over its bidirectional LSTMs) with these decoding settings in its
-    config, and its JSON record."""
+    """Rewrite the checkpoint (`model`, the one already loaded from it) with these decoding
+    settings in its config, and its JSON record."""
     config = dataclasses.replace(model.config, onset_threshold=onset, frame_threshold=frame, offset_threshold=offset,
                                  offset_correction_s=correction)
     rethresholded = build_model(config)
