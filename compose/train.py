@@ -41,13 +41,7 @@ def train(train_pieces: Sequence[NoteSequence], validation_pieces: Sequence[Note
     run_dir = Path(run_dir)
     prepare_run(run_dir, config)
 
-    def start():
-        model = build_model(config)  # this run's config: its own learning-rate schedule
-        if initial_weights is not None:
-            model.set_weights(keras.saving.load_model(initial_weights, compile=False).get_weights())
-        return compile_model(model)
-
-    model, initial_epoch = resume(run_dir, start, seed)
+    model, initial_epoch = resume(run_dir, lambda: build_model(config), compile_model, seed, initial_weights)
     callbacks = [ValidationNLL(validation_pieces), *standard_callbacks(run_dir, Monitor("val_nll_per_event", "min"))]
     crops = RandomCrops(train_pieces, config, steps_per_epoch, seed=seed + initial_epoch)
     epochs = max(1, steps // steps_per_epoch)

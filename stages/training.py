@@ -34,15 +34,21 @@ def prepare_run(run_dir: Path, config) -> None:
     path.write_text(json.dumps(wanted, indent=2) + "\n")
 
 
-def resume(run_dir: Path, build: Callable[[], keras.Model], seed: int) -> tuple[keras.Model, int]:
-    """The model to train and the epoch to start at: last.keras's when the run has one."""
+def resume(run_dir: Path, build: Callable[[], keras.Model], compile_model: Callable[[keras.Model], keras.Model],
+           seed: int, initial_weights: Path | None = None) -> tuple[keras.Model, int]:
+    """The model to train and the epoch to start at: last.keras's when the run has one; else a
+    new model (this run's config: its own learning rate and settings) compiled, starting from
+    `initial_weights` (a trained model of the same config) when given, at random otherwise."""
     state_path, last = run_dir / "state.json", run_dir / "last.keras"
     if state_path.exists() and last.exists():
         epoch = json.loads(state_path.read_text())["epoch"]
         log.info("resuming %s at epoch %d", run_dir, epoch + 1)
         return keras.saving.load_model(last), epoch
     keras.utils.set_random_seed(seed)
-    return build(), 0
+    model = build()
+    if initial_weights is not None:
+        model.set_weights(keras.saving.load_model(initial_weights, compile=False).get_weights())
+    return compile_model(model), 0
 
 
 class Monitor:

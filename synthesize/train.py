@@ -46,13 +46,7 @@ def train(root: Path | str, run_dir: Path | str, config: SynthesizerConfig, step
     validation = RandomCrops(load_recordings(root, "validation", config.sample_rate_hz), config,
                              validation_batches, seed=seed, margin_frames=margin, fixed=True)
 
-    def start():
-        model = build_model(config)
-        if initial_weights is not None:
-            model.set_weights(keras.saving.load_model(initial_weights, compile=False).get_weights())
-        return compile_model(model)
-
-    model, initial_epoch = resume(run_dir, start, seed)
+    model, initial_epoch = resume(run_dir, lambda: build_model(config), compile_model, seed, initial_weights)
     callbacks = [ShuffledRollLoss(validation), *standard_callbacks(run_dir, Monitor("val_loss", "min"))]
     epochs = max(1, steps // steps_per_epoch)
     if initial_epoch < epochs:

@@ -66,13 +66,7 @@ def train(tfrecord_dir: Path | str, run_dir: Path | str, config: TranscriberConf
     train_caches = [ShardCache.open(p) for p in build_cache(tfrecord_dir, "train", cache_dir, config, cache_workers)]
     valid_caches = [ShardCache.open(p) for p in build_cache(tfrecord_dir, "validation", cache_dir, config, cache_workers)]
 
-    def start():
-        model = build_model(config)  # this run's config: its own thresholds and learning rate
-        if initial_weights is not None:
-            model.set_weights(keras.saving.load_model(initial_weights, compile=False).get_weights())
-        return compile_model(model)
-
-    model, initial_epoch = resume(run_dir, start, seed)
+    model, initial_epoch = resume(run_dir, lambda: build_model(config), compile_model, seed, initial_weights)
     # The validation callback comes first: it adds val_* figures the others read.
     callbacks = [ValidationMetrics(valid_caches, validation_spans, seed),
                  *standard_callbacks(run_dir, Monitor("val_note_f1", "max"))]
