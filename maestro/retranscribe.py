@@ -101,7 +101,8 @@ class ChunkRecording(beam.DoFn):
             yield (record.audio_filename, layout), mel[first: first + window]
 
 
-def keep_centre(element, onset_threshold: float, frame_threshold: float, offset_threshold: float | None = None):
+def keep_centre(element, onset_threshold: float, frame_threshold: float, offset_threshold: float | None = None,
+                offset_frame_gate: float = 0.7):
     """((path, layout), PredictionResult) -> (path, (index, count, centre, total, onset bits,
     frame bits, velocities as MIDI numbers, note-end bits or None)): only what decoding needs,
     small enough to group."""
@@ -112,7 +113,7 @@ def keep_centre(element, onset_threshold: float, frame_threshold: float, offset_
     onsets = np.packbits(probs["onsets"] >= onset_threshold, axis=-1)
     frames = np.packbits(probs["frames"] >= frame_threshold, axis=-1)
     velocities = np.rint(np.clip(probs["velocities"], 0, 1) * 127).astype(np.uint8)
-    ends = offset_ends(probs["frames"], probs["offsets"], offset_threshold)
+    ends = offset_ends(probs["frames"], probs["offsets"], offset_threshold, offset_frame_gate)
     ends = None if ends is None else np.packbits(ends, axis=-1)
     return path, (index, count, centre, total, onsets, frames, velocities, ends)
 
@@ -213,7 +214,7 @@ def build(pipeline: beam.Pipeline, root: str, out: str, records: Sequence[Record
     rows = (chunks.windows
             | "Transcribe" >> RunInference(KeyedModelHandler(TranscriberHandler(checkpoint, batch_size)))
             | "KeepCentres" >> beam.Map(keep_centre, transcriber_config.onset_threshold, transcriber_config.frame_threshold,
-                                            transcriber_config.offset_threshold)
+                                            transcriber_config.offset_threshold, transcriber_config.offset_frame_gate)
             | "PerRecording" >> beam.GroupByKey()
             | "Write" >> beam.ParDo(WriteTranscription(root, out, {r.audio_filename: r for r in records},
                                                        transcriber_config.frames_per_second,

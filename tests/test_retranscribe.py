@@ -28,7 +28,8 @@ def checkpoint(tmp_path):
     path = tmp_path / "tiny.keras"
     # Every decoding setting away from its default, so a setting the Beam path forgets shows.
     config = dataclasses.replace(TranscriberConfig.tiny(), onset_threshold=0.45, frame_threshold=0.4,
-                                 offset_threshold=0.5, offset_correction_s=-0.02)
+                                 offset_threshold=0.5, offset_frame_gate=0.8,
+                                 offset_correction_s=-0.02)
     build_model(config).save(path)
     return path
 

@@ -72,9 +72,11 @@ def test_offset_head_ends_a_note_the_frame_head_holds_too_long():
     assert as_tuples(decode_notes(frames, onsets, velocities, FPS, note_ends=offset_ends(frames, offsets, 0.95)))[0][:2] == (0.2, 1.0)
     frames[5:, key(A4)] = 0.0
     assert as_tuples(decode_notes(frames, onsets, velocities, FPS, note_ends=offset_ends(frames, offsets, 0.5)))[0][:2] == (0.2, 0.5)
-    # Where the frame head is sure the key sounds, the offset head does not end the note.
-    frames[2:10, key(A4)] = 0.9
+    # Where the frame head is surer than the gate, the offset head does not end the note.
+    frames[2:10, key(A4)] = 0.8
     assert as_tuples(decode_notes(frames, onsets, velocities, FPS, note_ends=offset_ends(frames, offsets, 0.5)))[0][:2] == (0.2, 1.0)
+    gated_higher = offset_ends(frames, offsets, 0.5, frame_gate=0.9)
+    assert as_tuples(decode_notes(frames, onsets, velocities, FPS, note_ends=gated_higher))[0][:2] == (0.2, 0.7)
 
 
 def test_offset_correction_moves_every_end_but_never_within_a_frame_of_the_onset():

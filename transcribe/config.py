@@ -41,6 +41,8 @@ class TranscriberConfig(JsonConfig):
     onset_threshold: float = 0.5
     frame_threshold: float = 0.5
     offset_threshold: float | None = None  # None: the frame head alone ends notes (the paper's decoding)
+    # The offset head ends a note only where the frame head is less sure than this.
+    offset_frame_gate: float = 0.7
     # Added to every decoded note end (negative: earlier), chosen on validation with the thresholds:
     # at a low frame threshold the frame head's fading tail holds notes about a frame too long.
     offset_correction_s: float = 0.0

@@ -3,11 +3,11 @@
 A note starts only where the onset head fires and lasts while the frame head (or the
 same onset) stays active, so frame activity alone never creates a note. With an offset threshold,
 the offset head may end a note sooner: after the first frame where it fires while the frame head
-is unsure (below OFFSET_FRAME_GATE), at least OFFSET_MIN_FRAMES after the onset. (A low frame
-threshold keeps quiet, decaying notes sounding; the offset head then cuts those the frame head
-would hold too long. On validation renders this raised note-with-offset F1 from 0.62 to 0.70;
-the gate keeps it from cutting notes the frame head clearly hears, as it did on the real MAESTRO
-recording.) An offset correction, chosen on validation like the thresholds, moves every note end
+is unsure (below a frame gate, chosen on validation with the thresholds), at least
+OFFSET_MIN_FRAMES after the onset. (A low frame threshold keeps quiet, decaying notes sounding;
+the offset head then cuts those the frame head would hold too long. On validation renders this
+raised note-with-offset F1 from 0.62 to 0.70; the gate keeps it from cutting notes the frame
+head clearly hears, as it did on the real MAESTRO recording without one.) An offset correction, chosen on validation like the thresholds, moves every note end
 by a fixed time (never to within a frame of its onset).
 """
 
@@ -18,7 +18,6 @@ import numpy as np
 from stages.midi import NOTE_DTYPE, PIANO_KEYS, PIANO_LOWEST_PITCH
 
 OFFSET_MIN_FRAMES = 2  # the offset head also stirs at a note's attack: never cut a note there
-OFFSET_FRAME_GATE = 0.7  # where the frame head is this sure, the note sounds whatever the offset head says
 
 
 def decode_notes(frame_probs: np.ndarray, onset_probs: np.ndarray, velocities: np.ndarray,
@@ -73,13 +72,15 @@ def decode_notes(frame_probs: np.ndarray, onset_probs: np.ndarray, velocities: n
     return np.sort(notes, order=["onset_s", "pitch"])
 
 
-def offset_ends(frame_probs: np.ndarray, offset_probs: np.ndarray, offset_threshold: float | None) -> np.ndarray | None:
-    """Where the offset head may end a note: it fires while the frame head is unsure. None when
+def offset_ends(frame_probs: np.ndarray, offset_probs: np.ndarray, offset_threshold: float | None,
+                frame_gate: float = 0.7) -> np.ndarray | None:
+    """Where the offset head may end a note: it fires while the frame head is below `frame_gate`
+    (where the frame head is surer, the note sounds whatever the offset head says). None when
     there is no offset threshold (the frame head alone ends notes). A mask, so that pipelines
     which ship thresholded bits (Beam re-transcription) decode exactly as in-process decoding."""
     if offset_threshold is None:
         return None
-    return (np.asarray(offset_probs) >= offset_threshold) & (np.asarray(frame_probs) < OFFSET_FRAME_GATE)
+    return (np.asarray(offset_probs) >= offset_threshold) & (np.asarray(frame_probs) < frame_gate)
 
 
 def _first_after(stops: np.ndarray, starts: np.ndarray, num_frames: int) -> np.ndarray:

@@ -93,5 +93,6 @@ class Transcriber:
         return decode_notes(probs["frames"], probs["onsets"], probs["velocities"], self.config.frames_per_second,
                             frame_threshold=self.config.frame_threshold,
                             onset_threshold=self.config.onset_threshold,
-                            note_ends=offset_ends(probs["frames"], probs["offsets"], self.config.offset_threshold),
+                            note_ends=offset_ends(probs["frames"], probs["offsets"], self.config.offset_threshold,
+                                                  self.config.offset_frame_gate),
                             offset_correction_s=self.config.offset_correction_s)
