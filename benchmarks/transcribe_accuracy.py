@@ -40,6 +40,8 @@ def main() -> None:
     transcriber = Transcriber.load(args.checkpoint)
     test = evaluate(transcriber, args.dataset, "test", args.excerpt_seconds)
     print(format_metrics(test.mean))
+    for soundfont, metrics in test.by_soundfont.items():
+        print(f"{soundfont}:", format_metrics(metrics))
     clip = evaluate(transcriber, SHARED_DATA / "maestro_clip", "train")
     print(format_metrics(clip.mean))
     record.save("transcribe_accuracy", {
@@ -48,7 +50,9 @@ def main() -> None:
         "asap_test_renders": {"pieces": len(test.pieces), "audio_hours": round(test.audio_seconds / 3600, 2),
                               "excerpt_seconds": args.excerpt_seconds or "whole pieces",
                               "realtime_factor": round(test.audio_seconds / test.wall_seconds, 1),
-                              **rounded(test.mean)},
+                              **rounded(test.mean),
+                              "by_soundfont": {name: {"pieces": sum(p.get("soundfont") == name for p in test.pieces),
+                                                      **rounded(m)} for name, m in test.by_soundfont.items()}},
         "maestro_clip_real_recording": {"seconds": round(clip.audio_seconds, 2), **rounded(clip.mean)},
     }, notes="Test split renders: plain (no augmentation), FluidR3_GM or TimGM6mb per file.")
     pieces = Path(__file__).resolve().parent / "results" / "transcribe_accuracy_pieces.json"

@@ -3,13 +3,15 @@
 Each MIDI file becomes `<year>/<name>.midi` (a byte copy) and `<year>/<name>.wav` (rendered with
 FluidSynth), listed in `maestro-v3.0.0.csv` and `maestro-v3.0.0.json`. An optional split file
 (ASAP's `asap_split.csv`, or any CSV with `split` and a MIDI path column) assigns splits,
-composers and titles; without one every file goes to `train`.
+composers and titles; without one every file goes to `train`. `renders.csv` says how each file
+was rendered (soundfont and augmentation), so results can be broken down by soundfont.
 """
 
 from __future__ import annotations
 
 import csv
 import dataclasses
+import io
 import shutil
 from pathlib import Path, PurePosixPath
 from typing import Any, Sequence
@@ -18,7 +20,7 @@ from maestro.fluidsynth import Augmentation, file_rng, render_midi
 from maestro.metadata import SPLITS, Record, write_metadata
 from maestro.soundfonts import TRAINING_SOUNDFONTS, find_soundfont
 from stages.audio import audio_duration_seconds, write_wav
-from stages.contract import InputError, Job, Stage, StageReport
+from stages.contract import InputError, Job, Stage, StageReport, write_text_atomic
 from stages.midi import MIDI_SUFFIXES, apply_sustain, read_note_sequence
 
 # ASAP names composers by surname; MAESTRO by full name.
@@ -32,6 +34,7 @@ COMPOSER_NAMES = {
 }
 DEFAULT_YEAR = 2018  # year folder for files whose split file gives no MAESTRO year
 RELEASE_TAIL_SECONDS = 1.0  # kept after the last (pedal-extended) note ends
+RENDERS_CSV = "renders.csv"  # audio_filename -> soundfont and augmentation
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,20 +116,26 @@ class RenderStage(Stage):
         return entry is not None and entry.split in self.splits
 
     def output_names(self, source: Path, relative: PurePosixPath) -> dict[str, PurePosixPath]:
-        stem = PurePosixPath(str(self.entry(source).year)) / dataset_name(relative)
-        return {"midi": stem.with_suffix(".midi"), "audio": stem.with_suffix(".wav")}
+        # Appended, not with_suffix: a dotted folder (ASAP's "Impromptu_op.90_D.899") would read as a suffix.
+        stem = f"{self.entry(source).year}/{dataset_name(relative)}"
+        return {"midi": PurePosixPath(stem + ".midi"), "audio": PurePosixPath(stem + ".wav")}
 
     def process(self, job: Job, temporaries: dict[str, Path]) -> None:
         sequence = read_note_sequence(job.source)
         if not sequence.notes:
             raise InputError("MIDI file has no notes")
-        entry = self.entry(job.source)
         rng = file_rng(self.seed, str(job.relative))
-        augmentation = Augmentation.draw(rng, self.soundfonts, augment=entry.split in self.augment_splits)
+        augmentation = self.augmentation(job, rng)
         end_seconds = apply_sustain(sequence).total_time + RELEASE_TAIL_SECONDS
         audio = render_midi(job.source, augmentation, self.sample_rate_hz, rng, end_seconds)
         write_wav(temporaries["audio"], audio, self.sample_rate_hz)
         shutil.copyfile(job.source, temporaries["midi"])
+
+    def augmentation(self, job: Job, rng=None) -> Augmentation:
+        """The file's soundfont and effects: the first draw of its own seeded generator, so the
+        manifest can say how finished files were rendered without rendering them again."""
+        rng = file_rng(self.seed, str(job.relative)) if rng is None else rng
+        return Augmentation.draw(rng, self.soundfonts, augment=self.entry(job.source).split in self.augment_splits)
 
     def record(self, job: Job, output_dir: Path) -> Record:
         entry = self.entry(job.source)
@@ -149,9 +158,32 @@ def render_dataset(midi_dir: Path | str, out_root: Path | str, split_file: Path 
     entries = read_split_file(split_file) if split_file else None
     stage = RenderStage(entries, **settings)
     report = stage.run(midi_dir, out_root, overwrite=overwrite, workers=workers, progress=progress)
-    jobs = stage.plan(midi_dir, out_root)
-    records = sorted((stage.record(job, out_root) for job in jobs if job.done()),
-                     key=lambda r: r.midi_filename)
+    done = [job for job in stage.plan(midi_dir, out_root) if job.done()]
+    records = sorted((stage.record(job, out_root) for job in done), key=lambda r: r.midi_filename)
     write_metadata(out_root, records)
+    write_renders(out_root, {job.targets["audio"].relative_to(out_root).as_posix(): stage.augmentation(job)
+                             for job in done})
     return report
+
+
+def write_renders(out_root: Path, augmentations: dict[str, Augmentation]) -> None:
+    """`renders.csv`: one row per audio file, its soundfont and effects (empty: off)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["audio_filename", *(field.name for field in dataclasses.fields(Augmentation))])
+    for name in sorted(augmentations):
+        values = dataclasses.astuple(augmentations[name])
+        writer.writerow([name, *("" if v is None else " ".join(map(str, v)) if isinstance(v, tuple) else v
+                                 for v in values)])
+    write_text_atomic(Path(out_root) / RENDERS_CSV, buffer.getvalue())
+
+
+def read_soundfonts(root: Path | str) -> dict[str, str]:
+    """audio_filename -> soundfont name, from a rendered dataset's `renders.csv` ({} without one,
+    as for the real MAESTRO)."""
+    path = Path(root) / RENDERS_CSV
+    if not path.exists():
+        return {}
+    with path.open(newline="", encoding="utf-8") as handle:
+        return {row["audio_filename"]: row["soundfont"] for row in csv.DictReader(handle)}
 

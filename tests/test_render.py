@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import soundfile
 
-from maestro.fluidsynth import Augmentation, add_noise, file_rng
+from maestro.fluidsynth import Augmentation, add_noise, file_rng, render_midi
 from maestro.metadata import Dataset, read_metadata
-from maestro.render import render_dataset
+from maestro.render import read_soundfonts, render_dataset
 from stages.midi import apply_sustain, read_note_sequence
 from tests.conftest import make_midi, phrase
 
@@ -34,6 +34,22 @@ def test_layout_metadata_and_audio(rendered, midi_folder):
         assert end < record.duration <= end + 1.0 + 1e-3
         audio, _ = soundfile.read(dataset.audio_path(record))
         assert 0.01 < np.abs(audio).max() <= 1.0
+
+
+def test_renders_csv_names_the_soundfont_each_file_was_rendered_with(rendered):
+    dataset = Dataset.open(rendered)
+    soundfonts = read_soundfonts(rendered)
+    assert set(soundfonts) == {r.audio_filename for r in dataset.records}
+    plain = [r for r in dataset.records if r.split != "train"]  # no augmentation: the soundfont alone
+    assert plain
+    for record in plain:
+        audio, _ = soundfile.read(dataset.audio_path(record), dtype="float32")
+        for soundfont in ("FluidR3_GM", "TimGM6mb"):
+            again = render_midi(dataset.midi_path(record), Augmentation(soundfont), 16000, np.random.default_rng(0),
+                                record.duration)[: len(audio)]
+            same = np.abs(again - audio).max() < 1e-3
+            assert same == (soundfont == soundfonts[record.audio_filename]), (record.audio_filename, soundfont)
+    assert read_soundfonts(rendered / "2018") == {}  # no manifest (the real MAESTRO): nothing to say
 
 
 def test_rerun_skips_finished_files_and_renders_deterministically(rendered, midi_folder, tmp_path):
@@ -60,6 +76,16 @@ def test_without_split_file_everything_is_train_and_bad_files_are_reported(tmp_p
     assert set(reasons) == {"corrupt.mid", "empty.midi"}
     assert "MIDI" in reasons["corrupt.mid"] and "no notes" in reasons["empty.midi"]
     assert sorted(p.name for p in (tmp_path / "out" / "2020").iterdir()) == ["good.midi", "good.wav"]
+
+
+def test_dotted_folder_names_keep_every_file_apart(tmp_path):
+    source = tmp_path / "in" / "Schubert" / "Impromptu_op.90_D.899"
+    for number in (3, 4):
+        make_midi(source / str(number) / "Hou06M.mid", phrase(number, 1.0))
+    report = render_dataset(tmp_path / "in", tmp_path / "out", progress=False)
+    assert report.ok and len(report.written) == 2
+    assert sorted(r.audio_filename for r in read_metadata(tmp_path / "out" / "maestro-v3.0.0.csv")) == [
+        "2018/Schubert--Impromptu_op.90_D.899--3--Hou06M.wav", "2018/Schubert--Impromptu_op.90_D.899--4--Hou06M.wav"]
 
 
 def test_soundfonts_sound_different_and_augmentation_is_seeded(tmp_path):

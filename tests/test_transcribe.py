@@ -191,3 +191,30 @@ def test_transcribe_and_score_writes_midi_scores_and_piano_rolls(trained_tiny, r
     assert "note-with-offset-and-velocity" in out
     pictures = sorted((tmp_path / "t").rglob("*.png"))
     assert len(pictures) == 4 and all(p.read_bytes().startswith(b"\x89PNG") for p in pictures)
+
+
+def test_evaluation_scores_each_piece_and_breaks_scores_down_by_soundfont(rendered):
+    from maestro.metadata import Dataset
+    from maestro.render import read_soundfonts
+    from transcribe.evaluate import evaluate, reference_notes
+
+    dataset, soundfonts = Dataset.open(rendered), read_soundfonts(rendered)
+    train = dataset.select(splits=["train"])
+    assert {soundfonts[r.audio_filename] for r in train} == {"FluidR3_GM", "TimGM6mb"}
+    perfect = next(r for r in train if soundfonts[r.audio_filename] == "TimGM6mb")
+
+    class Oracle:  # hears every recording as `perfect`'s MIDI
+        config = TINY
+
+        def transcribe(self, audio):
+            return reference_notes(dataset.midi_path(perfect), len(audio) / TINY.sample_rate_hz)
+
+    result = evaluate(Oracle(), rendered, "train", progress=False)
+    scores = {p["audio_filename"]: p for p in result.pieces}
+    assert scores[perfect.audio_filename]["note-with-offset/f1"] == 1.0
+    assert all(p["note/f1"] < 0.5 for name, p in scores.items() if name != perfect.audio_filename)
+    for soundfont, mean in result.by_soundfont.items():
+        pieces = [p for p in result.pieces if p["soundfont"] == soundfont]
+        assert pieces and all(p["soundfont"] == soundfonts[p["audio_filename"]] for p in pieces)
+        assert mean["note/f1"] == pytest.approx(np.mean([p["note/f1"] for p in pieces]))
+    assert result.mean["frame/f1"] == pytest.approx(np.mean([p["frame/f1"] for p in result.pieces]))

@@ -96,6 +96,9 @@ def run_evaluate_transcribe(args) -> int:
     print(format_metrics(result.mean), file=sys.stderr)
     summary = {"split": args.split, "pieces": len(result.pieces), "audio_seconds": round(result.audio_seconds, 1),
                "excerpt_seconds": args.excerpt_seconds, **{k: round(v, 4) for k, v in result.mean.items()}}
+    if result.by_soundfont:  # a rendered dataset: how each soundfont fared
+        summary["by_soundfont"] = {name: {k: round(v, 4) for k, v in metrics.items()}
+                                   for name, metrics in result.by_soundfont.items()}
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps({**summary, "per_piece": dataclasses.asdict(result)["pieces"]}, indent=2))

@@ -12,6 +12,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from maestro.metadata import Dataset
+from maestro.render import read_soundfonts
 from stages.audio import load_audio
 from stages.midi import NOTE_DTYPE, apply_sustain, notes_from_sequence, read_note_sequence
 from transcribe.infer import Transcriber
@@ -35,12 +36,15 @@ class Evaluation:
     pieces: list[dict]
     audio_seconds: float
     wall_seconds: float
+    # Means over the pieces rendered with each soundfont (a rendered dataset's renders.csv).
+    by_soundfont: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
 
 
 def evaluate(transcriber: Transcriber, root: Path | str, split: str = "test",
              excerpt_seconds: float | None = None, limit: int | None = None, progress: bool = True) -> Evaluation:
     """Transcribe every recording of a split (or its first `excerpt_seconds`) and score it."""
     dataset = Dataset.open(root)
+    soundfonts = read_soundfonts(root)
     records = dataset.select(splits=[split])[:limit]
     if not records:
         raise ValueError(f"no {split} records in {root}")
@@ -52,9 +56,15 @@ def evaluate(transcriber: Transcriber, root: Path | str, split: str = "test",
         estimate = transcriber.transcribe(audio)
         reference = reference_notes(dataset.midi_path(record), seconds)
         metrics = transcription_metrics(reference, estimate, transcriber.config.frames_per_second)
+        soundfont = {"soundfont": soundfonts[record.audio_filename]} if record.audio_filename in soundfonts else {}
         pieces.append({"audio_filename": record.audio_filename, "composer": record.canonical_composer,
-                       "title": record.canonical_title, "seconds": round(seconds, 3), **metrics})
+                       "title": record.canonical_title, "seconds": round(seconds, 3), **soundfont, **metrics})
         audio_seconds += seconds
     metric_keys = [k for k in pieces[0] if "/" in k]
-    mean = mean_metrics([{k: p[k] for k in metric_keys} for p in pieces])
-    return Evaluation(mean, pieces, audio_seconds, time.perf_counter() - start)
+
+    def mean_of(selected):
+        return mean_metrics([{k: p[k] for k in metric_keys} for p in selected])
+
+    by_soundfont = {name: mean_of([p for p in pieces if p.get("soundfont") == name])
+                    for name in sorted({p["soundfont"] for p in pieces if "soundfont" in p})}
+    return Evaluation(mean_of(pieces), pieces, audio_seconds, time.perf_counter() - start, by_soundfont)
