@@ -7,8 +7,9 @@ is unsure (below a frame gate, chosen on validation with the thresholds), at lea
 OFFSET_MIN_FRAMES after the onset. (A low frame threshold keeps quiet, decaying notes sounding;
 the offset head then cuts those the frame head would hold too long. On validation renders this
 raised note-with-offset F1 from 0.62 to 0.70; the gate keeps it from cutting notes the frame
-head clearly hears, as it did on the real MAESTRO recording without one.) An offset correction, chosen on validation like the thresholds, moves every note end
-by a fixed time (never to within a frame of its onset).
+head clearly hears, as it did on the real MAESTRO recording without one.) An offset correction,
+chosen on validation like the thresholds, moves every note end by a fixed time (never to within a
+frame of its onset).
 """
 
 from __future__ import annotations
