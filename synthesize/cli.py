@@ -47,7 +47,8 @@ def add_train(models) -> None:
     parser.add_argument("--learning-rate", type=float, help="initial learning rate (default: the config's)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--from", dest="initial_weights", type=Path,
-                        help="start from this .keras WaveNet's weights (same sizes), e.g. a run's best.keras")
+                        help="start from this .keras WaveNet's weights (same sizes; older transposed upsampling is "
+                             "converted), e.g. a run's best.keras")
     parser.set_defaults(run=run_train_synthesize)
 
 

@@ -12,9 +12,12 @@ class SynthesizerConfig(JsonConfig):
     name: str = "default"
     sample_rate_hz: int = 16_000
     roll_rate_hz: int = 250  # conditioning frames per second: 64 samples each at 16 kHz
-    # Conditioning: non-causal dilated convolutions over the roll, then learned upsampling.
+    # Conditioning: non-causal dilated convolutions over the roll, then upsampling to the audio
+    # rate (synthesize/model.py ContextStack): "linear" for every named config; "transposed" is
+    # kept for checkpoints saved before this field existed.
     context_channels: int = 64
     context_dilations: tuple[int, ...] = (1, 2, 4, 8)
+    upsampling: str = "transposed"
     # Harmonic excitation (synthesize/excitation.py): sin and cos of this many harmonics of the
     # sounding notes, joined to the conditioning. 0: the paper's roll-only conditioning.
     harmonics: int = 0
@@ -50,7 +53,8 @@ class SynthesizerConfig(JsonConfig):
 
     @classmethod
     def paper(cls) -> "SynthesizerConfig":
-        return cls(name="paper", context_channels=256, stacks=3, layers_per_stack=10, residual_channels=256,
+        return cls(name="paper", upsampling="linear", context_channels=256, stacks=3, layers_per_stack=10,
+                   residual_channels=256,
                    gate_channels=512, skip_channels=256, crop_samples=16_000)
 
     @property
@@ -59,10 +63,11 @@ class SynthesizerConfig(JsonConfig):
 
     @classmethod
     def default(cls) -> "SynthesizerConfig":
-        return cls(harmonics=4, sampling_temperature=0.05)  # chosen on validation round trips
+        return cls(upsampling="linear", harmonics=4, sampling_temperature=0.05)  # chosen on validation round trips
 
     @classmethod
     def tiny(cls) -> "SynthesizerConfig":
-        return cls(name="tiny", context_channels=8, context_dilations=(1, 2), stacks=1, layers_per_stack=4,
+        return cls(name="tiny", upsampling="linear", context_channels=8, context_dilations=(1, 2), stacks=1,
+                   layers_per_stack=4,
                    residual_channels=8, gate_channels=8, skip_channels=8, harmonics=2, mixtures=3, crop_samples=512,
                    batch_size=2)

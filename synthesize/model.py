@@ -28,14 +28,25 @@ ROLL_CHANNELS = 176  # held velocity and onset velocity for each of the 88 keys
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class ContextStack(layers.Layer):
     """Conditioning. Input shape: (batch, frames, 176). Output shape: (batch, (frames - 2 margin)
-    * samples_per_frame, channels): the margin frames on each side only give context."""
+    * samples_per_frame, channels): the margin frames on each side only give context.
 
-    def __init__(self, channels: int, dilations, samples_per_frame: int, **kwargs):
+    Upsampling to the audio rate: "linear" projects each frame and interpolates linearly between
+    frame centres. "transposed" (a learned 64-sample pattern per frame, how the first checkpoints
+    were trained) repeats that pattern every frame, a 250 Hz buzz the transcriber hears as notes
+    at B3 and its harmonics (91% of that kernel was the within-frame pattern)."""
+
+    def __init__(self, channels: int, dilations, samples_per_frame: int, upsampling: str = "transposed", **kwargs):
         super().__init__(**kwargs)
+        if upsampling not in ("linear", "transposed"):
+            raise ValueError(f"upsampling must be 'linear' or 'transposed', not {upsampling!r}")
         self.channels, self.dilations, self.samples_per_frame = channels, tuple(dilations), samples_per_frame
+        self.upsampling = upsampling
         self.project = layers.Conv1D(channels, 1)
         self.convs = [layers.Conv1D(channels, 3, padding="same", dilation_rate=d, activation="relu") for d in self.dilations]
-        self.upsample = layers.Conv1DTranspose(channels, samples_per_frame, strides=samples_per_frame)
+        if upsampling == "linear":
+            self.frame_output = layers.Dense(channels)
+        else:
+            self.upsample = layers.Conv1DTranspose(channels, samples_per_frame, strides=samples_per_frame)
 
     @property
     def margin(self) -> int:
@@ -46,13 +57,26 @@ class ContextStack(layers.Layer):
         x = self.project(roll)
         for conv in self.convs:
             x = x + conv(x)
-        frames = ops.shape(x)[1]
-        x = x[:, self.margin: frames - self.margin]
-        return self.upsample(x)  # frame t -> samples [t * spf, (t + 1) * spf)
+        frames, m = ops.shape(x)[1], self.margin
+        if self.upsampling == "transposed":
+            return self.upsample(x[:, m: frames - m])  # frame t -> samples [t * spf, (t + 1) * spf)
+        return self._interpolate(self.frame_output(x[:, m - 1: frames - m + 1]))
+
+    def _interpolate(self, x):
+        """(B, frames + 2, C), one frame of context each side -> (B, frames * spf, C), each frame's
+        value at its centre sample and straight lines between centres."""
+        spf = self.samples_per_frame
+        left, right = x[:, :-1, None, :], x[:, 1:, None, :]  # segment i joins the centres of frames i, i + 1
+        weight = ops.reshape(ops.arange(spf, dtype=x.dtype) / spf, (1, 1, spf, 1))
+        lines = left + (right - left) * weight  # (B, frames + 1, spf, C)
+        batch, segments, channels = ops.shape(x)[0], ops.shape(x)[1] - 1, ops.shape(x)[2]
+        samples = ops.reshape(lines, (batch, segments * spf, channels))
+        # Sample 0 of the first inner frame lies half a frame after the centre of the frame before.
+        return samples[:, spf // 2: spf // 2 + (segments - 1) * spf]
 
     def get_config(self):
         return {**super().get_config(), "channels": self.channels, "dilations": self.dilations,
-                "samples_per_frame": self.samples_per_frame}
+                "samples_per_frame": self.samples_per_frame, "upsampling": self.upsampling}
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -66,7 +90,8 @@ class WaveNet(keras.Model):
             config = SynthesizerConfig.from_dict(config)
         self.config = config or SynthesizerConfig()
         c = self.config
-        self.context = ContextStack(c.context_channels, c.context_dilations, c.samples_per_frame, name="context")
+        self.context = ContextStack(c.context_channels, c.context_dilations, c.samples_per_frame, c.upsampling,
+                                    name="context")
         self.input_projection = layers.Conv1D(c.residual_channels, 1, name="input")
         self.dilations = [2 ** i for _ in range(c.stacks) for i in range(c.layers_per_stack)]
         self.dilated = [layers.Conv1D(2 * c.gate_channels, 2, dilation_rate=d, padding="causal", name=f"dilated_{i}")
@@ -140,6 +165,26 @@ def build_model(config: SynthesizerConfig) -> WaveNet:
         inputs["excitation"] = np.zeros((1, config.samples_per_frame, config.excitation_channels), np.float32)
     model(inputs)
     return model
+
+
+def transfer_weights(source: WaveNet, target: WaveNet) -> None:
+    """Copy a trained WaveNet's weights into one of the same sizes, also from transposed to linear
+    upsampling: the per-frame projection becomes the transposed kernel's mean over the frame's
+    samples, which keeps what a frame says and drops the pattern repeated within every frame."""
+    def parts(model):
+        return [model.context.project, *model.context.convs, model.input_projection, *model.dilated,
+                *model.conditioning, *model.residual, *model.skip, model.head, model.out]
+
+    for source_layer, target_layer in zip(parts(source), parts(target), strict=True):
+        target_layer.set_weights(source_layer.get_weights())
+    if source.config.upsampling == target.config.upsampling:
+        upsampler = "frame_output" if target.config.upsampling == "linear" else "upsample"
+        getattr(target.context, upsampler).set_weights(getattr(source.context, upsampler).get_weights())
+    elif target.config.upsampling == "linear":
+        kernel, bias = source.context.upsample.get_weights()  # kernel: (samples, out, in)
+        target.context.frame_output.set_weights([kernel.mean(axis=0).T, bias])
+    else:
+        raise ValueError("linear upsampling cannot be turned back into a transposed convolution")
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)

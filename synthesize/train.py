@@ -12,7 +12,7 @@ import numpy as np
 from stages.training import Monitor, prepare_run, resume, standard_callbacks
 from synthesize.config import SynthesizerConfig
 from synthesize.data import RandomCrops, load_recordings
-from synthesize.model import build_model, compile_model
+from synthesize.model import build_model, compile_model, transfer_weights
 
 
 class ShuffledRollLoss(keras.callbacks.Callback):
@@ -37,7 +37,7 @@ class ShuffledRollLoss(keras.callbacks.Callback):
 def train(root: Path | str, run_dir: Path | str, config: SynthesizerConfig, steps: int, steps_per_epoch: int = 250,
           validation_batches: int = 8, seed: int = 0, initial_weights: Path | None = None) -> keras.Model:
     """Train (or, with `initial_weights`, go on from a trained WaveNet's weights with this
-    config's optimizer settings) for `steps` in all."""
+    config's optimizer settings, also one with the older transposed upsampling) for `steps` in all."""
     run_dir = Path(run_dir)
     prepare_run(run_dir, config)
     margin = sum(config.context_dilations)
@@ -46,7 +46,9 @@ def train(root: Path | str, run_dir: Path | str, config: SynthesizerConfig, step
     validation = RandomCrops(load_recordings(root, "validation", config.sample_rate_hz), config,
                              validation_batches, seed=seed, margin_frames=margin, fixed=True)
 
-    model, initial_epoch = resume(run_dir, lambda: build_model(config), compile_model, seed, initial_weights)
+    model, initial_epoch = resume(run_dir, lambda: build_model(config), compile_model, seed)
+    if initial_weights is not None and initial_epoch == 0:
+        transfer_weights(keras.saving.load_model(initial_weights, compile=False), model)
     callbacks = [ShuffledRollLoss(validation), *standard_callbacks(run_dir, Monitor("val_loss", "min"))]
     epochs = max(1, steps // steps_per_epoch)
     if initial_epoch < epochs:
