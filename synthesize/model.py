@@ -39,6 +39,8 @@ class ContextStack(layers.Layer):
         super().__init__(**kwargs)
         if upsampling not in ("linear", "transposed"):
             raise ValueError(f"upsampling must be 'linear' or 'transposed', not {upsampling!r}")
+        if upsampling == "linear" and not sum(dilations):
+            raise ValueError("linear upsampling needs context dilations: it reads one margin frame each side")
         self.channels, self.dilations, self.samples_per_frame = channels, tuple(dilations), samples_per_frame
         self.upsampling = upsampling
         self.project = layers.Conv1D(channels, 1)

@@ -18,7 +18,7 @@ from synthesize.config import SynthesizerConfig
 from synthesize.generate import Generator, join_segments, segment_plan
 from synthesize.mixture import (HALF_BIN, logistic_mixture_nll, mulaw_decode, mulaw_encode,
                                 sample_logistic_mixture, sample_mulaw)
-from synthesize.model import ROLL_CHANNELS, ContextStack, build_model
+from synthesize.model import ROLL_CHANNELS, ContextStack, build_model, transfer_weights
 from tests.conftest import make_midi, phrase
 
 TINY = SynthesizerConfig.tiny()
@@ -145,6 +145,39 @@ def test_conditioning_roll_frames_line_up_with_samples():
     frames[0, 3, 5] = 1.0
     changed = np.abs(np.asarray(stack(frames)) - base).max(axis=-1)[0]
     assert changed.nonzero()[0].min() == 192 and changed.nonzero()[0].max() == 255
+
+
+def test_linear_upsampling_puts_each_frame_at_its_centre_and_repeats_no_pattern():
+    stack = ContextStack(3, (1,), 64, "linear")
+    frames = np.array([[[0.0, 1.0, 5.0], [2.0, 1.0, 5.0], [4.0, 1.0, 5.0], [0.0, 1.0, 5.0]]], np.float32)  # 2 inner
+    samples = np.asarray(stack._interpolate(frames))[0]
+    assert samples.shape == (128, 3)
+    np.testing.assert_allclose(samples[32], frames[0, 1], atol=1e-6)  # centre of the first inner frame
+    np.testing.assert_allclose(samples[96], frames[0, 2], atol=1e-6)
+    np.testing.assert_allclose(samples[0, 0], 1.0, atol=1e-6)  # half way from the margin frame's centre
+    np.testing.assert_allclose(np.diff(samples[32:97, 0]), 2 / 64, atol=1e-6)  # a straight line between centres
+    np.testing.assert_allclose(samples[:, 1:], np.broadcast_to([1.0, 5.0], (128, 2)))  # constant stays constant
+    with pytest.raises(ValueError, match="dilations"):
+        ContextStack(3, (), 64, "linear")
+
+
+def test_transposed_upsampling_converts_to_its_mean_per_frame():
+    import dataclasses
+
+    transposed = build_model(dataclasses.replace(TINY, upsampling="transposed"))
+    linear = build_model(TINY)
+    transfer_weights(transposed, linear)
+    inputs = random_inputs(6)
+    old = np.asarray(transposed.condition(inputs["roll"], inputs["excitation"]))[0]
+    new = np.asarray(linear.condition(inputs["roll"], inputs["excitation"]))[0]
+    spf, roll_part = TINY.samples_per_frame, TINY.context_channels  # then the excitation, the same in both
+    centres = new[spf // 2::spf, :roll_part]
+    np.testing.assert_allclose(centres, old[:, :roll_part].reshape(6, spf, -1).mean(axis=1), atol=1e-5)
+    np.testing.assert_array_equal(new[:, roll_part:], old[:, roll_part:])
+    for a, b in zip(transposed.dilated + transposed.conditioning, linear.dilated + linear.conditioning):
+        assert all(np.array_equal(x, y) for x, y in zip(a.get_weights(), b.get_weights()))
+    with pytest.raises(ValueError, match="cannot"):
+        transfer_weights(linear, transposed)
 
 
 def test_harmonic_excitation_is_the_notes_pitch_from_its_onset_to_its_offset():
