@@ -54,8 +54,7 @@ class SynthesizerConfig(JsonConfig):
     @classmethod
     def paper(cls) -> "SynthesizerConfig":
         return cls(name="paper", upsampling="linear", context_channels=256, stacks=3, layers_per_stack=10,
-                   residual_channels=256,
-                   gate_channels=512, skip_channels=256, crop_samples=16_000)
+                   residual_channels=256, gate_channels=512, skip_channels=256, crop_samples=16_000)
 
     @property
     def excitation_channels(self) -> int:
@@ -68,6 +67,5 @@ class SynthesizerConfig(JsonConfig):
     @classmethod
     def tiny(cls) -> "SynthesizerConfig":
         return cls(name="tiny", upsampling="linear", context_channels=8, context_dilations=(1, 2), stacks=1,
-                   layers_per_stack=4,
-                   residual_channels=8, gate_channels=8, skip_channels=8, harmonics=2, mixtures=3, crop_samples=512,
-                   batch_size=2)
+                   layers_per_stack=4, residual_channels=8, gate_channels=8, skip_channels=8, harmonics=2, mixtures=3,
+                   crop_samples=512, batch_size=2)

@@ -33,7 +33,7 @@ class ContextStack(layers.Layer):
     Upsampling to the audio rate: "linear" projects each frame and interpolates linearly between
     frame centres. "transposed" (a learned 64-sample pattern per frame, how the first checkpoints
     were trained) repeats that pattern every frame, a 250 Hz buzz the transcriber hears as notes
-    at B3 and its harmonics (91% of that kernel was the within-frame pattern)."""
+    at B3 and its harmonics (94% of that kernel's norm was the within-frame pattern)."""
 
     def __init__(self, channels: int, dilations, samples_per_frame: int, upsampling: str = "transposed", **kwargs):
         super().__init__(**kwargs)
