@@ -46,28 +46,6 @@ def test_labels_of_a_note_already_sounding_have_frames_but_no_onset():
     assert labels.onsets[91, 72 - 21] == 1 and not labels.offsets[:, 72 - 21].any()  # ends after the clip
 
 
-def test_training_targets_mark_re_strikes_of_a_sounding_key_for_the_onset_loss():
-    from transcribe.dataset import ShardCache, example_arrays
-    from transcribe.model import OnsetLoss
-
-    # C4 struck, re-struck under the pedal at 0.5 s, then struck again after a rest at 1.5 s.
-    notes = np.array([(0.0, 0.5, 60, 80), (0.5, 1.0, 60, 70), (1.5, 1.8, 60, 60)], dtype=NOTE_DTYPE)
-    roll = piano_roll(notes, 64, FPS)
-    cache = ShardCache(np.zeros((64, TINY.mel_bins), np.float32), {name: getattr(roll, name) for name in
-                       ("frames", "onsets", "offsets", "velocities")}, np.array([[0, 64]]), notes)
-    _, y = example_arrays(cache, 0, 64, 64)
-    key, starts = 60 - 21, [0, 16, 47]  # 0.5 s and 1.5 s at 31.25 frames per second (rounded half up)
-    assert y["onsets"][starts, key].tolist() == [1, 2, 1] and y["onsets"].sum() == 4
-    assert y["velocities"][starts, key].tolist() == pytest.approx([80 / 127, 70 / 127, 60 / 127])
-    # The mark only weighs the loss: the target is 1 either way, and weight 1 is plain log-loss.
-    logits = np.random.default_rng(0).standard_normal(y["onsets"].shape).astype(np.float32)
-    plain = keras.losses.BinaryCrossentropy(from_logits=True)(np.minimum(y["onsets"], 1), logits)
-    assert float(OnsetLoss(1.0)(y["onsets"], logits)) == pytest.approx(float(plain), rel=1e-5)
-    weighted = float(OnsetLoss(3.0)(y["onsets"], logits))
-    re_strike = float(keras.ops.binary_crossentropy(1.0, logits[16, key], from_logits=True))
-    assert weighted == pytest.approx(float(plain) + 2 * re_strike / logits.size, rel=1e-4)
-
-
 def test_model_heads_shapes_and_onset_stack_untouched_by_frame_loss():
     import tensorflow as tf
 

@@ -35,10 +35,6 @@ class TranscriberConfig(JsonConfig):
     clip_norm: float = 3.0
     batch_size: int = 8
     crop_frames: int = 320  # ~10 s
-    # Onset targets on a key that is already sounding (a re-strike under the pedal, or of a held
-    # key) weigh this much in the onset loss (1: plain log-loss). Such onsets were 20% of notes on
-    # validation renders, and the model trained without it missed 13.5% of them against 5% of the rest.
-    restrike_onset_weight: float = 1.0
     # Inference: chunks of audio with overlap, stitched at their centres.
     chunk_frames: int = 625  # 20 s
     overlap_frames: int = 64  # ~2 s of context on each side

@@ -125,9 +125,6 @@ def example_arrays(cache: ShardCache, first: int, length: int, crop: int) -> tup
         y[name] = roll
     # Velocity target: MIDI velocity / 127 at labelled onsets, -1 (masked) elsewhere.
     y["velocities"] = np.where(y["onsets"] > 0, y["velocities"] / 127.0, -1.0).astype(np.float32)
-    # Re-strikes (an onset where the key sounded the frame before) are marked 2, for the onset
-    # loss to weigh (transcribe.model.OnsetLoss); the target is still 1.
-    y["onsets"][1:] += y["onsets"][1:] * y["frames"][:-1]
     return x, y
 
 

@@ -114,24 +114,6 @@ def velocity_loss(y_true, y_pred):
     return ops.sum(mask * ops.square(y_true - y_pred)) / ops.maximum(ops.sum(mask), 1.0)
 
 
-@keras.saving.register_keras_serializable(package=PACKAGE)
-class OnsetLoss(keras.losses.Loss):
-    """Log-loss on onset logits in which targets marked 2 (re-strikes, see
-    transcribe.dataset.example_arrays) are positives weighing `restrike_weight`."""
-
-    def __init__(self, restrike_weight: float = 1.0, name: str = "onset_loss", **kwargs):
-        super().__init__(name=name, **kwargs)
-        self.restrike_weight = float(restrike_weight)
-
-    def call(self, y_true, y_pred):
-        target = ops.minimum(y_true, 1.0)
-        weight = 1.0 + (self.restrike_weight - 1.0) * ops.cast(y_true > 1.5, y_pred.dtype)
-        return ops.mean(weight * ops.binary_crossentropy(target, y_pred, from_logits=True), axis=-1)
-
-    def get_config(self):
-        return {**super().get_config(), "restrike_weight": self.restrike_weight}
-
-
 def build_model(config: TranscriberConfig) -> OnsetsAndFrames:
     model = OnsetsAndFrames(config, name=f"onsets_and_frames_{config.name}")
     model(ops.zeros((1, 8, config.mel_bins)))  # creates every weight
@@ -145,7 +127,7 @@ def compile_model(model: OnsetsAndFrames) -> OnsetsAndFrames:
     schedule = keras.optimizers.schedules.ExponentialDecay(c.learning_rate, c.decay_steps, c.decay_rate)
     bce = keras.losses.BinaryCrossentropy(from_logits=True)
     model.compile(optimizer=keras.optimizers.Adam(schedule, global_clipnorm=c.clip_norm),
-                  loss={"onsets": OnsetLoss(c.restrike_onset_weight), "offsets": bce, "frames": bce, "velocities": velocity_loss})
+                  loss={"onsets": bce, "offsets": bce, "frames": bce, "velocities": velocity_loss})
     return model
 
 
