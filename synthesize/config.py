@@ -31,6 +31,14 @@ class SynthesizerConfig(JsonConfig):
     # (256-way softmax over 8-bit mu-law).
     output: str = "logistic"
     mixtures: int = 10
+    # The renders are quiet (rms about 0.015 of full scale, peaks 0.15-0.3): the network reads
+    # the past samples times this gain and predicts in those units (synthesize/model.py), so its
+    # weights start at a useful scale instead of having to grow 30-fold first.
+    audio_gain: float = 1.0
+    # Training audio gets Gaussian noise of this many 16-bit steps (then is rounded to 16 bits):
+    # the renders' stretches of exact digital silence otherwise let the mixture's scale shrink
+    # far below one step, where one misplaced sample costs hundreds of nats.
+    dither_lsb: float = 0.0
     # Generation: 1 samples the learned distribution as it is; lower values trade its noise for
     # stability (a small WaveNet's sampling noise snowballs into noise and drift); 0: no noise.
     sampling_temperature: float = 1.0
@@ -54,7 +62,8 @@ class SynthesizerConfig(JsonConfig):
     @classmethod
     def paper(cls) -> "SynthesizerConfig":
         return cls(name="paper", upsampling="linear", context_channels=256, stacks=3, layers_per_stack=10,
-                   residual_channels=256, gate_channels=512, skip_channels=256, crop_samples=16_000)
+                   residual_channels=256, gate_channels=512, skip_channels=256, crop_samples=16_000,
+                   audio_gain=16.0, dither_lsb=1.0)
 
     @property
     def excitation_channels(self) -> int:
@@ -62,10 +71,11 @@ class SynthesizerConfig(JsonConfig):
 
     @classmethod
     def default(cls) -> "SynthesizerConfig":
-        return cls(upsampling="linear", harmonics=4, sampling_temperature=0.05)  # chosen on validation round trips
+        return cls(upsampling="linear", harmonics=4, sampling_temperature=0.05,  # chosen on validation round trips
+                   audio_gain=16.0, dither_lsb=1.0)
 
     @classmethod
     def tiny(cls) -> "SynthesizerConfig":
         return cls(name="tiny", upsampling="linear", context_channels=8, context_dilations=(1, 2), stacks=1,
                    layers_per_stack=4, residual_channels=8, gate_channels=8, skip_channels=8, harmonics=2, mixtures=3,
-                   crop_samples=512, batch_size=2)
+                   crop_samples=512, batch_size=2, audio_gain=16.0, dither_lsb=1.0)

@@ -39,10 +39,10 @@ def load_recordings(root: Path | str, split: str, sample_rate_hz: int) -> list[R
 
 
 def crop_inputs(recording: Recording, start: int, length: int, config: SynthesizerConfig,
-                margin_frames: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
+                margin_frames: int, rng: np.random.Generator | None = None) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """({"audio": previous samples (length,), "roll": (length / spf + 2 margin, 176)[, "excitation":
     (length, 2H)]}, targets (length,)) for samples [start, start + length); start and length are
-    multiples of samples_per_frame."""
+    multiples of samples_per_frame. With `rng`, the audio gets the config's dither."""
     spf = config.samples_per_frame
     with soundfile.SoundFile(recording.audio_path) as sound:
         first = max(start - 1, 0)
@@ -51,6 +51,8 @@ def crop_inputs(recording: Recording, start: int, length: int, config: Synthesiz
     if start == 0:
         audio = np.concatenate([[0.0], audio]).astype(np.float32)
     audio = np.pad(audio, (0, length + 1 - len(audio)))
+    if rng is not None and config.dither_lsb > 0:
+        audio = dither(audio, config.dither_lsb, rng)
     previous, targets = audio[:-1], audio[1:]
     if config.output == "mulaw":  # the network hears what it predicts: 8-bit mu-law
         previous = np.asarray(mulaw_decode(mulaw_encode(previous)), np.float32)
@@ -63,6 +65,12 @@ def crop_inputs(recording: Recording, start: int, length: int, config: Synthesiz
     if config.harmonics:
         inputs["excitation"] = harmonic_excitation(recording.notes, start, length, config.sample_rate_hz, config.harmonics)
     return inputs, targets
+
+
+def dither(audio: np.ndarray, lsb: float, rng: np.random.Generator) -> np.ndarray:
+    """Gaussian noise of `lsb` 16-bit steps, then rounded back to the 16-bit grid."""
+    noisy = audio + rng.normal(0.0, lsb / 32768, audio.shape)
+    return (np.round(np.clip(noisy, -1.0, 32767 / 32768) * 32768) / 32768).astype(np.float32)
 
 
 class RandomCrops(keras.utils.PyDataset):
@@ -92,6 +100,6 @@ class RandomCrops(keras.utils.PyDataset):
         for index in rng.choice(len(self.recordings), size=self.config.batch_size, p=self.weights):
             recording = self.recordings[index]
             start = spf * int(rng.integers(0, (recording.samples - length) // spf))
-            crops.append(crop_inputs(recording, start, length, self.config, self.margin))
+            crops.append(crop_inputs(recording, start, length, self.config, self.margin, rng))
         inputs = {key: np.stack([crop[0][key] for crop in crops]) for key in crops[0][0]}
         return inputs, np.stack([crop[1] for crop in crops])

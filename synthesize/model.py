@@ -122,20 +122,29 @@ class WaveNet(keras.Model):
 
     def call(self, inputs):
         conditioning = self.condition(inputs["roll"], inputs.get("excitation"))  # (B, N, C)
-        x = self.input_projection(ops.expand_dims(inputs["audio"], -1))  # (B, N, R)
+        x = self.input_projection(ops.expand_dims(inputs["audio"] * self.config.audio_gain, -1))  # (B, N, R)
         skips = 0.0
         for dilated, cond, residual, skip in zip(self.dilated, self.conditioning, self.residual, self.skip):
             z = self._gate(dilated(x) + cond(conditioning))
             skips = skips + skip(z)
             x = x + residual(z)
-        return self.out(self.head(ops.relu(skips)))
+        return self._in_sample_units(self.out(self.head(ops.relu(skips))))
+
+    def _in_sample_units(self, params):
+        """Mixture parameters predicted at `audio_gain` times the audio's scale -> the audio's own
+        (means divided by the gain, log scales less its log), so the loss bins stay 16-bit steps."""
+        gain, k = self.config.audio_gain, self.config.mixtures
+        if gain == 1.0 or self.config.output != "logistic":
+            return params
+        return ops.concatenate([params[..., :k], params[..., k: 2 * k] / gain,
+                                params[..., 2 * k:] - float(np.log(gain))], axis=-1)
 
     def step(self, previous, conditioning, queues, position):
         """One sample for every row. previous: (B,) the last sample; conditioning: (B, C) at this
         position; queues: per layer (B, dilation, R) the layer inputs of the last `dilation`
         positions, slot `position % dilation` holding the oldest. Returns (parameters (B, out),
         new queues). Exactly the parallel forward pass, one position at a time."""
-        x = self.input_projection(ops.expand_dims(ops.expand_dims(previous, -1), 1))[:, 0]  # (B, R)
+        x = self.input_projection(ops.expand_dims(ops.expand_dims(previous * self.config.audio_gain, -1), 1))[:, 0]  # (B, R)
         skips = 0.0
         updated = []
         for layer, dilation, queue in zip(range(len(self.dilations)), self.dilations, queues):
@@ -149,7 +158,7 @@ class WaveNet(keras.Model):
             skips = skips + ops.matmul(z, self.skip[layer].kernel[0]) + self.skip[layer].bias
             x = x + ops.matmul(z, self.residual[layer].kernel[0]) + self.residual[layer].bias
         hidden = ops.relu(ops.matmul(ops.relu(skips), self.head.kernel[0]) + self.head.bias)
-        return ops.matmul(hidden, self.out.kernel[0]) + self.out.bias, updated
+        return self._in_sample_units(ops.matmul(hidden, self.out.kernel[0]) + self.out.bias), updated
 
     def empty_queues(self, batch: int) -> list:
         return [ops.zeros((batch, d, self.config.residual_channels)) for d in self.dilations]
@@ -170,8 +179,8 @@ def build_model(config: SynthesizerConfig) -> WaveNet:
 
 
 def transfer_weights(source: WaveNet, target: WaveNet) -> None:
-    """Copy a trained WaveNet's weights into one of the same sizes, also from transposed to linear
-    upsampling: the per-frame projection becomes the transposed kernel's mean over the frame's
+    """Copy a trained WaveNet's weights into one of the same sizes (the same function also when
+    the audio gains differ), also from transposed to linear upsampling: the per-frame projection becomes the transposed kernel's mean over the frame's
     samples, which keeps what a frame says and drops the pattern repeated within every frame."""
     def parts(model):
         return [model.context.project, *model.context.convs, model.input_projection, *model.dilated,
@@ -179,6 +188,7 @@ def transfer_weights(source: WaveNet, target: WaveNet) -> None:
 
     for source_layer, target_layer in zip(parts(source), parts(target), strict=True):
         target_layer.set_weights(source_layer.get_weights())
+    _rescale_audio_gain(target, target.config.audio_gain / source.config.audio_gain)
     if source.config.upsampling == target.config.upsampling:
         upsampler = "frame_output" if target.config.upsampling == "linear" else "upsample"
         getattr(target.context, upsampler).set_weights(getattr(source.context, upsampler).get_weights())
@@ -187,6 +197,23 @@ def transfer_weights(source: WaveNet, target: WaveNet) -> None:
         target.context.frame_output.set_weights([kernel.mean(axis=0).T, bias])
     else:
         raise ValueError("linear upsampling cannot be turned back into a transposed convolution")
+
+
+def _rescale_audio_gain(model: WaveNet, ratio: float) -> None:
+    """Keep a transferred WaveNet's function when its audio gain is `ratio` times its source's:
+    the input projection reads `ratio` times larger samples, the output predicts in units `ratio`
+    times larger."""
+    if ratio == 1.0:
+        return
+    kernel, bias = model.input_projection.get_weights()
+    model.input_projection.set_weights([kernel / ratio, bias])
+    if model.config.output == "logistic":
+        k = model.config.mixtures
+        kernel, bias = model.out.get_weights()
+        kernel[..., k: 2 * k] *= ratio
+        bias[k: 2 * k] *= ratio
+        bias[2 * k:] += np.log(ratio)
+        model.out.set_weights([kernel, bias])
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)

@@ -15,6 +15,7 @@ from stages.midi import NOTE_DTYPE
 from synthesize.conditioning import conditioning_roll
 from synthesize.excitation import harmonic_excitation
 from synthesize.config import SynthesizerConfig
+from synthesize.data import dither
 from synthesize.generate import Generator, join_segments, segment_plan
 from synthesize.mixture import (HALF_BIN, logistic_mixture_nll, mulaw_decode, mulaw_encode,
                                 sample_logistic_mixture, sample_mulaw)
@@ -178,6 +179,30 @@ def test_transposed_upsampling_converts_to_its_mean_per_frame():
         assert all(np.array_equal(x, y) for x, y in zip(a.get_weights(), b.get_weights()))
     with pytest.raises(ValueError, match="cannot"):
         transfer_weights(linear, transposed)
+
+
+def test_transfer_between_audio_gains_keeps_the_predicted_distribution():
+    import dataclasses
+
+    keras.utils.set_random_seed(1)
+    unity = build_model(dataclasses.replace(TINY, audio_gain=1.0))
+    gained = build_model(TINY)
+    transfer_weights(unity, gained)
+    inputs = {**random_inputs(4), "audio": (random_inputs(4)["audio"] * 0.03).astype(np.float32)}
+    before, after = np.asarray(unity(inputs)), np.asarray(gained(inputs))
+    np.testing.assert_allclose(after, before, rtol=1e-4, atol=1e-5)
+    targets = inputs["audio"][:, 1:]
+    np.testing.assert_allclose(float(logistic_mixture_nll(targets, after[:, 1:], TINY.mixtures)),
+                               float(logistic_mixture_nll(targets, before[:, 1:], TINY.mixtures)), rtol=1e-4)
+
+
+def test_dither_stays_on_the_16_bit_grid_and_lifts_digital_silence():
+    noisy = dither(np.zeros(20_000, np.float32), 1.0, np.random.default_rng(0))
+    steps = noisy * 32768
+    np.testing.assert_array_equal(steps, np.round(steps))
+    assert 0.9 < steps.std() < 1.2 and (steps == 0).mean() < 0.5  # silence no longer exactly predictable
+    loud = np.full(1000, 0.5, np.float32)
+    assert np.abs(dither(loud, 1.0, np.random.default_rng(0)) - loud).max() <= 5 / 32768
 
 
 def test_harmonic_excitation_is_the_notes_pitch_from_its_onset_to_its_offset():
