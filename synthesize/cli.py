@@ -45,6 +45,8 @@ def add_train(models) -> None:
     parser.add_argument("--steps", type=int, default=20_000)
     parser.add_argument("--steps-per-epoch", type=int, default=250)
     parser.add_argument("--learning-rate", type=float, help="initial learning rate (default: the config's)")
+    parser.add_argument("--input-noise", type=float,
+                        help="noise on the past samples the network reads, in 16-bit steps (default: the config's)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--from", dest="initial_weights", type=Path,
                         help="start from this .keras WaveNet's weights (same sizes; older transposed upsampling is "
@@ -63,6 +65,8 @@ def run_train_synthesize(args) -> int:
         config = dataclasses.replace(config, output=args.output, name=f"{config.name}-{args.output}")
     if args.learning_rate:
         config = dataclasses.replace(config, learning_rate=args.learning_rate)
+    if args.input_noise is not None:
+        config = dataclasses.replace(config, input_noise_lsb=args.input_noise)
     train(args.root, args.run_dir, config, args.steps, args.steps_per_epoch, seed=args.seed,
           initial_weights=args.initial_weights)
     return 0

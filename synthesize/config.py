@@ -39,6 +39,10 @@ class SynthesizerConfig(JsonConfig):
     # the renders' stretches of exact digital silence otherwise let the mixture's scale shrink
     # far below one step, where one misplaced sample costs hundreds of nats.
     dither_lsb: float = 0.0
+    # Gaussian noise of this many 16-bit steps on the past samples the network reads in training
+    # (not on the targets): with a clean past, teacher forcing teaches it to continue the waveform
+    # and ignore the MIDI, which drifts once it hears its own samples.
+    input_noise_lsb: float = 0.0
     # Generation: 1 samples the learned distribution as it is; lower values trade its noise for
     # stability (a small WaveNet's sampling noise snowballs into noise and drift); 0: no noise.
     sampling_temperature: float = 1.0

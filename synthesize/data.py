@@ -54,6 +54,8 @@ def crop_inputs(recording: Recording, start: int, length: int, config: Synthesiz
     if rng is not None and config.dither_lsb > 0:
         audio = dither(audio, config.dither_lsb, rng)
     previous, targets = audio[:-1], audio[1:]
+    if rng is not None and config.input_noise_lsb > 0:
+        previous = (previous + rng.normal(0.0, config.input_noise_lsb / 32768, previous.shape)).astype(np.float32)
     if config.output == "mulaw":  # the network hears what it predicts: 8-bit mu-law
         previous = np.asarray(mulaw_decode(mulaw_encode(previous)), np.float32)
         targets = mulaw_encode(targets)

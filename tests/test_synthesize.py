@@ -283,3 +283,17 @@ def test_cli_renders_midi_to_wav_and_reports_bad_files(trained_tiny, tmp_path, c
     assert "bad.midi: empty file" in capsys.readouterr().out
     audio, rate = soundfile.read(tmp_path / "out" / "short.wav")
     assert rate == 16000 and 1.5 < len(audio) / rate < 3.0 and np.isfinite(audio).all()
+
+
+def test_input_noise_reaches_the_past_samples_only(rendered):
+    import dataclasses
+
+    from synthesize.data import crop_inputs, load_recordings
+
+    recording = load_recordings(rendered, "train", TINY.sample_rate_hz)[0]
+    noisy = dataclasses.replace(TINY, dither_lsb=0.0, input_noise_lsb=50.0)
+    clean_inputs, clean_targets = crop_inputs(recording, 0, 4096, noisy, MARGIN)
+    inputs, targets = crop_inputs(recording, 0, 4096, noisy, MARGIN, np.random.default_rng(0))
+    np.testing.assert_array_equal(targets, clean_targets)
+    assert 40 < (inputs["audio"] - clean_inputs["audio"]).std() * 32768 < 60
+    np.testing.assert_array_equal(clean_inputs["audio"][1:], clean_targets[:-1])  # the past is the targets, shifted
