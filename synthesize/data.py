@@ -42,7 +42,8 @@ def crop_inputs(recording: Recording, start: int, length: int, config: Synthesiz
                 margin_frames: int, rng: np.random.Generator | None = None) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """({"audio": previous samples (length,), "roll": (length / spf + 2 margin, 176)[, "excitation":
     (length, 2H)]}, targets (length,)) for samples [start, start + length); start and length are
-    multiples of samples_per_frame. With `rng`, the audio gets the config's dither."""
+    multiples of samples_per_frame. With `rng`, the audio gets the config's dither and the past samples
+    its input noise."""
     spf = config.samples_per_frame
     with soundfile.SoundFile(recording.audio_path) as sound:
         first = max(start - 1, 0)
