@@ -64,8 +64,7 @@ def round_trip(excerpts: list[NoteSequence], render: Callable[[NoteSequence], np
 
 def evaluate(midi_dir: Path | str, split: str | None = "test", split_csv: Path | str | None = None,
              seconds: float = 10.0, count: int = 20, checkpoint: Path | None = None,
-             transcriber_checkpoint: Path | None = None, temperature: float | None = None,
-             feedback_noise_lsb: float | None = None) -> dict:
+             transcriber_checkpoint: Path | None = None, temperature: float | None = None) -> dict:
     """Round-trip figures of the WaveNet and of FluidSynth with TimGM6mb on the first `seconds`
     of the first `count` pieces of a MIDI folder (one split of it with a split CSV)."""
     from compose.data import load_pieces, window
@@ -75,8 +74,7 @@ def evaluate(midi_dir: Path | str, split: str | None = "test", split_csv: Path |
     pieces = load_pieces(midi_dir, split, split_csv)
     excerpts = [window(piece, 0.0, seconds) for piece in pieces[:count]]
     transcriber = Transcriber.load(transcriber_checkpoint or TRANSCRIBER)
-    synthesizer = Synthesizer.load(checkpoint or DEFAULT_CHECKPOINT, temperature=temperature,
-                                   feedback_noise_lsb=feedback_noise_lsb)
+    synthesizer = Synthesizer.load(checkpoint or DEFAULT_CHECKPOINT, temperature=temperature)
     result = {"wavenet": round_trip(excerpts, synthesizer.render, transcriber),
               "fluidsynth_timgm6mb": round_trip(excerpts, lambda s: fluidsynth_render(s, "TimGM6mb"), transcriber)}
     rounded = {name: {k: round(v, 4) if isinstance(v, float) else v for k, v in figures.items()}

@@ -22,19 +22,13 @@ from synthesize.model import WaveNet
 
 
 class Generator:
-    """Sampling temperature: the config's unless given (see synthesize.mixture). Feedback noise:
-    Gaussian noise, in 16-bit steps, added to each sample before the network reads it back; by
-    default the config's `input_noise_lsb`, so the past it hears is as noisy as in training."""
+    """Sampling temperature: the config's unless given (see synthesize.mixture)."""
 
-    def __init__(self, model: WaveNet, chunk_samples: int = 2048, temperature: float | None = None,
-                 feedback_noise_lsb: float | None = None):
+    def __init__(self, model: WaveNet, chunk_samples: int = 2048, temperature: float | None = None):
         self.model, self.config, self.chunk_samples = model, model.config, chunk_samples
         self.temperature = self.config.sampling_temperature if temperature is None else float(temperature)
         if self.temperature < 0:
             raise ValueError(f"sampling temperature must be >= 0, got {self.temperature}")
-        self.feedback_noise_lsb = self.config.input_noise_lsb if feedback_noise_lsb is None else float(feedback_noise_lsb)
-        if self.feedback_noise_lsb < 0:
-            raise ValueError(f"feedback noise must be >= 0, got {self.feedback_noise_lsb}")
         self._chunk = compiled(self._chunk_loop, xla=True)
 
     def _sample(self, params, uniforms):
@@ -42,9 +36,8 @@ class Generator:
             return sample_logistic_mixture(params, self.config.mixtures, uniforms[:, 0], uniforms[:, 1], self.temperature)
         return mulaw_decode(sample_mulaw(params, uniforms[:, 0], self.temperature))
 
-    def _chunk_loop(self, conditioning, uniforms, noise, previous, queues, start):
-        """conditioning (B, n, C), uniforms (B, n, 2), feedback noise (B, n) -> (samples (B, n),
-        the last sample as fed back, queues)."""
+    def _chunk_loop(self, conditioning, uniforms, previous, queues, start):
+        """conditioning (B, n, C), uniforms (B, n, 2) -> (samples (B, n), last sample, queues)."""
         batch, count = ops.shape(conditioning)[0], ops.shape(conditioning)[1]
 
         def body(i, state):
@@ -52,7 +45,7 @@ class Generator:
             params, queues = self.model.step(previous, ops.take(conditioning, i, axis=1), queues, start + i)
             sample = self._sample(params, ops.take(uniforms, i, axis=1))
             out = ops.slice_update(out, (0, i), ops.expand_dims(sample, 1))
-            return sample + ops.take(noise, i, axis=1), queues, out
+            return sample, queues, out
 
         previous, queues, out = ops.fori_loop(0, count, body, (previous, list(queues), ops.zeros((batch, count))))
         return out, previous, queues
@@ -68,10 +61,7 @@ class Generator:
             if part.shape[1] < self.chunk_samples:  # a fixed chunk shape: the loop is compiled once
                 part = np.pad(part, ((0, 0), (0, self.chunk_samples - part.shape[1]), (0, 0)))
             uniforms = rng.uniform(size=(batch, self.chunk_samples, 2)).astype(np.float32)
-            noise = np.zeros((batch, self.chunk_samples), np.float32)
-            if self.feedback_noise_lsb > 0:  # drawn only when used: noiseless renders stay as they were for a seed
-                noise[:] = rng.normal(0.0, self.feedback_noise_lsb / 32768, noise.shape)
-            out, previous, queues = self._chunk(part.astype(np.float32), uniforms, noise, previous, queues, np.int32(start))
+            out, previous, queues = self._chunk(part.astype(np.float32), uniforms, previous, queues, np.int32(start))
             pieces.append(np.asarray(out)[:, : total - start])
             if progress:
                 progress(min(self.chunk_samples, total - start))

@@ -23,9 +23,9 @@ class Synthesizer:
     """NoteSequence -> audio, as segments generated side by side and joined."""
 
     def __init__(self, model, segment_seconds: float = 2.0, batch_segments: int = 32, seed: int = 0,
-                 temperature: float | None = None, feedback_noise_lsb: float | None = None):
+                 temperature: float | None = None):
         self.model, self.config = model, model.config
-        self.generator = Generator(model, temperature=temperature, feedback_noise_lsb=feedback_noise_lsb)
+        self.generator = Generator(model, temperature=temperature)
         self.segment = int(segment_seconds * self.config.sample_rate_hz) // self.config.samples_per_frame * self.config.samples_per_frame
         # Enough lead-in to flush the start-up transient out of the receptive field, whole frames.
         spf = self.config.samples_per_frame

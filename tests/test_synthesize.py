@@ -86,31 +86,6 @@ def test_compiled_generation_is_reproducible_and_feeds_back_its_samples():
     np.testing.assert_allclose(resampled, audio[0], atol=1e-4)
 
 
-def test_generation_feeds_back_its_samples_with_the_training_input_noise():
-    import dataclasses
-
-    keras.utils.set_random_seed(3)
-    model = build_model(dataclasses.replace(TINY, input_noise_lsb=300.0))
-    inputs = random_inputs(3, seed=3)
-    conditioning = np.asarray(model.condition(inputs["roll"], inputs["excitation"]))
-    generator = Generator(model, chunk_samples=96)
-    assert generator.feedback_noise_lsb == 300.0  # the past sounds as noisy as in training
-    audio = generator.run(conditioning, seed=5)
-    # Replay the generator's draws: per chunk, the sampling uniforms, then the feedback noise.
-    rng, uniforms, noise = np.random.default_rng(5), [], []
-    for _ in range(2):
-        uniforms.append(rng.uniform(size=(1, 96, 2)))
-        noise.append(rng.normal(0.0, 300.0 / 32768, (1, 96)))
-    uniforms, noise = (np.concatenate(x, axis=1)[0, :192].astype(np.float32) for x in (uniforms, noise))
-    heard = np.concatenate([[0.0], audio[0, :-1] + noise[:-1]]).astype(np.float32)[None]
-    params = np.asarray(model({**inputs, "audio": heard}))[0]
-    resampled = np.asarray(sample_logistic_mixture(params, TINY.mixtures, uniforms[:, 0], uniforms[:, 1]))
-    np.testing.assert_allclose(resampled, audio[0], atol=1e-4)
-    # The noise reaches only what the network hears: the audio itself stays on its samples.
-    clean = Generator(model, chunk_samples=96, feedback_noise_lsb=0.0).run(conditioning, seed=5)
-    assert not np.allclose(clean, audio)
-
-
 def test_mixture_loss_matches_numerical_bin_probabilities():
     from scipy.special import expit
 
