@@ -46,6 +46,11 @@ class SynthesizerConfig(JsonConfig):
     # Generation: 1 samples the learned distribution as it is; lower values trade its noise for
     # stability (a small WaveNet's sampling noise snowballs into noise and drift); 0: no noise.
     sampling_temperature: float = 1.0
+    # Generation: the rendered piece is scaled to this RMS level, in 16-bit steps, never past a
+    # peak of 0.99 of full scale; 0 keeps the level as sampled. At low temperatures a WaveNet that
+    # is unsure of the phase samples near its mixture's means, 3-10x quieter than its training
+    # audio here, and the transcriber then misses notes (the level is chosen on round trips).
+    output_rms_lsb: float = 0.0
     # Training: random crops with teacher forcing.
     crop_samples: int = 4_096  # many short crops: more updates per CPU hour; the receptive field is 511
     batch_size: int = 8

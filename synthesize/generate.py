@@ -92,3 +92,13 @@ def join_segments(segments: np.ndarray, total: int, segment: int, lead_in: int, 
         else:
             out[start: start + len(body)] = body
     return out[:total]
+
+
+def set_loudness(audio: np.ndarray, rms_lsb: float, peak: float = 0.99) -> np.ndarray:
+    """Scale audio to an RMS of `rms_lsb` 16-bit steps, less where that would push a sample past
+    `peak` (a plain gain: no clipping, the dynamics within the piece kept); silence stays silent."""
+    level = float(np.sqrt(np.mean(np.square(audio, dtype=np.float64)))) if audio.size else 0.0
+    if rms_lsb <= 0 or level == 0.0:
+        return audio
+    gain = min(rms_lsb / 32768 / level, peak / float(np.max(np.abs(audio))))
+    return (audio * gain).astype(np.float32)

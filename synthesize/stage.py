@@ -14,7 +14,7 @@ from stages.contract import InputError, Job, Stage, content_id
 from stages.midi import MIDI_SUFFIXES, NoteSequence, apply_sustain, notes_from_sequence, read_note_sequence
 from synthesize.conditioning import performance_roll, sequence_roll
 from synthesize.excitation import harmonic_excitation
-from synthesize.generate import Generator, join_segments, segment_plan
+from synthesize.generate import Generator, join_segments, segment_plan, set_loudness
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "default.keras"
 
@@ -61,7 +61,8 @@ class Synthesizer:
             count = len(rolls)
             report = (lambda samples: progress(samples * count / c.sample_rate_hz)) if progress else None
             segments.extend(self.generator.run(conditioning, seed=self.seed + group, progress=report))
-        return join_segments(np.stack(segments), total, self.segment, self.lead_in, self.crossfade)
+        audio = join_segments(np.stack(segments), total, self.segment, self.lead_in, self.crossfade)
+        return set_loudness(audio, c.output_rms_lsb)
 
 
 class SynthesizeStage(Stage):

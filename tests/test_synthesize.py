@@ -16,7 +16,7 @@ from synthesize.conditioning import conditioning_roll
 from synthesize.excitation import harmonic_excitation
 from synthesize.config import SynthesizerConfig
 from synthesize.data import crop_inputs, dither, load_recordings
-from synthesize.generate import Generator, join_segments, segment_plan
+from synthesize.generate import Generator, join_segments, segment_plan, set_loudness
 from synthesize.mixture import (HALF_BIN, logistic_mixture_nll, mulaw_decode, mulaw_encode,
                                 sample_logistic_mixture, sample_mulaw)
 from synthesize.model import ROLL_CHANNELS, ContextStack, build_model, transfer_weights
@@ -233,6 +233,34 @@ def test_segments_join_without_seams():
     segments = np.stack([signal[first + lead_in: last + lead_in] for first, last in plan])
     np.testing.assert_allclose(join_segments(segments, total, segment, lead_in, crossfade),
                                signal[lead_in: lead_in + total], atol=1e-6)
+
+
+def test_loudness_reaches_its_level_without_clipping_and_keeps_the_dynamics():
+    rng = np.random.default_rng(0)
+    quiet = (rng.normal(0, 0.002, 16_000) * np.linspace(0.1, 1, 16_000)).astype(np.float32)
+    louder = set_loudness(quiet, 2200.0)
+    assert np.sqrt(np.mean(louder.astype(np.float64) ** 2)) * 32768 == pytest.approx(2200.0, rel=1e-4)
+    np.testing.assert_allclose(louder / quiet, louder[0] / quiet[0], rtol=1e-4)  # one gain for the whole piece
+    spiky = quiet.copy()
+    spiky[100] = 0.2  # a level of 20,000 would push this sample past full scale: the gain stops at the peak
+    assert np.abs(set_loudness(spiky, 20_000.0)).max() == pytest.approx(0.99)
+    silence = np.zeros(100, np.float32)
+    np.testing.assert_array_equal(set_loudness(silence, 2200.0), silence)
+    np.testing.assert_array_equal(set_loudness(quiet, 0.0), quiet)  # 0: the level as sampled
+
+
+def test_rendered_pieces_come_out_at_the_configured_level():
+    import dataclasses
+
+    from stages.midi import sequence_from_notes
+    from synthesize.stage import Synthesizer
+
+    keras.utils.set_random_seed(4)
+    sequence = sequence_from_notes(np.array(phrase(5, 1.5), dtype=NOTE_DTYPE))
+    model = build_model(dataclasses.replace(TINY, output_rms_lsb=500.0, sampling_temperature=0.0))
+    audio = Synthesizer(model, segment_seconds=0.5).render(sequence)
+    level = np.sqrt(np.mean(audio.astype(np.float64) ** 2)) * 32768
+    assert level == pytest.approx(500.0, rel=1e-3) or np.abs(audio).max() == pytest.approx(0.99)
 
 
 def test_keras_save_and_load_round_trip(tmp_path):
