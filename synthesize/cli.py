@@ -19,6 +19,9 @@ def add_synthesize(commands) -> None:
     parser.add_argument("--temperature", type=float,
                         help="sampling temperature: 1 samples the learned distribution, 0 takes its likeliest "
                              "value without noise (default: the checkpoint's)")
+    parser.add_argument("--level", type=float, metavar="STEPS",
+                        help="RMS level of each rendered piece, in 16-bit steps (450 is about -37 dBFS, the "
+                             "level of the training renders); 0 keeps the level as sampled (default: the checkpoint's)")
     parser.add_argument("--overwrite", action="store_true")
     parser.set_defaults(run=run_synthesize)
 
@@ -26,8 +29,9 @@ def add_synthesize(commands) -> None:
 def run_synthesize(args) -> int:
     from synthesize.stage import DEFAULT_CHECKPOINT, SynthesizeStage
 
-    report = SynthesizeStage(args.checkpoint or DEFAULT_CHECKPOINT, seed=args.seed, temperature=args.temperature).run(
-        args.inputs, args.out, overwrite=args.overwrite)
+    stage = SynthesizeStage(args.checkpoint or DEFAULT_CHECKPOINT, seed=args.seed, temperature=args.temperature,
+                            output_rms_lsb=args.level)
+    report = stage.run(args.inputs, args.out, overwrite=args.overwrite)
     print(report.summary())
     return 0 if report.ok else 1
 

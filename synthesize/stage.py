@@ -23,9 +23,10 @@ class Synthesizer:
     """NoteSequence -> audio, as segments generated side by side and joined."""
 
     def __init__(self, model, segment_seconds: float = 2.0, batch_segments: int = 32, seed: int = 0,
-                 temperature: float | None = None):
+                 temperature: float | None = None, output_rms_lsb: float | None = None):
         self.model, self.config = model, model.config
         self.generator = Generator(model, temperature=temperature)
+        self.output_rms_lsb = self.config.output_rms_lsb if output_rms_lsb is None else float(output_rms_lsb)
         self.segment = int(segment_seconds * self.config.sample_rate_hz) // self.config.samples_per_frame * self.config.samples_per_frame
         # Enough lead-in to flush the start-up transient out of the receptive field, whole frames.
         spf = self.config.samples_per_frame
@@ -62,7 +63,7 @@ class Synthesizer:
             report = (lambda samples: progress(samples * count / c.sample_rate_hz)) if progress else None
             segments.extend(self.generator.run(conditioning, seed=self.seed + group, progress=report))
         audio = join_segments(np.stack(segments), total, self.segment, self.lead_in, self.crossfade)
-        return set_loudness(audio, c.output_rms_lsb)
+        return set_loudness(audio, self.output_rms_lsb)
 
 
 class SynthesizeStage(Stage):
@@ -72,8 +73,10 @@ class SynthesizeStage(Stage):
     input_suffixes = MIDI_SUFFIXES
     output_suffixes = {"audio": ".wav"}
 
-    def __init__(self, checkpoint: Path | str = DEFAULT_CHECKPOINT, seed: int = 0, temperature: float | None = None):
+    def __init__(self, checkpoint: Path | str = DEFAULT_CHECKPOINT, seed: int = 0, temperature: float | None = None,
+                 output_rms_lsb: float | None = None):
         self.checkpoint, self.seed, self.temperature = Path(checkpoint), seed, temperature
+        self.output_rms_lsb = output_rms_lsb
         self.checkpoint_id = content_id(self.checkpoint)
         self._synthesizer: Synthesizer | None = None
 
@@ -83,12 +86,13 @@ class SynthesizeStage(Stage):
     @property
     def synthesizer(self) -> Synthesizer:
         if self._synthesizer is None:
-            self._synthesizer = Synthesizer.load(self.checkpoint, seed=self.seed, temperature=self.temperature)
+            self._synthesizer = Synthesizer.load(self.checkpoint, seed=self.seed, temperature=self.temperature,
+                                                 output_rms_lsb=self.output_rms_lsb)
         return self._synthesizer
 
     def config(self) -> dict[str, Any]:
         return {"checkpoint": self.checkpoint.name, "checkpoint_sha256": self.checkpoint_id, "seed": self.seed,
-                "temperature": self.temperature}
+                "temperature": self.temperature, "output_rms_lsb": self.output_rms_lsb}
 
     def process(self, job: Job, temporaries: dict[str, Path]) -> None:
         sequence = read_note_sequence(job.source)

@@ -307,11 +307,14 @@ def test_cli_renders_midi_to_wav_and_reports_bad_files(trained_tiny, tmp_path, c
 
     make_midi(tmp_path / "in" / "short.mid", phrase(4, 1.5))
     (tmp_path / "in" / "bad.midi").write_bytes(b"")
-    argv = ["synthesize", str(tmp_path / "in"), str(tmp_path / "out"), "--checkpoint", str(trained_tiny / "last.keras")]
+    argv = ["synthesize", str(tmp_path / "in"), str(tmp_path / "out"), "--checkpoint", str(trained_tiny / "last.keras"),
+            "--level", "300"]
     assert main(argv) == 1
     assert "bad.midi: empty file" in capsys.readouterr().out
     audio, rate = soundfile.read(tmp_path / "out" / "short.wav")
     assert rate == 16000 and 1.5 < len(audio) / rate < 3.0 and np.isfinite(audio).all()
+    level = np.sqrt(np.mean(audio ** 2)) * 32768
+    assert level == pytest.approx(300, abs=2) or np.abs(audio).max() == pytest.approx(0.99, abs=1e-4)
 
 
 def test_input_noise_reaches_the_past_samples_only(rendered):
