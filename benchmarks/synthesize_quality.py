@@ -4,7 +4,7 @@ transcriber, score against the MIDI with mir_eval) and the multi-resolution log-
 FluidSynth with FluidR3_GM; the same for FluidSynth with TimGM6mb as a reference point.
 
     python benchmarks/synthesize_quality.py [--checkpoint synthesize/checkpoints/default.keras] [--count 12]
-                                            [--split test] [--temperature T]
+                                            [--split test] [--temperature T] [--level STEPS]
 
 Writes benchmarks/results/synthesize_quality.json.
 """
@@ -32,9 +32,10 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=12)
     parser.add_argument("--split", default="test", help="test for the record; validation to choose settings")
     parser.add_argument("--temperature", type=float, help="sampling temperature (default: the checkpoint's)")
+    parser.add_argument("--level", type=float, help="rendered RMS level in 16-bit steps, 0: as sampled (default: the checkpoint's)")
     args = parser.parse_args()
     figures = evaluate(args.asap, args.split, args.asap / "asap_split.csv", args.seconds, args.count, args.checkpoint,
-                       temperature=args.temperature)
+                       temperature=args.temperature, output_rms_lsb=args.level)
     figures["split"] = args.split
     figures["checkpoint_sha256_16"] = content_id(args.checkpoint)
     record.save("synthesize_quality" if args.split == "test" else f"synthesize_quality_{args.split}", figures, notes="Excerpts: the first seconds of the first test pieces in "

@@ -93,6 +93,9 @@ def add_evaluate(models) -> None:
     parser.add_argument("--temperature", type=float,
                         help="sampling temperature: 1 samples the learned distribution, 0 takes its likeliest "
                              "value without noise (default: the checkpoint's)")
+    parser.add_argument("--level", type=float, metavar="STEPS",
+                        help="RMS level of the WaveNet's renders in 16-bit steps; 0 keeps the level as sampled "
+                             "(default: the checkpoint's)")
     parser.set_defaults(run=run_evaluate_synthesize)
 
 
@@ -100,6 +103,6 @@ def run_evaluate_synthesize(args) -> int:
     from synthesize.evaluate import evaluate
 
     result = evaluate(args.midi_dir, args.split if args.split_csv else None, args.split_csv, args.seconds, args.count,
-                      args.checkpoint, args.transcriber, args.temperature)
+                      args.checkpoint, args.transcriber, args.temperature, args.level)
     print(json.dumps(result, indent=2))
     return 0

@@ -64,7 +64,8 @@ def round_trip(excerpts: list[NoteSequence], render: Callable[[NoteSequence], np
 
 def evaluate(midi_dir: Path | str, split: str | None = "test", split_csv: Path | str | None = None,
              seconds: float = 10.0, count: int = 20, checkpoint: Path | None = None,
-             transcriber_checkpoint: Path | None = None, temperature: float | None = None) -> dict:
+             transcriber_checkpoint: Path | None = None, temperature: float | None = None,
+             output_rms_lsb: float | None = None) -> dict:
     """Round-trip figures of the WaveNet and of FluidSynth with TimGM6mb on the first `seconds`
     of the first `count` pieces of a MIDI folder (one split of it with a split CSV)."""
     from compose.data import load_pieces, window
@@ -74,9 +75,10 @@ def evaluate(midi_dir: Path | str, split: str | None = "test", split_csv: Path |
     pieces = load_pieces(midi_dir, split, split_csv)
     excerpts = [window(piece, 0.0, seconds) for piece in pieces[:count]]
     transcriber = Transcriber.load(transcriber_checkpoint or TRANSCRIBER)
-    synthesizer = Synthesizer.load(checkpoint or DEFAULT_CHECKPOINT, temperature=temperature)
+    synthesizer = Synthesizer.load(checkpoint or DEFAULT_CHECKPOINT, temperature=temperature, output_rms_lsb=output_rms_lsb)
     result = {"wavenet": round_trip(excerpts, synthesizer.render, transcriber),
               "fluidsynth_timgm6mb": round_trip(excerpts, lambda s: fluidsynth_render(s, "TimGM6mb"), transcriber)}
     rounded = {name: {k: round(v, 4) if isinstance(v, float) else v for k, v in figures.items()}
                for name, figures in result.items()}
-    return {**rounded, "wavenet_sampling_temperature": synthesizer.generator.temperature}
+    return {**rounded, "wavenet_sampling_temperature": synthesizer.generator.temperature,
+            "wavenet_output_rms_lsb": synthesizer.output_rms_lsb}
