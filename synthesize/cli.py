@@ -51,6 +51,9 @@ def add_train(models) -> None:
     parser.add_argument("--learning-rate", type=float, help="initial learning rate (default: the config's)")
     parser.add_argument("--input-noise", type=float,
                         help="noise on the past samples the network reads, in 16-bit steps (default: the config's)")
+    parser.add_argument("--average-weights", type=float, metavar="MOMENTUM",
+                        help="also keep a moving average of the weights with this momentum (e.g. 0.995), saved "
+                             "each epoch as averaged-epoch-N.keras (default: the config's; 0: none)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--from", dest="initial_weights", type=Path,
                         help="start from this .keras WaveNet's weights (same sizes; older transposed upsampling is "
@@ -71,6 +74,8 @@ def run_train_synthesize(args) -> int:
         config = dataclasses.replace(config, learning_rate=args.learning_rate)
     if args.input_noise is not None:
         config = dataclasses.replace(config, input_noise_lsb=args.input_noise)
+    if args.average_weights is not None:
+        config = dataclasses.replace(config, weight_average_momentum=args.average_weights)
     train(args.root, args.run_dir, config, args.steps, args.steps_per_epoch, seed=args.seed,
           initial_weights=args.initial_weights)
     return 0

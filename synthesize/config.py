@@ -58,6 +58,10 @@ class SynthesizerConfig(JsonConfig):
     decay_steps: int = 20_000
     decay_rate: float = 0.5
     clip_norm: float = 1.0
+    # Training: also keep an exponential moving average of the weights with this momentum (0:
+    # none), saved each epoch as averaged-epoch-N.keras. The round trip of single epochs swings
+    # by several points (precision traded for recall and back); the average smooths that noise.
+    weight_average_momentum: float = 0.0
 
     @property
     def samples_per_frame(self) -> int:

@@ -234,5 +234,7 @@ def compile_model(model: WaveNet) -> WaveNet:
     schedule = keras.optimizers.schedules.ExponentialDecay(c.learning_rate, c.decay_steps, c.decay_rate)
     loss = (MixtureLoss(c.mixtures) if c.output == "logistic"
             else keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    model.compile(optimizer=keras.optimizers.Adam(schedule, global_clipnorm=c.clip_norm), loss=loss)
+    optimizer = keras.optimizers.Adam(schedule, global_clipnorm=c.clip_norm, use_ema=c.weight_average_momentum > 0,
+                                      ema_momentum=c.weight_average_momentum or 0.99)
+    model.compile(optimizer=optimizer, loss=loss)
     return model

@@ -34,6 +34,32 @@ class ShuffledRollLoss(keras.callbacks.Callback):
               f"{logs['val_loss_shuffled_roll']:.4f} with shuffled rolls")
 
 
+class SaveAveragedWeights(keras.callbacks.Callback):
+    """With the optimizer's moving average of the weights on: after each epoch, its validation
+    loss (`val_loss_averaged`) and averaged-epoch-N.keras, a model holding the averaged weights."""
+
+    def __init__(self, run_dir: Path, batches: RandomCrops):
+        super().__init__()
+        self.run_dir, self.batches = run_dir, batches
+
+    def on_epoch_end(self, epoch, logs=None):
+        optimizer = self.model.optimizer
+        if not optimizer.use_ema:
+            return
+        weights = self.model.trainable_variables
+        current = [keras.ops.convert_to_numpy(w) for w in weights]
+        optimizer.finalize_variable_values(weights)  # the averages into the weights, until restored below
+        try:
+            logs["val_loss_averaged"] = float(self.model.evaluate(self.batches, verbose=0))
+            partial = self.run_dir / ".averaged.partial.keras"
+            self.model.save(partial)
+            partial.replace(self.run_dir / f"averaged-epoch-{epoch + 1}.keras")
+        finally:
+            for weight, value in zip(weights, current):
+                weight.assign(value)
+        print(f"averaged weights (epoch {epoch + 1}): validation loss {logs['val_loss_averaged']:.4f}")
+
+
 def train(root: Path | str, run_dir: Path | str, config: SynthesizerConfig, steps: int, steps_per_epoch: int = 250,
           validation_batches: int = 8, seed: int = 0, initial_weights: Path | None = None) -> keras.Model:
     """Train (or, with `initial_weights`, go on from a trained WaveNet's weights with this
@@ -49,7 +75,7 @@ def train(root: Path | str, run_dir: Path | str, config: SynthesizerConfig, step
     model, initial_epoch = resume(run_dir, lambda: build_model(config), compile_model, seed)
     if initial_weights is not None and initial_epoch == 0:
         transfer_weights(keras.saving.load_model(initial_weights, compile=False), model)
-    callbacks = [ShuffledRollLoss(validation), *standard_callbacks(run_dir, Monitor("val_loss", "min"))]
+    callbacks = [ShuffledRollLoss(validation), SaveAveragedWeights(run_dir, validation), *standard_callbacks(run_dir, Monitor("val_loss", "min"))]
     epochs = max(1, steps // steps_per_epoch)
     if initial_epoch < epochs:
         model.fit(training, validation_data=validation, epochs=epochs, initial_epoch=initial_epoch,

@@ -302,6 +302,24 @@ def test_training_can_start_from_a_trained_wavenet(trained_tiny, rendered, tmp_p
     assert any(np.any(w != 0) for w in start)
 
 
+def test_training_saves_the_moving_average_of_the_weights(rendered, tmp_path):
+    import dataclasses
+
+    from synthesize.train import train
+
+    averaging = dataclasses.replace(TINY, weight_average_momentum=0.5)
+    train(rendered, tmp_path, averaging, steps=4, steps_per_epoch=2, validation_batches=2)
+    with open(tmp_path / "history.csv") as handle:
+        assert all(np.isfinite(float(r["val_loss_averaged"])) for r in csv.DictReader(handle))
+    last = keras.saving.load_model(tmp_path / "last.keras")  # the trained weights, with the optimizer's averages
+    averages = [keras.ops.convert_to_numpy(v) for v in last.optimizer._model_variables_moving_average]
+    averaged = keras.saving.load_model(tmp_path / "averaged-epoch-2.keras", compile=False)
+    for saved, average in zip(averaged.trainable_weights, averages):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(saved), average)
+    assert any(not np.array_equal(keras.ops.convert_to_numpy(w), a) for w, a in zip(last.trainable_weights, averages))
+    assert (tmp_path / "averaged-epoch-1.keras").exists()
+
+
 def test_cli_renders_midi_to_wav_and_reports_bad_files(trained_tiny, tmp_path, capsys):
     from pipeline import main
 
