@@ -21,6 +21,10 @@ class SynthesizerConfig(JsonConfig):
     # Harmonic excitation (synthesize/excitation.py): sin and cos of this many harmonics of the
     # sounding notes, joined to the conditioning. 0: the paper's roll-only conditioning.
     harmonics: int = 0
+    # The renderer of the training audio starts and stops notes on this grid of samples (FluidSynth:
+    # its 64-sample block); notes are snapped to it for the roll and the excitation, in training
+    # and in generation (synthesize/conditioning.py snap_to_render_grid). 0: exact MIDI times.
+    render_grid_samples: int = 0
     # WaveNet: `stacks` x `layers_per_stack` gated layers, dilations 1, 2, 4, ... per stack.
     stacks: int = 2
     layers_per_stack: int = 8
@@ -76,7 +80,7 @@ class SynthesizerConfig(JsonConfig):
     def paper(cls) -> "SynthesizerConfig":
         return cls(name="paper", upsampling="linear", context_channels=256, stacks=3, layers_per_stack=10,
                    residual_channels=256, gate_channels=512, skip_channels=256, crop_samples=16_000,
-                   audio_gain=16.0, dither_lsb=1.0)
+                   audio_gain=16.0, dither_lsb=1.0, render_grid_samples=64)
 
     @property
     def excitation_channels(self) -> int:
@@ -85,10 +89,10 @@ class SynthesizerConfig(JsonConfig):
     @classmethod
     def default(cls) -> "SynthesizerConfig":
         return cls(upsampling="linear", harmonics=4, audio_gain=16.0, dither_lsb=1.0, input_noise_lsb=400.0,
-                   learning_rate=1e-3, sampling_temperature=0.05, output_rms_lsb=450.0)  # chosen on validation round trips
+                   learning_rate=1e-3, sampling_temperature=0.05, output_rms_lsb=450.0, render_grid_samples=64)  # chosen on validation round trips
 
     @classmethod
     def tiny(cls) -> "SynthesizerConfig":
         return cls(name="tiny", upsampling="linear", context_channels=8, context_dilations=(1, 2), stacks=1,
                    layers_per_stack=4, residual_channels=8, gate_channels=8, skip_channels=8, harmonics=2, mixtures=3,
-                   crop_samples=512, batch_size=2, audio_gain=16.0, dither_lsb=1.0)
+                   crop_samples=512, batch_size=2, audio_gain=16.0, dither_lsb=1.0, render_grid_samples=64)

@@ -13,7 +13,7 @@ import soundfile
 
 from maestro.metadata import Dataset
 from stages.midi import apply_sustain, notes_from_sequence, read_note_sequence
-from synthesize.conditioning import conditioning_roll
+from synthesize.conditioning import conditioning_roll, snap_to_render_grid
 from synthesize.config import SynthesizerConfig
 from synthesize.excitation import harmonic_excitation
 from synthesize.mixture import mulaw_decode, mulaw_encode
@@ -26,7 +26,8 @@ class Recording:
     samples: int
 
 
-def load_recordings(root: Path | str, split: str, sample_rate_hz: int) -> list[Recording]:
+def load_recordings(root: Path | str, split: str, sample_rate_hz: int, render_grid_samples: int = 0) -> list[Recording]:
+    """The split's recordings with their notes (sustain applied, snapped to the renderer's grid)."""
     dataset = Dataset.open(root)
     recordings = []
     for record in dataset.select(splits=[split]):
@@ -34,6 +35,7 @@ def load_recordings(root: Path | str, split: str, sample_rate_hz: int) -> list[R
         if info.samplerate != sample_rate_hz or info.channels != 1:
             raise ValueError(f"{record.audio_filename}: the synthesizer trains on {sample_rate_hz} Hz mono renders")
         notes = notes_from_sequence(apply_sustain(read_note_sequence(dataset.midi_path(record))))
+        notes = snap_to_render_grid(notes, render_grid_samples, sample_rate_hz)
         recordings.append(Recording(dataset.audio_path(record), notes, info.frames))
     return recordings
 

@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 from stages.audio import write_wav
 from stages.contract import InputError, Job, Stage, content_id
 from stages.midi import MIDI_SUFFIXES, NoteSequence, apply_sustain, notes_from_sequence, read_note_sequence
-from synthesize.conditioning import performance_roll, sequence_roll
+from synthesize.conditioning import performance_roll, sequence_roll, snap_to_render_grid
 from synthesize.excitation import harmonic_excitation
 from synthesize.generate import Generator, join_segments, segment_plan, set_loudness
 
@@ -43,7 +43,7 @@ class Synthesizer:
     def render(self, sequence: NoteSequence, progress: Callable[[float], None] | None = None) -> np.ndarray:
         """(samples,) float32 audio at the model's sample rate."""
         c, spf = self.config, self.config.samples_per_frame
-        notes = notes_from_sequence(apply_sustain(sequence))
+        notes = snap_to_render_grid(notes_from_sequence(apply_sustain(sequence)), c.render_grid_samples, c.sample_rate_hz)
         roll = performance_roll(notes, c.roll_rate_hz)
         total = len(roll) * spf
         plan = segment_plan(total, self.segment, self.lead_in, self.crossfade)

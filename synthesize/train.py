@@ -67,9 +67,9 @@ def train(root: Path | str, run_dir: Path | str, config: SynthesizerConfig, step
     run_dir = Path(run_dir)
     prepare_run(run_dir, config)
     margin = sum(config.context_dilations)
-    training = RandomCrops(load_recordings(root, "train", config.sample_rate_hz), config, steps_per_epoch,
+    training = RandomCrops(load_recordings(root, "train", config.sample_rate_hz, config.render_grid_samples), config, steps_per_epoch,
                            seed=seed, margin_frames=margin)
-    validation = RandomCrops(load_recordings(root, "validation", config.sample_rate_hz), config,
+    validation = RandomCrops(load_recordings(root, "validation", config.sample_rate_hz, config.render_grid_samples), config,
                              validation_batches, seed=seed, margin_frames=margin, fixed=True)
 
     model, initial_epoch = resume(run_dir, lambda: build_model(config), compile_model, seed)

@@ -148,6 +148,30 @@ def test_conditioning_roll_frames_line_up_with_samples():
     assert changed.nonzero()[0].min() == 192 and changed.nonzero()[0].max() == 255
 
 
+def test_notes_snap_to_where_fluidsynth_starts_them(tmp_path):
+    import pretty_midi
+
+    from maestro.fluidsynth import Augmentation, render_midi
+    from stages.midi import apply_sustain, notes_from_sequence, read_note_sequence
+    from synthesize.conditioning import snap_to_render_grid
+
+    midi = pretty_midi.PrettyMIDI(resolution=480, initial_tempo=120.0)  # ticks of 1.04 ms, as in ASAP
+    piano = pretty_midi.Instrument(program=0)
+    onsets = 0.2 + 1.5 * np.arange(12) + np.linspace(0.0, 0.004, 12)  # every phase within a block
+    piano.notes = [pretty_midi.Note(100, 79, t, t + 0.1) for t in onsets]
+    midi.instruments.append(piano)
+    midi.write(str(tmp_path / "n.mid"))
+    notes = notes_from_sequence(apply_sustain(read_note_sequence(tmp_path / "n.mid")))
+    audio = render_midi(tmp_path / "n.mid", Augmentation("TimGM6mb"), 16_000, np.random.default_rng(0))
+    snapped = snap_to_render_grid(notes, 64, 16_000)
+    for start in np.round(snapped["onset_s"] * 16_000).astype(int):
+        assert start % 64 == 0
+        assert np.abs(audio[start - 64: start + 1]).max() == 0.0  # silent up to the snapped onset ...
+        assert np.abs(audio[start + 1: start + 64]).max() > 1e-3  # ... sounding right after it
+    assert np.all(snapped["onset_s"] > notes["onset_s"])
+    assert np.array_equal(snap_to_render_grid(notes, 0, 16_000), notes)
+
+
 def test_linear_upsampling_puts_each_frame_at_its_centre_and_repeats_no_pattern():
     stack = ContextStack(3, (1,), 64, "linear")
     frames = np.array([[[0.0, 1.0, 5.0], [2.0, 1.0, 5.0], [4.0, 1.0, 5.0], [0.0, 1.0, 5.0]]], np.float32)  # 2 inner
