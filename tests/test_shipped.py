@@ -71,8 +71,8 @@ def test_shipped_composer_predicts_the_example_far_better_than_chance_and_the_ls
 
 def test_shipped_synthesizer_predicts_the_example_far_better_than_an_untrained_one():
     # Teacher-forced loss (nats per sample) on four 1 s crops of the example recording. This
-    # checks that the weights are trained (shipped 7.66, untrained 9.29) and that they use the
-    # notes where FluidSynth plays them (7.89 with the exact MIDI times, whose excitation phases
+    # checks that the weights are trained (shipped 7.19, untrained 9.29) and that they use the
+    # notes where FluidSynth plays them (7.48 with the exact MIDI times, whose excitation phases
     # are off); whether the WaveNet follows its MIDI is measured by
     # benchmarks/synthesize_quality.py (round-trip note F1).
     from synthesize.conditioning import snap_to_render_grid
@@ -100,10 +100,10 @@ def test_shipped_synthesizer_predicts_the_example_far_better_than_an_untrained_o
 def test_shipped_synthesizer_renders_midi_the_transcriber_recognizes():
     # The round trip of benchmarks/synthesize_quality.py on 4 s of the example: render the MIDI
     # with the WaveNet, transcribe it, and find the notes again. The shipped WaveNet (round trip
-    # 0.89 on the test excerpts) plays this arpeggio at the right times: the shipped transcriber
-    # finds all 16 onset times (onset F1 1.0), frame F1 0.74 and 14 of the 16 notes at the right
-    # pitch, with 11 spurious ones (note precision 0.56). The checkpoint before reached onset F1
-    # 1.0, frame F1 0.63 and 8 notes, the one before it 0.74, 0.41 and 3; WaveNets that do not
+    # 0.92 on the test excerpts) plays this arpeggio at the right times: the shipped transcriber
+    # finds 14 of the 16 onset times (onset F1 0.93), frame F1 0.72 and 12 of the 16 notes at the
+    # right pitch, with 10 spurious ones (note precision 0.55). Checkpoints before reached onset
+    # F1 1.0, frame F1 0.74 and 14 notes; 1.0, 0.63 and 8; 0.74, 0.41 and 3; WaveNets that do not
     # follow their MIDI (the roll-only one shipped first) score about 0, white noise onset F1 0.22
     # and no notes right, FluidSynth about 1.
     import mir_eval
