@@ -23,9 +23,9 @@ HALF_TICK_S = 0.00055
 def snap_to_render_grid(notes: np.ndarray, grid_samples: int, sample_rate_hz: int) -> np.ndarray:
     """Notes moved to where FluidSynth, which renders the training audio, starts and stops them:
     only at the start of one of its 64-sample blocks, 3-7 ms after the MIDI time. Aligned this way,
-    the harmonic excitation's phase is the rendered note's phase; before, each note's phase was
-    unknowable within 4 ms, and the network learned to play high notes near its mixture's mean:
-    quietly. grid_samples 0: unchanged."""
+    the harmonic excitation's phase is the rendered note's phase; with the exact MIDI times each
+    note's phase was unknowable within 4 ms, and the network learned to play near its mixture's
+    mean: quietly. grid_samples 0: unchanged."""
     if grid_samples <= 0 or len(notes) == 0:
         return notes
     snapped = notes.copy()

@@ -67,15 +67,19 @@ def train(root: Path | str, run_dir: Path | str, config: SynthesizerConfig, step
     run_dir = Path(run_dir)
     prepare_run(run_dir, config)
     margin = sum(config.context_dilations)
-    training = RandomCrops(load_recordings(root, "train", config.sample_rate_hz, config.render_grid_samples), config, steps_per_epoch,
-                           seed=seed, margin_frames=margin)
-    validation = RandomCrops(load_recordings(root, "validation", config.sample_rate_hz, config.render_grid_samples), config,
-                             validation_batches, seed=seed, margin_frames=margin, fixed=True)
+
+    def recordings(split):
+        return load_recordings(root, split, config.sample_rate_hz, config.render_grid_samples)
+
+    training = RandomCrops(recordings("train"), config, steps_per_epoch, seed=seed, margin_frames=margin)
+    validation = RandomCrops(recordings("validation"), config, validation_batches, seed=seed, margin_frames=margin,
+                             fixed=True)
 
     model, initial_epoch = resume(run_dir, lambda: build_model(config), compile_model, seed)
     if initial_weights is not None and initial_epoch == 0:
         transfer_weights(keras.saving.load_model(initial_weights, compile=False), model)
-    callbacks = [ShuffledRollLoss(validation), SaveAveragedWeights(run_dir, validation), *standard_callbacks(run_dir, Monitor("val_loss", "min"))]
+    callbacks = [ShuffledRollLoss(validation), SaveAveragedWeights(run_dir, validation),
+                 *standard_callbacks(run_dir, Monitor("val_loss", "min"))]
     epochs = max(1, steps // steps_per_epoch)
     if initial_epoch < epochs:
         model.fit(training, validation_data=validation, epochs=epochs, initial_epoch=initial_epoch,
