@@ -26,7 +26,7 @@ def snap_to_render_grid(notes: np.ndarray, grid_samples: int, sample_rate_hz: in
     the harmonic excitation's phase is the rendered note's phase; with the exact MIDI times each
     note's phase was unknowable within 4 ms, and the network learned to play near its mixture's
     mean: quietly. grid_samples 0: unchanged."""
-    if grid_samples <= 0 or len(notes) == 0:
+    if grid_samples <= 0:
         return notes
     snapped = notes.copy()
     grid_s = grid_samples / sample_rate_hz

@@ -235,6 +235,6 @@ def compile_model(model: WaveNet) -> WaveNet:
     loss = (MixtureLoss(c.mixtures) if c.output == "logistic"
             else keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     optimizer = keras.optimizers.Adam(schedule, global_clipnorm=c.clip_norm, use_ema=c.weight_average_momentum > 0,
-                                      ema_momentum=c.weight_average_momentum or 0.99)
+                                      ema_momentum=c.weight_average_momentum)
     model.compile(optimizer=optimizer, loss=loss)
     return model

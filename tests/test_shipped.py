@@ -93,7 +93,7 @@ def test_shipped_synthesizer_predicts_the_example_far_better_than_an_untrained_o
 
     loss = {name: model.evaluate(*batch(notes), verbose=0) for name, model, notes in
             (("shipped", shipped, snapped), ("untrained", untrained, snapped), ("exact times", shipped, exact))}
-    assert loss["shipped"] < loss["untrained"] - 1.5, loss
+    assert loss["shipped"] < loss["untrained"] - 2.0, loss
     assert loss["shipped"] < loss["exact times"] - 0.1, loss
 
 
