@@ -3,7 +3,7 @@ pieces, references with the sustain pedal applied), on the held-out test split o
 ASAP dataset and on the one real MAESTRO recording in ../shared/data/maestro_clip.
 
     python benchmarks/transcribe_accuracy.py [--dataset data/asap-maestro] [--checkpoint ...]
-        [--excerpt-seconds 30]
+        [--excerpt-seconds 30] [--no-rescorer]
 
 Writes benchmarks/results/transcribe_accuracy.json (means) and
 benchmarks/results/transcribe_accuracy_pieces.json (every piece).
@@ -25,6 +25,7 @@ from transcribe.evaluate import evaluate  # noqa: E402
 from stages.contract import content_id  # noqa: E402
 from transcribe.infer import DEFAULT_CHECKPOINT, Transcriber  # noqa: E402
 from transcribe.metrics import format_metrics  # noqa: E402
+from transcribe.rescore import rescorer_path  # noqa: E402
 
 
 def rounded(metrics: dict) -> dict:
@@ -36,8 +37,11 @@ def main() -> None:
     parser.add_argument("--dataset", type=Path, default=Path("data/asap-maestro"))
     parser.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
     parser.add_argument("--excerpt-seconds", type=float, help="score the first N seconds of each piece only")
+    parser.add_argument("--no-rescorer", action="store_true",
+                        help="decode at the onset threshold, without the checkpoint's onset rescorer")
     args = parser.parse_args()
-    transcriber = Transcriber.load(args.checkpoint)
+    transcriber = Transcriber.load(args.checkpoint, rescore=not args.no_rescorer)
+    rescorer = rescorer_path(args.checkpoint)
     test = evaluate(transcriber, args.dataset, "test", args.excerpt_seconds)
     print(format_metrics(test.mean))
     for soundfont, metrics in test.by_soundfont.items():
@@ -47,6 +51,7 @@ def main() -> None:
     record.save("transcribe_accuracy", {
         "checkpoint": args.checkpoint.name,
         "checkpoint_sha256_16": content_id(args.checkpoint),
+        "rescorer": ({"file": rescorer.name, "sha256_16": content_id(rescorer)} if transcriber.rescorer else None),
         "asap_test_renders": {"pieces": len(test.pieces), "audio_hours": round(test.audio_seconds / 3600, 2),
                               "excerpt_seconds": args.excerpt_seconds or "whole pieces",
                               "realtime_factor": round(test.audio_seconds / test.wall_seconds, 1),

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from pathlib import PurePosixPath
 from typing import Iterable, Sequence
 
@@ -37,6 +38,27 @@ def output_path(out: str, record: Record, suffix: str) -> str:
     return FileSystems.join(out, str(PurePosixPath(record.audio_filename).with_suffix(suffix)))
 
 
+def load_keras(path: str):
+    """A transcriber or rescorer `.keras` file behind any Beam filesystem."""
+    import tempfile
+
+    import keras
+
+    import transcribe.rescore  # noqa: F401  (registers the custom layers)
+
+    with tempfile.NamedTemporaryFile(suffix=".keras") as local:  # the checkpoint may be remote
+        local.write(read_bytes(path))
+        local.flush()
+        return keras.saving.load_model(local.name, compile=False)
+
+
+def rescorer_of(checkpoint: str) -> str | None:
+    """The onset rescorer beside a checkpoint (transcribe.rescore.rescorer_path, for any
+    filesystem's paths), or None when there is none."""
+    path = re.sub(r"(\.keras)?$", ".rescorer.keras", checkpoint, count=1)
+    return path if FileSystems.exists(path) else None
+
+
 class TranscriberHandler(ModelHandler):
     """RunInference model handler: numpy windows (frames, mel_bins) -> probability dicts."""
 
@@ -44,16 +66,7 @@ class TranscriberHandler(ModelHandler):
         self.checkpoint, self.batch_size = checkpoint, batch_size
 
     def load_model(self):
-        import tempfile
-
-        import keras
-
-        import transcribe.model  # noqa: F401  (registers the custom layers)
-
-        with tempfile.NamedTemporaryFile(suffix=".keras") as local:  # the checkpoint may be remote
-            local.write(read_bytes(self.checkpoint))
-            local.flush()
-            return keras.saving.load_model(local.name, compile=False)
+        return load_keras(self.checkpoint)
 
     def run_inference(self, batch: Sequence[np.ndarray], model, inference_args=None) -> Iterable[PredictionResult]:
         from transcribe.model import probabilities
@@ -102,14 +115,17 @@ class ChunkRecording(beam.DoFn):
 
 
 def keep_centre(element, onset_threshold: float, frame_threshold: float, offset_threshold: float | None = None,
-                offset_frame_gate: float = 0.7):
+                offset_frame_gate: float = 0.7, probabilities: bool = False):
     """((path, layout), PredictionResult) -> (path, (index, count, centre, total, onset bits,
     frame bits, velocities as MIDI numbers, note-end bits or None)): only what decoding needs,
-    small enough to group."""
+    small enough to group. With `probabilities` (for a rescorer, which reads the heads
+    themselves), (path, (index, count, centre, total, the heads as float16)) instead."""
     from transcribe.decode import offset_ends
 
     (path, (index, count, centre, offset, length, total)), result = element
     probs = {name: values[offset: offset + length] for name, values in result.inference.items()}
+    if probabilities:
+        return path, (index, count, centre, total, {name: v.astype(np.float16) for name, v in probs.items()})
     onsets = np.packbits(probs["onsets"] >= onset_threshold, axis=-1)
     frames = np.packbits(probs["frames"] >= frame_threshold, axis=-1)
     velocities = np.rint(np.clip(probs["velocities"], 0, 1) * 127).astype(np.uint8)
@@ -121,14 +137,22 @@ def keep_centre(element, onset_threshold: float, frame_threshold: float, offset_
 class WriteTranscription(beam.DoFn):
     """(path, chunks) -> MIDI and metrics files for one recording; yields its summary row."""
 
-    def __init__(self, root: str, out: str, records: dict, fps: float, offset_correction_s: float = 0.0):
-        self.root, self.out, self.records, self.fps = root, out, records, fps
-        self.offset_correction_s = offset_correction_s
+    def __init__(self, root: str, out: str, records: dict, config_json: str, rescorer: str | None = None):
+        self.root, self.out, self.records = root, out, records
+        self.config_json, self.rescorer = config_json, rescorer
+
+    def setup(self):
+        from transcribe.config import TranscriberConfig
+
+        self.config = TranscriberConfig.from_dict(json.loads(self.config_json))
+        self.fps = self.config.frames_per_second
+        self.rescorer_model = load_keras(self.rescorer) if self.rescorer else None
 
     def process(self, element):
         from stages.midi import sequence_from_notes
         from transcribe.decode import decode_notes
         from transcribe.evaluate import reference_notes
+        from transcribe.infer import decode_probabilities
         from transcribe.metrics import transcription_metrics
 
         path, chunks = element
@@ -137,12 +161,16 @@ class WriteTranscription(beam.DoFn):
             chunks = sorted(chunks, key=lambda c: c[0])
             if len(chunks) != chunks[0][1]:
                 raise RuntimeError(f"{len(chunks)} of {chunks[0][1]} chunks arrived")
-            unpack = lambda bits: np.unpackbits(np.concatenate(bits), axis=-1)[:, :88]  # noqa: E731
-            onsets, frames = unpack([c[4] for c in chunks]), unpack([c[5] for c in chunks])
-            velocities = np.concatenate([c[6] for c in chunks]) / 127.0
-            ends = None if chunks[0][7] is None else unpack([c[7] for c in chunks]).astype(bool)
-            notes = decode_notes(frames, onsets, velocities, self.fps, note_ends=ends,
-                                 offset_correction_s=self.offset_correction_s)
+            if self.rescorer_model is not None:
+                probs = {name: np.concatenate([c[4][name] for c in chunks]) for name in chunks[0][4]}
+                notes = decode_probabilities(probs, self.config, self.rescorer_model)
+            else:
+                unpack = lambda bits: np.unpackbits(np.concatenate(bits), axis=-1)[:, :88]  # noqa: E731
+                onsets, frames = unpack([c[4] for c in chunks]), unpack([c[5] for c in chunks])
+                velocities = np.concatenate([c[6] for c in chunks]) / 127.0
+                ends = None if chunks[0][7] is None else unpack([c[7] for c in chunks]).astype(bool)
+                notes = decode_notes(frames, onsets, velocities, self.fps, note_ends=ends,
+                                     offset_correction_s=self.config.offset_correction_s)
             local = _temporary_local(sequence_from_notes(notes))
             seconds = chunks[0][3] / self.fps
             metrics = transcription_metrics(reference_notes(_local_copy(join_under(self.root, record.midi_filename)),
@@ -206,7 +234,9 @@ def pending(records: Sequence[Record], out: str) -> list[Record]:
 
 def build(pipeline: beam.Pipeline, root: str, out: str, records: Sequence[Record], checkpoint: str,
           transcriber_config, batch_size: int = 4):
-    """Add the graph; returns (rows, failures) PCollections."""
+    """Add the graph; returns (rows, failures) PCollections. The checkpoint's onset rescorer,
+    when it has one, decides where notes start, as in `w2m2w transcribe`."""
+    rescorer = rescorer_of(checkpoint)
     chunks = (pipeline
               | "Records" >> beam.Create(list(records), reshuffle=False)
               | "Spread" >> beam.Reshuffle()
@@ -214,11 +244,11 @@ def build(pipeline: beam.Pipeline, root: str, out: str, records: Sequence[Record
     rows = (chunks.windows
             | "Transcribe" >> RunInference(KeyedModelHandler(TranscriberHandler(checkpoint, batch_size)))
             | "KeepCentres" >> beam.Map(keep_centre, transcriber_config.onset_threshold, transcriber_config.frame_threshold,
-                                            transcriber_config.offset_threshold, transcriber_config.offset_frame_gate)
+                                            transcriber_config.offset_threshold, transcriber_config.offset_frame_gate,
+                                            rescorer is not None)
             | "PerRecording" >> beam.GroupByKey()
             | "Write" >> beam.ParDo(WriteTranscription(root, out, {r.audio_filename: r for r in records},
-                                                       transcriber_config.frames_per_second,
-                                                       transcriber_config.offset_correction_s)))
+                                                       transcriber_config.to_json(), rescorer)))
     return rows, chunks[FAILED]
 
 

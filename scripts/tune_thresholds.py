@@ -11,7 +11,9 @@ them at every threshold combination, and prints the best ranked by note F1 + fra
 note-with-offset F1; then, at the best onset and frame thresholds, tries each offset threshold
 with each frame gate (the offset head ends a note only where the frame head is below it); then
 each offset correction (a fixed shift of every note end). --apply stores the best in the
-checkpoint's config (the weights are unchanged) and in its JSON record.
+checkpoint's config (the weights are unchanged) and in its JSON record. Its onset rescorer, if it
+has one, is left out here (it decides onsets in place of the onset threshold); frame and offset
+settings apply with it too.
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--apply", action="store_true", help="write the best thresholds into the checkpoint")
     args = parser.parse_args()
-    transcriber = Transcriber.load(args.checkpoint)
+    transcriber = Transcriber.load(args.checkpoint, rescore=False)  # onsets at the threshold tuned here
     fps = transcriber.config.frames_per_second
     dataset = Dataset.open(args.dataset)
     predictions = []

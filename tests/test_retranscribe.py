@@ -34,7 +34,23 @@ def checkpoint(tmp_path):
     return path
 
 
-def test_test_pipeline_writes_a_midi_and_metrics_per_recording(rendered, checkpoint, tmp_path):
+@pytest.fixture(params=["thresholds", "rescorer"])
+def decoded_checkpoint(request, checkpoint):
+    """The tiny checkpoint decoded at its thresholds, or with an (untrained) onset rescorer beside it."""
+    if request.param == "rescorer":
+        from transcribe.rescore import NUM_FEATURES, build_rescorer, rescorer_path
+
+        keras.utils.set_random_seed(1)
+        features = np.random.default_rng(0).uniform(0, 1, (64, NUM_FEATURES)).astype(np.float32)
+        rescorer = build_rescorer(features, candidate_threshold=0.3)
+        # Spread its logits around 0, so that it accepts some candidates and rejects others.
+        rescorer.logit.kernel.assign(np.random.default_rng(2).normal(0, 3, rescorer.logit.kernel.shape))
+        rescorer.save(rescorer_path(checkpoint))
+    return checkpoint
+
+
+def test_test_pipeline_writes_a_midi_and_metrics_per_recording(rendered, decoded_checkpoint, tmp_path):
+    checkpoint = decoded_checkpoint
     from apache_beam.runners.portability.fn_api_runner import FnApiRunner
     from apache_beam.testing import test_pipeline
     from apache_beam.testing.util import assert_that

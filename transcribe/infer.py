@@ -19,6 +19,7 @@ from transcribe.config import TranscriberConfig
 from transcribe.decode import decode_notes, offset_ends
 from transcribe.features import SILENCE, log_mel, log_mel_blocks
 from transcribe.model import OnsetsAndFrames, probabilities
+from transcribe.rescore import OnsetRescorer, accepted_onsets, rescorer_path
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "default.keras"
 SILENCE_PEAK = 1e-4  # -80 dBFS: nothing a piano played
@@ -31,15 +32,39 @@ def load_transcriber_model(path: Path | str = DEFAULT_CHECKPOINT) -> OnsetsAndFr
     return keras.saving.load_model(path, compile=False)
 
 
+def load_rescorer(transcriber_checkpoint: Path | str = DEFAULT_CHECKPOINT) -> OnsetRescorer | None:
+    """The onset rescorer trained for this checkpoint (beside it), or None when it has none."""
+    path = rescorer_path(transcriber_checkpoint)
+    return keras.saving.load_model(path, compile=False) if path.is_file() else None
+
+
+def decode_probabilities(probs: dict[str, np.ndarray], config: TranscriberConfig,
+                         rescorer: OnsetRescorer | None = None) -> np.ndarray:
+    """The heads' probabilities -> notes, at the config's thresholds; with a rescorer, notes
+    start where it accepts the onset head's candidates instead of at the onset threshold."""
+    onsets, onset_threshold = probs["onsets"], config.onset_threshold
+    if rescorer is not None:
+        # At float16, the precision the Beam re-transcription ships them in: both decide alike.
+        probs = {name: np.asarray(values, np.float16).astype(np.float32) for name, values in probs.items()}
+        onsets, onset_threshold = accepted_onsets(rescorer, probs), 0.5
+    return decode_notes(probs["frames"], onsets, probs["velocities"], config.frames_per_second,
+                        frame_threshold=config.frame_threshold, onset_threshold=onset_threshold,
+                        note_ends=offset_ends(probs["frames"], probs["offsets"], config.offset_threshold,
+                                              config.offset_frame_gate),
+                        offset_correction_s=config.offset_correction_s)
+
+
 class Transcriber:
-    def __init__(self, model: OnsetsAndFrames, batch_chunks: int = 2):
+    def __init__(self, model: OnsetsAndFrames, batch_chunks: int = 2, rescorer: OnsetRescorer | None = None):
         self.model = model
         self.config: TranscriberConfig = model.config
         self.batch_chunks = batch_chunks
+        self.rescorer = rescorer
 
     @classmethod
-    def load(cls, path: Path | str = DEFAULT_CHECKPOINT, **kwargs) -> "Transcriber":
-        return cls(load_transcriber_model(path), **kwargs)
+    def load(cls, path: Path | str = DEFAULT_CHECKPOINT, rescore: bool = True, **kwargs) -> "Transcriber":
+        """The checkpoint's transcriber, with the rescorer beside it unless `rescore` is False."""
+        return cls(load_transcriber_model(path), rescorer=load_rescorer(path) if rescore else None, **kwargs)
 
     def predict(self, mel: np.ndarray) -> dict[str, np.ndarray]:
         """(frames, mel_bins) -> {onsets, offsets, frames, velocities}: (frames, 88) each."""
@@ -90,9 +115,4 @@ class Transcriber:
         return self.notes(probs)
 
     def notes(self, probs: dict[str, np.ndarray]) -> np.ndarray:
-        return decode_notes(probs["frames"], probs["onsets"], probs["velocities"], self.config.frames_per_second,
-                            frame_threshold=self.config.frame_threshold,
-                            onset_threshold=self.config.onset_threshold,
-                            note_ends=offset_ends(probs["frames"], probs["offsets"], self.config.offset_threshold,
-                                                  self.config.offset_frame_gate),
-                            offset_correction_s=self.config.offset_correction_s)
+        return decode_probabilities(probs, self.config, self.rescorer)

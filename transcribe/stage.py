@@ -12,6 +12,7 @@ from stages.audio import AUDIO_SUFFIXES
 from stages.contract import Job, Stage, content_id
 from stages.midi import sequence_from_notes, write_midi
 from transcribe.infer import DEFAULT_CHECKPOINT, Transcriber
+from transcribe.rescore import rescorer_path
 
 
 def write_notes_csv(notes: np.ndarray, path: Path) -> None:
@@ -48,7 +49,9 @@ class TranscribeStage(Stage):
         return self._transcriber
 
     def config(self) -> dict[str, Any]:
-        return {"checkpoint": self.checkpoint.name, "checkpoint_sha256": self.checkpoint_id}
+        rescorer = rescorer_path(self.checkpoint)
+        return {"checkpoint": self.checkpoint.name, "checkpoint_sha256": self.checkpoint_id,
+                "rescorer_sha256": content_id(rescorer) if rescorer.is_file() else None}
 
     def process(self, job: Job, temporaries: dict[str, Path]) -> None:
         notes = self.transcriber.transcribe_file(job.source)

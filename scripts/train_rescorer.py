@@ -1,0 +1,145 @@
+"""Train the onset rescorer (transcribe/rescore.py) of a transcriber checkpoint: on the
+checkpoint's own predictions on training renders, its acceptance threshold chosen on validation
+renders (never on test).
+
+    python scripts/train_rescorer.py TRAIN_DATASET VALIDATION_DATASET
+                                     [--checkpoint transcribe/checkpoints/default.keras]
+                                     [--cache DIR] [--train-pieces N] [--epochs 8] [--apply]
+
+Both datasets are MAESTRO-layout folders (`w2m2w maestro render` outputs); the train split of the
+first and the validation split of the second are used, whole recordings. Every candidate onset
+(a run above the candidate threshold) is labelled a note when a reference note of its pitch
+starts within 50 ms of its peak (mir_eval's matching). --cache keeps each recording's
+predictions (float16 .npz) for reruns. Prints validation note / frame / note-with-offset F1
+without the rescorer and at each acceptance threshold; --apply writes the rescorer beside the
+checkpoint (`default.rescorer.keras`) with its record (`default.rescorer.json`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+from mir_eval.transcription import match_notes
+from mir_eval.util import midi_to_hz
+from tqdm import tqdm
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from maestro.metadata import Dataset  # noqa: E402
+from stages.audio import load_audio  # noqa: E402
+from stages.contract import content_id  # noqa: E402
+from stages.midi import PIANO_LOWEST_PITCH  # noqa: E402
+from transcribe.evaluate import reference_notes  # noqa: E402
+from transcribe.features import log_mel  # noqa: E402
+from transcribe.infer import DEFAULT_CHECKPOINT, Transcriber, decode_probabilities  # noqa: E402
+from transcribe.metrics import mean_metrics, transcription_metrics  # noqa: E402
+from transcribe.rescore import build_rescorer, candidate_features, candidates, rescorer_path  # noqa: E402
+
+ACCEPT = (0.3, 0.4, 0.5, 0.6, 0.7)
+ONSET_TOLERANCE_S = 0.05  # the note metric's: a candidate is a note when it would score as one
+
+
+def predictions(transcriber: Transcriber, root: Path, split: str, cache: Path | None, limit: int | None = None):
+    """[(reference notes, probabilities)] for every recording of a split (the first `limit`)."""
+    dataset = Dataset.open(root)
+    result = []
+    for record in tqdm(dataset.select(splits=[split])[:limit], desc=f"predicting {root.name} {split}", unit="piece"):
+        cached = cache / root.name / Path(record.audio_filename).with_suffix(".npz") if cache else None
+        if cached and cached.exists():
+            with np.load(cached) as stored:
+                probs, seconds = {k: stored[k].astype(np.float32) for k in stored if k != "seconds"}, float(stored["seconds"])
+        else:
+            audio = load_audio(dataset.audio_path(record), transcriber.config.sample_rate_hz)
+            seconds = len(audio) / transcriber.config.sample_rate_hz
+            probs = transcriber.predict(log_mel(audio, transcriber.config))
+            if cached:
+                cached.parent.mkdir(parents=True, exist_ok=True)
+                np.savez(cached.with_suffix(".partial.npz"), seconds=seconds,
+                         **{k: v.astype(np.float16) for k, v in probs.items()})
+                cached.with_suffix(".partial.npz").replace(cached)
+        result.append((reference_notes(dataset.midi_path(record), seconds), probs))
+    return result
+
+
+def labelled_candidates(reference: np.ndarray, probs: dict, candidate_threshold: float, fps: float):
+    """(features, labels): each candidate run of one recording, 1 where it matches a reference note."""
+    runs = candidates(probs["onsets"], candidate_threshold)
+    times = runs[:, 3] / fps
+    labels = np.zeros(len(runs), np.float32)
+    if len(runs) and len(reference):
+        ref_intervals = np.stack([reference["onset_s"], np.maximum(reference["offset_s"], reference["onset_s"] + 1e-3)], 1)
+        est_intervals = np.stack([times, times + 0.1], 1)
+        matches = match_notes(ref_intervals, midi_to_hz(reference["pitch"].astype(float)), est_intervals,
+                              midi_to_hz((runs[:, 0] + PIANO_LOWEST_PITCH).astype(float)),
+                              onset_tolerance=ONSET_TOLERANCE_S, offset_ratio=None)
+        labels[[j for _, j in matches]] = 1.0
+    return candidate_features(probs, runs), labels
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("train_dataset", type=Path)
+    parser.add_argument("validation_dataset", type=Path)
+    parser.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
+    parser.add_argument("--cache", type=Path, help="folder for the predictions (reused when rerun)")
+    parser.add_argument("--train-pieces", type=int, help="use only the first N train recordings")
+    parser.add_argument("--candidate-threshold", type=float, default=0.05)
+    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--apply", action="store_true", help="write the rescorer beside the checkpoint")
+    args = parser.parse_args()
+    transcriber = Transcriber.load(args.checkpoint, rescore=False)
+    fps = transcriber.config.frames_per_second
+    train = predictions(transcriber, args.train_dataset, "train", args.cache, args.train_pieces)
+    validation = predictions(transcriber, args.validation_dataset, "validation", args.cache)
+
+    pairs = [labelled_candidates(ref, probs, args.candidate_threshold, fps) for ref, probs in train]
+    features, labels = np.concatenate([f for f, _ in pairs]), np.concatenate([y for _, y in pairs])
+    print(f"{len(labels)} candidates from {len(train)} recordings, {labels.mean():.1%} of them notes")
+    keras.utils.set_random_seed(args.seed)
+    rescorer = build_rescorer(features, args.candidate_threshold)
+    rescorer.compile(optimizer=keras.optimizers.Adam(1e-3), loss=keras.losses.BinaryCrossentropy(from_logits=True))
+    rescorer.fit(features, labels, batch_size=256, epochs=args.epochs, shuffle=True, verbose=2)
+
+    def score(rescorer_or_none):
+        metrics = mean_metrics([transcription_metrics(ref, decode_probabilities(probs, transcriber.config, rescorer_or_none), fps)
+                                for ref, probs in validation])
+        return metrics["note/f1"] + metrics["frame/f1"] + metrics["note-with-offset/f1"], metrics
+
+    def show(label, m):
+        print(f"{label}: note {m['note/f1']:.4f} (P {m['note/precision']:.4f} R {m['note/recall']:.4f}) "
+              f"frame {m['frame/f1']:.4f} note+offset {m['note-with-offset/f1']:.4f}")
+
+    show("validation without the rescorer", score(None)[1])
+    results = []
+    for accept in ACCEPT:
+        rescorer.accept_threshold = accept
+        total, metrics = score(rescorer)
+        show(f"  accepting at {accept}", metrics)
+        results.append((total, accept, metrics))
+    _, accept, metrics = max(results, key=lambda r: r[0])
+    rescorer.accept_threshold = accept
+    if args.apply:
+        path = rescorer_path(args.checkpoint)
+        partial = path.with_name(f".{path.name}.partial.keras")
+        rescorer.save(partial)
+        partial.replace(path)
+        record = {"rescorer": path.name, "sha256_16": content_id(path), "for_checkpoint": args.checkpoint.name,
+                  "for_checkpoint_sha256_16": content_id(args.checkpoint),
+                  "command": " ".join(["python", *sys.argv]), "candidate_threshold": args.candidate_threshold,
+                  "accept_threshold": accept, "training_candidates": int(len(labels)),
+                  "training_recordings": len(train), "epochs": args.epochs,
+                  "validation": {"dataset": str(args.validation_dataset), "pieces": len(validation),
+                                 "without_rescorer": {k: round(v, 4) for k, v in score(None)[1].items() if k.endswith("/f1")},
+                                 "with_rescorer": {k: round(v, 4) for k, v in metrics.items() if k.endswith("/f1")}}}
+        path.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
+        print(f"{path}: accept threshold {accept}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,137 @@
+"""A second look at the onset head's candidates: which of them are notes.
+
+Decoding starts a note where the onset head crosses a threshold, one key at a time. Most of its
+mistakes can be seen in context: a spurious onset an octave or a twelfth above a real one struck
+at the same moment (the key's partials sound), or a real note in a dense chord whose onset
+probability stayed low. The rescorer is a small network over every candidate (a run of frames
+where the onset probability exceeds a low `candidate_threshold`), reading the run itself, the
+frame head on that key around it, and both heads on the harmonically related keys; it gives the
+probability that the candidate is a note, and notes start at the peaks of the candidates it
+accepts (`accept_threshold`). It is trained on the transcriber's own predictions on training
+renders (scripts/train_rescorer.py), its threshold chosen on validation renders.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+import numpy as np
+from keras import layers
+
+from transcribe.model import PACKAGE
+
+# Keys whose partials coincide with the candidate's, or with whose partials it coincides
+# (octaves, twelfths, fifths, fourths, double octaves), and the neighbouring semitones.
+RELATED_KEYS = (-24, -19, -12, -7, -5, -1, 1, 5, 7, 12, 19, 24)
+FRAME_OFFSETS = (-8, -4, -2, -1, 0, 1, 2, 4, 8)  # where the frame head is read, relative to the peak
+CHORD_THRESHOLD = 0.3  # an onset counted as struck in the candidate's chord
+LOOKBACK_FRAMES = 10  # how far back an earlier onset on the same key is looked for
+# Of the run: peak, length, sum, offset head's peak, velocity, key, chord size, an earlier onset on
+# the key, the onset head just before and after the peak, the strongest onset of the moment.
+RUN_FEATURES = 11
+NUM_FEATURES = RUN_FEATURES + len(FRAME_OFFSETS) + 2 * len(RELATED_KEYS)
+
+
+def rescorer_path(transcriber_checkpoint: Path | str) -> Path:
+    """Where a transcriber checkpoint's rescorer lies: `default.keras` -> `default.rescorer.keras`."""
+    path = Path(transcriber_checkpoint)
+    return path.with_name(f"{path.stem}.rescorer.keras")
+
+
+def candidates(onset_probs: np.ndarray, threshold: float) -> np.ndarray:
+    """(frames, 88) onset probabilities -> (N, 4) int64 rows (key, first frame, end frame, peak
+    frame), one per run of frames at or above `threshold`, sorted by key then time."""
+    above = np.asarray(onset_probs) >= threshold
+    edges = np.diff(np.pad(above.astype(np.int8), ((1, 1), (0, 0))), axis=0)
+    rows = []
+    for key in range(above.shape[1]):
+        firsts, ends = np.flatnonzero(edges[:, key] == 1), np.flatnonzero(edges[:, key] == -1)
+        for first, end in zip(firsts, ends):
+            rows.append((key, first, end, first + int(np.argmax(onset_probs[first:end, key]))))
+    return np.array(rows, np.int64).reshape(-1, 4)
+
+
+def candidate_features(probs: dict[str, np.ndarray], runs: np.ndarray) -> np.ndarray:
+    """(N, NUM_FEATURES) float32: what the rescorer reads about each candidate run."""
+    onsets, frames, offsets, velocities = (np.asarray(probs[name], np.float32)
+                                           for name in ("onsets", "frames", "offsets", "velocities"))
+    num_frames = len(onsets)
+    reach = max(abs(k) for k in RELATED_KEYS)
+    # Padded copies, so every offset below stays inside: keys by `reach`, frames by 8 / 2.
+    padded_frames = np.pad(frames, ((8, 8), (reach, reach)))
+    padded_onsets = np.pad(onsets, ((2, 2), (reach, reach)))
+    # The strongest onset within two frames of each frame, per key (a related key's onset is
+    # rarely in the very same frame).
+    nearby_onsets = np.max([padded_onsets[i: i + num_frames] for i in range(5)], axis=0)
+    struck = np.pad(onsets >= CHORD_THRESHOLD, ((1, 1), (0, 0)))
+    chord_size = (struck[:-2] | struck[1:-1] | struck[2:]).sum(axis=1).astype(np.float32)
+    strongest = nearby_onsets.max(axis=1)
+
+    features = np.zeros((len(runs), NUM_FEATURES), np.float32)
+    for row, (key, first, end, peak) in enumerate(runs):
+        wide = key + reach
+        run = onsets[first:end, key]
+        features[row, :RUN_FEATURES] = (
+            run.max(), end - first, run.sum(), offsets[first:end, key].max(), velocities[peak, key], key,
+            chord_size[peak], onsets[max(0, first - LOOKBACK_FRAMES): first, key].max(initial=0.0),
+            padded_onsets[peak + 1, wide], padded_onsets[peak + 3, wide], strongest[peak])
+        column = RUN_FEATURES
+        features[row, column: column + len(FRAME_OFFSETS)] = [padded_frames[peak + 8 + d, wide] for d in FRAME_OFFSETS]
+        column += len(FRAME_OFFSETS)
+        features[row, column: column + len(RELATED_KEYS)] = [nearby_onsets[peak, wide + k] for k in RELATED_KEYS]
+        column += len(RELATED_KEYS)
+        features[row, column:] = [padded_frames[peak + 8 + 1, wide + k] for k in RELATED_KEYS]
+    return features
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class OnsetRescorer(keras.Model):
+    """(N, NUM_FEATURES) candidate features -> (N, 1) logits that each candidate is a note.
+    Its two thresholds travel inside the saved `.keras` file."""
+
+    def __init__(self, candidate_threshold: float = 0.05, accept_threshold: float = 0.5, units: int = 64, **kwargs):
+        super().__init__(**kwargs)
+        self.candidate_threshold, self.accept_threshold, self.units = candidate_threshold, accept_threshold, units
+        self.normalize = layers.Normalization(name="normalize")
+        self.hidden = [layers.Dense(units, activation="relu", name=f"hidden_{i}") for i in range(2)]
+        self.logit = layers.Dense(1, name="logit")
+
+    def call(self, features):
+        x = self.normalize(features)
+        for layer in self.hidden:
+            x = layer(x)
+        return self.logit(x)
+
+    def get_config(self):
+        return {**super().get_config(), "candidate_threshold": self.candidate_threshold,
+                "accept_threshold": self.accept_threshold, "units": self.units}
+
+
+def build_rescorer(training_features: np.ndarray, candidate_threshold: float = 0.05) -> OnsetRescorer:
+    """A new rescorer whose input normalization is fitted to `training_features`."""
+    rescorer = OnsetRescorer(candidate_threshold, name="onset_rescorer")
+    rescorer.normalize.adapt(training_features)
+    rescorer(training_features[:1])
+    return rescorer
+
+
+def note_probabilities(rescorer: OnsetRescorer, probs: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """(candidate runs (N, 4), the probability that each is a note (N,))."""
+    runs = candidates(probs["onsets"], rescorer.candidate_threshold)
+    if not len(runs):
+        return runs, np.zeros(0, np.float32)
+    logits = rescorer.predict_on_batch(candidate_features(probs, runs))
+    return runs, 1.0 / (1.0 + np.exp(-np.asarray(logits, np.float64)[:, 0]))
+
+
+def accepted_onsets(rescorer: OnsetRescorer, probs: dict[str, np.ndarray],
+                    accept_threshold: float | None = None) -> np.ndarray:
+    """(frames, 88) float32: 1 at the peak frame of every candidate the rescorer accepts, else 0
+    (decoded as onset probabilities at any threshold in (0, 1])."""
+    runs, note_probs = note_probabilities(rescorer, probs)
+    threshold = rescorer.accept_threshold if accept_threshold is None else accept_threshold
+    onsets = np.zeros(np.shape(probs["onsets"]), np.float32)
+    kept = runs[note_probs >= threshold]
+    onsets[kept[:, 3], kept[:, 0]] = 1.0
+    return onsets
