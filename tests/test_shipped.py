@@ -46,6 +46,41 @@ def test_shipped_checkpoint_matches_its_record(checkpoint):
     assert model.config.name == record["config"]
 
 
+def test_shipped_rescorer_is_its_record_and_belongs_to_the_shipped_transcriber():
+    import transcribe.rescore  # noqa: F401
+
+    rescorer_file = REPO / "transcribe" / "checkpoints" / "default.rescorer.keras"
+    record = json.loads(rescorer_file.with_suffix(".json").read_text())
+    assert record["sha256_16"] == content_id(rescorer_file)
+    assert record["for_checkpoint_sha256_16"] == content_id(REPO / "transcribe" / "checkpoints" / "default.keras")
+    rescorer = keras.saving.load_model(rescorer_file, compile=False)
+    assert (rescorer.candidate_threshold, rescorer.accept_threshold) == (record["candidate_threshold"],
+                                                                          record["accept_threshold"])
+
+
+def test_shipped_rescorer_rejects_a_weak_onset_an_octave_above_a_struck_note():
+    from transcribe.infer import load_rescorer
+    from transcribe.rescore import note_probabilities
+
+    c4, c5 = 60 - 21, 72 - 21
+
+    def heads(with_c4: bool):
+        probs = {name: np.zeros((40, 88), np.float32) for name in ("onsets", "offsets", "frames", "velocities")}
+        probs["onsets"][10, c5], probs["frames"][10:25, c5], probs["velocities"][10, c5] = 0.2, 0.3, 0.5
+        if with_c4:
+            probs["onsets"][10, c4], probs["frames"][10:25, c4], probs["velocities"][10, c4] = 0.95, 0.9, 0.6
+        return probs
+
+    rescorer = load_rescorer()
+
+    def c5_probability(with_c4):
+        runs, probabilities = note_probabilities(rescorer, heads(with_c4))
+        return float(probabilities[list(runs[:, 0]).index(c5)])
+
+    # Alone, the weak onset is a note; above a struck C4 it is C4's second partial.
+    assert c5_probability(with_c4=False) > rescorer.accept_threshold > c5_probability(with_c4=True)
+
+
 def test_shipped_transcriber_transcribes_the_example():
     from transcribe.infer import Transcriber
     from transcribe.metrics import transcription_metrics

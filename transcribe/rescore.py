@@ -18,6 +18,7 @@ from pathlib import Path
 import keras
 import numpy as np
 from keras import layers
+from scipy.ndimage import maximum_filter1d
 
 from transcribe.model import PACKAGE
 
@@ -57,32 +58,35 @@ def candidate_features(probs: dict[str, np.ndarray], runs: np.ndarray) -> np.nda
     onsets, frames, offsets, velocities = (np.asarray(probs[name], np.float32)
                                            for name in ("onsets", "frames", "offsets", "velocities"))
     num_frames = len(onsets)
+    if not len(runs):
+        return np.zeros((0, NUM_FEATURES), np.float32)
+    keys, firsts, ends, peaks = runs.T
     reach = max(abs(k) for k in RELATED_KEYS)
-    # Padded copies, so every offset below stays inside: keys by `reach`, frames by 8 / 2.
+    # Frames and keys padded, so that every offset below stays inside.
     padded_frames = np.pad(frames, ((8, 8), (reach, reach)))
-    padded_onsets = np.pad(onsets, ((2, 2), (reach, reach)))
     # The strongest onset within two frames of each frame, per key (a related key's onset is
-    # rarely in the very same frame).
-    nearby_onsets = np.max([padded_onsets[i: i + num_frames] for i in range(5)], axis=0)
+    # rarely in the very same frame); and the strongest in the LOOKBACK_FRAMES before it.
+    nearby_onsets = np.pad(maximum_filter1d(onsets, 5, axis=0, mode="constant"), ((0, 0), (reach, reach)))
+    delayed = np.pad(onsets, ((LOOKBACK_FRAMES, 0), (0, 0)))[:num_frames]
+    earlier_onsets = maximum_filter1d(delayed, LOOKBACK_FRAMES, axis=0, mode="constant", origin=-(LOOKBACK_FRAMES // 2))
     struck = np.pad(onsets >= CHORD_THRESHOLD, ((1, 1), (0, 0)))
     chord_size = (struck[:-2] | struck[1:-1] | struck[2:]).sum(axis=1).astype(np.float32)
-    strongest = nearby_onsets.max(axis=1)
 
-    features = np.zeros((len(runs), NUM_FEATURES), np.float32)
-    for row, (key, first, end, peak) in enumerate(runs):
-        wide = key + reach
-        run = onsets[first:end, key]
-        features[row, :RUN_FEATURES] = (
-            run.max(), end - first, run.sum(), offsets[first:end, key].max(), velocities[peak, key], key,
-            chord_size[peak], onsets[max(0, first - LOOKBACK_FRAMES): first, key].max(initial=0.0),
-            padded_onsets[peak + 1, wide], padded_onsets[peak + 3, wide], strongest[peak])
-        column = RUN_FEATURES
-        features[row, column: column + len(FRAME_OFFSETS)] = [padded_frames[peak + 8 + d, wide] for d in FRAME_OFFSETS]
-        column += len(FRAME_OFFSETS)
-        features[row, column: column + len(RELATED_KEYS)] = [nearby_onsets[peak, wide + k] for k in RELATED_KEYS]
-        column += len(RELATED_KEYS)
-        features[row, column:] = [padded_frames[peak + 8 + 1, wide + k] for k in RELATED_KEYS]
-    return features
+    def over_runs(reduce, values):
+        """`reduce` (a ufunc) of `values` over each run: runs are segments of the key-major array."""
+        flat = values.T.ravel()
+        bounds = np.stack([keys * num_frames + firsts, keys * num_frames + ends], 1).ravel()
+        return reduce.reduceat(flat, bounds[:-1] if bounds[-1] == len(flat) else bounds)[0::2]
+
+    wide = keys + reach
+    padded_onsets = np.pad(onsets, ((1, 1), (0, 0)))  # frames peak - 1 and peak + 1 at peak and peak + 2
+    columns = [over_runs(np.maximum, onsets), ends - firsts, over_runs(np.add, onsets), over_runs(np.maximum, offsets),
+               velocities[peaks, keys], keys, chord_size[peaks], earlier_onsets[firsts, keys],
+               padded_onsets[peaks, keys], padded_onsets[peaks + 2, keys], nearby_onsets[peaks].max(axis=1)]
+    columns += [padded_frames[peaks + 8 + d, wide] for d in FRAME_OFFSETS]
+    columns += [nearby_onsets[peaks, wide + k] for k in RELATED_KEYS]
+    columns += [padded_frames[peaks + 8 + 1, wide + k] for k in RELATED_KEYS]
+    return np.stack(columns, axis=1).astype(np.float32)
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
