@@ -79,6 +79,9 @@ def add_evaluate(models) -> None:
     transcriber.add_argument("root", type=Path, help="MAESTRO-layout dataset")
     transcriber.add_argument("--split", default="test")
     transcriber.add_argument("--checkpoint", type=Path, help="a .keras transcriber (default: the shipped one)")
+    transcriber.add_argument("--no-rescorer", action="store_true",
+                             help="start notes at the onset threshold, without the onset rescorer that lies "
+                                  "beside the checkpoint (CHECKPOINT.rescorer.keras)")
     transcriber.add_argument("--excerpt-seconds", type=float, help="score only the first N seconds of each piece")
     transcriber.add_argument("--limit", type=int, help="only the first N pieces")
     transcriber.add_argument("--out", type=Path, help="write the full evaluation (JSON) here")
@@ -91,8 +94,8 @@ def run_evaluate_transcribe(args) -> int:
     from transcribe.infer import DEFAULT_CHECKPOINT, Transcriber
     from transcribe.metrics import format_metrics
 
-    result = evaluate(Transcriber.load(args.checkpoint or DEFAULT_CHECKPOINT), args.root, args.split,
-                      args.excerpt_seconds, args.limit)
+    transcriber = Transcriber.load(args.checkpoint or DEFAULT_CHECKPOINT, rescore=not args.no_rescorer)
+    result = evaluate(transcriber, args.root, args.split, args.excerpt_seconds, args.limit)
     print(format_metrics(result.mean), file=sys.stderr)
     summary = {"split": args.split, "pieces": len(result.pieces), "audio_seconds": round(result.audio_seconds, 1),
                "excerpt_seconds": args.excerpt_seconds, **{k: round(v, 4) for k, v in result.mean.items()}}
