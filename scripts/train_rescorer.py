@@ -115,7 +115,8 @@ def main() -> None:
         print(f"{label}: note {m['note/f1']:.4f} (P {m['note/precision']:.4f} R {m['note/recall']:.4f}) "
               f"frame {m['frame/f1']:.4f} note+offset {m['note-with-offset/f1']:.4f}")
 
-    show("validation without the rescorer", score(None)[1])
+    _, without = score(None)
+    show("validation without the rescorer", without)
     results = []
     for accept in ACCEPT:
         rescorer.accept_threshold = accept
@@ -135,7 +136,7 @@ def main() -> None:
                   "accept_threshold": accept, "training_candidates": int(len(labels)),
                   "training_recordings": len(train), "epochs": args.epochs,
                   "validation": {"dataset": str(args.validation_dataset), "pieces": len(validation),
-                                 "without_rescorer": {k: round(v, 4) for k, v in score(None)[1].items() if k.endswith("/f1")},
+                                 "without_rescorer": {k: round(v, 4) for k, v in without.items() if k.endswith("/f1")},
                                  "with_rescorer": {k: round(v, 4) for k, v in metrics.items() if k.endswith("/f1")}}}
         path.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
         print(f"{path}: accept threshold {accept}")
