@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 from pathlib import PurePosixPath
 from typing import Iterable, Sequence
 
@@ -53,9 +52,10 @@ def load_keras(path: str):
 
 
 def rescorer_of(checkpoint: str) -> str | None:
-    """The onset rescorer beside a checkpoint (transcribe.rescore.rescorer_path, for any
-    filesystem's paths), or None when there is none."""
-    path = re.sub(r"(\.keras)?$", ".rescorer.keras", checkpoint, count=1)
+    """The onset rescorer beside a checkpoint, on any filesystem, or None when there is none."""
+    from transcribe.rescore import rescorer_path
+
+    path = rescorer_path(checkpoint)
     return path if FileSystems.exists(path) else None
 
 

@@ -13,6 +13,7 @@ renders (scripts/train_rescorer.py), its threshold chosen on validation renders.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import keras
@@ -34,10 +35,11 @@ RUN_FEATURES = 11
 NUM_FEATURES = RUN_FEATURES + len(FRAME_OFFSETS) + 2 * len(RELATED_KEYS)
 
 
-def rescorer_path(transcriber_checkpoint: Path | str) -> Path:
-    """Where a transcriber checkpoint's rescorer lies: `default.keras` -> `default.rescorer.keras`."""
-    path = Path(transcriber_checkpoint)
-    return path.with_name(f"{path.stem}.rescorer.keras")
+def rescorer_path(transcriber_checkpoint: Path | str) -> Path | str:
+    """Where a transcriber checkpoint's rescorer lies: `default.keras` -> `default.rescorer.keras`.
+    A string stays a string, so that remote paths (gs://...) keep their form for Beam."""
+    path = re.sub(r"(\.keras)?$", ".rescorer.keras", str(transcriber_checkpoint), count=1)
+    return path if isinstance(transcriber_checkpoint, str) else Path(path)
 
 
 def candidates(onset_probs: np.ndarray, threshold: float) -> np.ndarray:
