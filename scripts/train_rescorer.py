@@ -1,16 +1,19 @@
 """Train the onset rescorer (transcribe/rescore.py) of a transcriber checkpoint: on the
 checkpoint's own predictions on training renders, its acceptance threshold chosen on validation
-renders (never on test).
+renders (never on test). With --note-ends, also its note-end network (transcribe/note_ends.py).
 
     python scripts/train_rescorer.py TRAIN_DATASET VALIDATION_DATASET
                                      [--checkpoint transcribe/checkpoints/default.keras]
-                                     [--cache DIR] [--train-pieces N] [--epochs 8] [--apply]
+                                     [--cache DIR] [--train-pieces N] [--epochs 8] [--note-ends]
+                                     [--apply]
 
 Both datasets are MAESTRO-layout folders (`w2m2w maestro render` outputs); the train split of the
 first and the validation split of the second are used, whole recordings. Every candidate onset
 (a run above the candidate threshold) is labelled a note when a reference note of its pitch
 starts within 50 ms of its peak (mir_eval's matching). --cache keeps each recording's
-predictions (float16 .npz) for reruns. Prints validation note / frame / note-with-offset F1
+predictions (float16 .npz) for reruns. The note-end network learns, for every frame of every
+accepted note's segment, whether the reference piano roll (sustain pedal applied) has the key
+sounding there; its sounding threshold and quiet run are chosen on validation. Prints validation note / frame / note-with-offset F1
 without the rescorer and at each acceptance threshold; --apply writes the rescorer beside the
 checkpoint (`default.rescorer.keras`) with its record (`default.rescorer.json`).
 """
@@ -38,9 +41,13 @@ from transcribe.evaluate import reference_notes  # noqa: E402
 from transcribe.features import log_mel  # noqa: E402
 from transcribe.infer import DEFAULT_CHECKPOINT, Transcriber, decode_probabilities  # noqa: E402
 from transcribe.metrics import mean_metrics, transcription_metrics  # noqa: E402
-from transcribe.rescore import build_rescorer, candidate_features, candidates, rescorer_path  # noqa: E402
+from transcribe.decode import notes_to_roll  # noqa: E402
+from transcribe.note_ends import note_cells  # noqa: E402
+from transcribe.rescore import accepted_onsets, build_rescorer, candidate_features, candidates, rescorer_path  # noqa: E402
 
 ACCEPT = (0.3, 0.4, 0.5, 0.6, 0.7)
+END_RULES = ((0.4, 3), (0.5, 3), (0.6, 3), (0.5, 2), (0.5, 5))  # (sounding threshold, quiet run)
+END_CELL_SHARE = 0.5  # of the training cells, a random half (neighbouring frames say much the same)
 ONSET_TOLERANCE_S = 0.05  # the note metric's: a candidate is a note when it would score as one
 
 
@@ -81,6 +88,17 @@ def labelled_candidates(reference: np.ndarray, probs: dict, candidate_threshold:
     return candidate_features(probs, runs), labels
 
 
+def labelled_cells(reference: np.ndarray, probs: dict, rescorer, fps: float, rng: np.random.Generator):
+    """(features, labels) of a share of the cells of the notes the rescorer starts in one
+    recording: 1 where the reference roll sounds the note's key."""
+    probs = {name: np.asarray(values, np.float16).astype(np.float32) for name, values in probs.items()}
+    starts = np.argwhere(accepted_onsets(rescorer, probs) > 0)
+    _, note, t, features = note_cells(probs, starts)
+    labels = notes_to_roll(reference, fps, len(probs["frames"]))[t, starts[note, 1]].astype(np.float32)
+    keep = rng.random(len(labels)) < END_CELL_SHARE
+    return features[keep], labels[keep]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("train_dataset", type=Path)
@@ -91,6 +109,8 @@ def main() -> None:
     parser.add_argument("--candidate-threshold", type=float, default=0.05)
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--note-ends", action="store_true", help="also train the note-end network")
+    parser.add_argument("--end-epochs", type=int, default=4, help="the note-end network's epochs")
     parser.add_argument("--apply", action="store_true", help="write the rescorer beside the checkpoint")
     args = parser.parse_args()
     transcriber = Transcriber.load(args.checkpoint, rescore=False)
@@ -125,6 +145,31 @@ def main() -> None:
         results.append((total, accept, metrics))
     _, accept, metrics = max(results, key=lambda r: r[0])
     rescorer.accept_threshold = accept
+    end_rule = None
+    if args.note_ends:
+        rng = np.random.default_rng(args.seed)
+        cells = [labelled_cells(ref, probs, rescorer, fps, rng) for ref, probs in tqdm(train, desc="note-end cells")]
+        end_features, end_labels = np.concatenate([f for f, _ in cells]), np.concatenate([y for _, y in cells])
+        del cells
+        print(f"{len(end_labels)} note-end cells, {end_labels.mean():.1%} of them sounding")
+        onsets_only = rescorer
+        rescorer = build_rescorer(features, args.candidate_threshold, end_features)
+        for trained, fresh in zip([onsets_only.normalize, *onsets_only.hidden, onsets_only.logit],
+                                  [rescorer.normalize, *rescorer.hidden, rescorer.logit]):
+            fresh.set_weights(trained.get_weights())
+        rescorer.accept_threshold = accept
+        end_network = keras.Sequential([rescorer.end_normalize, *rescorer.end_hidden, rescorer.end_logit])
+        end_network.compile(optimizer=keras.optimizers.Adam(1e-3), loss=keras.losses.BinaryCrossentropy(from_logits=True))
+        end_network.fit(end_features, end_labels, batch_size=1024, epochs=args.end_epochs, shuffle=True, verbose=2)
+        del end_features, end_labels
+        results = []
+        for sounding, quiet_run in END_RULES:
+            rescorer.sounding_threshold, rescorer.quiet_run = sounding, quiet_run
+            total, end_metrics = score(rescorer)
+            show(f"  note ends: sounding at {sounding}, quiet for {quiet_run} frames", end_metrics)
+            results.append((total, (sounding, quiet_run), end_metrics))
+        _, end_rule, metrics = max(results, key=lambda r: r[0])
+        rescorer.sounding_threshold, rescorer.quiet_run = end_rule
     if args.apply:
         path = rescorer_path(args.checkpoint)
         partial = path.with_name(f".{path.name}.partial.keras")
@@ -133,7 +178,8 @@ def main() -> None:
         record = {"rescorer": path.name, "sha256_16": content_id(path), "for_checkpoint": args.checkpoint.name,
                   "for_checkpoint_sha256_16": content_id(args.checkpoint),
                   "command": " ".join(["python", *sys.argv]), "candidate_threshold": args.candidate_threshold,
-                  "accept_threshold": accept, "training_candidates": int(len(labels)),
+                  "accept_threshold": accept, **({"note_ends": {"sounding_threshold": end_rule[0], "quiet_run": end_rule[1]}}
+                                                 if end_rule else {}), "training_candidates": int(len(labels)),
                   "training_recordings": len(train), "epochs": args.epochs,
                   "validation": {"dataset": str(args.validation_dataset), "pieces": len(validation),
                                  "without_rescorer": {k: round(v, 4) for k, v in without.items() if k.endswith("/f1")},

@@ -34,17 +34,23 @@ def checkpoint(tmp_path):
     return path
 
 
-@pytest.fixture(params=["thresholds", "rescorer"])
+@pytest.fixture(params=["thresholds", "rescorer", "note-ends"])
 def decoded_checkpoint(request, checkpoint):
-    """The tiny checkpoint decoded at its thresholds, or with an (untrained) onset rescorer beside it."""
-    if request.param == "rescorer":
+    """The tiny checkpoint decoded at its thresholds, or with an (untrained) onset rescorer beside
+    it, or with one that has a note-end network too."""
+    if request.param != "thresholds":
+        from transcribe.note_ends import NUM_FEATURES as NUM_END_FEATURES
         from transcribe.rescore import NUM_FEATURES, build_rescorer, rescorer_path
 
         keras.utils.set_random_seed(1)
-        features = np.random.default_rng(0).uniform(0, 1, (64, NUM_FEATURES)).astype(np.float32)
-        rescorer = build_rescorer(features, candidate_threshold=0.3)
+        rng = np.random.default_rng(0)
+        features = rng.uniform(0, 1, (64, NUM_FEATURES)).astype(np.float32)
+        end_features = rng.uniform(0, 1, (64, NUM_END_FEATURES)).astype(np.float32) if request.param == "note-ends" else None
+        rescorer = build_rescorer(features, candidate_threshold=0.3, end_features=end_features)
         # Spread its logits around 0, so that it accepts some candidates and rejects others.
         rescorer.logit.kernel.assign(np.random.default_rng(2).normal(0, 3, rescorer.logit.kernel.shape))
+        if end_features is not None:
+            rescorer.end_logit.kernel.assign(np.random.default_rng(3).normal(0, 3, rescorer.end_logit.kernel.shape))
         rescorer.save(rescorer_path(checkpoint))
     return checkpoint
 

@@ -56,6 +56,8 @@ def test_shipped_rescorer_is_its_record_and_belongs_to_the_shipped_transcriber()
     rescorer = keras.saving.load_model(rescorer_file, compile=False)
     assert (rescorer.candidate_threshold, rescorer.accept_threshold) == (record["candidate_threshold"],
                                                                           record["accept_threshold"])
+    assert rescorer.note_ends and (rescorer.sounding_threshold, rescorer.quiet_run) == (
+        record["note_ends"]["sounding_threshold"], record["note_ends"]["quiet_run"])
 
 
 def test_shipped_rescorer_rejects_a_weak_onset_an_octave_above_a_struck_note():
@@ -79,6 +81,26 @@ def test_shipped_rescorer_rejects_a_weak_onset_an_octave_above_a_struck_note():
 
     # Alone, the weak onset is a note; above a struck C4 it is C4's second partial.
     assert c5_probability(with_c4=False) > rescorer.accept_threshold > c5_probability(with_c4=True)
+
+
+def test_shipped_note_end_network_ends_a_stopped_note_and_holds_a_fading_one():
+    from transcribe.config import TranscriberConfig
+    from transcribe.infer import decode_probabilities, load_rescorer
+
+    c4, config = 60 - 21, TranscriberConfig.default()
+
+    def end_frame(tail: str) -> int:
+        probs = {name: np.zeros((200, 88), np.float32) for name in ("onsets", "offsets", "frames", "velocities")}
+        probs["onsets"][10, c4], probs["velocities"][10, c4], probs["frames"][10:30, c4] = 0.95, 0.6, 0.9
+        if tail == "stopped":  # the frame head falls silent as the offset head fires
+            probs["offsets"][29:31, c4] = 0.9
+        else:  # the frame head fades over 3 s, as a note held by the pedal does
+            probs["frames"][30:120, c4] = np.linspace(0.4, 0.05, 90)
+        (note,) = decode_probabilities(probs, config, load_rescorer())
+        return round(note["offset_s"] * config.frames_per_second)
+
+    assert 28 <= end_frame("stopped") <= 31
+    assert end_frame("fading") > 60
 
 
 def test_shipped_transcriber_transcribes_the_example():

@@ -73,6 +73,20 @@ def decode_notes(frame_probs: np.ndarray, onset_probs: np.ndarray, velocities: n
     return np.sort(notes, order=["onset_s", "pitch"])
 
 
+def notes_between(starts: np.ndarray, ends: np.ndarray, velocities: np.ndarray,
+                  frames_per_second: float) -> np.ndarray:
+    """Notes (NOTE_DTYPE, sorted by onset then pitch) from (N, 2) (onset frame, key) rows and
+    their (N,) exclusive end frames; a note's velocity is the velocity head's at its onset."""
+    starts = np.asarray(starts, np.int64).reshape(-1, 2)
+    velocity = np.asarray(velocities, np.float32)[starts[:, 0], starts[:, 1]] if len(starts) else np.zeros(0)
+    notes = np.zeros(len(starts), dtype=NOTE_DTYPE)
+    notes["onset_s"] = starts[:, 0] / frames_per_second
+    notes["offset_s"] = np.maximum(ends, starts[:, 0] + 1) / frames_per_second
+    notes["pitch"] = PIANO_LOWEST_PITCH + starts[:, 1]
+    notes["velocity"] = np.clip(np.rint(velocity * 127), 1, 127)
+    return np.sort(notes, order=["onset_s", "pitch"])
+
+
 def offset_ends(frame_probs: np.ndarray, offset_probs: np.ndarray, offset_threshold: float | None,
                 frame_gate: float = 0.7) -> np.ndarray | None:
     """Where the offset head may end a note: it fires while the frame head is below `frame_gate`

@@ -16,9 +16,10 @@ import numpy as np
 from stages.audio import stream_audio
 from stages.contract import InputError
 from transcribe.config import TranscriberConfig
-from transcribe.decode import decode_notes, offset_ends
+from transcribe.decode import decode_notes, notes_between, offset_ends
 from transcribe.features import SILENCE, log_mel, log_mel_blocks
 from transcribe.model import OnsetsAndFrames, probabilities
+from transcribe.note_ends import decode_with_ends
 from transcribe.rescore import OnsetRescorer, accepted_onsets, rescorer_path
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "default.keras"
@@ -41,12 +42,18 @@ def load_rescorer(transcriber_checkpoint: Path | str = DEFAULT_CHECKPOINT) -> On
 def decode_probabilities(probs: dict[str, np.ndarray], config: TranscriberConfig,
                          rescorer: OnsetRescorer | None = None) -> np.ndarray:
     """The heads' probabilities -> notes, at the config's thresholds; with a rescorer, notes
-    start where it accepts the onset head's candidates instead of at the onset threshold."""
+    start where it accepts the onset head's candidates instead of at the onset threshold, and
+    end where its note-end network hears them stop, when it has one."""
     onsets, onset_threshold = probs["onsets"], config.onset_threshold
     if rescorer is not None:
         # At float16, the precision the Beam re-transcription ships them in: both decide alike.
         probs = {name: np.asarray(values, np.float16).astype(np.float32) for name, values in probs.items()}
         onsets, onset_threshold = accepted_onsets(rescorer, probs), 0.5
+        if rescorer.note_ends:
+            starts = np.argwhere(onsets > 0)  # (frame, key), one per note
+            ends = decode_with_ends(probs, starts, rescorer.end_logits, rescorer.sounding_threshold,
+                                    rescorer.quiet_run)
+            return notes_between(starts, ends, probs["velocities"], config.frames_per_second)
     return decode_notes(probs["frames"], onsets, probs["velocities"], config.frames_per_second,
                         frame_threshold=config.frame_threshold, onset_threshold=onset_threshold,
                         note_ends=offset_ends(probs["frames"], probs["offsets"], config.offset_threshold,

@@ -22,6 +22,7 @@ from keras import layers
 from scipy.ndimage import maximum_filter1d
 
 from transcribe.model import PACKAGE
+from transcribe.note_ends import NUM_FEATURES as NUM_END_FEATURES
 
 # Keys whose partials coincide with the candidate's, or with whose partials it coincides
 # (octaves, twelfths, fifths, fourths, double octaves), and the neighbouring semitones.
@@ -94,31 +95,68 @@ def candidate_features(probs: dict[str, np.ndarray], runs: np.ndarray) -> np.nda
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class OnsetRescorer(keras.Model):
     """(N, NUM_FEATURES) candidate features -> (N, 1) logits that each candidate is a note.
-    Its two thresholds travel inside the saved `.keras` file."""
 
-    def __init__(self, candidate_threshold: float = 0.05, accept_threshold: float = 0.5, units: int = 64, **kwargs):
+    With `note_ends`, it also holds a second network of the same shape, over the features of
+    transcribe/note_ends.py: the logit that a note still sounds at a frame (`end_logits`), which
+    then decides where notes end. Its thresholds travel inside the saved `.keras` file."""
+
+    def __init__(self, candidate_threshold: float = 0.05, accept_threshold: float = 0.5, units: int = 64,
+                 note_ends: bool = False, sounding_threshold: float = 0.5, quiet_run: int = 3, **kwargs):
         super().__init__(**kwargs)
         self.candidate_threshold, self.accept_threshold, self.units = candidate_threshold, accept_threshold, units
+        self.note_ends, self.sounding_threshold, self.quiet_run = note_ends, sounding_threshold, quiet_run
         self.normalize = layers.Normalization(name="normalize")
         self.hidden = [layers.Dense(units, activation="relu", name=f"hidden_{i}") for i in range(2)]
         self.logit = layers.Dense(1, name="logit")
+        if note_ends:
+            self.end_normalize = layers.Normalization(name="end_normalize")
+            self.end_hidden = [layers.Dense(units, activation="relu", name=f"end_hidden_{i}") for i in range(2)]
+            self.end_logit = layers.Dense(1, name="end_logit")
+
+    def build(self, input_shape=None):
+        # Both networks, so that a loaded file finds every weight it saved (call uses one).
+        _run(self.normalize, self.hidden, self.logit, NUM_FEATURES)
+        if self.note_ends:
+            _run(self.end_normalize, self.end_hidden, self.end_logit, NUM_END_FEATURES)
+        self.built = True
 
     def call(self, features):
-        x = self.normalize(features)
-        for layer in self.hidden:
-            x = layer(x)
-        return self.logit(x)
+        return _run(self.normalize, self.hidden, self.logit, features)
+
+    def end_logits(self, features) -> np.ndarray:
+        """(cells, NUM_END_FEATURES) -> (cells,) logits that the note sounds at each cell."""
+        return keras.ops.convert_to_numpy(_run(self.end_normalize, self.end_hidden, self.end_logit, features))[:, 0]
 
     def get_config(self):
         return {**super().get_config(), "candidate_threshold": self.candidate_threshold,
-                "accept_threshold": self.accept_threshold, "units": self.units}
+                "accept_threshold": self.accept_threshold, "units": self.units, "note_ends": self.note_ends,
+                "sounding_threshold": self.sounding_threshold, "quiet_run": self.quiet_run}
 
 
-def build_rescorer(training_features: np.ndarray, candidate_threshold: float = 0.05) -> OnsetRescorer:
-    """A new rescorer whose input normalization is fitted to `training_features`."""
-    rescorer = OnsetRescorer(candidate_threshold, name="onset_rescorer")
+def _run(normalize, hidden, logit, x):
+    """One network on features `x`; given an int (the feature count), builds it instead."""
+    if isinstance(x, int):
+        shape = (None, x)
+        for layer in [normalize, *hidden, logit]:
+            if not layer.built:
+                layer.build(shape)
+            shape = layer.compute_output_shape(shape)
+        return None
+    x = normalize(x)
+    for layer in hidden:
+        x = layer(x)
+    return logit(x)
+
+
+def build_rescorer(training_features: np.ndarray, candidate_threshold: float = 0.05,
+                   end_features: np.ndarray | None = None) -> OnsetRescorer:
+    """A new rescorer whose input normalization is fitted to `training_features` (and, with
+    `end_features`, a note-end network fitted to those)."""
+    rescorer = OnsetRescorer(candidate_threshold, note_ends=end_features is not None, name="onset_rescorer")
     rescorer.normalize.adapt(training_features)
-    rescorer(training_features[:1])
+    if end_features is not None:
+        rescorer.end_normalize.adapt(end_features)
+    rescorer.build()
     return rescorer
 
 
