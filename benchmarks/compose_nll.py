@@ -33,11 +33,11 @@ MODELS = {"relative (Music Transformer)": DEFAULT_CHECKPOINT,
 
 
 NOTES = ("ASAP performances (MIDI), split by piece; the sustain pedal applied before encoding. The shipped "
-         "Music Transformer had 16,250 steps of 8 x 512 tokens (1,750, then 2,000, 750, four times 1,500, "
-         "4,500 and 1,250 more from those weights; 2.652 after 15,000, 2.733 after 10,500, 2.760 after 9,000); "
-         "at 1,750 steps it scored 3.082. The absolute-position baseline shares its data, crops, augmentation, "
-         "optimizer and schedule for 1,750 steps; the LSTM baseline was trained with the earlier default "
-         "(2,000 steps of 16 x 512 tokens, 2.3x the tokens of 1,750 steps).")
+         "Music Transformer's training (8 x 512 tokens a step, every round from the weights before it) is listed "
+         "in compose/checkpoints/default.json (trained_with), its earlier figures in the README; at 1,750 steps "
+         "it scored 3.082. The absolute-position baseline shares its data, crops, augmentation, optimizer and "
+         "schedule for 1,750 steps; the LSTM baseline was trained with the earlier default (2,000 steps of "
+         "16 x 512 tokens, 2.3x the tokens of 1,750 steps).")
 
 
 def main() -> None:
