@@ -14,28 +14,28 @@ note ends after the last frame of its segment it believes sounding, so a dip doe
 from __future__ import annotations
 
 import numpy as np
-from scipy.ndimage import maximum_filter1d, minimum_filter1d
+from scipy.ndimage import maximum_filter1d
 
 QUIET_PROBABILITY = 0.03  # the frame head below this is taken as silence on the key
 QUIET_FRAMES = 16  # ~0.5 s of silence ends a note's segment
 MAX_FRAMES = 625  # ~20 s: no note's segment is longer
 FRAME_OFFSETS = (-4, -2, -1, 0, 1, 2, 4, 8, 16)  # where the frame head is read, relative to the frame
-PAD = 32  # frames of padding: every read below stays inside
 # The frame head at FRAME_OFFSETS; offset head at -1, 0, 1; onset head; time since the onset and to
 # the segment's end; the note's velocity, onset and early frame head; the frame head's minimum over
 # the last 8 and 32 frames and its maximum over the next 32; across keys: offsets, sounding keys,
 # total frame head now and 8 frames ago, onsets; the key; its octave neighbours.
 NUM_FEATURES = len(FRAME_OFFSETS) + 4 + 5 + 3 + 5 + 1 + 2
-CELL_BLOCK = 250_000  # frames scored at once: bounds the memory of an hour's notes
+CELL_BLOCK = 100_000  # frames scored at once: bounds the memory of an hour's notes
 
 
 def segment_ends(frame_probs: np.ndarray, starts: np.ndarray) -> np.ndarray:
     """(N,) exclusive end frame of each note's segment; `starts` are (N, 2) rows (frame, key)."""
     num_frames = len(frame_probs)
     frames, keys = starts[:, 0], starts[:, 1]
-    quiet = np.pad(np.asarray(frame_probs) < QUIET_PROBABILITY, ((0, QUIET_FRAMES), (0, 0)), constant_values=True)
-    counts = np.concatenate([np.zeros((1, quiet.shape[1]), np.int64), np.cumsum(quiet, axis=0)])
-    quiet_from = (counts[QUIET_FRAMES:QUIET_FRAMES + num_frames] - counts[:num_frames]) == QUIET_FRAMES
+    # A frame begins a silence when none of it and the QUIET_FRAMES - 1 after it sounds (past the
+    # end counts as silent).
+    sounding = np.pad(np.asarray(frame_probs) >= QUIET_PROBABILITY, ((0, QUIET_FRAMES), (0, 0))).view(np.uint8)
+    quiet_from = maximum_filter1d(sounding, QUIET_FRAMES, axis=0, origin=-(QUIET_FRAMES // 2))[:num_frames] == 0
     ends = np.minimum(frames + MAX_FRAMES, num_frames)
     for key in np.unique(keys):
         mine = np.flatnonzero(keys == key)
@@ -57,20 +57,16 @@ def segment_cells(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.
 
 
 class CellContext:
-    """What the features read, computed once per recording: the heads padded in time and keys,
-    running minima and maxima of the frame head, and per-frame summaries across keys."""
+    """What the features read about one recording: the heads and per-frame summaries across keys.
+    Windows of the frame head are gathered per block of cells, not kept as whole (frames, 88)
+    arrays: an hour of each costs 40 MB."""
 
     def __init__(self, probs: dict[str, np.ndarray]):
-        onsets, frames, offsets, velocities = (np.asarray(probs[name], np.float32)
-                                               for name in ("onsets", "frames", "offsets", "velocities"))
-        self.onsets, self.velocities = onsets, velocities  # read at the cell or the onset only
-        self.offsets = np.pad(offsets, ((1, 1), (0, 0)))
-        self.frames = np.pad(frames, ((PAD, PAD), (12, 12)))
-        self.min8 = minimum_filter1d(frames, 8, axis=0, origin=3)
-        self.min32 = minimum_filter1d(frames, 32, axis=0, origin=15)
-        self.max32 = maximum_filter1d(frames, 32, axis=0, origin=-16)
+        self.onsets, self.frames, self.offsets, self.velocities = (
+            np.asarray(probs[name], np.float32) for name in ("onsets", "frames", "offsets", "velocities"))
+        frames, onsets = self.frames, self.onsets
         frame_sum = frames.sum(axis=1)
-        self.across = np.stack([maximum_filter1d((offsets >= 0.5).sum(axis=1), 5).astype(np.float32),
+        self.across = np.stack([maximum_filter1d((self.offsets >= 0.5).sum(axis=1), 5).astype(np.float32),
                                 (frames >= 0.5).sum(axis=1).astype(np.float32), frame_sum,
                                 np.concatenate([np.zeros(8, np.float32), frame_sum[:-8]]),
                                 maximum_filter1d((onsets >= 0.3).sum(axis=1), 5).astype(np.float32)], axis=1)
@@ -78,14 +74,30 @@ class CellContext:
     def features(self, starts: np.ndarray, ends: np.ndarray, note: np.ndarray, t: np.ndarray) -> np.ndarray:
         """(cells, NUM_FEATURES) float32 for the cells (note index, frame t)."""
         s, k = starts[note, 0], starts[note, 1]
-        pt, pk = t + PAD, k + 12
-        columns = [self.frames[pt + d, pk] for d in FRAME_OFFSETS]
-        columns += [self.offsets[t, k], self.offsets[t + 1, k], self.offsets[t + 2, k], self.onsets[t, k]]
+        frames = self.frames
+        columns = [_read(frames, t + d, k) for d in FRAME_OFFSETS]
+        columns += [_read(self.offsets, t - 1, k), self.offsets[t, k], _read(self.offsets, t + 1, k), self.onsets[t, k]]
         columns += [np.log1p(t - s), np.log1p(ends[note] - t), self.velocities[s, k], self.onsets[s, k],
-                    self.frames[s + PAD + 2, pk]]
-        columns += [self.min8[t, k], self.min32[t, k], self.max32[t, k]]
-        columns += list(self.across[t].T) + [k, self.frames[pt, pk - 12], self.frames[pt, pk + 12]]
+                    _read(frames, s + 2, k)]
+        # Running minimum over the last 8 and 32 frames and maximum over the next 32; past the
+        # recording's edges the frames are mirrored (scipy.ndimage's "reflect", as trained).
+        window = lambda offsets: np.stack([frames[_reflect(t + d, len(frames)), k] for d in offsets])  # noqa: E731
+        recent = window(range(-31, 1))
+        columns += [recent[-8:].min(axis=0), recent.min(axis=0), window(range(32)).max(axis=0)]
+        columns += list(self.across[t].T) + [k, _read(frames, t, k - 12), _read(frames, t, k + 12)]
         return np.stack(columns, axis=1).astype(np.float32)
+
+
+def _reflect(t: np.ndarray, num_frames: int) -> np.ndarray:
+    """Frame indices mirrored into [0, num_frames): -1 -> 0, num_frames -> num_frames - 1."""
+    t = np.where(t < 0, -t - 1, t)
+    return np.where(t >= num_frames, 2 * num_frames - 1 - t, t)
+
+
+def _read(values: np.ndarray, t: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """values[t, k] where (t, k) lies inside the (frames, keys) array, else 0."""
+    inside = (t >= 0) & (t < values.shape[0]) & (k >= 0) & (k < values.shape[1])
+    return np.where(inside, values[np.clip(t, 0, values.shape[0] - 1), np.clip(k, 0, values.shape[1] - 1)], 0.0)
 
 
 def note_cells(probs: dict[str, np.ndarray], starts: np.ndarray):
