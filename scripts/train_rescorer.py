@@ -13,8 +13,8 @@ first and the validation split of the second are used, whole recordings. Every c
 starts within 50 ms of its peak (mir_eval's matching). --cache keeps each recording's
 predictions (float16 .npz) for reruns. The note-end network learns, for every frame of every
 accepted note's segment, whether the reference piano roll (sustain pedal applied) has the key
-sounding there; its sounding threshold and quiet run are chosen on validation. Prints validation note / frame / note-with-offset F1
-without the rescorer and at each acceptance threshold; --apply writes the rescorer beside the
+sounding there; its sounding threshold and quiet run are chosen on validation. Prints validation
+note / frame / note-with-offset F1 without the rescorer and at each threshold; --apply writes the rescorer beside the
 checkpoint (`default.rescorer.keras`) with its record (`default.rescorer.json`).
 """
 

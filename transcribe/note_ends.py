@@ -8,7 +8,8 @@ many offsets at once. So each note gets a segment, from its onset to the next on
 to where the frame head has stayed quiet for QUIET_FRAMES, and a small network reads every frame
 of it (the frame head around it, the offset head, how long the note has sounded, how strong it
 began, what the other keys do) and gives the probability that the note still sounds there. The
-note ends after the last frame of its segment it believes sounding, so a dip does not cut it.
+note ends where a run of frames it judges silent begins (`quiet_run`, chosen on validation), so a
+shorter dip does not cut it. The network itself lives in the rescorer (transcribe/rescore.py).
 """
 
 from __future__ import annotations

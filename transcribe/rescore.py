@@ -115,9 +115,9 @@ class OnsetRescorer(keras.Model):
 
     def build(self, input_shape=None):
         # Both networks, so that a loaded file finds every weight it saved (call uses one).
-        _run(self.normalize, self.hidden, self.logit, NUM_FEATURES)
+        _build([self.normalize, *self.hidden, self.logit], NUM_FEATURES)
         if self.note_ends:
-            _run(self.end_normalize, self.end_hidden, self.end_logit, NUM_END_FEATURES)
+            _build([self.end_normalize, *self.end_hidden, self.end_logit], NUM_END_FEATURES)
         self.built = True
 
     def call(self, features):
@@ -133,15 +133,17 @@ class OnsetRescorer(keras.Model):
                 "sounding_threshold": self.sounding_threshold, "quiet_run": self.quiet_run}
 
 
+def _build(network: list, num_features: int) -> None:
+    """Build a network's layers, in order, for (batch, num_features) inputs."""
+    shape = (None, num_features)
+    for layer in network:
+        if not layer.built:
+            layer.build(shape)
+        shape = layer.compute_output_shape(shape)
+
+
 def _run(normalize, hidden, logit, x):
-    """One network on features `x`; given an int (the feature count), builds it instead."""
-    if isinstance(x, int):
-        shape = (None, x)
-        for layer in [normalize, *hidden, logit]:
-            if not layer.built:
-                layer.build(shape)
-            shape = layer.compute_output_shape(shape)
-        return None
+    """One network (normalization, hidden layers, logit) on features `x`."""
     x = normalize(x)
     for layer in hidden:
         x = layer(x)
