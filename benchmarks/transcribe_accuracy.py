@@ -3,7 +3,7 @@ pieces, references with the sustain pedal applied), on the held-out test split o
 ASAP dataset and on the one real MAESTRO recording in ../shared/data/maestro_clip.
 
     python benchmarks/transcribe_accuracy.py [--dataset data/asap-maestro] [--checkpoint ...]
-        [--excerpt-seconds 30] [--no-rescorer]
+        [--excerpt-seconds 30] [--no-rescorer] [--no-note-ends]
 
 Writes benchmarks/results/transcribe_accuracy.json (means) and
 benchmarks/results/transcribe_accuracy_pieces.json (every piece).
@@ -39,8 +39,10 @@ def main() -> None:
     parser.add_argument("--excerpt-seconds", type=float, help="score the first N seconds of each piece only")
     parser.add_argument("--no-rescorer", action="store_true",
                         help="decode at the onset threshold, without the checkpoint's onset rescorer")
+    parser.add_argument("--no-note-ends", action="store_true",
+                        help="the rescorer's onsets, but notes ended at the thresholds (not by its note-end network)")
     args = parser.parse_args()
-    transcriber = Transcriber.load(args.checkpoint, rescore=not args.no_rescorer)
+    transcriber = Transcriber.load(args.checkpoint, rescore=not args.no_rescorer, note_ends=not args.no_note_ends)
     rescorer = rescorer_path(args.checkpoint)
     test = evaluate(transcriber, args.dataset, "test", args.excerpt_seconds)
     print(format_metrics(test.mean))
@@ -51,7 +53,8 @@ def main() -> None:
     record.save("transcribe_accuracy", {
         "checkpoint": args.checkpoint.name,
         "checkpoint_sha256_16": content_id(args.checkpoint),
-        "rescorer": ({"file": rescorer.name, "sha256_16": content_id(rescorer)} if transcriber.rescorer else None),
+        "rescorer": ({"file": rescorer.name, "sha256_16": content_id(rescorer), "note_ends": transcriber.rescorer.note_ends}
+                     if transcriber.rescorer else None),
         "asap_test_renders": {"pieces": len(test.pieces), "audio_hours": round(test.audio_seconds / 3600, 2),
                               "excerpt_seconds": args.excerpt_seconds or "whole pieces",
                               "realtime_factor": round(test.audio_seconds / test.wall_seconds, 1),

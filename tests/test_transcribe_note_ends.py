@@ -140,3 +140,21 @@ def test_a_rescorer_with_note_ends_survives_a_keras_round_trip(tmp_path):
     assert (loaded.note_ends, loaded.sounding_threshold, loaded.quiet_run) == (True, 0.6, 4)
     cells = rng.normal(size=(10, NUM_FEATURES)).astype(np.float32)
     np.testing.assert_allclose(loaded.end_logits(cells), rescorer.end_logits(cells), rtol=1e-5, atol=1e-6)
+
+
+def test_a_transcriber_loaded_without_note_ends_ends_notes_at_the_thresholds(tmp_path):
+    from transcribe.infer import Transcriber
+    from transcribe.model import build_model
+    from transcribe.rescore import rescorer_path
+
+    config = TranscriberConfig.tiny()
+    checkpoint = tmp_path / "mine.keras"
+    build_model(config).save(checkpoint)
+    note_end_rescorer(end_logit=4.0).save(rescorer_path(checkpoint))
+    probs = heads(100)
+    probs["onsets"][10, C4], probs["frames"][10:14, C4], probs["frames"][14:40, C4] = 0.9, 0.9, 0.05
+    fps = config.frames_per_second
+    with_ends, without = Transcriber.load(checkpoint), Transcriber.load(checkpoint, note_ends=False)
+    assert with_ends.rescorer.note_ends and not without.rescorer.note_ends
+    assert round(with_ends.notes(probs)[0]["offset_s"] * fps) == 40
+    assert round(without.notes(probs)[0]["offset_s"] * fps) == 14  # the tiny config's frame threshold, 0.5

@@ -82,6 +82,9 @@ def add_evaluate(models) -> None:
     transcriber.add_argument("--no-rescorer", action="store_true",
                              help="start notes at the onset threshold, without the onset rescorer that lies "
                                   "beside the checkpoint (CHECKPOINT.rescorer.keras)")
+    transcriber.add_argument("--no-note-ends", action="store_true",
+                             help="keep the rescorer's onsets but end notes at the frame and offset "
+                                  "thresholds, not where its note-end network hears them stop")
     transcriber.add_argument("--excerpt-seconds", type=float, help="score only the first N seconds of each piece")
     transcriber.add_argument("--limit", type=int, help="only the first N pieces")
     transcriber.add_argument("--out", type=Path, help="write the full evaluation (JSON) here")
@@ -94,7 +97,8 @@ def run_evaluate_transcribe(args) -> int:
     from transcribe.infer import DEFAULT_CHECKPOINT, Transcriber
     from transcribe.metrics import format_metrics
 
-    transcriber = Transcriber.load(args.checkpoint or DEFAULT_CHECKPOINT, rescore=not args.no_rescorer)
+    transcriber = Transcriber.load(args.checkpoint or DEFAULT_CHECKPOINT, rescore=not args.no_rescorer,
+                                   note_ends=not args.no_note_ends)
     result = evaluate(transcriber, args.root, args.split, args.excerpt_seconds, args.limit)
     print(format_metrics(result.mean), file=sys.stderr)
     summary = {"split": args.split, "pieces": len(result.pieces), "audio_seconds": round(result.audio_seconds, 1),

@@ -69,9 +69,14 @@ class Transcriber:
         self.rescorer = rescorer
 
     @classmethod
-    def load(cls, path: Path | str = DEFAULT_CHECKPOINT, rescore: bool = True, **kwargs) -> "Transcriber":
-        """The checkpoint's transcriber, with the rescorer beside it unless `rescore` is False."""
-        return cls(load_transcriber_model(path), rescorer=load_rescorer(path) if rescore else None, **kwargs)
+    def load(cls, path: Path | str = DEFAULT_CHECKPOINT, rescore: bool = True, note_ends: bool = True,
+             **kwargs) -> "Transcriber":
+        """The checkpoint's transcriber, with the rescorer beside it unless `rescore` is False;
+        with `note_ends` False, its onsets only (notes then end at the config's thresholds)."""
+        rescorer = load_rescorer(path) if rescore else None
+        if rescorer is not None and not note_ends:
+            rescorer.note_ends = False
+        return cls(load_transcriber_model(path), rescorer=rescorer, **kwargs)
 
     def predict(self, mel: np.ndarray) -> dict[str, np.ndarray]:
         """(frames, mel_bins) -> {onsets, offsets, frames, velocities}: (frames, 88) each."""
