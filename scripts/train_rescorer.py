@@ -39,7 +39,7 @@ from stages.contract import content_id  # noqa: E402
 from stages.midi import PIANO_LOWEST_PITCH  # noqa: E402
 from transcribe.evaluate import reference_notes  # noqa: E402
 from transcribe.features import log_mel  # noqa: E402
-from transcribe.infer import DEFAULT_CHECKPOINT, Transcriber, decode_probabilities  # noqa: E402
+from transcribe.infer import DEFAULT_CHECKPOINT, Transcriber, decode_probabilities, float16_rounded  # noqa: E402
 from transcribe.metrics import mean_metrics, transcription_metrics  # noqa: E402
 from transcribe.decode import notes_to_roll  # noqa: E402
 from transcribe.note_ends import note_cells  # noqa: E402
@@ -91,7 +91,7 @@ def labelled_candidates(reference: np.ndarray, probs: dict, candidate_threshold:
 def labelled_cells(reference: np.ndarray, probs: dict, rescorer, fps: float, rng: np.random.Generator):
     """(features, labels) of a share of the cells of the notes the rescorer starts in one
     recording: 1 where the reference roll sounds the note's key."""
-    probs = {name: np.asarray(values, np.float16).astype(np.float32) for name, values in probs.items()}
+    probs = float16_rounded(probs)  # as decoding sees them
     starts = np.argwhere(accepted_onsets(rescorer, probs) > 0)
     _, note, t, features = note_cells(probs, starts)
     labels = notes_to_roll(reference, fps, len(probs["frames"]))[t, starts[note, 1]].astype(np.float32)

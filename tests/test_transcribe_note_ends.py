@@ -95,14 +95,21 @@ def test_scoring_block_by_block_decides_as_scoring_at_once(monkeypatch):
     assert not np.array_equal(decode_with_ends(probs, starts, logits, 0.5, 3), whole_by_block)
 
 
-def note_end_rescorer(end_logit: float):
-    """Accepts every onset candidate; its note-end network gives every frame `end_logit`."""
+def constant_logit(layer, logit: float) -> None:
+    """Make a Dense logit layer give `logit` whatever its input (zero weights, a bias)."""
+    layer.kernel.assign(np.zeros(layer.kernel.shape, np.float32))
+    layer.bias.assign(np.full(layer.bias.shape, logit, np.float32))
+
+
+def note_end_rescorer(end_logit: float | None):
+    """Accepts every onset candidate; its note-end network (none when `end_logit` is None) gives
+    every frame `end_logit`."""
     rng = np.random.default_rng(0)
-    rescorer = build_rescorer(rng.normal(size=(32, NUM_ONSET_FEATURES)).astype(np.float32),
-                              end_features=rng.normal(size=(32, NUM_FEATURES)).astype(np.float32))
-    for layer, bias in ((rescorer.logit, 5.0), (rescorer.end_logit, end_logit)):
-        layer.kernel.assign(np.zeros(layer.kernel.shape, np.float32))
-        layer.bias.assign(np.full(layer.bias.shape, bias, np.float32))
+    end_features = None if end_logit is None else rng.normal(size=(32, NUM_FEATURES)).astype(np.float32)
+    rescorer = build_rescorer(rng.normal(size=(32, NUM_ONSET_FEATURES)).astype(np.float32), end_features=end_features)
+    constant_logit(rescorer.logit, 5.0)
+    if end_logit is not None:
+        constant_logit(rescorer.end_logit, end_logit)
     return rescorer
 
 
@@ -119,15 +126,8 @@ def test_decoding_with_note_ends_follows_the_network_not_the_frame_threshold():
     assert round(held[0]["onset_s"] * fps) == 10 and round(held[0]["offset_s"] * fps) == 40  # the segment's end
     cut = decode_probabilities(probs, config, note_end_rescorer(end_logit=-4.0))
     assert round(cut[0]["offset_s"] * fps) == 11  # nothing sounds: a frame long
-    without = decode_probabilities(probs, config, build_rescorer_like_without_ends())
+    without = decode_probabilities(probs, config, note_end_rescorer(end_logit=None))
     assert round(without[0]["offset_s"] * fps) == 14  # the frame threshold's end
-
-
-def build_rescorer_like_without_ends():
-    rescorer = build_rescorer(np.random.default_rng(0).normal(size=(32, NUM_ONSET_FEATURES)).astype(np.float32))
-    rescorer.logit.kernel.assign(np.zeros(rescorer.logit.kernel.shape, np.float32))
-    rescorer.logit.bias.assign(np.full(rescorer.logit.bias.shape, 5.0, np.float32))
-    return rescorer
 
 
 def test_a_rescorer_with_note_ends_survives_a_keras_round_trip(tmp_path):

@@ -39,6 +39,12 @@ def load_rescorer(transcriber_checkpoint: Path | str = DEFAULT_CHECKPOINT) -> On
     return keras.saving.load_model(path, compile=False) if path.is_file() else None
 
 
+def float16_rounded(probs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The heads at float16 precision (as float32), the precision the Beam re-transcription ships
+    them in: decoding them in-process then decides as Beam does."""
+    return {name: np.asarray(values, np.float16).astype(np.float32) for name, values in probs.items()}
+
+
 def decode_probabilities(probs: dict[str, np.ndarray], config: TranscriberConfig,
                          rescorer: OnsetRescorer | None = None) -> np.ndarray:
     """The heads' probabilities -> notes, at the config's thresholds; with a rescorer, notes
@@ -46,8 +52,7 @@ def decode_probabilities(probs: dict[str, np.ndarray], config: TranscriberConfig
     end where its note-end network hears them stop, when it has one."""
     onsets, onset_threshold = probs["onsets"], config.onset_threshold
     if rescorer is not None:
-        # At float16, the precision the Beam re-transcription ships them in: both decide alike.
-        probs = {name: np.asarray(values, np.float16).astype(np.float32) for name, values in probs.items()}
+        probs = float16_rounded(probs)
         onsets, onset_threshold = accepted_onsets(rescorer, probs), 0.5
         if rescorer.note_ends:
             starts = np.argwhere(onsets > 0)  # (frame, key), one per note

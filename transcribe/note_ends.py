@@ -103,9 +103,14 @@ def _read(values: np.ndarray, t: np.ndarray, k: np.ndarray) -> np.ndarray:
 
 def note_cells(probs: dict[str, np.ndarray], starts: np.ndarray):
     """(segment ends, note index, frame, features) for notes starting at `starts` (frame, key)."""
+    ends, note, t, context = _segments(probs, starts)
+    return ends, note, t, context.features(starts, ends, note, t)
+
+
+def _segments(probs: dict[str, np.ndarray], starts: np.ndarray):
+    """(segment ends, note index and frame of every cell, the recording's CellContext)."""
     ends = segment_ends(probs["frames"], starts)
-    note, t = segment_cells(starts, ends)
-    return ends, note, t, CellContext(probs).features(starts, ends, note, t)
+    return (ends, *segment_cells(starts, ends), CellContext(probs))
 
 
 def end_frames(starts: np.ndarray, segment_end: np.ndarray, note: np.ndarray, t: np.ndarray,
@@ -128,9 +133,7 @@ def decode_with_ends(probs: dict[str, np.ndarray], starts: np.ndarray, cell_logi
                      quiet_run: int) -> np.ndarray:
     """(N,) end frames of the notes starting at `starts` (frame, key), by `cell_logits` (features
     -> logits that the note sounds), scored CELL_BLOCK frames at a time."""
-    segment_end = segment_ends(probs["frames"], starts)
-    note, t = segment_cells(starts, segment_end)
-    context = CellContext(probs)
+    segment_end, note, t, context = _segments(probs, starts)
     logit_threshold = np.log(sounding_threshold / (1.0 - sounding_threshold))
     sounding = np.zeros(len(note), bool)
     for first in range(0, len(note), CELL_BLOCK):
