@@ -59,6 +59,9 @@ def add_train(models) -> None:
     composer.add_argument("--steps", type=int, default=20_000,
                           help="optimizer steps in all; the learning rate decays (cosine) over them")
     composer.add_argument("--learning-rate", type=float, help="peak learning rate (default: the config's)")
+    composer.add_argument("--sequence-length", type=int,
+                          help="tokens per training crop, and the chunk length it is evaluated on (default: the config's)")
+    composer.add_argument("--batch-size", type=int, help="crops per step (default: the config's)")
     composer.add_argument("--from", dest="initial_weights", type=Path,
                           help="start from this trained composer's weights (same config) instead of at random")
     composer.add_argument("--steps-per-epoch", type=int, default=250)
@@ -75,7 +78,9 @@ def run_train_compose(args) -> int:
 
     config = ComposerConfig.named(args.config, args.architecture)
     config = dataclasses.replace(config, decay_steps=args.steps,
-                                 learning_rate=args.learning_rate or config.learning_rate)
+                                 learning_rate=args.learning_rate or config.learning_rate,
+                                 sequence_length=args.sequence_length or config.sequence_length,
+                                 batch_size=args.batch_size or config.batch_size)
     pieces = {split: load_pieces(args.source, split, args.split_csv) for split in ("train", "validation")}
     if args.split_csv is None and not (args.source / "composition").is_dir():
         pieces["validation"] = pieces["train"][-max(1, len(pieces["train"]) // 10):]

@@ -158,3 +158,17 @@ def test_a_transcriber_loaded_without_note_ends_ends_notes_at_the_thresholds(tmp
     assert with_ends.rescorer.note_ends and not without.rescorer.note_ends
     assert round(with_ends.notes(probs)[0]["offset_s"] * fps) == 40
     assert round(without.notes(probs)[0]["offset_s"] * fps) == 14  # the tiny config's frame threshold, 0.5
+
+
+def test_the_stage_without_note_ends_uses_the_thresholds_and_keeps_its_outputs_apart(tmp_path):
+    from transcribe.model import build_model
+    from transcribe.rescore import rescorer_path
+    from transcribe.stage import TranscribeStage
+
+    checkpoint = tmp_path / "mine.keras"
+    build_model(TranscriberConfig.tiny()).save(checkpoint)
+    note_end_rescorer(end_logit=4.0).save(rescorer_path(checkpoint))
+    with_ends, without = TranscribeStage(checkpoint), TranscribeStage(checkpoint, note_ends=False)
+    assert "note_ends" not in with_ends.config()  # folders written before the switch existed still match
+    assert without.config() == {**with_ends.config(), "note_ends": False}
+    assert with_ends.transcriber.rescorer.note_ends and not without.transcriber.rescorer.note_ends

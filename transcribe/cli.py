@@ -21,6 +21,10 @@ def add_transcribe(commands) -> None:
     parser.add_argument("--checkpoint", type=Path, help="a .keras transcriber (default: the shipped one)")
     parser.add_argument("--sequence", action="store_true", help="also write the NoteSequence (.pb)")
     parser.add_argument("--csv", action="store_true", help="also write the notes as CSV")
+    parser.add_argument("--no-note-ends", action="store_true",
+                        help="end notes at the frame and offset thresholds, not where the rescorer's note-end "
+                             "network hears them stop (it learned on FluidSynth renders; on audio unlike them "
+                             "the thresholds may end notes better)")
     parser.add_argument("--overwrite", action="store_true", help="transcribe again files already done")
     parser.set_defaults(run=run_transcribe)
 
@@ -29,7 +33,8 @@ def run_transcribe(args) -> int:
     from transcribe.infer import DEFAULT_CHECKPOINT
     from transcribe.stage import TranscribeStage
 
-    stage = TranscribeStage(args.checkpoint or DEFAULT_CHECKPOINT, sequence=args.sequence, notes_csv=args.csv)
+    stage = TranscribeStage(args.checkpoint or DEFAULT_CHECKPOINT, sequence=args.sequence, notes_csv=args.csv,
+                            note_ends=not args.no_note_ends)
     report = stage.run(args.inputs, args.out, overwrite=args.overwrite)
     print(report.summary())
     return 0 if report.ok else 1

@@ -29,8 +29,10 @@ class TranscribeStage(Stage):
     name = "transcribe"
     input_suffixes = AUDIO_SUFFIXES
 
-    def __init__(self, checkpoint: Path | str = DEFAULT_CHECKPOINT, sequence: bool = False, notes_csv: bool = False):
+    def __init__(self, checkpoint: Path | str = DEFAULT_CHECKPOINT, sequence: bool = False, notes_csv: bool = False,
+                 note_ends: bool = True):
         self.checkpoint = Path(checkpoint)
+        self.note_ends = note_ends
         self.checkpoint_id = content_id(self.checkpoint)
         self.output_suffixes = {"midi": ".midi"}
         if sequence:
@@ -45,13 +47,16 @@ class TranscribeStage(Stage):
     @property
     def transcriber(self) -> Transcriber:
         if self._transcriber is None:
-            self._transcriber = Transcriber.load(self.checkpoint)
+            self._transcriber = Transcriber.load(self.checkpoint, note_ends=self.note_ends)
         return self._transcriber
 
     def config(self) -> dict[str, Any]:
         rescorer = rescorer_path(self.checkpoint)
-        return {"checkpoint": self.checkpoint.name, "checkpoint_sha256": self.checkpoint_id,
-                "rescorer_sha256": content_id(rescorer) if rescorer.is_file() else None}
+        config = {"checkpoint": self.checkpoint.name, "checkpoint_sha256": self.checkpoint_id,
+                  "rescorer_sha256": content_id(rescorer) if rescorer.is_file() else None}
+        if not self.note_ends:  # named only when off, so folders written before the switch still match
+            config["note_ends"] = False
+        return config
 
     def process(self, job: Job, temporaries: dict[str, Path]) -> None:
         notes = self.transcriber.transcribe_file(job.source)
