@@ -21,6 +21,8 @@ def add_full(commands) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--stages", default="preprocess,transcribe,compose,synthesize,report")
     parser.add_argument("--transcriber", type=Path)
+    parser.add_argument("--no-note-ends", action="store_true",
+                        help="end transcribed notes at the frame and offset thresholds (see `w2m2w transcribe --help`)")
     parser.add_argument("--composer", type=Path)
     parser.add_argument("--synthesizer", type=Path)
     parser.set_defaults(run=run_full)
@@ -31,7 +33,8 @@ def run_full(args) -> int:
 
     summary = wave2midi2wave(input_dir=args.inputs or EXAMPLE_RECORDINGS, output_dir=args.out, seconds=args.seconds,
                              primer_seconds=args.primer_seconds, finetune_steps=args.finetune_steps, seed=args.seed,
-                             stages=args.stages.split(","), transcriber=args.transcriber, composer=args.composer,
+                             stages=args.stages.split(","), transcriber=args.transcriber,
+                             note_ends=not args.no_note_ends, composer=args.composer,
                              synthesizer=args.synthesizer, beam_args=list(args.beam_args))
     print(json.dumps(summary, indent=2, default=str))
     failed = sum(len(r.get("failed", [])) for r in summary["stages"].values())

@@ -42,6 +42,7 @@ def wave2midi2wave(
     seed: Annotated[int, Field(description="sampling seed: the same seed, the same music")] = 0,
     stages: Annotated[list[Stage], Field(description="stages to run, in DAG order")] = ALL_STAGES,
     transcriber: Annotated[Path | None, Field(description="transcriber .keras (default: shipped)")] = None,
+    note_ends: Annotated[bool, Field(description="end notes with the rescorer's note-end network; false: at the thresholds")] = True,
     composer: Annotated[Path | None, Field(description="composer .keras (default: shipped)")] = None,
     synthesizer: Annotated[Path | None, Field(description="synthesizer .keras (default: shipped)")] = None,
     beam_args: Annotated[list[str], Field(description="Apache Beam options for preprocessing")] = [],  # noqa: B006
@@ -64,7 +65,7 @@ def wave2midi2wave(
         current = folders["audio"]
     if "transcribe" in stages:
         reports["transcribe"] = timed("transcribe", _while_outputs_exist(tasks.transcribe, folders["transcription"]),
-                                      current, folders["transcription"], _checkpoint(transcriber, "transcribe"))
+                                      current, folders["transcription"], _checkpoint(transcriber, "transcribe"), note_ends)
         current = folders["transcription"]
     composer_checkpoint = _checkpoint(composer, "compose")
     if "compose" in stages:

@@ -65,11 +65,11 @@ def preprocess(inputs: Path, out: Path, beam_args: tuple[str, ...] = ()) -> dict
 
 
 @task(name="transcribe", **STAGE_TASK)
-def transcribe(inputs: Path, out: Path, checkpoint: Path) -> dict:
+def transcribe(inputs: Path, out: Path, checkpoint: Path, note_ends: bool = True) -> dict:
     from transcribe.stage import TranscribeStage
 
     with concurrency(HEAVY, occupy=1, strict=False):
-        return TranscribeStage(checkpoint, notes_csv=True).run(inputs, out).to_dict()
+        return TranscribeStage(checkpoint, notes_csv=True, note_ends=note_ends).run(inputs, out).to_dict()
 
 
 @task(name="finetune-composer", **STAGE_TASK)
