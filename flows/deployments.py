@@ -23,13 +23,14 @@ def retranscribe_maestro(
     output_dir: Annotated[str, Field(description="where the MIDI and metrics go")],
     splits: list[str] = [],  # noqa: B006
     checkpoint: str | None = None,
+    note_ends: bool = True,
     beam_args: list[str] = [],  # noqa: B006
 ) -> dict:
     from maestro import retranscribe
     from transcribe.infer import DEFAULT_CHECKPOINT
 
     summary = retranscribe.run(root, output_dir, checkpoint or str(DEFAULT_CHECKPOINT),
-                               retranscribe.RetranscribeConfig(splits=tuple(splits)), beam_args)
+                               retranscribe.RetranscribeConfig(splits=tuple(splits), note_ends=note_ends), beam_args)
     return {k: v for k, v in summary.items() if k != "per_recording"}
 
 

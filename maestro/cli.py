@@ -117,6 +117,8 @@ def add_retranscribe(commands) -> None:
     parser.add_argument("--splits", type=csv_list, default=(), help="only these splits, comma-separated")
     add_selection(parser)
     parser.add_argument("--batch-size", type=int, default=4, help="20 s windows per model call (default: 4)")
+    parser.add_argument("--no-note-ends", action="store_true",
+                        help="end notes at the frame and offset thresholds (see `w2m2w transcribe --help`)")
     parser.set_defaults(run=run_retranscribe)
 
 
@@ -125,7 +127,8 @@ def run_retranscribe(args) -> int:
     from transcribe.infer import DEFAULT_CHECKPOINT
     from transcribe.metrics import format_metrics
 
-    config = retranscribe.RetranscribeConfig(args.splits, args.years, args.composers, args.batch_size)
+    config = retranscribe.RetranscribeConfig(args.splits, args.years, args.composers, args.batch_size,
+                                             note_ends=not args.no_note_ends)
     summary = retranscribe.run(args.root, args.out, args.checkpoint or str(DEFAULT_CHECKPOINT), config, args.beam_args)
     print(f"{summary['transcribed']} of {summary['recordings']} recordings transcribed, {summary['failed_count']} failed")
     for path, reason in summary["failed"]:

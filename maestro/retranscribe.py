@@ -137,9 +137,10 @@ def keep_centre(element, onset_threshold: float, frame_threshold: float, offset_
 class WriteTranscription(beam.DoFn):
     """(path, chunks) -> MIDI and metrics files for one recording; yields its summary row."""
 
-    def __init__(self, root: str, out: str, records: dict, config_json: str, rescorer: str | None = None):
+    def __init__(self, root: str, out: str, records: dict, config_json: str, rescorer: str | None = None,
+                 note_ends: bool = True):
         self.root, self.out, self.records = root, out, records
-        self.config_json, self.rescorer = config_json, rescorer
+        self.config_json, self.rescorer, self.note_ends = config_json, rescorer, note_ends
 
     def setup(self):
         from transcribe.config import TranscriberConfig
@@ -147,6 +148,8 @@ class WriteTranscription(beam.DoFn):
         self.config = TranscriberConfig.from_dict(json.loads(self.config_json))
         self.fps = self.config.frames_per_second
         self.rescorer_model = load_keras(self.rescorer) if self.rescorer else None
+        if self.rescorer_model is not None and not self.note_ends:
+            self.rescorer_model.note_ends = False  # as Transcriber.load(note_ends=False)
 
     def process(self, element):
         from stages.midi import sequence_from_notes
@@ -224,6 +227,7 @@ class RetranscribeConfig:
     years: tuple[int, ...] = ()
     composers: tuple[str, ...] = ()
     batch_size: int = 4
+    note_ends: bool = True  # False: the rescorer's onsets, notes ended at the thresholds
 
 
 def pending(records: Sequence[Record], out: str) -> list[Record]:
@@ -233,9 +237,10 @@ def pending(records: Sequence[Record], out: str) -> list[Record]:
 
 
 def build(pipeline: beam.Pipeline, root: str, out: str, records: Sequence[Record], checkpoint: str,
-          transcriber_config, batch_size: int = 4):
+          transcriber_config, batch_size: int = 4, note_ends: bool = True):
     """Add the graph; returns (rows, failures) PCollections. The checkpoint's onset rescorer,
-    when it has one, decides where notes start, as in `w2m2w transcribe`."""
+    when it has one, decides where notes start (and, unless `note_ends` is False, where they
+    end), as in `w2m2w transcribe`."""
     rescorer = rescorer_of(checkpoint)
     chunks = (pipeline
               | "Records" >> beam.Create(list(records), reshuffle=False)
@@ -248,7 +253,7 @@ def build(pipeline: beam.Pipeline, root: str, out: str, records: Sequence[Record
                                             rescorer is not None)
             | "PerRecording" >> beam.GroupByKey()
             | "Write" >> beam.ParDo(WriteTranscription(root, out, {r.audio_filename: r for r in records},
-                                                       transcriber_config.to_json(), rescorer)))
+                                                       transcriber_config.to_json(), rescorer, note_ends)))
     return rows, chunks[FAILED]
 
 
@@ -270,7 +275,8 @@ def run(root: str, out: str, checkpoint: str, config: RetranscribeConfig = Retra
         options, runner = pipeline_options(beam_args)
         failed_path = FileSystems.join(out, ".failed.partial.json")
         with beam.Pipeline(runner=runner, options=options) as pipeline:
-            rows, failed = build(pipeline, root, out, todo, checkpoint, transcriber_config, config.batch_size)
+            rows, failed = build(pipeline, root, out, todo, checkpoint, transcriber_config, config.batch_size,
+                                   config.note_ends)
             (((rows | "FailedRows" >> beam.Filter(lambda row: FAILED in row)
                | "AsPairs" >> beam.Map(lambda row: (row["audio_filename"], row[FAILED]))), failed)
              | "AllFailures" >> beam.Flatten()

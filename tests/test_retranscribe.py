@@ -34,10 +34,11 @@ def checkpoint(tmp_path):
     return path
 
 
-@pytest.fixture(params=["thresholds", "rescorer", "note-ends"])
+@pytest.fixture(params=["thresholds", "rescorer", "note-ends", "note-ends-off"])
 def decoded_checkpoint(request, checkpoint):
-    """The tiny checkpoint decoded at its thresholds, or with an (untrained) onset rescorer beside
-    it, or with one that has a note-end network too."""
+    """(checkpoint, note_ends): the tiny checkpoint decoded at its thresholds, or with an
+    (untrained) onset rescorer beside it, or with one that has a note-end network too, used or
+    switched off."""
     if request.param != "thresholds":
         from transcribe.note_ends import NUM_FEATURES as NUM_END_FEATURES
         from transcribe.rescore import NUM_FEATURES, build_rescorer, rescorer_path
@@ -45,18 +46,19 @@ def decoded_checkpoint(request, checkpoint):
         keras.utils.set_random_seed(1)
         rng = np.random.default_rng(0)
         features = rng.uniform(0, 1, (64, NUM_FEATURES)).astype(np.float32)
-        end_features = rng.uniform(0, 1, (64, NUM_END_FEATURES)).astype(np.float32) if request.param == "note-ends" else None
+        end_features = (rng.uniform(0, 1, (64, NUM_END_FEATURES)).astype(np.float32)
+                        if request.param.startswith("note-ends") else None)
         rescorer = build_rescorer(features, candidate_threshold=0.3, end_features=end_features)
         # Spread its logits around 0, so that it accepts some candidates and rejects others.
         rescorer.logit.kernel.assign(np.random.default_rng(2).normal(0, 3, rescorer.logit.kernel.shape))
         if end_features is not None:
             rescorer.end_logit.kernel.assign(np.random.default_rng(3).normal(0, 3, rescorer.end_logit.kernel.shape))
         rescorer.save(rescorer_path(checkpoint))
-    return checkpoint
+    return checkpoint, request.param != "note-ends-off"
 
 
 def test_test_pipeline_writes_a_midi_and_metrics_per_recording(rendered, decoded_checkpoint, tmp_path):
-    checkpoint = decoded_checkpoint
+    checkpoint, note_ends = decoded_checkpoint
     from apache_beam.runners.portability.fn_api_runner import FnApiRunner
     from apache_beam.testing import test_pipeline
     from apache_beam.testing.util import assert_that
@@ -64,7 +66,8 @@ def test_test_pipeline_writes_a_midi_and_metrics_per_recording(rendered, decoded
     records = Dataset.open(rendered).records
     config = keras.saving.load_model(checkpoint, compile=False).config
     with test_pipeline.TestPipeline(runner=FnApiRunner()) as pipeline:
-        rows, failed = retranscribe.build(pipeline, str(rendered), str(tmp_path / "out"), records, str(checkpoint), config)
+        rows, failed = retranscribe.build(pipeline, str(rendered), str(tmp_path / "out"), records, str(checkpoint), config,
+                                      note_ends=note_ends)
 
         def check(found):
             assert sorted(r["audio_filename"] for r in found) == sorted(r.audio_filename for r in records)
@@ -73,7 +76,7 @@ def test_test_pipeline_writes_a_midi_and_metrics_per_recording(rendered, decoded
         assert_that(rows, check)
         assert_that(failed, lambda items: None if list(items) == [] else pytest.fail(f"failures: {items}"),
                     label="NoFailures")
-    transcriber = Transcriber.load(checkpoint)
+    transcriber = Transcriber.load(checkpoint, note_ends=note_ends)
     for record in records:
         assert retranscribe.output_path(str(tmp_path / "out"), record, ".midi").endswith(".midi")
         written = (tmp_path / "out" / record.audio_filename).with_suffix(".midi")
