@@ -28,11 +28,12 @@ def skew(relative_logits):
     return reshaped[:, :, 1:, :]
 
 
-def causal_mask(length):
-    """(L, L) bool: key j visible to query i when j <= i."""
+def causal_mask(length, span: int = 0):
+    """(L, L) bool: key j visible to query i when j <= i (and, with a span, i - j < span)."""
     rows = ops.expand_dims(ops.arange(length), 1)
     cols = ops.expand_dims(ops.arange(length), 0)
-    return cols <= rows
+    visible = cols <= rows
+    return ops.logical_and(visible, rows - cols < span) if span else visible
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -40,14 +41,17 @@ class CausalSelfAttention(layers.Layer):
     """Multi-head causal self-attention, relative (default) or plain.
 
     Input shape: (batch, length, model_dim). Output shape: (batch, length, model_dim).
-    `step` attends one new position to a key/value cache, for incremental decoding.
+    `step` attends one new position to a key/value cache, for incremental decoding. With a
+    `span`, each position attends only to the latest `span` positions (itself included; sliding-
+    window attention), so a model trained on crops of `span` tokens meets no attention wider than
+    it learned on a longer sequence; 0 attends to every earlier position.
     """
 
     def __init__(self, num_heads: int, model_dim: int, max_distance: int = 2048, relative: bool = True,
-                 dropout: float = 0.0, **kwargs):
+                 dropout: float = 0.0, span: int = 0, **kwargs):
         super().__init__(**kwargs)
         self.num_heads, self.model_dim, self.max_distance = num_heads, model_dim, max_distance
-        self.relative, self.dropout_rate = relative, dropout
+        self.relative, self.dropout_rate, self.span = relative, dropout, span
         self.head_dim = model_dim // num_heads
         self.qkv = layers.Dense(3 * model_dim, name="qkv")
         self.out = layers.Dense(model_dim, name="out")
@@ -86,7 +90,7 @@ class CausalSelfAttention(layers.Layer):
             by_position = ops.matmul(q, ops.transpose(self._embeddings_by_position(length)))  # (B, H, L, L)
             logits = logits + skew(by_position)
         logits = logits / math.sqrt(self.head_dim)
-        logits = ops.where(causal_mask(length), logits, ops.full_like(logits, -1e9))
+        logits = ops.where(causal_mask(length, self.span), logits, ops.full_like(logits, -1e9))
         weights = self.dropout(ops.softmax(logits, axis=-1), training=training)
         return self.out(self._merge(ops.matmul(weights, v)))
 
@@ -111,10 +115,12 @@ class CausalSelfAttention(layers.Layer):
             logits = logits + ops.matmul(q, ops.transpose(embeddings))
         logits = logits / math.sqrt(self.head_dim)
         visible = ops.arange(capacity) <= position
+        if self.span:
+            visible = ops.logical_and(visible, position - ops.arange(capacity) < self.span)
         logits = ops.where(visible, logits, ops.full_like(logits, -1e9))
         output = ops.matmul(ops.softmax(logits, axis=-1), cache_v)
         return self.out(self._merge(output)), cache_k, cache_v
 
     def get_config(self):
         return {**super().get_config(), "num_heads": self.num_heads, "model_dim": self.model_dim,
-                "max_distance": self.max_distance, "relative": self.relative, "dropout": self.dropout_rate}
+                "max_distance": self.max_distance, "relative": self.relative, "dropout": self.dropout_rate, "span": self.span}

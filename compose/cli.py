@@ -104,6 +104,8 @@ def add_evaluate(models) -> None:
     composer.add_argument("--checkpoint", type=Path, help="a .keras composer (default: the shipped one)")
     composer.add_argument("--split-csv", type=Path)
     composer.add_argument("--split", default="test")
+    composer.add_argument("--chunk-length", type=int,
+                          help="score chunks of this many tokens instead (to compare models trained at different lengths)")
     composer.set_defaults(run=run_evaluate_compose)
 
 
@@ -116,6 +118,6 @@ def run_evaluate_compose(args) -> int:
 
     model = keras.saving.load_model(args.checkpoint or DEFAULT_CHECKPOINT, compile=False)
     pieces = load_pieces(args.midi_dir, args.split if args.split_csv else None, args.split_csv)
-    result = nll_per_event(model, pieces)
+    result = nll_per_event(model, pieces, length=args.chunk_length)
     print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in result.items()}))
     return 0

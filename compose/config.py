@@ -23,6 +23,10 @@ class ComposerConfig(JsonConfig):
     ff_dim: int = 512
     dropout: float = 0.0  # the default sees each training token about once: nothing to regularize
     max_distance: int = 512  # longest relative distance with its own embedding
+    # Each position attends to at most this many latest positions (0: all; stacked layers reach
+    # further back). At the crop length, a model trained on crops runs on longer sequences (the
+    # paper's 2048-token evaluation chunks) with attention no wider than it learned.
+    attention_span: int = 0
     lstm_units: int = 256  # two layers: about as many parameters as the default Transformer
     # Training: random crops of sequence_length tokens.
     sequence_length: int = 512
@@ -44,7 +48,7 @@ class ComposerConfig(JsonConfig):
 
     @classmethod
     def default(cls) -> "ComposerConfig":
-        return cls()
+        return cls(attention_span=512)
 
     @classmethod
     def tiny(cls) -> "ComposerConfig":

@@ -34,12 +34,12 @@ class DecoderBlock(layers.Layer):
     """Pre-norm block: x + attention(norm(x)), then x + feed_forward(norm(x)).
     Input and output shape: (batch, length, model_dim)."""
 
-    def __init__(self, num_heads, model_dim, ff_dim, max_distance, relative, dropout, **kwargs):
+    def __init__(self, num_heads, model_dim, ff_dim, max_distance, relative, dropout, span=0, **kwargs):
         super().__init__(**kwargs)
         self.settings = dict(num_heads=num_heads, model_dim=model_dim, ff_dim=ff_dim, max_distance=max_distance,
-                             relative=relative, dropout=dropout)
+                             relative=relative, dropout=dropout, span=span)
         self.attention_norm = layers.LayerNormalization(epsilon=1e-5)
-        self.attention = CausalSelfAttention(num_heads, model_dim, max_distance, relative, dropout)
+        self.attention = CausalSelfAttention(num_heads, model_dim, max_distance, relative, dropout, span)
         self.ff_norm = layers.LayerNormalization(epsilon=1e-5)
         self.ff_in = layers.Dense(ff_dim, activation="gelu")
         self.ff_out = layers.Dense(model_dim)
@@ -70,7 +70,7 @@ class MusicTransformer(keras.Model):
         c = self.config
         self.embedding = layers.Embedding(VOCAB_SIZE, c.model_dim, name="tokens")
         self.blocks = [DecoderBlock(c.num_heads, c.model_dim, c.ff_dim, c.max_distance,
-                                    c.architecture == "relative", c.dropout, name=f"block_{i}")
+                                    c.architecture == "relative", c.dropout, c.attention_span, name=f"block_{i}")
                        for i in range(c.num_layers)]
         self.final_norm = layers.LayerNormalization(epsilon=1e-5)
         self.logits = layers.Dense(VOCAB_SIZE, name="logits")

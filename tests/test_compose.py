@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 
 import keras
 import numpy as np
@@ -23,7 +24,8 @@ TINY = ComposerConfig.tiny()
 
 
 def naive_relative_attention(layer: CausalSelfAttention, x: np.ndarray) -> np.ndarray:
-    """The O(L^2 D) definition: every (i, j) pair gathers its own distance embedding."""
+    """The O(L^2 D) definition: every (i, j) pair gathers its own distance embedding (and, with a
+    span, query i sees only keys i - span < j <= i)."""
     batch, length, dim = x.shape
     heads, head_dim = layer.num_heads, layer.head_dim
     q, k, v = np.split(np.asarray(layer.qkv(x)), 3, axis=-1)
@@ -33,17 +35,20 @@ def naive_relative_attention(layer: CausalSelfAttention, x: np.ndarray) -> np.nd
     for i in range(length):
         for j in range(i + 1):
             logits[:, :, i, j] += q[:, :, i] @ embeddings[min(i - j, layer.max_distance - 1)]
-    logits = np.where(np.tril(np.ones((length, length), bool)), logits / np.sqrt(head_dim), -np.inf)
+    visible = np.tril(np.ones((length, length), bool))
+    if layer.span:
+        visible &= ~np.tril(visible, -layer.span)
+    logits = np.where(visible, logits / np.sqrt(head_dim), -np.inf)
     weights = np.exp(logits - logits.max(-1, keepdims=True))
     weights /= weights.sum(-1, keepdims=True)
     out = np.einsum("bhij,bhjd->bhid", weights, v).transpose(0, 2, 1, 3).reshape(batch, length, dim)
     return np.asarray(layer.out(out))
 
 
-@pytest.mark.parametrize("length,max_distance", [(12, 5), (9, 64), (1, 4)])
-def test_skewed_relative_attention_equals_the_naive_computation(length, max_distance):
+@pytest.mark.parametrize("length,max_distance,span", [(12, 5, 0), (9, 64, 0), (1, 4, 0), (12, 5, 4), (12, 16, 1)])
+def test_skewed_relative_attention_equals_the_naive_computation(length, max_distance, span):
     keras.utils.set_random_seed(length)
-    layer = CausalSelfAttention(num_heads=2, model_dim=16, max_distance=max_distance)
+    layer = CausalSelfAttention(num_heads=2, model_dim=16, max_distance=max_distance, span=span)
     x = np.random.default_rng(0).standard_normal((2, length, 16)).astype(np.float32)
     np.testing.assert_allclose(np.asarray(layer(x)), naive_relative_attention(layer, x), atol=1e-5)
 
@@ -67,10 +72,10 @@ def test_no_gradient_flows_from_future_positions(architecture):
     assert np.abs(gradient[:8]).max() > 0.0
 
 
-@pytest.mark.parametrize("architecture", ["relative", "absolute"])
-def test_cached_decoding_equals_full_recomputation(architecture):
+@pytest.mark.parametrize("architecture,span", [("relative", 0), ("absolute", 0), ("relative", 6)])
+def test_cached_decoding_equals_full_recomputation(architecture, span):
     keras.utils.set_random_seed(2)
-    model = build_model(ComposerConfig.named("tiny", architecture))
+    model = build_model(dataclasses.replace(ComposerConfig.named("tiny", architecture), attention_span=span))
     tokens = np.random.default_rng(2).integers(2, VOCAB_SIZE, (2, 20)).astype(np.int32)
     full = np.asarray(model(tokens))
     cache, stepped = model.empty_cache(2, 24), []
@@ -82,6 +87,25 @@ def test_cached_decoding_equals_full_recomputation(architecture):
     np.testing.assert_allclose(np.asarray(last), full[:, 11], atol=1e-4)
     logits, _ = model.step(tokens[:, 12:13], prefilled, 12)
     np.testing.assert_allclose(np.asarray(logits), full[:, 12], atol=1e-4)
+
+
+def test_with_a_span_each_layer_looks_back_at_most_span_positions():
+    """Each of the tiny model's 2 layers reaches span - 1 positions back: the prediction at t
+    depends on tokens t - 2 (span - 1) .. t only; within one span nothing changes."""
+    keras.utils.set_random_seed(4)
+    span, last = 8, 23
+    model = build_model(dataclasses.replace(TINY, attention_span=span))
+    tokens = np.random.default_rng(4).integers(2, VOCAB_SIZE, (1, last + 1)).astype(np.int32)
+    full = np.asarray(model(tokens))[0, last]
+    earliest = last - TINY.num_layers * (span - 1)
+    changed = tokens.copy()
+    changed[0, :earliest] = (changed[0, :earliest] + 5) % (VOCAB_SIZE - 2) + 2
+    np.testing.assert_allclose(np.asarray(model(changed))[0, last], full, atol=1e-5)
+    changed[0, earliest] = (changed[0, earliest] + 5) % (VOCAB_SIZE - 2) + 2
+    assert not np.allclose(np.asarray(model(changed))[0, last], full, atol=1e-4)
+    unlimited = build_model(TINY)
+    unlimited.set_weights(model.get_weights())
+    np.testing.assert_allclose(np.asarray(unlimited(tokens[:, :span]))[0], np.asarray(model(tokens))[0, :span], atol=1e-5)
 
 
 def test_sampler_with_cache_matches_sampler_without_within_the_window():
