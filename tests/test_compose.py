@@ -215,3 +215,23 @@ def test_cli_continues_a_primer_and_writes_new_pieces(tmp_path, capsys):
     np.testing.assert_allclose(continued["onset_s"][: len(kept)], kept["onset_s"], atol=0.006)
     assert main(["compose", str(tmp_path / "new"), "--count", "2", *common]) == 0
     assert sorted(p.name for p in (tmp_path / "new").iterdir()) == ["piece-0000-000.midi", "piece-0000-001.midi"]
+
+
+def test_evaluate_cli_scores_every_event_once_whatever_the_chunk_length(tmp_path, capsys):
+    import json
+
+    from compose.data import load_pieces, piece_tokens
+    from pipeline import main
+
+    checkpoint = tmp_path / "tiny.keras"
+    build_model(dataclasses.replace(TINY, attention_span=16)).save(checkpoint)
+    for i in range(2):
+        make_midi(tmp_path / "midi" / f"{i}.mid", phrase(i, 6.0))
+    expected = sum(len(piece_tokens(p)) - 1 for p in load_pieces(tmp_path / "midi"))
+    results = []
+    for length in ("16", "48"):
+        assert main(["evaluate", "compose", str(tmp_path / "midi"), "--checkpoint", str(checkpoint),
+                     "--chunk-length", length]) == 0
+        results.append(json.loads(capsys.readouterr().out.strip().splitlines()[-1]))
+    assert [r["events"] for r in results] == [expected, expected] and expected > 48
+    assert results[0]["nll_per_event"] != results[1]["nll_per_event"]  # more context in longer chunks
