@@ -107,16 +107,16 @@ class CausalSelfAttention(layers.Layer):
         q, k, v = (self._heads(t) for t in ops.split(self.qkv(x), 3, axis=-1))  # (B, H, 1, D)
         cache_k = ops.slice_update(cache_k, (0, 0, position, 0), k)
         cache_v = ops.slice_update(cache_v, (0, 0, position, 0), v)
-        capacity = ops.shape(cache_k)[2]
+        key_positions = ops.arange(ops.shape(cache_k)[2])
         logits = ops.matmul(q, ops.transpose(cache_k, (0, 1, 3, 2)))  # (B, H, 1, T)
         if self.relative:
-            distances = ops.clip(position - ops.arange(capacity), 0, self.max_distance - 1)
+            distances = ops.clip(position - key_positions, 0, self.max_distance - 1)
             embeddings = ops.take(self.distance_embeddings, distances, axis=0)  # (T, D)
             logits = logits + ops.matmul(q, ops.transpose(embeddings))
         logits = logits / math.sqrt(self.head_dim)
-        visible = ops.arange(capacity) <= position
+        visible = key_positions <= position
         if self.span:
-            visible = ops.logical_and(visible, position - ops.arange(capacity) < self.span)
+            visible = ops.logical_and(visible, position - key_positions < self.span)
         logits = ops.where(visible, logits, ops.full_like(logits, -1e9))
         output = ops.matmul(ops.softmax(logits, axis=-1), cache_v)
         return self.out(self._merge(output)), cache_k, cache_v
