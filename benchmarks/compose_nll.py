@@ -59,7 +59,7 @@ def main() -> None:
                           "attention_span": model.config.attention_span if model.config.architecture != "lstm" else None}
         for length in lengths:
             started = time.perf_counter()
-            result = nll_per_event(model, pieces, length=length, batch_size=max(1, 4096 // length))
+            result = nll_per_event(model, pieces, length=length)
             scored = {"nll_per_event": round(result["nll_per_event"], 4), "events": result["events"],
                       "seconds": round(time.perf_counter() - started, 1)}
             figures[label].update(scored if length == lengths[0] else {f"chunks_of_{length}": scored})

@@ -26,9 +26,13 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
+BATCH_TOKENS = 4096  # tokens scored per model call: 8 chunks of 512, 2 of 2048
+
+
 def nll_per_event(model: keras.Model, pieces: Sequence[NoteSequence], length: int | None = None,
-                  batch_size: int = 8) -> dict:
+                  batch_size: int | None = None) -> dict:
     length = length or model.config.sequence_length
+    batch_size = batch_size or max(1, BATCH_TOKENS // length)
     pieces = [p for p in pieces if p.notes]
     batch_inputs = [c for piece in pieces for c in chunks(piece_tokens(piece), length) if len(c) > 1]
     total, events = 0.0, 0
