@@ -24,6 +24,8 @@ def add_compose(commands) -> None:
     parser.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling mass (default: 0.95)")
     parser.add_argument("--seed", type=int, default=0, help="random seed: the same seed gives the same music")
     parser.add_argument("--count", type=int, default=1, help="pieces to write when there is no input")
+    parser.add_argument("--plot", action="store_true",
+                        help="also write a piano roll (.png) beside each MIDI: the primer grey, the new music coloured")
     parser.add_argument("--overwrite", action="store_true")
     parser.set_defaults(run=run_compose)
 
@@ -34,10 +36,10 @@ def run_compose(args) -> int:
     composer = Composer(args.checkpoint or DEFAULT_CHECKPOINT, seconds=args.seconds, max_tokens=args.max_tokens,
                         temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed)
     if args.inputs is None:
-        for path in write_new_pieces(composer, args.out, args.count, overwrite=args.overwrite):
+        for path in write_new_pieces(composer, args.out, args.count, overwrite=args.overwrite, plot=args.plot):
             print(path)
         return 0
-    report = ComposeStage(composer, args.primer_seconds).run(args.inputs, args.out, overwrite=args.overwrite)
+    report = ComposeStage(composer, args.primer_seconds, plot=args.plot).run(args.inputs, args.out, overwrite=args.overwrite)
     print(report.summary())
     return 0 if report.ok else 1
 

@@ -14,7 +14,8 @@ from compose.data import window
 from compose.sample import Sampler
 from compose.tokens import decode, encode
 from stages.contract import InputError, Job, Stage, content_id, partial_path
-from stages.midi import MIDI_SUFFIXES, NoteSequence, apply_sustain, read_note_sequence, write_midi
+from stages.midi import MIDI_SUFFIXES, NoteSequence, apply_sustain, notes_from_sequence, read_note_sequence, write_midi
+from stages.plots import plot_piano_rolls
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "default.keras"
 
@@ -39,10 +40,28 @@ class Composer:
 
     def continue_sequence(self, primer: NoteSequence | None, seed_offset: int = 0) -> NoteSequence:
         """The primer followed by new music (or new music alone when there is no primer)."""
-        primer_tokens = encode(primer, sustain=False) if primer is not None and primer.notes else np.zeros(0, np.int32)
+        primer = primer_tokens(primer)
         settings = dict(self.settings, seed=self.settings["seed"] + seed_offset)
-        new = self.sampler.generate(primer_tokens, **settings)
-        return decode(np.concatenate([primer_tokens, new]))
+        new = self.sampler.generate(primer, **settings)
+        return decode(np.concatenate([primer, new]))
+
+
+def primer_tokens(primer: NoteSequence | None) -> np.ndarray:
+    return encode(primer, sustain=False) if primer is not None and primer.notes else np.zeros(0, np.int32)
+
+
+def split_at_primer_end(composed: NoteSequence, primer_end_s: float) -> tuple[np.ndarray, np.ndarray]:
+    """(primer notes, new notes) of a continuation: every primer note starts before the primer's
+    last event (its last note-off), every new note at or after it."""
+    notes = notes_from_sequence(composed)
+    is_primer = notes["onset_s"] < primer_end_s
+    return notes[is_primer], notes[~is_primer]
+
+
+def plot_composition(path: Path, composed: NoteSequence, primer_end_s: float, title: str) -> Path:
+    """A piano roll of a continuation: the primer's notes grey, the new ones coloured by velocity."""
+    primer, new = split_at_primer_end(composed, primer_end_s)
+    return plot_piano_rolls(path, primer, new, title=title, caption="grey: primer, outlines: new music, colour: velocity")
 
 
 class ComposeStage(Stage):
@@ -50,10 +69,10 @@ class ComposeStage(Stage):
 
     name = "compose"
     input_suffixes = MIDI_SUFFIXES
-    output_suffixes = {"midi": ".midi"}
 
-    def __init__(self, composer: Composer, primer_seconds: float = 10.0):
+    def __init__(self, composer: Composer, primer_seconds: float = 10.0, plot: bool = False):
         self.composer, self.primer_seconds = composer, primer_seconds
+        self.output_suffixes = {"midi": ".midi", **({"plot": ".png"} if plot else {})}
 
     def config(self) -> dict[str, Any]:
         return {"checkpoint_sha256": content_id(self.composer.checkpoint), "primer_seconds": self.primer_seconds,
@@ -64,23 +83,34 @@ class ComposeStage(Stage):
         if not piece.notes:
             raise InputError("MIDI file has no notes to continue")
         primer = window(piece, 0.0, self.primer_seconds)
-        write_midi(self.composer.continue_sequence(primer), temporaries["midi"])
+        composed = self.composer.continue_sequence(primer)
+        write_midi(composed, temporaries["midi"])
+        if "plot" in temporaries:
+            plot_composition(temporaries["plot"], composed, decode(primer_tokens(primer)).total_time,
+                             title=job.source.stem)
 
 
-def write_new_pieces(composer: Composer, out: Path, count: int, overwrite: bool = False) -> list[Path]:
-    """`count` pieces from nothing, `piece-<seed>-<index>.midi`, each written atomically;
-    pieces already there are kept unless `overwrite`."""
+def write_new_pieces(composer: Composer, out: Path, count: int, overwrite: bool = False,
+                     plot: bool = False) -> list[Path]:
+    """`count` pieces from nothing, `piece-<seed>-<index>.midi` (and a `.png` piano roll with
+    `plot`), each written atomically; pieces already there are kept unless `overwrite`."""
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for index in tqdm(range(count), desc="compose", unit="piece"):
         target = out / f"piece-{composer.settings['seed']:04d}-{index:03d}.midi"
-        if target.exists() and not overwrite:
+        targets = [target, target.with_suffix(".png")] if plot else [target]
+        if all(t.exists() for t in targets) and not overwrite:
             continue
-        temporary = partial_path(target)
+        temporaries = [partial_path(t) for t in targets]
         try:
-            write_midi(composer.continue_sequence(None, seed_offset=index), temporary)
-            os.replace(temporary, target)
+            piece = composer.continue_sequence(None, seed_offset=index)
+            write_midi(piece, temporaries[0])
+            if plot:
+                plot_composition(temporaries[1], piece, 0.0, title=target.stem)
+            for temporary, final in zip(temporaries, targets):
+                os.replace(temporary, final)
         finally:
-            temporary.unlink(missing_ok=True)
+            for temporary in temporaries:
+                temporary.unlink(missing_ok=True)
         written.append(target)
     return written

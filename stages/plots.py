@@ -12,9 +12,11 @@ from stages.midi import NOTE_DTYPE
 
 
 def plot_piano_rolls(path: Path | str, reference: np.ndarray | None, estimate: np.ndarray,
-                     title: str = "", seconds: float | None = None) -> Path:
+                     title: str = "", seconds: float | None = None,
+                     caption: str = "grey: reference, outlines: transcription, colour: velocity") -> Path:
     """A PNG piano roll: reference notes as grey bars, estimated notes as coloured outlines
-    (shade = velocity), so misses and extra notes stand out."""
+    (shade = velocity), so misses and extra notes stand out. The caption names the two, when
+    there are reference notes."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -40,7 +42,7 @@ def plot_piano_rolls(path: Path | str, reference: np.ndarray | None, estimate: n
     axes.set_ylim(low, high)
     axes.set_xlabel("time (s)")
     axes.set_ylabel("MIDI pitch")
-    axes.set_title(title + ("  (grey: reference, outlines: transcription, colour: velocity)" if len(reference) else ""))
+    axes.set_title(title + (f"  ({caption})" if len(reference) else ""))
     figure.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

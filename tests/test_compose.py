@@ -215,6 +215,26 @@ def test_cli_continues_a_primer_and_writes_new_pieces(tmp_path, capsys):
     np.testing.assert_allclose(continued["onset_s"][: len(kept)], kept["onset_s"], atol=0.006)
     assert main(["compose", str(tmp_path / "new"), "--count", "2", *common]) == 0
     assert sorted(p.name for p in (tmp_path / "new").iterdir()) == ["piece-0000-000.midi", "piece-0000-001.midi"]
+    assert main(["compose", str(tmp_path / "in" / "primer.mid"), str(tmp_path / "plotted"), "--plot", *common]) == 0
+    assert main(["compose", str(tmp_path / "plotted"), "--count", "1", "--plot", *common]) == 0
+    assert sorted(p.name for p in (tmp_path / "plotted").iterdir() if p.suffix != ".json") == [
+        "piece-0000-000.midi", "piece-0000-000.png", "primer.midi", "primer.png"]
+    assert all((tmp_path / "plotted" / name).read_bytes()[:4] == b"\x89PNG" for name in ("primer.png", "piece-0000-000.png"))
+
+
+def test_a_continuation_splits_into_its_primer_and_the_new_notes(tmp_path):
+    from compose.stage import primer_tokens, split_at_primer_end
+
+    primer = window(apply_sustain(read_note_sequence(make_midi(tmp_path / "p.mid", phrase(3, 6.0)))), 0.0, 3.0)
+    tokens = primer_tokens(primer)
+    # The hardest case: the new music starts with a note at the very step of the primer's last note-off.
+    token = {describe(t): t for t in range(VOCAB_SIZE)}
+    new = [token[e] for e in ("velocity 20", "note-on 60", "shift 10", "note-off 60", "note-on 64", "shift 5", "note-off 64")]
+    composed = decode(np.concatenate([tokens, new]))
+    old_notes, new_notes = split_at_primer_end(composed, decode(tokens).total_time)
+    np.testing.assert_array_equal(old_notes, notes_from_sequence(decode(tokens)))
+    np.testing.assert_allclose(new_notes["onset_s"], notes_from_sequence(decode(new))["onset_s"] + decode(tokens).total_time)
+    assert len(new_notes) == 2 and new_notes["onset_s"].min() == pytest.approx(decode(tokens).total_time)
 
 
 def test_evaluate_cli_scores_every_event_once_whatever_the_chunk_length(tmp_path, capsys):
