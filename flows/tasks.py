@@ -91,12 +91,14 @@ def finetune_composer(midi: Path, out: Path, checkpoint: Path, steps: int) -> st
 
 
 @task(name="compose", **STAGE_TASK)
-def compose(midi: Path, out: Path, checkpoint: Path, primer_seconds: float, seconds: float, seed: int) -> dict:
+def compose(midi: Path, out: Path, checkpoint: Path, primer_seconds: float, seconds: float, seed: int,
+            plot: bool = True) -> dict:
+    """Continuations as MIDI, each with its piano roll (the next stage reads only the MIDI)."""
     from compose.stage import ComposeStage, Composer
 
     with concurrency(HEAVY, occupy=1, strict=False):
         composer = Composer(checkpoint, seconds=seconds, seed=seed)
-        return ComposeStage(composer, primer_seconds).run(midi, out).to_dict()
+        return ComposeStage(composer, primer_seconds, plot=plot).run(midi, out).to_dict()
 
 
 @task(name="synthesize", **STAGE_TASK)

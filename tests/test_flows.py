@@ -28,6 +28,7 @@ def test_full_flow_writes_every_stage_and_a_rerun_is_cached(harness, checkpoints
     assert sorted(p.name for p in (out / "audio").glob("*.wav")) == ["piece0.wav", "piece1.wav"]
     assert sorted(p.name for p in (out / "transcription").glob("*.midi")) == ["piece0.midi", "piece1.midi"]
     assert sorted(p.name for p in (out / "composition").glob("*.midi")) == ["piece0.midi", "piece1.midi"]
+    assert sorted(p.name for p in (out / "composition").glob("*.png")) == ["piece0.png", "piece1.png"]
     assert sorted(p.name for p in (out / "synthesis").glob("*.wav")) == ["piece0.wav", "piece1.wav"]
     report = json.loads((out / "report.json").read_text())
     assert set(report) == {"transcription_vs_reference", "composer_nll_on_transcriptions", "round_trip"}
