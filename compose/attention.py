@@ -100,23 +100,25 @@ class CausalSelfAttention(layers.Layer):
         return k, v
 
     def step(self, x, cache_k, cache_v, position):
-        """One new position. x: (B, 1, model_dim); caches: (B, H, T, D) holding the keys and
-        values of positions < `position` (T >= position + 1). Returns (output (B, 1, model_dim),
-        new caches). The newest query's relative logits need no skewing: key j simply takes the
-        embedding of distance position - j."""
+        """One new position. x: (B, 1, model_dim); caches: (B, H, T, D) ring buffers, position p
+        in slot p mod T, holding the keys and values of the latest T positions before `position`
+        (all of them while position < T). Returns (output (B, 1, model_dim), new caches). The
+        newest query's relative logits need no skewing: each key simply takes the embedding of its
+        distance. With T >= span, decoding goes on past T positions exactly as one long pass."""
         q, k, v = (self._heads(t) for t in ops.split(self.qkv(x), 3, axis=-1))  # (B, H, 1, D)
-        cache_k = ops.slice_update(cache_k, (0, 0, position, 0), k)
-        cache_v = ops.slice_update(cache_v, (0, 0, position, 0), v)
-        key_positions = ops.arange(ops.shape(cache_k)[2])
+        capacity = ops.shape(cache_k)[2]
+        slot = ops.mod(position, capacity)
+        cache_k = ops.slice_update(cache_k, (0, 0, slot, 0), k)
+        cache_v = ops.slice_update(cache_v, (0, 0, slot, 0), v)
+        distances = ops.mod(position - ops.arange(capacity), capacity)  # to the latest position in each slot
         logits = ops.matmul(q, ops.transpose(cache_k, (0, 1, 3, 2)))  # (B, H, 1, T)
         if self.relative:
-            distances = ops.clip(position - key_positions, 0, self.max_distance - 1)
-            embeddings = ops.take(self.distance_embeddings, distances, axis=0)  # (T, D)
-            logits = logits + ops.matmul(q, ops.transpose(embeddings))
+            embeddings = ops.take(self.distance_embeddings, ops.minimum(distances, self.max_distance - 1), axis=0)
+            logits = logits + ops.matmul(q, ops.transpose(embeddings))  # (T, D) embeddings
         logits = logits / math.sqrt(self.head_dim)
-        visible = key_positions <= position
+        visible = distances <= position  # slots not yet written hold no position
         if self.span:
-            visible = ops.logical_and(visible, position - key_positions < self.span)
+            visible = ops.logical_and(visible, distances < self.span)
         logits = ops.where(visible, logits, ops.full_like(logits, -1e9))
         output = ops.matmul(ops.softmax(logits, axis=-1), cache_v)
         return self.out(self._merge(output)), cache_k, cache_v

@@ -95,16 +95,18 @@ class MusicTransformer(keras.Model):
         shape = (batch, c.num_heads, capacity, c.model_dim // c.num_heads)
         return [(ops.zeros(shape), ops.zeros(shape)) for _ in self.blocks]
 
-    def prefill(self, tokens, capacity: int):
+    def prefill(self, tokens, capacity: int | None = None):
         """tokens (B, L) -> (logits after the last token (B, vocab), cache of the L positions,
-        padded to `capacity`) in one pass."""
+        padded to `capacity` when given) in one pass."""
         x = self._embed(tokens, 0)
         length = ops.shape(tokens)[1]
         cache = []
         for block in self.blocks:
             k, v = block.attention.keys_values(block.attention_norm(x))
-            padding = [[0, 0], [0, 0], [0, capacity - length], [0, 0]]
-            cache.append((ops.pad(k, padding), ops.pad(v, padding)))
+            if capacity is not None:
+                padding = [[0, 0], [0, 0], [0, capacity - length], [0, 0]]
+                k, v = ops.pad(k, padding), ops.pad(v, padding)
+            cache.append((k, v))
             x = block(x)
         return self.logits(self.final_norm(x))[:, -1], cache
 

@@ -1,12 +1,16 @@
 """Sampling from the Music Transformer: incremental decoding with a key/value cache.
 
-Each new token attends to the cached keys and values of the window instead of re-running the
-whole prefix. Tokens are drawn inside one compiled loop per chunk of up to `chunk` tokens
-(sampling included, from uniforms drawn by a seeded NumPy generator), so Python is entered once
-a chunk, not once a token, and the cache is updated in place. The cache holds `window`
-positions; when it is full, the last half of the window is re-encoded in one pass (relative
-attention depends only on distances, so the kept tokens see what they saw before, less the
-dropped ones) and generation goes on: pieces may be far longer than the training length.
+Each new token attends to the cached keys and values instead of re-running the whole prefix.
+Tokens are drawn inside one compiled loop per chunk of up to `chunk` tokens (sampling included,
+from uniforms drawn by a seeded NumPy generator), so Python is entered once a chunk, not once a
+token, and the cache is updated in place. Pieces may be far longer than the training length:
+
+- A Music Transformer with an attention span (the shipped one) keeps a ring buffer of its span's
+  keys and values per layer and never re-encodes: every new token sees exactly what it would in
+  one pass over the whole piece (layers x (span - 1) tokens back, the default `window`).
+- Otherwise the cache holds `window` positions; when it is full, the last half of the window is
+  re-encoded in one pass (relative attention depends only on distances, so the kept tokens see
+  what they saw before, less the dropped ones) and generation goes on.
 """
 
 from __future__ import annotations
@@ -60,15 +64,36 @@ def _shift_seconds(token: int) -> float:
     return event.event_value / STEPS_PER_SECOND if event.event_type == PerformanceEvent.TIME_SHIFT else 0.0
 
 
+def ring(cache: np.ndarray, capacity: int) -> np.ndarray:
+    """(B, H, L, D) keys or values of positions 0..L-1 -> `capacity` slots holding the latest
+    of them, position p in slot p mod capacity, as `CausalSelfAttention.step` reads them."""
+    length = cache.shape[2]
+    if length < capacity:
+        return np.pad(cache, [(0, 0), (0, 0), (0, capacity - length), (0, 0)])
+    return np.roll(cache[:, :, length - capacity:], (length - capacity) % capacity, axis=2)
+
+
 class Sampler:
+    """`window`: the most tokens of context read in one pass (the primer's last ones, and each
+    step of uncached sampling)."""
+
     def __init__(self, model: MusicTransformer, window: int | None = None, chunk: int = 32):
         if not isinstance(model, MusicTransformer):
             raise TypeError("incremental sampling needs a MusicTransformer")
         self.model, self.chunk = model, chunk
-        self.window = window or model.config.sequence_length
+        c = model.config
+        # Absolute positions grow without bound in a ring: that baseline re-encodes instead.
+        self.span = c.attention_span if c.architecture == "relative" else 0
+        self.window = window or (c.num_layers * (self.span - 1) + 1 if self.span else c.sequence_length)
+        self.capacity = self.span or self.window
         self._chunk = compiled(self._chunk_loop, xla=True)
-        self._prefill = compiled(lambda tokens: model.prefill(tokens, self.window))
+        self._prefill = compiled(lambda tokens: model.prefill(tokens))
         self._full = compiled(lambda tokens: model(tokens))
+
+    def _encode(self, tokens: list[int]):
+        """Logits after `tokens` and the cache of their latest `capacity` positions."""
+        logits, cache = self._prefill(np.array([tokens], np.int32))
+        return logits, [tuple(ring(np.asarray(part), self.capacity) for part in pair) for pair in cache]
 
     def _chunk_loop(self, logits, cache, position, count, uniforms, temperature, top_k, top_p):
         """Draw `count` (<= len(uniforms)) tokens, each fed back through the cache: -> (tokens
@@ -101,11 +126,12 @@ class Sampler:
         logits, cache, position = None, None, 0
         while len(generated) < max_tokens:
             if use_cache:
-                if cache is None or position >= self.window:
-                    kept = context[-(self.window // 2):] if cache is not None else context[-self.window:]
-                    logits, cache = self._prefill(np.array([kept], np.int32))
+                if cache is None or (not self.span and position >= self.capacity):
+                    kept = context[-(self.capacity // 2):] if cache is not None else context[-self.window:]
+                    logits, cache = self._encode(kept)
                     position = len(kept)
-                count = min(self.chunk, self.window - position, max_tokens - len(generated))
+                room = self.chunk if self.span else self.capacity - position
+                count = min(self.chunk, room, max_tokens - len(generated))
                 uniforms = rng.uniform(size=self.chunk).astype(np.float32)
                 tokens, logits, cache, _ = self._chunk(logits, cache, np.int32(position), np.int32(count), uniforms,
                                                        *settings)
