@@ -62,8 +62,10 @@ def main() -> None:
         figures[f"uncached_tokens_per_second_at_{context}"] = round(uncached, 1)
         figures[f"speedup_at_{context}"] = round(cached / uncached, 1)
     record.save("compose_sampling", figures, notes="Cached: tokens drawn in one compiled (XLA) loop per "
-                "32-token chunk against a key/value cache; uncached: one compiled forward pass over the whole "
-                "window per token. Steady speed, the primer's one-off encoding not counted.")
+                "32-token chunk against a key/value cache (for a model with an attention span, a ring buffer of "
+                "its span: the cost per token stays that of a span-token context however long the context); "
+                "uncached: one compiled forward pass over the whole window per token. Steady speed, the primer's "
+                "one-off encoding not counted.")
 
 
 if __name__ == "__main__":
