@@ -40,13 +40,14 @@ class Composer:
 
     def continue_sequence(self, primer: NoteSequence | None, seed_offset: int = 0) -> NoteSequence:
         """The primer followed by new music (or new music alone when there is no primer)."""
-        primer = primer_tokens(primer)
+        tokens = primer_tokens(primer)
         settings = dict(self.settings, seed=self.settings["seed"] + seed_offset)
-        new = self.sampler.generate(primer, **settings)
-        return decode(np.concatenate([primer, new]))
+        new = self.sampler.generate(tokens, **settings)
+        return decode(np.concatenate([tokens, new]))
 
 
 def primer_tokens(primer: NoteSequence | None) -> np.ndarray:
+    """The tokens a continuation starts from (none without a primer or its notes)."""
     return encode(primer, sustain=False) if primer is not None and primer.notes else np.zeros(0, np.int32)
 
 
