@@ -13,6 +13,7 @@ from typing import Sequence
 
 import numpy as np
 from note_seq import performance_lib, sequences_lib
+from note_seq.constants import STANDARD_PPQ
 from note_seq.performance_encoder_decoder import PerformanceOneHotEncoding
 
 from stages.midi import NoteSequence, apply_sustain
@@ -23,6 +24,7 @@ STEPS_PER_SECOND = 100
 MAX_SHIFT_STEPS = 100
 VELOCITY_BINS = 32
 PIANO_RANGE = (21, 108)
+MAX_UNRELEASED_S = 5.0
 
 ENCODING = PerformanceOneHotEncoding(num_velocity_bins=VELOCITY_BINS, max_shift_steps=MAX_SHIFT_STEPS)
 VOCAB_SIZE = SPECIAL_TOKENS + ENCODING.num_classes
@@ -43,15 +45,44 @@ def encode(sequence: NoteSequence, sustain: bool = True) -> np.ndarray:
     return np.array([SPECIAL_TOKENS + ENCODING.encode_event(event) for event in performance], dtype=np.int32)
 
 
-def decode(tokens: Sequence[int]) -> NoteSequence:
-    """Tokens -> NoteSequence; padding and END are skipped, unmatched note-ons end with the piece."""
-    performance = performance_lib.Performance(steps_per_second=STEPS_PER_SECOND, num_velocity_bins=VELOCITY_BINS,
-                                              max_shift_steps=MAX_SHIFT_STEPS)
+def decode(tokens: Sequence[int], max_unreleased_s: float = MAX_UNRELEASED_S) -> NoteSequence:
+    """Tokens -> NoteSequence; padding and END are skipped.
+
+    Encoded music has one note per key at a time, each released; sampled music need not. So a
+    note-on of a key still sounding ends its note first, as striking a key again does on a piano
+    (pairing note-offs first in, first out would hold notes for many seconds), and a note never
+    released ends with the piece, at most `max_unreleased_s` after it began (Magenta caps every
+    sampled note at 5 s; released notes keep their length here)."""
+    Event = performance_lib.PerformanceEvent
+    sequence = NoteSequence(ticks_per_quarter=STANDARD_PPQ)
+    sounding: dict[int, tuple[int, int]] = {}  # pitch -> (start step, velocity)
+    step, velocity = 0, 64
+
+    def end(pitch: int, at: int, limit: float | None = None) -> None:
+        start, note_velocity = sounding.pop(pitch)
+        if at > start:
+            start_s = start / STEPS_PER_SECOND
+            end_s = at / STEPS_PER_SECOND if limit is None else min(at / STEPS_PER_SECOND, start_s + limit)
+            sequence.notes.add(pitch=pitch, velocity=note_velocity, start_time=start_s, end_time=end_s)
+            sequence.total_time = max(sequence.total_time, end_s)
+
     for token in tokens:
-        token = int(token)
-        if token >= SPECIAL_TOKENS:
-            performance.append(ENCODING.decode_event(token - SPECIAL_TOKENS))
-    return performance.to_sequence(max_note_duration=None)
+        if int(token) < SPECIAL_TOKENS:
+            continue
+        event = ENCODING.decode_event(int(token) - SPECIAL_TOKENS)
+        if event.event_type == Event.NOTE_ON:
+            if event.event_value in sounding:
+                end(event.event_value, step)
+            sounding[event.event_value] = (step, velocity)
+        elif event.event_type == Event.NOTE_OFF and event.event_value in sounding:
+            end(event.event_value, step)
+        elif event.event_type == Event.TIME_SHIFT:
+            step += event.event_value
+        elif event.event_type == Event.VELOCITY:
+            velocity = performance_lib.velocity_bin_to_velocity(event.event_value, VELOCITY_BINS)
+    for pitch in list(sounding):
+        end(pitch, step, max_unreleased_s)
+    return sequence
 
 
 def augment(sequence: NoteSequence, semitones: int = 0, stretch: float = 1.0) -> NoteSequence:

@@ -172,6 +172,30 @@ def test_tokens_round_trip_up_to_quantization(tmp_path):
     np.testing.assert_array_equal(encode(decode(tokens), sustain=False), tokens)
 
 
+def token(kind: str, value: int) -> int:
+    """The token of one event, e.g. token("note-on", 60), found through `describe`."""
+    return next(t for t in range(2, VOCAB_SIZE) if describe(t) == f"{kind} {value}")
+
+
+def test_striking_a_sounding_key_again_ends_its_note():
+    on, off, shift = (lambda v: token("note-on", v)), (lambda v: token("note-off", v)), (lambda s: token("shift", s))
+    # 60 struck at 0, again at 0.5 without a release, released at 0.75; 64 and 67 never released.
+    tokens = [on(67), on(60), shift(50), on(60), on(64), shift(25), off(60)] + [shift(100)] * 6
+    notes = notes_from_sequence(decode(tokens, max_unreleased_s=5.0))
+    assert sorted((int(n["pitch"]), round(float(n["onset_s"]), 2), round(float(n["offset_s"]), 2)) for n in notes) == [
+        (60, 0.0, 0.5), (60, 0.5, 0.75), (64, 0.5, 5.5), (67, 0.0, 5.0)]
+    assert decode(tokens[:7]).total_time == pytest.approx(0.75)  # an unreleased note ends with the piece
+
+
+def test_random_token_streams_decode_to_one_note_per_key_at_a_time():
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        notes = notes_from_sequence(decode(rng.integers(0, VOCAB_SIZE, 300)))
+        for pitch in np.unique(notes["pitch"]):
+            same = np.sort(notes[notes["pitch"] == pitch], order="onset_s")
+            assert np.all(same["offset_s"][:-1] <= same["onset_s"][1:] + 1e-9)
+
+
 def test_augmentation_transposes_within_the_piano_and_stretches_time(tmp_path):
     sequence = read_note_sequence(make_midi(tmp_path / "b.mid", [(0, 1, 21, 80), (1, 2, 60, 80), (2, 4, 108, 80)]))
     up = augment(sequence, semitones=3, stretch=1.05)
