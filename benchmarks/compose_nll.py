@@ -4,6 +4,8 @@ the comparison of Huang et al. 2018. Every test piece is cut into non-overlappin
 (`compose/evaluate.py`), each scored on its own: of 2048 tokens as the paper scores, and of 512,
 the models' training length (what validation selects on; the figure of earlier records). The
 Transformers attend to at most the latest 512 positions in each layer (their attention span).
+Each figure also comes renormalized over the events the grammar of encoded music allows
+(`compose/grammar.py`; what the sampler draws from): `nll_per_event_in_grammar`.
 
     python benchmarks/compose_nll.py [--asap ../shared/data/asap] [--chunk-lengths 2048,512] [--rescore]
 
@@ -55,7 +57,7 @@ def previous_scores(split: str, pieces: int, lengths: list[int]) -> dict:
     figures = record_.get("figures", {})
     same_protocol = (figures.get("split") == split and figures.get("pieces") == pieces
                      and figures.get("chunk_tokens") == lengths[0]
-                     and all(all(f"chunks_of_{n}" in entry for n in lengths[1:])
+                     and all("nll_per_event_in_grammar" in entry and all(f"chunks_of_{n}" in entry for n in lengths[1:])
                              for entry in figures.values() if isinstance(entry, dict)))
     if not same_protocol:
         return {}
@@ -87,7 +89,8 @@ def main() -> None:
         for length in lengths:
             started = time.perf_counter()
             result = nll_per_event(model, pieces, length=length)
-            scored = {"nll_per_event": round(result["nll_per_event"], 4), "events": result["events"],
+            scored = {"nll_per_event": round(result["nll_per_event"], 4),
+                      "nll_per_event_in_grammar": round(result["nll_per_event_in_grammar"], 4), "events": result["events"],
                       "seconds": round(time.perf_counter() - started, 1)}
             figures[label].update(scored if length == lengths[0] else {f"chunks_of_{length}": scored})
             print(label, length, scored, flush=True)

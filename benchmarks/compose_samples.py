@@ -4,9 +4,10 @@ next 20 s (notes per second, note lengths, polyphony, pitch, velocity, how much 
 dominates), together with how often the sampled events break the grammar of encoded music
 (a note-on of a key already sounding, a note-off of a silent one, a note never released).
 
-    python benchmarks/compose_samples.py [--pieces 12] [--temperature 1.0] [--top-p 0.95] [--seed 0]
+    python benchmarks/compose_samples.py [--pieces 12] [--temperature 1.0] [--top-p 0.95] [--seed 0] [--no-grammar]
 
-Writes benchmarks/results/compose_samples.json and compose_samples.png (histograms, real against
+Writes benchmarks/results/compose_samples.json and compose_samples.png (with --no-grammar:
+compose_samples_no_grammar.*) (histograms, real against
 sampled). NLL (`compose_nll.py`) measures the model; this shows what its samples sound like in
 numbers, and changes with the sampling settings.
 """
@@ -104,13 +105,15 @@ def main() -> None:
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--top-p", type=float, default=0.95)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-grammar", dest="in_grammar", action="store_false",
+                        help="sample from the model as it is, not renormalized over the grammar's events")
     args = parser.parse_args()
 
     pieces = [apply_sustain(p) for p in load_pieces(args.asap, "test", args.asap / "asap_split.csv")]
     pieces = [p for p in pieces if p.total_time >= PRIMER_S + NEW_S]
     pieces = pieces[:: max(1, len(pieces) // args.pieces)][: args.pieces]
     composer = Composer(args.checkpoint, seconds=NEW_S, max_tokens=4096, temperature=args.temperature,
-                        top_p=args.top_p, seed=args.seed)
+                        top_p=args.top_p, seed=args.seed, in_grammar=args.in_grammar)
     real, sampled, breaks = [], [], collections.Counter()
     for index, piece in enumerate(tqdm(pieces, desc="continue", unit="piece")):
         primer = primer_tokens(window(piece, 0.0, PRIMER_S))
@@ -128,7 +131,7 @@ def main() -> None:
     real_notes, sampled_notes = (np.concatenate(n) if n else np.zeros(0, NOTE_DTYPE) for n in (real, sampled))
     # Statistics over the pieces' 20 s stretches laid end to end (polyphony per stretch is what matters).
     figures = {"pieces": len(pieces), "primer_s": PRIMER_S, "new_s": NEW_S,
-               "temperature": args.temperature, "top_p": args.top_p,
+               "temperature": args.temperature, "top_p": args.top_p, "in_grammar": args.in_grammar,
                "pianists": _rounded(_pooled(real, NEW_S)), "sampled": _rounded(_pooled(sampled, NEW_S)),
                "sampled_events": {"note_ons": breaks["note_ons"],
                                   "restrikes_per_note_on": round(breaks["restrikes"] / max(breaks["note_ons"], 1), 3),
@@ -136,11 +139,13 @@ def main() -> None:
                                       round(breaks["silent_note_offs"] / max(breaks["note_ons"], 1), 3),
                                   "never_released_per_note_on":
                                       round(breaks["never_released"] / max(breaks["note_ons"], 1), 3)}}
-    chart = record.RESULTS / "compose_samples.png"
+    name = "compose_samples" if args.in_grammar else "compose_samples_no_grammar"
+    chart = record.RESULTS / f"{name}.png"
     record.RESULTS.mkdir(parents=True, exist_ok=True)
     plot(chart, real_notes, sampled_notes, f"{len(pieces)} ASAP test pieces: the real {NEW_S:.0f} s after "
-         f"{PRIMER_S:.0f} s, and the Music Transformer's (temperature {args.temperature}, top-p {args.top_p})")
-    record.save("compose_samples", figures, notes=f"{seconds:.0f} s of music each. Sampled notes decoded as "
+         f"{PRIMER_S:.0f} s, and the Music Transformer's (temperature {args.temperature}, top-p {args.top_p}"
+         f"{'' if args.in_grammar else ', outside the grammar too'})")
+    record.save(name, figures, notes=f"{seconds:.0f} s of music each. Sampled notes decoded as "
                 "`compose/tokens.py` does (a re-struck key ends its note; a note never released ends with the "
                 "piece, at most 5 s after it began). Histograms: " + chart.name)
 

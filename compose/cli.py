@@ -24,6 +24,10 @@ def add_compose(commands) -> None:
     parser.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling mass (default: 0.95)")
     parser.add_argument("--seed", type=int, default=0, help="random seed: the same seed gives the same music")
     parser.add_argument("--count", type=int, default=1, help="pieces to write when there is no input")
+    parser.add_argument("--no-grammar", dest="in_grammar", action="store_false",
+                        help="sample from the model as it is, also events that encoded music never holds "
+                             "(a key struck again while it sounds, a silent key released); by default "
+                             "the model is renormalized over the events the grammar allows")
     parser.add_argument("--plot", action="store_true",
                         help="also write a piano roll (.png) beside each MIDI: the primer grey, the new music coloured")
     parser.add_argument("--overwrite", action="store_true")
@@ -34,7 +38,8 @@ def run_compose(args) -> int:
     from compose.stage import DEFAULT_CHECKPOINT, ComposeStage, Composer, write_new_pieces
 
     composer = Composer(args.checkpoint or DEFAULT_CHECKPOINT, seconds=args.seconds, max_tokens=args.max_tokens,
-                        temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed)
+                        temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed,
+                        in_grammar=args.in_grammar)
     if args.inputs is None:
         for path in write_new_pieces(composer, args.out, args.count, overwrite=args.overwrite, plot=args.plot):
             print(path)
@@ -102,7 +107,8 @@ def add_evaluate(models) -> None:
         description="Mean negative log-likelihood per event (nats) of a composer on every piece "
                     "under MIDI_DIR (or one split of it with --split-csv), cut into non-overlapping "
                     "chunks of its training length (or of --chunk-length tokens), each scored on its own. "
-                    "Prints JSON.")
+                    "Prints JSON: nll_per_event, and nll_per_event_in_grammar, the model renormalized over "
+                    "the events encoded music can hold (what `w2m2w compose` samples from).")
     composer.add_argument("midi_dir", type=Path)
     composer.add_argument("--checkpoint", type=Path, help="a .keras composer (default: the shipped one)")
     composer.add_argument("--split-csv", type=Path)

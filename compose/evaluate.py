@@ -1,7 +1,11 @@
 """Mean negative log-likelihood per event (nats) on held-out pieces, as the Music Transformer
 paper reports it: each piece (ending with END) is cut into non-overlapping chunks of the model's
 training length, every chunk is scored on its own, and every token after a chunk's first is
-one predicted event."""
+one predicted event.
+
+Every figure comes twice: of the model as it is, and renormalized over the events the grammar of
+encoded music allows (`compose/grammar.py`), the distribution the sampler draws from. A chunk cut
+from the middle of a piece knows no key's state before its first token."""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import keras
 import numpy as np
 
 from compose.data import piece_tokens
+from compose.grammar import invalid_after
 from compose.tokens import PAD
 from stages.midi import NoteSequence
 
@@ -34,17 +39,25 @@ def nll_per_event(model: keras.Model, pieces: Sequence[NoteSequence], length: in
     length = length or model.config.sequence_length
     batch_size = batch_size or max(1, BATCH_TOKENS // length)
     pieces = [p for p in pieces if p.notes]
-    batch_inputs = [c for piece in pieces for c in chunks(piece_tokens(piece), length) if len(c) > 1]
-    total, events = 0.0, 0
+    batch_inputs = [(c, index == 0) for piece in pieces
+                    for index, c in enumerate(chunks(piece_tokens(piece), length)) if len(c) > 1]
+    total, in_grammar, events = 0.0, 0.0, 0
     for first in range(0, len(batch_inputs), batch_size):
         group = batch_inputs[first: first + batch_size]
         padded = np.full((batch_size, length + 1), PAD, np.int32)  # a fixed shape: traced once
-        for i, chunk in enumerate(group):
+        for i, (chunk, _) in enumerate(group):
             padded[i, : len(chunk)] = chunk
         log_probs = log_softmax(np.asarray(model.predict_on_batch(padded[:, :-1]), np.float64))
-        targets = padded[:, 1:]
-        picked = np.take_along_axis(log_probs, targets[..., None], axis=-1)[..., 0]
-        real = targets != PAD
-        total -= float(picked[real].sum())
-        events += int(real.sum())
-    return {"nll_per_event": total / max(events, 1), "events": events, "pieces": len(pieces)}
+        for (chunk, start_of_piece), chunk_log_probs in zip(group, log_probs):
+            inputs, targets = chunk[:-1], chunk[1:]
+            chunk_log_probs = chunk_log_probs[: len(targets)]
+            picked = chunk_log_probs[np.arange(len(targets)), targets]
+            invalid = invalid_after(inputs, start_of_piece)
+            if invalid[np.arange(len(targets)), targets].any():
+                raise ValueError("a scored piece breaks the grammar of encoded music")
+            allowed = np.log(np.where(invalid, 0.0, np.exp(chunk_log_probs)).sum(axis=-1))
+            total -= float(picked.sum())
+            in_grammar -= float((picked - allowed).sum())
+            events += len(targets)
+    return {"nll_per_event": total / max(events, 1), "nll_per_event_in_grammar": in_grammar / max(events, 1),
+            "events": events, "pieces": len(pieces)}

@@ -19,6 +19,7 @@ import numpy as np
 from keras import ops
 from note_seq.performance_lib import PerformanceEvent
 
+from compose import grammar
 from compose.model import MusicTransformer
 from compose.tokens import END, MAX_SHIFT_STEPS, PAD, SPECIAL_TOKENS, STEPS_PER_SECOND, ENCODING
 from stages.compiled import compiled
@@ -95,32 +96,36 @@ class Sampler:
         logits, cache = self._prefill(np.array([tokens], np.int32))
         return logits, [tuple(ring(np.asarray(part), self.capacity) for part in pair) for pair in cache]
 
-    def _chunk_loop(self, logits, cache, position, count, uniforms, temperature, top_k, top_p):
+    def _chunk_loop(self, logits, cache, position, rules, count, uniforms, temperature, top_k, top_p, in_grammar):
         """Draw `count` (<= len(uniforms)) tokens, each fed back through the cache: -> (tokens
-        (chunk,), logits after the last, cache, position after the last)."""
+        (chunk,), logits after the last, cache, position after the last, grammar state)."""
 
         def body(i, state):
-            logits, cache, position, out = state
+            logits, cache, position, rules, out = state
+            logits = ops.where(in_grammar, grammar.mask(logits, rules), logits)
             token = pick(logits, ops.take(uniforms, i)[None], temperature, top_k, top_p)
             out = ops.slice_update(out, ops.expand_dims(i, 0), token)
+            rules = grammar.advance(rules, token[0])
             logits, cache = self.model.step(ops.expand_dims(token, 1), cache, position)
-            return logits, cache, position + 1, out
+            return logits, cache, position + 1, rules, out
 
         out = ops.zeros(ops.shape(uniforms), "int32")
-        logits, cache, position, out = ops.fori_loop(0, count, body, (logits, cache, position, out))
-        return out, logits, cache, position
+        logits, cache, position, rules, out = ops.fori_loop(0, count, body, (logits, cache, position, rules, out))
+        return out, logits, cache, position, rules
 
     def generate(self, primer: np.ndarray | None = None, max_tokens: int = 512, seconds: float | None = None,
                  temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, seed: int = 0,
-                 use_cache: bool = True, stop_at_end: bool = True) -> np.ndarray:
+                 use_cache: bool = True, stop_at_end: bool = True, in_grammar: bool = True) -> np.ndarray:
         """New tokens after the primer (at most `max_tokens`; stops early at END, or once the
-        new music lasts `seconds`)."""
+        new music lasts `seconds`). `in_grammar`: only events that encoded music can hold
+        (`compose/grammar.py`); the primer is taken to start a piece."""
         rng = np.random.default_rng(seed)
         context = [int(t) for t in (primer if primer is not None and len(primer) else [])]
         if not context:
             # Nothing to condition on: start from a time shift, the quietest possible opening.
             context = [OPENING]
         settings = (np.float32(temperature), np.int32(top_k), np.float32(top_p))
+        rules = grammar.initial_state(np.array(context))
         generated: list[int] = []
         elapsed = 0.0
         logits, cache, position = None, None, 0
@@ -133,15 +138,18 @@ class Sampler:
                 room = self.chunk if self.span else self.capacity - position
                 count = min(self.chunk, room, max_tokens - len(generated))
                 uniforms = rng.uniform(size=self.chunk).astype(np.float32)
-                tokens, logits, cache, _ = self._chunk(logits, cache, np.int32(position), np.int32(count), uniforms,
-                                                       *settings)
+                tokens, logits, cache, _, rules = self._chunk(logits, cache, np.int32(position), rules,
+                                                              np.int32(count), uniforms, *settings, np.bool_(in_grammar))
                 tokens = np.asarray(tokens)[:count].tolist()
                 position += count
             else:
                 window = context[-self.window:]
                 padded = np.full((1, self.window), PAD, np.int32)
                 padded[0, : len(window)] = window
-                tokens = [choose(np.asarray(self._full(padded))[0, len(window) - 1], rng, *settings)]
+                logits = np.asarray(self._full(padded))[0, len(window) - 1]
+                if in_grammar:
+                    logits = np.asarray(grammar.mask(logits[None], grammar.initial_state(np.array(context))))[0]
+                tokens = [choose(logits, rng, *settings)]
             for token in tokens:
                 if token == END and stop_at_end:
                     return np.array(generated, np.int32)

@@ -24,12 +24,13 @@ class Composer:
     """A Music Transformer and its sampling settings: primer NoteSequence -> new NoteSequence."""
 
     def __init__(self, checkpoint: Path | str = DEFAULT_CHECKPOINT, seconds: float = 30.0, max_tokens: int = 4096,
-                 temperature: float = 1.0, top_k: int = 0, top_p: float = 0.95, seed: int = 0):
+                 temperature: float = 1.0, top_k: int = 0, top_p: float = 0.95, seed: int = 0,
+                 in_grammar: bool = True):
         if not Path(checkpoint).is_file():
             raise FileNotFoundError(f"composer checkpoint not found: {checkpoint}")
         self.checkpoint = Path(checkpoint)
         self.settings = dict(seconds=seconds, max_tokens=max_tokens, temperature=temperature, top_k=top_k,
-                             top_p=top_p, seed=seed)
+                             top_p=top_p, seed=seed, in_grammar=in_grammar)
         self._sampler: Sampler | None = None
 
     @property

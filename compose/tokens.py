@@ -40,15 +40,36 @@ def encode(sequence: NoteSequence, sustain: bool = True) -> np.ndarray:
     piano.notes.extend(n for n in sequence.notes if not n.is_drum and n.end_time > n.start_time)
     del piano.control_changes[:]  # the pedal is already in the note lengths
     quantized = sequences_lib.quantize_note_sequence_absolute(piano, STEPS_PER_SECOND)
+    _one_note_per_key(quantized)
     performance = performance_lib.Performance(quantized, start_step=0, num_velocity_bins=VELOCITY_BINS,
                                               max_shift_steps=MAX_SHIFT_STEPS)
     return np.array([SPECIAL_TOKENS + ENCODING.encode_event(event) for event in performance], dtype=np.int32)
 
 
+def _one_note_per_key(quantized: NoteSequence) -> None:
+    """As on a piano, a key struck again while it sounds ends its note there (on the 10 ms grid,
+    where nearly simultaneous strikes meet), so every key sounds one note at a time."""
+    kept = []
+    for note in sorted(quantized.notes, key=lambda n: (n.pitch, n.quantized_start_step, n.quantized_end_step)):
+        previous = kept[-1] if kept and kept[-1].pitch == note.pitch else None
+        if previous is not None and previous.quantized_end_step > note.quantized_start_step:
+            previous.quantized_end_step = note.quantized_start_step
+            previous.end_time = note.start_time
+            if previous.quantized_end_step <= previous.quantized_start_step:
+                kept.pop()
+        kept.append(note)
+    copies = [type(note)() for note in kept]
+    for copy, note in zip(copies, kept):
+        copy.CopyFrom(note)
+    del quantized.notes[:]
+    quantized.notes.extend(copies)
+
+
 def decode(tokens: Sequence[int], max_unreleased_s: float = MAX_UNRELEASED_S) -> NoteSequence:
     """Tokens -> NoteSequence; padding and END are skipped.
 
-    Encoded music has one note per key at a time, each released; sampled music need not. So a
+    Encoded music has one note per key at a time, each released (`encode` ends a note whose key
+    is struck again); sampled music need not be. So a
     note-on of a key still sounding ends its note first, as striking a key again does on a piano
     (pairing note-offs first in, first out would hold notes for many seconds), and a note never
     released ends with the piece, at most `max_unreleased_s` after it began (Magenta caps every

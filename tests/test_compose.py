@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from compose import grammar
 from compose.attention import CausalSelfAttention
 from compose.config import ComposerConfig
 from compose.data import RandomCrops, window
@@ -17,7 +18,7 @@ from compose.evaluate import chunks, nll_per_event
 from compose.model import build_model
 from compose.sample import Sampler, choose
 from compose.tokens import END, PAD, VOCAB_SIZE, augment, decode, describe, encode
-from stages.midi import apply_sustain, notes_from_sequence, read_note_sequence
+from stages.midi import NoteSequence, apply_sustain, notes_from_sequence, read_note_sequence
 from tests.conftest import make_midi, phrase
 
 TINY = ComposerConfig.tiny()
@@ -196,6 +197,57 @@ def test_random_token_streams_decode_to_one_note_per_key_at_a_time():
             assert np.all(same["offset_s"][:-1] <= same["onset_s"][1:] + 1e-9)
 
 
+def test_encoding_sounds_one_note_per_key_at_a_time():
+    sequence = NoteSequence(total_time=2.0)
+    for start, end in [(0.0, 1.0), (0.5, 1.5), (1.2, 1.3), (1.7, 2.0), (1.7, 1.8), (1.703, 1.9)]:
+        sequence.notes.add(pitch=60, velocity=80, start_time=start, end_time=end)
+    notes = notes_from_sequence(decode(encode(sequence)))
+    # Struck again, a key ends its sounding note; strikes within one 10 ms step are one note.
+    assert [(round(float(a), 2), round(float(b), 2)) for a, b in zip(notes["onset_s"], notes["offset_s"])] == [
+        (0.0, 0.5), (0.5, 1.2), (1.2, 1.3), (1.7, 2.0)]
+
+
+def test_encoded_music_keeps_the_grammar_and_the_rules_agree_step_by_step(tmp_path):
+    pieces = [apply_sustain(read_note_sequence(make_midi(tmp_path / f"{i}.mid", phrase(i, 8.0),
+                                                         pedal=[(1.0, 127), (3.0, 0)]))) for i in range(3)]
+    for piece in pieces:
+        tokens = encode(piece)
+        invalid = grammar.invalid_after(tokens[:-1], start_of_piece=True)
+        assert not invalid[np.arange(len(tokens) - 1), tokens[1:]].any()
+    tokens = np.random.default_rng(2).integers(2, VOCAB_SIZE, 400)
+    for start_of_piece in (True, False):
+        invalid = grammar.invalid_after(tokens, start_of_piece)
+        assert invalid.any(axis=1).mean() > 0.5  # random tokens break the rules often: the check has teeth
+        state = grammar.initial_state(tokens[:1], start_of_piece)
+        for i, token in enumerate(tokens[1:]):
+            masked = np.asarray(grammar.mask(np.zeros((1, VOCAB_SIZE), np.float32), state))[0] < -1
+            np.testing.assert_array_equal(masked, invalid[i])
+            state = grammar.advance(state, np.int32(token))
+
+
+def test_the_grammar_rules():
+    on, off, shift = (lambda v: token("note-on", v)), (lambda v: token("note-off", v)), (lambda s: token("shift", s))
+    velocity = token("velocity", 20)
+    rows = grammar.invalid_after(np.array([on(60), off(61), shift(30), shift(100), velocity]), start_of_piece=False)
+    assert rows[0, on(60)] and not rows[0, off(60)] and not rows[0, on(61)]
+    assert rows[1, off(61)] and not rows[1, on(61)] and not rows[1, off(62)]  # 62: unknown in a chunk
+    assert grammar.invalid_after(np.array([on(60)]), start_of_piece=True)[0, off(62)]  # silent at a piece's start
+    assert rows[2, shift(10)] and rows[2, shift(100)] and not rows[2, on(40)]  # a pause is one shift
+    assert not rows[3, shift(10)]  # longer pauses go on after a full shift
+    assert rows[4, shift(10)] and rows[4, END] and rows[4, off(30)] and not rows[4, on(30)] and rows[4, on(60)]
+
+
+def test_sampling_in_the_grammar_never_breaks_it():
+    keras.utils.set_random_seed(7)
+    sampler = Sampler(build_model(TINY), chunk=8)
+    primer = np.array([token("note-on", 60), token("shift", 10)], np.int32)
+    free = sampler.generate(primer, max_tokens=200, seed=1, stop_at_end=False, in_grammar=False)
+    kept = sampler.generate(primer, max_tokens=200, seed=1, stop_at_end=False)
+    breaks = [int(grammar.invalid_after(np.concatenate([primer, t]), start_of_piece=True)[
+        np.arange(len(primer) - 1, len(primer) + len(t) - 1), t].sum()) for t in (free, kept)]
+    assert breaks[0] > 20 and breaks[1] == 0
+
+
 def test_augmentation_transposes_within_the_piano_and_stretches_time(tmp_path):
     sequence = read_note_sequence(make_midi(tmp_path / "b.mid", [(0, 1, 21, 80), (1, 2, 60, 80), (2, 4, 108, 80)]))
     up = augment(sequence, semitones=3, stretch=1.05)
@@ -221,6 +273,17 @@ def test_nll_of_a_uniform_model_is_log_vocabulary(tmp_path):
     assert result["pieces"] == 2
     assert result["events"] == sum(len(encode(p, sustain=False)) for p in pieces)  # + END, - first token
     assert result["nll_per_event"] == pytest.approx(np.log(VOCAB_SIZE), abs=1e-4)
+    # In the grammar a uniform model spreads its mass over the allowed events only: counted here
+    # one token at a time with the sampler's rules.
+    allowed = []
+    for piece in pieces:
+        tokens = np.append(encode(piece, sustain=False), END)
+        state = grammar.initial_state(tokens[:1])
+        for token in tokens[1:]:
+            allowed.append(int((np.asarray(grammar.mask(np.zeros((1, VOCAB_SIZE), np.float32), state)) > -1).sum()))
+            state = grammar.advance(state, np.int32(token))
+    assert result["nll_per_event_in_grammar"] == pytest.approx(np.mean(np.log(allowed)), abs=1e-4)
+    assert result["nll_per_event_in_grammar"] < result["nll_per_event"] - 0.05
 
 
 def test_keras_save_and_load_round_trip(tmp_path):
