@@ -8,6 +8,7 @@ Each figure also comes renormalized over the events the grammar of encoded music
 (`compose/grammar.py`; what the sampler draws from): `nll_per_event_in_grammar`.
 
     python benchmarks/compose_nll.py [--asap ../shared/data/asap] [--chunk-lengths 2048,512] [--rescore]
+                                     [--models relative,absolute,lstm]
 
 Writes benchmarks/results/compose_nll.json. A model whose checkpoint (by content), split and chunk
 lengths match the last record keeps its figures from there (marked with the record's date) unless
@@ -72,15 +73,20 @@ def main() -> None:
     parser.add_argument("--chunk-lengths", default="2048,512", help="comma-separated; the first is the headline")
     parser.add_argument("--rescore", action="store_true", help="score every model, also those the last record "
                                                                   "already scored with the same checkpoint")
+    parser.add_argument("--models", default="relative,absolute,lstm",
+                        help="comma-separated architectures to score; the others keep the last record's figures")
     args = parser.parse_args()
+    chosen = args.models.split(",")
     lengths = [int(n) for n in args.chunk_lengths.split(",")]
     pieces = load_pieces(args.asap, args.split, args.asap / "asap_split.csv")
     figures = {"split": args.split, "pieces": len(pieces), "chunk_tokens": lengths[0]}
     previous = {} if args.rescore else previous_scores(args.split, len(pieces), lengths)
     for label, path in MODELS.items():
-        if label in previous and previous[label].get("checkpoint_sha256_16") == content_id(path):
-            figures[label] = previous[label]
-            print(label, "unchanged since", previous[label]["scored_on"], figures[label]["nll_per_event"], flush=True)
+        unchanged = label in previous and previous[label].get("checkpoint_sha256_16") == content_id(path)
+        if unchanged or label.split()[0] not in chosen:
+            if label in previous:
+                figures[label] = previous[label]
+                print(label, "kept from", previous[label]["scored_on"], figures[label]["nll_per_event"], flush=True)
             continue
         model = keras.saving.load_model(path, compile=False)
         figures[label] = {"checkpoint": path.name, "checkpoint_sha256_16": content_id(path),
