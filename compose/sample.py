@@ -148,8 +148,9 @@ class Sampler:
                 padded[0, : len(window)] = window
                 logits = np.asarray(self._full(padded))[0, len(window) - 1]
                 if in_grammar:
-                    logits = np.asarray(grammar.mask(logits[None], grammar.initial_state(np.array(context))))[0]
+                    logits = np.asarray(grammar.mask(logits[None], rules))[0]
                 tokens = [choose(logits, rng, *settings)]
+                rules = grammar.advance(rules, np.int32(tokens[0]))
             for token in tokens:
                 if token == END and stop_at_end:
                     return np.array(generated, np.int32)
