@@ -4,13 +4,13 @@ write it either.
 Encoded music sounds one note per key at a time and releases each, so a note-on of a key that is
 sounding and a note-off of a key that is silent never occur; a time shift shorter than the
 longest is never followed by another (longer pauses are cut into full shifts first); a velocity
-is always followed by a note-on. A model puts some probability on these events anyway (about 2%
+is always followed by a note-on, and never repeats the velocity in force (it marks a change). A model puts some probability on these events anyway (about 2%
 of the shipped one's mass on the test pieces). Renormalizing it over the events the grammar
 allows is still a distribution over every piece of music, one that scores real music higher and
 never samples what real music never holds.
 
 A key's state is unknown until the tokens mention it (a chunk cut from the middle of a piece),
-or silent when the tokens start a piece.
+or silent when the tokens start a piece; so is the velocity in force until a velocity token.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import numpy as np
 from keras import ops
 from note_seq.performance_lib import PerformanceEvent
 
-from compose.tokens import ENCODING, MAX_SHIFT_STEPS, SPECIAL_TOKENS, VOCAB_SIZE
+from compose.tokens import ENCODING, MAX_SHIFT_STEPS, PAD, SPECIAL_TOKENS, VOCAB_SIZE
 
 UNKNOWN, SOUNDING, SILENT = 0, 1, 2
 KEYS = 128
@@ -56,6 +56,13 @@ def key_states(tokens: np.ndarray, start_of_piece: bool = False) -> np.ndarray:
     return np.where(latest >= 0, states, SILENT if start_of_piece else UNKNOWN).astype(np.int8)
 
 
+def velocities(tokens: np.ndarray) -> np.ndarray:
+    """(L,) tokens -> (L,) the velocity token in force after each token (PAD while none is)."""
+    tokens = np.asarray(tokens, np.int64)
+    latest = np.maximum.accumulate(np.where(IS_VELOCITY[tokens], np.arange(len(tokens)), -1))
+    return np.where(latest >= 0, tokens[np.maximum(latest, 0)], PAD)
+
+
 def invalid_after(tokens: np.ndarray, start_of_piece: bool = False) -> np.ndarray:
     """(L,) tokens -> (L, vocab) bool: row i marks the tokens that cannot follow tokens[: i + 1]."""
     tokens = np.asarray(tokens, np.int64)
@@ -63,26 +70,28 @@ def invalid_after(tokens: np.ndarray, start_of_piece: bool = False) -> np.ndarra
     invalid = (IS_NOTE_ON & (states == SOUNDING)) | (IS_NOTE_OFF & (states == SILENT))
     invalid |= ENDS_A_PAUSE[tokens][:, None] & IS_SHIFT
     invalid |= IS_VELOCITY[tokens][:, None] & ~IS_NOTE_ON
+    invalid |= IS_VELOCITY & (np.arange(VOCAB_SIZE) == velocities(tokens)[:, None])
     return invalid & ~invalid.all(axis=-1, keepdims=True)  # never rule out everything
 
 
 # The same rules one token at a time, in backend ops for compiled sampling loops. The state is one
-# int32 vector: the 128 key states, then the latest token.
+# int32 vector: the 128 key states, the latest token, the velocity token in force.
 
 
 def initial_state(tokens: np.ndarray, start_of_piece: bool = True) -> np.ndarray:
     """The state after `tokens` (at least one)."""
-    return np.append(key_states(tokens, start_of_piece)[-1], tokens[-1]).astype(np.int32)
+    return np.append(key_states(tokens, start_of_piece)[-1], [tokens[-1], velocities(tokens)[-1]]).astype(np.int32)
 
 
 def mask(logits, state):
     """(B, vocab) logits with the tokens that cannot follow `state` pushed to -1e9."""
     states = ops.take(state[:KEYS], KEY)
-    last = state[KEYS]
+    last, velocity = state[KEYS], state[KEYS + 1]
     invalid = ops.logical_or(ops.logical_and(IS_NOTE_ON, states == SOUNDING),
                              ops.logical_and(IS_NOTE_OFF, states == SILENT))
     invalid = ops.logical_or(invalid, ops.logical_and(ops.take(ENDS_A_PAUSE, last), IS_SHIFT))
     invalid = ops.logical_or(invalid, ops.logical_and(ops.take(IS_VELOCITY, last), ~IS_NOTE_ON))
+    invalid = ops.logical_or(invalid, ops.logical_and(IS_VELOCITY, ops.arange(VOCAB_SIZE) == velocity))
     invalid = ops.logical_and(invalid, ops.logical_not(ops.all(invalid)))
     return ops.where(invalid[None], -1e9, logits)
 
@@ -93,4 +102,6 @@ def advance(state, token):
     mark = ops.where(ops.take(IS_NOTE_ON, token), SOUNDING, SILENT)
     names_key = ops.logical_or(ops.take(IS_NOTE_ON, token), ops.take(IS_NOTE_OFF, token))
     keys = ops.where(ops.logical_and(names_key, ops.arange(KEYS) == key), mark, state[:KEYS])
-    return ops.concatenate([ops.cast(keys, "int32"), ops.reshape(ops.cast(token, "int32"), (1,))])
+    token = ops.reshape(ops.cast(token, "int32"), (1,))
+    velocity = ops.where(ops.take(IS_VELOCITY, token), token, state[KEYS + 1:])
+    return ops.concatenate([ops.cast(keys, "int32"), token, ops.cast(velocity, "int32")])

@@ -228,13 +228,15 @@ def test_encoded_music_keeps_the_grammar_and_the_rules_agree_step_by_step(tmp_pa
 def test_the_grammar_rules():
     on, off, shift = (lambda v: token("note-on", v)), (lambda v: token("note-off", v)), (lambda s: token("shift", s))
     velocity = token("velocity", 20)
-    rows = grammar.invalid_after(np.array([on(60), off(61), shift(30), shift(100), velocity]), start_of_piece=False)
+    rows = grammar.invalid_after(np.array([on(60), off(61), shift(30), shift(100), velocity, on(30)]),
+                                 start_of_piece=False)
     assert rows[0, on(60)] and not rows[0, off(60)] and not rows[0, on(61)]
     assert rows[1, off(61)] and not rows[1, on(61)] and not rows[1, off(62)]  # 62: unknown in a chunk
     assert grammar.invalid_after(np.array([on(60)]), start_of_piece=True)[0, off(62)]  # silent at a piece's start
     assert rows[2, shift(10)] and rows[2, shift(100)] and not rows[2, on(40)]  # a pause is one shift
     assert not rows[3, shift(10)]  # longer pauses go on after a full shift
     assert rows[4, shift(10)] and rows[4, END] and rows[4, off(30)] and not rows[4, on(30)] and rows[4, on(60)]
+    assert not rows[3, velocity] and rows[5, velocity] and not rows[5, token("velocity", 21)]  # a velocity is a change
 
 
 def test_sampling_in_the_grammar_never_breaks_it():
