@@ -4,10 +4,11 @@ write it either.
 Encoded music sounds one note per key at a time and releases each, so a note-on of a key that is
 sounding and a note-off of a key that is silent never occur; a time shift shorter than the
 longest is never followed by another (longer pauses are cut into full shifts first); a velocity
-is always followed by a note-on, and never repeats the velocity in force (it marks a change). A model puts some probability on these events anyway (about 2%
-of the shipped one's mass on the test pieces). Renormalizing it over the events the grammar
-allows is still a distribution over every piece of music, one that scores real music higher and
-never samples what real music never holds.
+is always followed by a note-on, and never repeats the velocity in force (it marks a change), so
+the first note-on of a piece comes after a velocity. A model puts some probability on these
+events anyway (about 2% of the shipped one's mass on the test pieces). Renormalizing it over the
+events the grammar allows is still a distribution over every piece of music, one that scores
+real music higher and never samples what real music never holds.
 
 A key's state is unknown until the tokens mention it (a chunk cut from the middle of a piece),
 or silent when the tokens start a piece; so is the velocity in force until a velocity token.
@@ -23,6 +24,7 @@ from compose.tokens import ENCODING, MAX_SHIFT_STEPS, PAD, SPECIAL_TOKENS, VOCAB
 
 UNKNOWN, SOUNDING, SILENT = 0, 1, 2
 KEYS = 128
+NO_VELOCITY = -1  # at a piece's start, before its first velocity token (PAD: unknown, in a chunk)
 
 
 def _events() -> tuple[np.ndarray, np.ndarray]:
@@ -56,11 +58,11 @@ def key_states(tokens: np.ndarray, start_of_piece: bool = False) -> np.ndarray:
     return np.where(latest >= 0, states, SILENT if start_of_piece else UNKNOWN).astype(np.int8)
 
 
-def velocities(tokens: np.ndarray) -> np.ndarray:
-    """(L,) tokens -> (L,) the velocity token in force after each token (PAD while none is)."""
+def velocities(tokens: np.ndarray, start_of_piece: bool = False) -> np.ndarray:
+    """(L,) tokens -> (L,) the velocity token in force after each token."""
     tokens = np.asarray(tokens, np.int64)
     latest = np.maximum.accumulate(np.where(IS_VELOCITY[tokens], np.arange(len(tokens)), -1))
-    return np.where(latest >= 0, tokens[np.maximum(latest, 0)], PAD)
+    return np.where(latest >= 0, tokens[np.maximum(latest, 0)], NO_VELOCITY if start_of_piece else PAD)
 
 
 def invalid_after(tokens: np.ndarray, start_of_piece: bool = False) -> np.ndarray:
@@ -70,7 +72,8 @@ def invalid_after(tokens: np.ndarray, start_of_piece: bool = False) -> np.ndarra
     invalid = (IS_NOTE_ON & (states == SOUNDING)) | (IS_NOTE_OFF & (states == SILENT))
     invalid |= ENDS_A_PAUSE[tokens][:, None] & IS_SHIFT
     invalid |= IS_VELOCITY[tokens][:, None] & ~IS_NOTE_ON
-    invalid |= IS_VELOCITY & (np.arange(VOCAB_SIZE) == velocities(tokens)[:, None])
+    velocity = velocities(tokens, start_of_piece)[:, None]
+    invalid |= (IS_VELOCITY & (np.arange(VOCAB_SIZE) == velocity)) | (IS_NOTE_ON & (velocity == NO_VELOCITY))
     return invalid & ~invalid.all(axis=-1, keepdims=True)  # never rule out everything
 
 
@@ -80,7 +83,8 @@ def invalid_after(tokens: np.ndarray, start_of_piece: bool = False) -> np.ndarra
 
 def initial_state(tokens: np.ndarray, start_of_piece: bool = True) -> np.ndarray:
     """The state after `tokens` (at least one)."""
-    return np.append(key_states(tokens, start_of_piece)[-1], [tokens[-1], velocities(tokens)[-1]]).astype(np.int32)
+    last = [tokens[-1], velocities(tokens, start_of_piece)[-1]]
+    return np.append(key_states(tokens, start_of_piece)[-1], last).astype(np.int32)
 
 
 def mask(logits, state):
@@ -92,6 +96,7 @@ def mask(logits, state):
     invalid = ops.logical_or(invalid, ops.logical_and(ops.take(ENDS_A_PAUSE, last), IS_SHIFT))
     invalid = ops.logical_or(invalid, ops.logical_and(ops.take(IS_VELOCITY, last), ~IS_NOTE_ON))
     invalid = ops.logical_or(invalid, ops.logical_and(IS_VELOCITY, ops.arange(VOCAB_SIZE) == velocity))
+    invalid = ops.logical_or(invalid, ops.logical_and(IS_NOTE_ON, velocity == NO_VELOCITY))
     invalid = ops.logical_and(invalid, ops.logical_not(ops.all(invalid)))
     return ops.where(invalid[None], -1e9, logits)
 

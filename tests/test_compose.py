@@ -237,6 +237,9 @@ def test_the_grammar_rules():
     assert not rows[3, shift(10)]  # longer pauses go on after a full shift
     assert rows[4, shift(10)] and rows[4, END] and rows[4, off(30)] and not rows[4, on(30)] and rows[4, on(60)]
     assert not rows[3, velocity] and rows[5, velocity] and not rows[5, token("velocity", 21)]  # a velocity is a change
+    opening = np.array([shift(10)])
+    assert grammar.invalid_after(opening, start_of_piece=True)[0, on(60)]  # a piece's first note has a velocity
+    assert not grammar.invalid_after(opening, start_of_piece=False)[0, on(60)]
 
 
 def test_sampling_in_the_grammar_never_breaks_it():
