@@ -36,24 +36,31 @@ from stages.midi import NOTE_DTYPE, apply_sustain, notes_from_sequence  # noqa: 
 PRIMER_S, NEW_S = 10.0, 20.0
 
 
-def grammar_breaks(tokens: np.ndarray) -> collections.Counter:
-    """Note-ons, and the events that encoded music never holds: re-strikes of a sounding key,
-    note-offs of a silent one, notes left sounding at the end."""
+def grammar_breaks(tokens: np.ndarray, start: int = 0) -> collections.Counter:
+    """Note-ons and velocities, and the events that encoded music never holds: re-strikes of a
+    sounding key, note-offs of a silent one, notes left sounding at the end, velocities repeating
+    the one in force; counted from `start` on (the tokens before it set the scene: a primer)."""
     sounding: collections.Counter = collections.Counter()
     counts: collections.Counter = collections.Counter()
-    for token in tokens:
+    velocity = None
+    for index, token in enumerate(tokens):
         if token < SPECIAL_TOKENS:
             continue
+        counted = index >= start
         event = ENCODING.decode_event(int(token) - SPECIAL_TOKENS)
         if event.event_type == PerformanceEvent.NOTE_ON:
-            counts["note_ons"] += 1
-            counts["restrikes"] += bool(sounding[event.event_value])
+            counts["note_ons"] += counted
+            counts["restrikes"] += counted and bool(sounding[event.event_value])
             sounding[event.event_value] += 1
         elif event.event_type == PerformanceEvent.NOTE_OFF:
             if sounding[event.event_value]:
                 sounding[event.event_value] -= 1
             else:
-                counts["silent_note_offs"] += 1
+                counts["silent_note_offs"] += counted
+        elif event.event_type == PerformanceEvent.VELOCITY:
+            counts["velocities"] += counted
+            counts["repeated_velocities"] += counted and event.event_value == velocity
+            velocity = event.event_value
     counts["never_released"] += sum(sounding.values())
     return counts
 
@@ -120,7 +127,7 @@ def main() -> None:
         start = decode(primer).total_time  # new music starts after the primer's last event
         new = composer.sampler.generate(primer, seed=args.seed + index, **{
             k: v for k, v in composer.settings.items() if k != "seed"})
-        breaks += grammar_breaks(new)
+        breaks += grammar_breaks(np.concatenate([primer, new]), start=len(primer))
         composed = notes_from_sequence(decode(np.concatenate([primer, new])))
         added = composed[composed["onset_s"] >= start]
         added["onset_s"] -= start
@@ -138,7 +145,9 @@ def main() -> None:
                                   "silent_note_offs_per_note_on":
                                       round(breaks["silent_note_offs"] / max(breaks["note_ons"], 1), 3),
                                   "never_released_per_note_on":
-                                      round(breaks["never_released"] / max(breaks["note_ons"], 1), 3)}}
+                                      round(breaks["never_released"] / max(breaks["note_ons"], 1), 3),
+                                  "repeated_velocities_per_velocity":
+                                      round(breaks["repeated_velocities"] / max(breaks["velocities"], 1), 3)}}
     name = "compose_samples" if args.in_grammar else "compose_samples_no_grammar"
     chart = record.RESULTS / f"{name}.png"
     record.RESULTS.mkdir(parents=True, exist_ok=True)
