@@ -12,7 +12,8 @@ Each figure also comes renormalized over the events the grammar of encoded music
 
 Writes benchmarks/results/compose_nll.json. A model whose checkpoint (by content), split and chunk
 lengths match the last record keeps its figures from there (marked with the record's date) unless
---rescore is given: retraining one model re-scores only that one.
+--rescore is given (it scores the chosen models again, after a change to the scoring): retraining
+one model re-scores only that one.
 """
 
 from __future__ import annotations
@@ -71,8 +72,8 @@ def main() -> None:
     parser.add_argument("--asap", type=Path, default=SHARED_DATA / "asap")
     parser.add_argument("--split", default="test")
     parser.add_argument("--chunk-lengths", default="2048,512", help="comma-separated; the first is the headline")
-    parser.add_argument("--rescore", action="store_true", help="score every model, also those the last record "
-                                                                  "already scored with the same checkpoint")
+    parser.add_argument("--rescore", action="store_true", help="score the chosen models, also those the last "
+                                                                  "record already scored with the same checkpoint")
     parser.add_argument("--models", default="relative,absolute,lstm",
                         help="comma-separated architectures to score; the others keep the last record's figures")
     args = parser.parse_args()
@@ -80,9 +81,10 @@ def main() -> None:
     lengths = [int(n) for n in args.chunk_lengths.split(",")]
     pieces = load_pieces(args.asap, args.split, args.asap / "asap_split.csv")
     figures = {"split": args.split, "pieces": len(pieces), "chunk_tokens": lengths[0]}
-    previous = {} if args.rescore else previous_scores(args.split, len(pieces), lengths)
+    previous = previous_scores(args.split, len(pieces), lengths)
     for label, path in MODELS.items():
-        unchanged = label in previous and previous[label].get("checkpoint_sha256_16") == content_id(path)
+        unchanged = (not args.rescore and label in previous
+                     and previous[label].get("checkpoint_sha256_16") == content_id(path))
         if unchanged or label.split()[0] not in chosen:
             if label in previous:
                 figures[label] = previous[label]
