@@ -6,7 +6,7 @@ sounding and a note-off of a key that is silent never occur; a time shift shorte
 longest is never followed by another (longer pauses are cut into full shifts first); a velocity
 is always followed by a note-on, and never repeats the velocity in force (it marks a change), so
 the first note-on of a piece comes after a velocity. A model puts some probability on these
-events anyway (about 2% of the shipped one's mass on the test pieces). Renormalizing it over the
+events anyway (about 5% of the shipped one's mass on the test pieces). Renormalizing it over the
 events the grammar allows is still a distribution over every piece of music, one that scores
 real music higher and never samples what real music never holds.
 
