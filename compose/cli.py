@@ -80,7 +80,7 @@ def add_train(models) -> None:
 
 def run_train_compose(args) -> int:
     from compose.config import ComposerConfig
-    from compose.data import load_pieces
+    from compose.data import even_spread, load_pieces
     from compose.train import train
 
     config = ComposerConfig.named(args.config, args.architecture)
@@ -92,11 +92,7 @@ def run_train_compose(args) -> int:
     if args.split_csv is None and not (args.source / "composition").is_dir():
         pieces["validation"] = pieces["train"][-max(1, len(pieces["train"]) // 10):]
         pieces["train"] = pieces["train"][: len(pieces["train"]) - len(pieces["validation"])] or pieces["validation"]
-    validation = pieces["validation"]
-    if args.validation_pieces and len(validation) > args.validation_pieces:
-        # An even spread over the (sorted) split: a fixed subset, so epochs stay comparable.
-        validation = validation[:: -(-len(validation) // args.validation_pieces)]
-    train(pieces["train"], validation, args.run_dir, config, args.steps, args.steps_per_epoch, args.seed,
+    train(pieces["train"], even_spread(pieces["validation"], args.validation_pieces), args.run_dir, config, args.steps, args.steps_per_epoch, args.seed,
           initial_weights=args.initial_weights)
     return 0
 
@@ -116,18 +112,21 @@ def add_evaluate(models) -> None:
     composer.add_argument("--chunk-length", type=int,
                           help="score chunks of this many tokens instead: 2048 as the Music Transformer paper "
                                "(a model attends at most its attention span back in each layer)")
+    composer.add_argument("--max-pieces", type=int,
+                          help="score at most this many pieces, spread evenly over the split (24: the "
+                               "validation subset that `w2m2w train compose` selects on)")
     composer.set_defaults(run=run_evaluate_compose)
 
 
 def run_evaluate_compose(args) -> int:
     import keras
 
-    from compose.data import load_pieces
+    from compose.data import even_spread, load_pieces
     from compose.evaluate import nll_per_event
     from compose.stage import DEFAULT_CHECKPOINT
 
     model = keras.saving.load_model(args.checkpoint or DEFAULT_CHECKPOINT, compile=False)
     pieces = load_pieces(args.midi_dir, args.split if args.split_csv else None, args.split_csv)
-    result = nll_per_event(model, pieces, length=args.chunk_length)
+    result = nll_per_event(model, even_spread(pieces, args.max_pieces), length=args.chunk_length)
     print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in result.items()}))
     return 0

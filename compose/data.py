@@ -42,6 +42,14 @@ def load_pieces(source: Path | str, split: str | None = None, split_csv: Path | 
     return [apply_sustain(read_note_sequence(path)) for path in paths]
 
 
+def even_spread(pieces: list, count: int | None) -> list:
+    """At most `count` pieces spread evenly over a (sorted) list: a fixed subset, so that scores
+    on it stay comparable between epochs and checkpoints."""
+    if not count or len(pieces) <= count:
+        return list(pieces)
+    return pieces[:: -(-len(pieces) // count)]
+
+
 def window(sequence: NoteSequence, start_s: float, end_s: float) -> NoteSequence:
     """Notes that start inside [start_s, end_s), shifted to start at 0 (offsets kept whole)."""
     part = NoteSequence(ticks_per_quarter=sequence.ticks_per_quarter)

@@ -370,3 +370,8 @@ def test_evaluate_cli_scores_every_event_once_whatever_the_chunk_length(tmp_path
         results.append(json.loads(capsys.readouterr().out.strip().splitlines()[-1]))
     assert [r["events"] for r in results] == [expected, expected] and expected > 48
     assert results[0]["nll_per_event"] != results[1]["nll_per_event"]  # more context in longer chunks
+
+    # --max-pieces: an even spread of the pieces, here the first of two.
+    assert main(["evaluate", "compose", str(tmp_path / "midi"), "--checkpoint", str(checkpoint), "--max-pieces", "1"]) == 0
+    first = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert first["pieces"] == 1 and first["events"] == len(piece_tokens(load_pieces(tmp_path / "midi")[0])) - 1
