@@ -3,6 +3,8 @@
     python scripts/ship_model.py transcribe RUN_DIR [--name default]   # then scripts/tune_thresholds.py --apply
     python scripts/ship_model.py compose RUN_DIR [--name default]
     python scripts/ship_model.py synthesize RUN_DIR [--name default] [--set sampling_temperature=0.05]
+    python scripts/ship_model.py compose RUN_DIR --model MEAN.keras --epoch 18 --selected-on "..." \
+        --validation val_nll_per_event=2.49   # a model averaged by scripts/average_weights.py
 
 Saves the weights without the optimizer state (a third of the size) as
 <stage>/checkpoints/<name>.keras and writes <name>.json beside it: where it came from, the epoch
@@ -52,9 +54,14 @@ def main() -> None:
                         "(one picked on another validation figure), with --epoch")
     parser.add_argument("--epoch", type=int, help="the epoch (1-based) --model was saved at")
     parser.add_argument("--selected-on", help="what --model was picked on, for the record")
+    parser.add_argument("--validation", action="append", default=[], metavar="NAME=VALUE",
+                        help="the validation figures --model reached where history.csv lacks them "
+                             "(a model averaged by scripts/average_weights.py), e.g. val_nll_per_event=2.49")
     args = parser.parse_args()
     if args.model and not (args.epoch and args.selected_on):
         parser.error("--model needs --epoch and --selected-on")
+    if args.validation and not args.model:
+        parser.error("--validation goes with --model (best.keras's figures are in history.csv)")
     build_model = model_module(args.stage).build_model
     trained = keras.saving.load_model(args.model or args.run_dir / "best.keras", compile=False)
     changes = {field: json.loads(value) for field, value in (item.split("=", 1) for item in args.set)}
@@ -72,6 +79,8 @@ def main() -> None:
         best = min(history, key=lambda row: float(row.get(monitor) or "inf"))
     else:
         best = max(history, key=lambda row: float(row.get(monitor) or "-inf"))
+    validation = {k: round(float(v), 4) for k, v in best.items() if k.startswith("val_") and v}
+    validation.update((name, float(value)) for name, value in (item.split("=", 1) for item in args.validation))
     target.with_suffix(".json").write_text(json.dumps({
         "checkpoint": target.name,
         "sha256_16": content_id(target),
@@ -80,7 +89,7 @@ def main() -> None:
         "selected_on": args.selected_on if args.model else f"{monitor} ({mode})",
         "best_epoch": int(best["epoch"]) + 1,
         "epochs_trained": len(history),
-        "validation": {k: round(float(v), 4) for k, v in best.items() if k.startswith("val_") and v},
+        "validation": validation,
         "training_loss": round(float(best["loss"]), 4),
         "trained_with": args.trained_with,
         **({"settings": changes} if changes else {}),
