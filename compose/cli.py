@@ -75,6 +75,9 @@ def add_train(models) -> None:
     composer.add_argument("--validation-pieces", type=int, default=24,
                           help="score this many validation pieces (evenly spread) after each epoch; 0: all")
     composer.add_argument("--seed", type=int, default=0)
+    composer.add_argument("--keep-epochs", action="store_true",
+                          help="keep every epoch's model in RUN_DIR/epochs/ (11 MB each), to average the last "
+                               "ones with scripts/average_weights.py")
     composer.set_defaults(run=run_train_compose)
 
 
@@ -93,7 +96,7 @@ def run_train_compose(args) -> int:
         pieces["validation"] = pieces["train"][-max(1, len(pieces["train"]) // 10):]
         pieces["train"] = pieces["train"][: len(pieces["train"]) - len(pieces["validation"])] or pieces["validation"]
     train(pieces["train"], even_spread(pieces["validation"], args.validation_pieces), args.run_dir, config, args.steps, args.steps_per_epoch, args.seed,
-          initial_weights=args.initial_weights)
+          initial_weights=args.initial_weights, keep_epochs=args.keep_epochs)
     return 0
 
 

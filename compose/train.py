@@ -36,13 +36,14 @@ class ValidationNLL(keras.callbacks.Callback):
 
 def train(train_pieces: Sequence[NoteSequence], validation_pieces: Sequence[NoteSequence], run_dir: Path | str,
           config: ComposerConfig, steps: int, steps_per_epoch: int = 250, seed: int = 0,
-          initial_weights: Path | None = None) -> keras.Model:
-    """Train (or, with `initial_weights`, fine-tune a trained composer) for `steps` in all."""
+          initial_weights: Path | None = None, keep_epochs: bool = False) -> keras.Model:
+    """Train (or, with `initial_weights`, fine-tune a trained composer) for `steps` in all; with
+    `keep_epochs`, every epoch's model stays in run_dir/epochs/ for averaging."""
     run_dir = Path(run_dir)
     prepare_run(run_dir, config)
 
     model, initial_epoch = resume(run_dir, lambda: build_model(config), compile_model, seed, initial_weights)
-    callbacks = [ValidationNLL(validation_pieces), *standard_callbacks(run_dir, Monitor("val_nll_per_event", "min"))]
+    callbacks = [ValidationNLL(validation_pieces), *standard_callbacks(run_dir, Monitor("val_nll_per_event", "min"), keep_epochs)]
     crops = RandomCrops(train_pieces, config, steps_per_epoch, seed=seed + initial_epoch)
     epochs = max(1, steps // steps_per_epoch)
     if initial_epoch < epochs:

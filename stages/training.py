@@ -13,6 +13,7 @@ import dataclasses
 import importlib.util
 import json
 import logging
+import shutil
 from pathlib import Path
 from typing import Callable
 
@@ -74,15 +75,20 @@ class Monitor:
 
 
 class SaveState(keras.callbacks.Callback):
-    """After each epoch: last.keras (weights and optimizer) and state.json, both atomically."""
+    """After each epoch: last.keras (weights and optimizer) and state.json, both atomically; with
+    `keep_epochs`, a copy of each epoch's model in epochs/ too (for scripts/average_weights.py)."""
 
-    def __init__(self, run_dir: Path, monitor: Monitor):
+    def __init__(self, run_dir: Path, monitor: Monitor, keep_epochs: bool = False):
         super().__init__()
-        self.run_dir, self.monitor = run_dir, monitor
+        self.run_dir, self.monitor, self.keep_epochs = run_dir, monitor, keep_epochs
 
     def on_epoch_end(self, epoch, logs=None):
         partial = self.run_dir / ".last.partial.keras"
         self.model.save(partial)
+        if self.keep_epochs:
+            (self.run_dir / "epochs").mkdir(exist_ok=True)
+            shutil.copyfile(partial, self.run_dir / "epochs" / ".partial.keras")
+            (self.run_dir / "epochs" / ".partial.keras").replace(self.run_dir / "epochs" / f"epoch-{epoch + 1:03d}.keras")
         partial.replace(self.run_dir / "last.keras")
         best = self.monitor.better(self.monitor.best_so_far(self.run_dir), (logs or {}).get(self.monitor.key))
         state = {"epoch": epoch + 1, self.monitor.key: best}
@@ -106,9 +112,10 @@ class PlotHistory(keras.callbacks.Callback):
             log.warning("could not plot %s: %s", self.run_dir / "history.csv", error)
 
 
-def standard_callbacks(run_dir: Path, monitor: Monitor) -> list[keras.callbacks.Callback]:
-    """best.keras, last.keras + state.json, history.csv (and its plot history.png), TensorBoard logs."""
-    callbacks = [monitor.checkpoint(run_dir), SaveState(run_dir, monitor),
+def standard_callbacks(run_dir: Path, monitor: Monitor, keep_epochs: bool = False) -> list[keras.callbacks.Callback]:
+    """best.keras, last.keras + state.json (and epochs/ with `keep_epochs`), history.csv (and its
+    plot history.png), TensorBoard logs."""
+    callbacks = [monitor.checkpoint(run_dir), SaveState(run_dir, monitor, keep_epochs),
                  keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True), PlotHistory(run_dir)]
     if importlib.util.find_spec("tensorboard"):  # the writer needs it; absent on some GPU hosts
         callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "logs"), update_freq=50))

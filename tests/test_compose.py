@@ -306,12 +306,18 @@ def test_training_and_resuming(tmp_path):
 
     pieces = [apply_sustain(read_note_sequence(make_midi(tmp_path / f"{i}.mid", phrase(i, 15.0)))) for i in range(4)]
     train(pieces[:3], pieces[3:], tmp_path / "run", TINY, steps=4, steps_per_epoch=2)
-    train(pieces[:3], pieces[3:], tmp_path / "run", TINY, steps=6, steps_per_epoch=2)
+    train(pieces[:3], pieces[3:], tmp_path / "run", TINY, steps=6, steps_per_epoch=2, keep_epochs=True)
     with open(tmp_path / "run" / "history.csv") as handle:
         rows = list(csv.DictReader(handle))
     assert [int(r["epoch"]) for r in rows] == [0, 1, 2]
     assert all(float(r["val_nll_per_event"]) < np.log(VOCAB_SIZE) + 1 for r in rows)
     assert (tmp_path / "run" / "best.keras").exists()
+    # keep_epochs (from the resumed run on): each epoch's model, the latest one being last.keras.
+    assert sorted(p.name for p in (tmp_path / "run" / "epochs").iterdir()) == ["epoch-003.keras"]
+    kept = keras.saving.load_model(tmp_path / "run" / "epochs" / "epoch-003.keras", compile=False)
+    last = keras.saving.load_model(tmp_path / "run" / "last.keras", compile=False)
+    for a, b in zip(kept.get_weights(), last.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_cli_continues_a_primer_and_writes_new_pieces(tmp_path, capsys):
