@@ -95,7 +95,8 @@ def run_train_compose(args) -> int:
     if args.split_csv is None and not (args.source / "composition").is_dir():
         pieces["validation"] = pieces["train"][-max(1, len(pieces["train"]) // 10):]
         pieces["train"] = pieces["train"][: len(pieces["train"]) - len(pieces["validation"])] or pieces["validation"]
-    train(pieces["train"], even_spread(pieces["validation"], args.validation_pieces), args.run_dir, config, args.steps, args.steps_per_epoch, args.seed,
+    validation = even_spread(pieces["validation"], args.validation_pieces)
+    train(pieces["train"], validation, args.run_dir, config, args.steps, args.steps_per_epoch, args.seed,
           initial_weights=args.initial_weights, keep_epochs=args.keep_epochs)
     return 0
 

@@ -43,7 +43,8 @@ def train(train_pieces: Sequence[NoteSequence], validation_pieces: Sequence[Note
     prepare_run(run_dir, config)
 
     model, initial_epoch = resume(run_dir, lambda: build_model(config), compile_model, seed, initial_weights)
-    callbacks = [ValidationNLL(validation_pieces), *standard_callbacks(run_dir, Monitor("val_nll_per_event", "min"), keep_epochs)]
+    monitor = Monitor("val_nll_per_event", "min")
+    callbacks = [ValidationNLL(validation_pieces), *standard_callbacks(run_dir, monitor, keep_epochs)]
     crops = RandomCrops(train_pieces, config, steps_per_epoch, seed=seed + initial_epoch)
     epochs = max(1, steps // steps_per_epoch)
     if initial_epoch < epochs:

@@ -86,9 +86,10 @@ class SaveState(keras.callbacks.Callback):
         partial = self.run_dir / ".last.partial.keras"
         self.model.save(partial)
         if self.keep_epochs:
-            (self.run_dir / "epochs").mkdir(exist_ok=True)
-            shutil.copyfile(partial, self.run_dir / "epochs" / ".partial.keras")
-            (self.run_dir / "epochs" / ".partial.keras").replace(self.run_dir / "epochs" / f"epoch-{epoch + 1:03d}.keras")
+            kept = self.run_dir / "epochs" / ".partial.keras"
+            kept.parent.mkdir(exist_ok=True)
+            shutil.copyfile(partial, kept)
+            kept.replace(kept.with_name(f"epoch-{epoch + 1:03d}.keras"))
         partial.replace(self.run_dir / "last.keras")
         best = self.monitor.better(self.monitor.best_so_far(self.run_dir), (logs or {}).get(self.monitor.key))
         state = {"epoch": epoch + 1, self.monitor.key: best}
