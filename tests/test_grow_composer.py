@@ -1,0 +1,70 @@
+"""scripts/grow_composer.py: a deeper Music Transformer that starts out computing what the trained
+one did, and whose new blocks do learn."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from compose.config import ComposerConfig
+from compose.model import build_model, compile_model
+from compose.tokens import VOCAB_SIZE
+from scripts.grow_composer import grow, source_blocks
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "grow_composer.py"
+TINY = ComposerConfig.tiny()
+
+
+def tokens(seed: int, batch: int = 2) -> np.ndarray:
+    return np.random.default_rng(seed).integers(1, VOCAB_SIZE, (batch, TINY.sequence_length + 1)).astype(np.int32)
+
+
+def test_new_blocks_are_spread_evenly_and_every_old_block_is_kept_in_order():
+    assert source_blocks(4, 6) == [(0, False), (1, False), (1, True), (2, False), (2, True), (3, False)]
+    for old, new in [(2, 3), (4, 5), (4, 8), (3, 7), (4, 4)]:
+        plan = source_blocks(old, new)
+        assert len(plan) == new and sum(is_copy for _, is_copy in plan) == new - old
+        assert [source for source, is_copy in plan if not is_copy] == list(range(old))
+        assert [source for source, _ in plan] == sorted(source for source, _ in plan)
+
+
+def test_the_grown_model_predicts_what_the_small_one_did_and_its_new_blocks_learn():
+    keras.utils.set_random_seed(3)
+    small = build_model(TINY)
+    grown = grow(small, 5)
+    assert grown.config.num_layers == 5 and len(grown.blocks) == 5
+    x = tokens(0)[:, :-1]
+    np.testing.assert_allclose(grown.predict_on_batch(x), small.predict_on_batch(x), rtol=1e-5, atol=1e-5)
+
+    # The copies' residual outputs start at zero but take gradient: training moves them (two
+    # steps, as the warm-up's first has a learning rate of zero).
+    new_block = grown.blocks[source_blocks(2, 5).index((0, True))]
+    assert not np.any(np.asarray(new_block.ff_out.kernel))
+    batch = tokens(1, batch=4)
+    compile_model(grown)
+    for _ in range(2):
+        grown.train_on_batch(batch[:, :-1], batch[:, 1:])
+    assert np.any(np.asarray(new_block.ff_out.kernel)) and np.any(np.asarray(new_block.attention.out.kernel))
+
+
+def test_the_script_writes_a_loadable_model_and_refuses_to_overwrite(tmp_path):
+    keras.utils.set_random_seed(4)
+    small = build_model(TINY)
+    small.save(tmp_path / "small.keras")
+    run = [sys.executable, str(SCRIPT), str(tmp_path / "small.keras"), str(tmp_path / "grown.keras"), "--layers", "3"]
+    assert subprocess.run(run, capture_output=True, text=True).returncode == 0
+    grown = keras.saving.load_model(tmp_path / "grown.keras", compile=False)
+    assert grown.config.num_layers == 3
+    x = tokens(2)[:, :-1]
+    np.testing.assert_allclose(grown.predict_on_batch(x), small.predict_on_batch(x), rtol=1e-5, atol=1e-5)
+
+    before = (tmp_path / "grown.keras").read_bytes()
+    again = subprocess.run(run, capture_output=True, text=True)
+    assert again.returncode != 0 and "not overwriting" in again.stderr
+    assert (tmp_path / "grown.keras").read_bytes() == before
+    shrink = subprocess.run(run[:3] + [str(tmp_path / "shallow.keras"), "--layers", "1"], capture_output=True, text=True)
+    assert shrink.returncode != 0 and "only adds blocks" in shrink.stderr and not (tmp_path / "shallow.keras").exists()
