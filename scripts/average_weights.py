@@ -22,6 +22,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from scripts.ship_model import MONITOR, model_module  # noqa: E402
+from stages.contract import save_model_atomic  # noqa: E402
 
 
 def average(models: list[keras.Model]) -> list[np.ndarray]:
@@ -49,9 +50,7 @@ def main() -> None:
         parser.error("the inputs have different configs")
     averaged = build_model(models[-1].config)
     averaged.set_weights(average(models))
-    partial = args.out.with_name(f".{args.out.stem}.partial.keras")
-    averaged.save(partial)
-    partial.replace(args.out)
+    save_model_atomic(averaged, args.out)
     print(f"{args.out}: the mean of {len(models)} models")
 
 

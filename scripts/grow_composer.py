@@ -23,6 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from compose.model import MusicTransformer, build_model  # noqa: E402
+from stages.contract import save_model_atomic  # noqa: E402
 
 
 def source_blocks(old: int, new: int) -> list[tuple[int, bool]]:
@@ -61,9 +62,7 @@ def main() -> None:
         grown = grow(keras.saving.load_model(args.model, compile=False), args.layers)
     except ValueError as error:
         parser.error(str(error))
-    partial = args.out.with_name(f".{args.out.stem}.partial.keras")
-    grown.save(partial)
-    partial.replace(args.out)
+    save_model_atomic(grown, args.out)
     print(f"{args.out}: {args.layers} blocks, {grown.count_params():,} parameters")
 
 

@@ -256,6 +256,13 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
     os.replace(temporary, path)
 
 
+def save_model_atomic(model, path: Path) -> None:
+    """A Keras model saved whole or not at all (never a half-written `.keras` at `path`)."""
+    temporary = partial_path(path)
+    model.save(temporary)
+    os.replace(temporary, path)
+
+
 def remove_stale_partials(output_dir: Path) -> None:
     """Delete temporaries left by killed runs (their process no longer exists)."""
     for path in output_dir.rglob(f".*{PARTIAL_MARK}*"):
