@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from maestro.metadata import Dataset  # noqa: E402
 from stages.audio import load_audio  # noqa: E402
-from stages.contract import content_id  # noqa: E402
+from stages.contract import content_id, save_model_atomic  # noqa: E402
 from stages.midi import PIANO_LOWEST_PITCH  # noqa: E402
 from transcribe.evaluate import reference_notes  # noqa: E402
 from transcribe.features import log_mel  # noqa: E402
@@ -172,9 +172,7 @@ def main() -> None:
         rescorer.sounding_threshold, rescorer.quiet_run = end_rule
     if args.apply:
         path = rescorer_path(args.checkpoint)
-        partial = path.with_name(f".{path.name}.partial.keras")
-        rescorer.save(partial)
-        partial.replace(path)
+        save_model_atomic(rescorer, path)
         record = {"rescorer": path.name, "sha256_16": content_id(path), "for_checkpoint": args.checkpoint.name,
                   "for_checkpoint_sha256_16": content_id(args.checkpoint),
                   "command": " ".join(["python", *sys.argv]), "candidate_threshold": args.candidate_threshold,

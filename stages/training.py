@@ -13,11 +13,12 @@ import dataclasses
 import importlib.util
 import json
 import logging
-import shutil
 from pathlib import Path
 from typing import Callable
 
 import keras
+
+from stages.contract import remove_stale_partials, save_model_atomic, write_bytes_atomic, write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,7 @@ def prepare_run(run_dir: Path, config) -> None:
     """Create the run folder and pin its config. Fields the pinned config lacks were added to the
     code after the run began (e.g. an inference setting), so they do not stop it resuming."""
     run_dir.mkdir(parents=True, exist_ok=True)
+    remove_stale_partials(run_dir)  # a run killed while saving left a temporary behind
     path = run_dir / "config.json"
     wanted = json.loads(json.dumps(dataclasses.asdict(config)))
     if path.exists():
@@ -83,18 +85,15 @@ class SaveState(keras.callbacks.Callback):
         self.run_dir, self.monitor, self.keep_epochs = run_dir, monitor, keep_epochs
 
     def on_epoch_end(self, epoch, logs=None):
-        partial = self.run_dir / ".last.partial.keras"
-        self.model.save(partial)
+        last = self.run_dir / "last.keras"
+        save_model_atomic(self.model, last)
         if self.keep_epochs:
-            kept = self.run_dir / "epochs" / ".partial.keras"
+            kept = self.run_dir / "epochs" / f"epoch-{epoch + 1:03d}.keras"
             kept.parent.mkdir(exist_ok=True)
-            shutil.copyfile(partial, kept)
-            kept.replace(kept.with_name(f"epoch-{epoch + 1:03d}.keras"))
-        partial.replace(self.run_dir / "last.keras")
+            write_bytes_atomic(kept, last.read_bytes())
         best = self.monitor.better(self.monitor.best_so_far(self.run_dir), (logs or {}).get(self.monitor.key))
         state = {"epoch": epoch + 1, self.monitor.key: best}
-        (self.run_dir / ".state.partial").write_text(json.dumps(state) + "\n")
-        (self.run_dir / ".state.partial").replace(self.run_dir / "state.json")
+        write_text_atomic(self.run_dir / "state.json", json.dumps(state) + "\n")
 
 
 class PlotHistory(keras.callbacks.Callback):

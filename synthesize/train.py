@@ -9,6 +9,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from stages.contract import save_model_atomic
 from stages.training import Monitor, prepare_run, resume, standard_callbacks
 from synthesize.config import SynthesizerConfig
 from synthesize.data import RandomCrops, load_recordings
@@ -51,9 +52,7 @@ class SaveAveragedWeights(keras.callbacks.Callback):
         optimizer.finalize_variable_values(weights)  # the averages into the weights, until restored below
         try:
             logs["val_loss_averaged"] = float(self.model.evaluate(self.batches, verbose=0))
-            partial = self.run_dir / ".averaged.partial.keras"
-            self.model.save(partial)
-            partial.replace(self.run_dir / f"averaged-epoch-{epoch + 1}.keras")
+            save_model_atomic(self.model, self.run_dir / f"averaged-epoch-{epoch + 1}.keras")
         finally:
             for weight, value in zip(weights, current):
                 weight.assign(value)

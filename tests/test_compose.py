@@ -318,6 +318,7 @@ def test_training_and_resuming(tmp_path):
     last = keras.saving.load_model(tmp_path / "run" / "last.keras", compile=False)
     for a, b in zip(kept.get_weights(), last.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
+    assert not [p.name for p in (tmp_path / "run").rglob(".*")], "a temporary was left behind"
 
 
 def test_cli_continues_a_primer_and_writes_new_pieces(tmp_path, capsys):
