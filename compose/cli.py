@@ -70,7 +70,8 @@ def add_train(models) -> None:
                           help="tokens per training crop, and the chunk length it is evaluated on (default: the config's)")
     composer.add_argument("--batch-size", type=int, help="crops per step (default: the config's)")
     composer.add_argument("--from", dest="initial_weights", type=Path,
-                          help="start from this trained composer's weights (same config) instead of at random")
+                          help="start from this trained composer (its architecture and sizes, e.g. one grown "
+                               "deeper by scripts/grow_composer.py; this run's training settings) instead of at random")
     composer.add_argument("--steps-per-epoch", type=int, default=250)
     composer.add_argument("--validation-pieces", type=int, default=24,
                           help="score this many validation pieces (evenly spread) after each epoch; 0: all")
@@ -82,11 +83,16 @@ def add_train(models) -> None:
 
 
 def run_train_compose(args) -> int:
-    from compose.config import ComposerConfig
+    from compose.config import TRAINING_FIELDS, ComposerConfig
     from compose.data import even_spread, load_pieces
     from compose.train import train
 
     config = ComposerConfig.named(args.config, args.architecture)
+    if args.initial_weights:
+        import keras
+
+        trained = keras.saving.load_model(args.initial_weights, compile=False).config
+        config = dataclasses.replace(trained, **{field: getattr(config, field) for field in TRAINING_FIELDS})
     config = dataclasses.replace(config, decay_steps=args.steps,
                                  learning_rate=args.learning_rate or config.learning_rate,
                                  sequence_length=args.sequence_length or config.sequence_length,

@@ -7,6 +7,9 @@ import dataclasses
 from stages.config import JsonConfig
 
 ARCHITECTURES = ("relative", "absolute", "lstm")
+# What sets how a composer trains rather than what it is: a run that goes on from a trained
+# composer keeps that model's shape and takes these from its own config.
+TRAINING_FIELDS = ("sequence_length", "batch_size", "learning_rate", "warmup_steps", "decay_steps", "clip_norm")
 
 
 @dataclasses.dataclass(frozen=True)

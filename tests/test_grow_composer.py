@@ -68,3 +68,19 @@ def test_the_script_writes_a_loadable_model_and_refuses_to_overwrite(tmp_path):
     assert (tmp_path / "grown.keras").read_bytes() == before
     shrink = subprocess.run(run[:3] + [str(tmp_path / "shallow.keras"), "--layers", "1"], capture_output=True, text=True)
     assert shrink.returncode != 0 and "only adds blocks" in shrink.stderr and not (tmp_path / "shallow.keras").exists()
+
+
+def test_training_goes_on_from_a_grown_model_with_the_runs_own_settings(tmp_path):
+    from pipeline import main
+    from tests.conftest import make_midi, phrase
+
+    keras.utils.set_random_seed(5)
+    grow(build_model(TINY), 3).save(tmp_path / "grown.keras")
+    for i in range(4):
+        make_midi(tmp_path / "midi" / f"{i}.mid", phrase(i, 12.0))
+    run = tmp_path / "run"
+    assert main(["train", "compose", str(tmp_path / "midi"), str(run), "--config", "tiny", "--steps", "2",
+                 "--steps-per-epoch", "2", "--learning-rate", "0.002", "--from", str(tmp_path / "grown.keras")]) == 0
+    trained = keras.saving.load_model(run / "last.keras", compile=False)
+    assert trained.config.num_layers == 3  # the grown model's shape, not the tiny config's 2 blocks
+    assert trained.config.learning_rate == 0.002 and trained.config.decay_steps == 2
