@@ -19,7 +19,7 @@ class ComposerConfig(JsonConfig):
     # "lstm": Performance-RNN-style LSTM.
     architecture: str = "relative"
     # Sized for training on a CPU: under 1M parameters learned most in the first hours here; the
-    # shipped default has since been grown to 6 blocks (scripts/grow_composer.py) as training
+    # shipped default has since been grown to 8 blocks (scripts/grow_composer.py) as training
     # went on, where compute-optimal scaling puts a larger model.
     num_layers: int = 4
     num_heads: int = 8
@@ -52,7 +52,7 @@ class ComposerConfig(JsonConfig):
 
     @classmethod
     def default(cls) -> "ComposerConfig":
-        return cls(attention_span=512, num_layers=6)
+        return cls(attention_span=512, num_layers=8)
 
     @classmethod
     def tiny(cls) -> "ComposerConfig":
