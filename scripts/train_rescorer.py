@@ -21,6 +21,7 @@ checkpoint (`default.rescorer.keras`) with its record (`default.rescorer.json`).
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import sys
 from pathlib import Path
@@ -35,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from maestro.metadata import Dataset  # noqa: E402
 from stages.audio import load_audio  # noqa: E402
-from stages.contract import content_id, save_model_atomic  # noqa: E402
+from stages.contract import content_id, save_model_atomic, write_bytes_atomic  # noqa: E402
 from stages.midi import PIANO_LOWEST_PITCH  # noqa: E402
 from transcribe.evaluate import reference_notes  # noqa: E402
 from transcribe.features import log_mel  # noqa: E402
@@ -66,9 +67,9 @@ def predictions(transcriber: Transcriber, root: Path, split: str, cache: Path | 
             probs = transcriber.predict(log_mel(audio, transcriber.config))
             if cached:
                 cached.parent.mkdir(parents=True, exist_ok=True)
-                np.savez(cached.with_suffix(".partial.npz"), seconds=seconds,
-                         **{k: v.astype(np.float16) for k, v in probs.items()})
-                cached.with_suffix(".partial.npz").replace(cached)
+                stored = io.BytesIO()
+                np.savez(stored, seconds=seconds, **{k: v.astype(np.float16) for k, v in probs.items()})
+                write_bytes_atomic(cached, stored.getvalue())
         result.append((reference_notes(dataset.midi_path(record), seconds), probs))
     return result
 
