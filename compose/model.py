@@ -18,7 +18,7 @@ from keras import layers, ops
 
 from compose.attention import PACKAGE, CausalSelfAttention
 from compose.config import ComposerConfig
-from compose.tokens import PAD, VOCAB_SIZE
+from compose.vocabulary import PAD, VOCAB_SIZE
 
 
 def sinusoids(positions, dim: int):

@@ -16,10 +16,9 @@ from note_seq import performance_lib, sequences_lib
 from note_seq.constants import STANDARD_PPQ
 from note_seq.performance_encoder_decoder import PerformanceOneHotEncoding
 
+from compose.vocabulary import END, NOTE_OFF, NOTE_ON, PAD, SPECIAL_TOKENS, TIME_SHIFT, VELOCITY, VOCAB_SIZE
 from stages.midi import NoteSequence, apply_sustain
 
-PAD, END = 0, 1
-SPECIAL_TOKENS = 2
 STEPS_PER_SECOND = 100
 MAX_SHIFT_STEPS = 100
 VELOCITY_BINS = 32
@@ -27,7 +26,12 @@ PIANO_RANGE = (21, 108)
 MAX_UNRELEASED_S = 5.0
 
 ENCODING = PerformanceOneHotEncoding(num_velocity_bins=VELOCITY_BINS, max_shift_steps=MAX_SHIFT_STEPS)
-VOCAB_SIZE = SPECIAL_TOKENS + ENCODING.num_classes
+_Event = performance_lib.PerformanceEvent
+assert (VOCAB_SIZE, NOTE_ON, NOTE_OFF, TIME_SHIFT, VELOCITY) == (
+    SPECIAL_TOKENS + ENCODING.num_classes,
+    *(SPECIAL_TOKENS + ENCODING.encode_event(_Event(kind, value)) for kind, value in
+      ((_Event.NOTE_ON, 0), (_Event.NOTE_OFF, 0), (_Event.TIME_SHIFT, 1), (_Event.VELOCITY, 1)))), \
+    "compose/vocabulary.py no longer matches note-seq's performance encoding"
 
 
 def encode(sequence: NoteSequence, sustain: bool = True) -> np.ndarray:

@@ -1,6 +1,7 @@
-"""Train a composer (Music Transformer or a baseline) on MIDI: random augmented crops, Adam with
-warm-up and cosine decay, validation NLL per event after each epoch (best.keras is the lowest),
-TensorBoard logs, and runs that resume (stages.training)."""
+"""Train a composer (Music Transformer or a baseline) on MIDI: random augmented crops of whole
+encoded pieces (compose.corpus), Adam with warm-up and cosine decay, validation NLL per event
+after each epoch (best.keras is the lowest), TensorBoard logs, and runs that resume
+(stages.training)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from typing import Sequence
 import keras
 
 from compose.config import ComposerConfig
-from compose.data import RandomCrops
+from compose.corpus import TokenCrops
+from compose.data import encode_pieces
 from compose.evaluate import nll_per_event
 from compose.model import build_model, compile_model
 from stages.midi import NoteSequence
@@ -45,7 +47,8 @@ def train(train_pieces: Sequence[NoteSequence], validation_pieces: Sequence[Note
     model, initial_epoch = resume(run_dir, lambda: build_model(config), compile_model, seed, initial_weights)
     monitor = Monitor("val_nll_per_event", "min")
     callbacks = [ValidationNLL(validation_pieces), *standard_callbacks(run_dir, monitor, keep_epochs)]
-    crops = RandomCrops(train_pieces, config, steps_per_epoch, seed=seed + initial_epoch)
+    crops = TokenCrops(encode_pieces(train_pieces, progress=True), config.batch_size, config.sequence_length,
+                       steps_per_epoch, seed=seed + initial_epoch)
     epochs = max(1, steps // steps_per_epoch)
     if initial_epoch < epochs:
         model.fit(crops, epochs=epochs, initial_epoch=initial_epoch, callbacks=callbacks, verbose=2)

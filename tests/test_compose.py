@@ -13,7 +13,7 @@ import tensorflow as tf
 from compose import grammar
 from compose.attention import CausalSelfAttention
 from compose.config import ComposerConfig
-from compose.data import RandomCrops, window
+from compose.data import window
 from compose.evaluate import chunks, nll_per_event
 from compose.model import build_model
 from compose.sample import Sampler, choose
@@ -260,13 +260,11 @@ def test_augmentation_transposes_within_the_piano_and_stretches_time(tmp_path):
     assert [n.pitch for n in augment(sequence, semitones=-2).notes] == [58, 106]
 
 
-def test_random_crops_are_token_sequences_shifted_by_one(tmp_path):
-    pieces = [apply_sustain(read_note_sequence(make_midi(tmp_path / f"{i}.mid", phrase(i, 20.0)))) for i in range(3)]
-    inputs, targets = RandomCrops(pieces, TINY, steps=1)[0]
-    assert inputs.shape == targets.shape == (TINY.batch_size, TINY.sequence_length)
-    np.testing.assert_array_equal(inputs[:, 1:], targets[:, :-1])
-    assert (inputs < VOCAB_SIZE).all() and (inputs[:, 0] != PAD).all()
-    assert len(window(pieces[0], 5.0, 10.0).notes) > 0
+def test_a_window_holds_the_notes_that_start_in_it(tmp_path):
+    piece = apply_sustain(read_note_sequence(make_midi(tmp_path / "w.mid", phrase(0, 20.0))))
+    part = window(piece, 5.0, 10.0)
+    assert part.notes and all(0.0 <= n.start_time < 5.0 for n in part.notes)
+    assert len(part.notes) == sum(5.0 <= n.start_time < 10.0 for n in piece.notes)
 
 
 def test_nll_of_a_uniform_model_is_log_vocabulary(tmp_path):

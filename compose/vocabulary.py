@@ -1,0 +1,12 @@
+"""The composers' token vocabulary as plain numbers (390 tokens), so that a model can be built
+and trained where note-seq is not installed (compose/tokens.py checks them against note-seq's
+performance encoding): 0 = padding, 1 = end of piece, then 128 note-ons, 128 note-offs, 100 time
+shifts of 10 ms up to 1 s, and 32 velocity bins."""
+
+PAD, END = 0, 1
+SPECIAL_TOKENS = 2
+NOTE_ON = SPECIAL_TOKENS  # + pitch
+NOTE_OFF = NOTE_ON + 128  # + pitch
+TIME_SHIFT = NOTE_OFF + 128  # + steps - 1
+VELOCITY = TIME_SHIFT + 100  # + bin - 1
+VOCAB_SIZE = VELOCITY + 32

@@ -1,0 +1,122 @@
+"""Training crops of whole encoded pieces, token-level transposition, token files, and the
+token-file trainer for machines without note-seq."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from compose import vocabulary
+from compose.config import ComposerConfig
+from compose.corpus import TokenCrops, load_token_file, token_file_bytes, transpose
+from compose.data import encode_pieces, piece_tokens
+from compose.model import build_model
+from compose.tokens import ENCODING, augment, describe
+from stages.midi import apply_sustain, read_note_sequence
+from tests.conftest import make_midi, phrase
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def chords(seed: int, seconds: float) -> list[tuple[float, float, int, int]]:
+    """Overlapping three-note chords: simultaneous note-ons and note-offs, whose order matters."""
+    return [(s, e, p + offset, v) for s, e, p, v in phrase(seed, seconds) for offset in (0, 4, 7)]
+
+
+def test_vocabulary_is_note_seq_performance_encoding_shifted_by_the_special_tokens():
+    assert vocabulary.VOCAB_SIZE == vocabulary.SPECIAL_TOKENS + ENCODING.num_classes == 390
+    assert describe(vocabulary.NOTE_ON + 60) == "note-on 60"
+    assert describe(vocabulary.NOTE_OFF + 21) == "note-off 21"
+    assert describe(vocabulary.TIME_SHIFT) == "shift 1" and describe(vocabulary.VELOCITY - 1) == "shift 100"
+    assert describe(vocabulary.VELOCITY) == "velocity 1" and describe(vocabulary.VOCAB_SIZE - 1) == "velocity 32"
+
+
+@pytest.mark.parametrize("semitones", [-3, -1, 0, 2, 3])
+def test_transposing_tokens_is_transposing_the_music_then_encoding(tmp_path, semitones):
+    piece = apply_sustain(read_note_sequence(make_midi(tmp_path / "c.mid", chords(3, 8.0))))
+    np.testing.assert_array_equal(transpose(piece_tokens(piece), semitones), piece_tokens(augment(piece, semitones)))
+
+
+def test_transposition_drops_both_ends_of_notes_leaving_the_piano(tmp_path):
+    # The top and bottom notes share their times and velocity with kept ones, so note-seq's
+    # encoding of the transposed music has no time shifts to merge (where a dropped note's event
+    # stood alone, the tokens keep two shifts where note-seq writes one: the same music).
+    notes = [(0.0, 1.0, 60, 80), (0.0, 1.0, 108, 80), (1.5, 2.5, 21, 50), (1.5, 2.5, 64, 50)]
+    piece = apply_sustain(read_note_sequence(make_midi(tmp_path / "edge.mid", notes)))
+    for semitones in (3, -3):
+        moved = transpose(piece_tokens(piece), semitones)
+        np.testing.assert_array_equal(moved, piece_tokens(augment(piece, semitones)))
+        assert len(moved) == len(piece_tokens(piece)) - 2
+
+
+def test_crops_are_stretches_of_transposed_pieces_shifted_by_one(tmp_path):
+    pieces = [piece_tokens(apply_sustain(read_note_sequence(make_midi(tmp_path / f"{i}.mid", chords(i, 12.0)))))
+              for i in range(3)]
+    crops = TokenCrops(pieces, batch_size=16, length=64, steps=1, seed=1)
+    inputs, targets = crops[0]
+    assert inputs.shape == targets.shape == (16, 64) and inputs.dtype == np.int32
+    np.testing.assert_array_equal(inputs[:, 1:], targets[:, :-1])
+    assert (inputs >= 0).all() and (inputs < vocabulary.VOCAB_SIZE).all()
+    versions = [transpose(p, s).tolist() for p in pieces for s in range(-3, 4)]
+    for row in np.concatenate([inputs, targets[:, -1:]], axis=1):
+        used = row[row != vocabulary.PAD].tolist()
+        assert any(any(v[i: i + len(used)] == used for i in range(len(v) - len(used) + 1)) for v in versions)
+
+
+def test_a_crop_past_the_end_of_a_short_piece_is_padded(tmp_path):
+    piece = piece_tokens(apply_sustain(read_note_sequence(make_midi(tmp_path / "s.mid", [(0.0, 0.5, 60, 80)]))))
+    inputs, targets = TokenCrops([piece], batch_size=2, length=32, steps=1, augmentation=False)[0]
+    np.testing.assert_array_equal(inputs[0, : len(piece)], piece)
+    assert (inputs[0, len(piece):] == vocabulary.PAD).all() and targets[0, len(piece) - 2] == vocabulary.END
+
+
+def test_pieces_are_encoded_once_per_stretch(tmp_path):
+    piece = apply_sustain(read_note_sequence(make_midi(tmp_path / "p.mid", phrase(1, 6.0))))
+    slow, same, fast = encode_pieces([piece], (1.05, 1.0, 0.95))
+    np.testing.assert_array_equal(same, piece_tokens(piece))
+    assert describe(int(slow[-1])) == describe(int(fast[-1])) == "END"
+    shift = (vocabulary.TIME_SHIFT <= same) & (same < vocabulary.VELOCITY)
+    total = lambda t: int((t[(t >= vocabulary.TIME_SHIFT) & (t < vocabulary.VELOCITY)] - vocabulary.TIME_SHIFT + 1).sum())
+    assert total(fast) < total(same) < total(slow) and shift.any()
+
+
+@pytest.mark.parametrize("name", ["pieces.npz", "pieces.npz.xz"])
+def test_token_files_round_trip(tmp_path, name):
+    import lzma
+
+    pieces = [np.array([5, 6, 1]), np.array([7, 1]), np.array([300, 389, 2, 1])]
+    data = token_file_bytes(pieces, [1.0, 1.0, 0.95])
+    (tmp_path / name).write_bytes(lzma.compress(data) if name.endswith(".xz") else data)
+    loaded = load_token_file(tmp_path / name)
+    assert [p.tolist() for p in loaded] == [p.tolist() for p in pieces]
+
+
+def test_the_token_file_trainer_goes_on_from_a_composer_and_writes_what_ship_model_reads(tmp_path):
+    pieces = [piece_tokens(apply_sustain(read_note_sequence(make_midi(tmp_path / f"{i}.mid", chords(i, 10.0)))))
+              for i in range(4)]
+    (tmp_path / "train.npz").write_bytes(token_file_bytes(pieces[:3], [1.0] * 3))
+    (tmp_path / "validation.npz").write_bytes(token_file_bytes(pieces[3:], [1.0]))
+    start = build_model(ComposerConfig.tiny())
+    start.save(tmp_path / "start.keras")
+    result = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "train_composer_tokens.py"), str(tmp_path / "train.npz"),
+         str(tmp_path / "run"), "--from", str(tmp_path / "start.keras"), "--validation", str(tmp_path / "validation.npz"),
+         "--minutes", "0.02", "--batch-size", "4", "--sequence-length", "32", "--steps-per-epoch", "3",
+         "--average-from", "0", "--learning-rate", "3e-3"],
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "validation before:" in result.stdout and "validation of the mean" in result.stdout
+    with open(tmp_path / "run" / "history.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert rows and float(rows[-1]["val_nll_per_event"]) > 0
+    for name in ("final.keras", "mean.keras"):
+        model = keras.saving.load_model(tmp_path / "run" / name, compile=False)
+        assert model.config.num_layers == 2 and getattr(model, "optimizer", None) is None
+        moved = [w for w, s in zip(model.get_weights(), start.get_weights()) if not np.allclose(w, s)]
+        assert moved, f"{name} holds the starting weights"
