@@ -42,9 +42,10 @@ MODELS = {"relative (Music Transformer)": DEFAULT_CHECKPOINT,
 
 
 NOTES = ("ASAP performances (MIDI), split by piece; the sustain pedal applied before encoding. The shipped "
-         "Music Transformer's training (8 x 512 tokens a step, every round from the weights before it) is listed "
-         "in compose/checkpoints/default.json (trained_with), its earlier figures in the README; at 1,750 steps "
-         "it scored 3.082 in 512-token chunks. The absolute-position baseline shares its data, crops, augmentation, "
+         "Music Transformer's training (75,750 steps of 8 x 512 tokens on a CPU, then 11,100 of 64 x 512 on an "
+         "H200, every round from the weights before it) is listed in compose/checkpoints/default.json (trained_with), "
+         "its earlier figures in the README; at 1,750 steps it scored 3.082 in 512-token chunks. The "
+         "absolute-position baseline shares its first 1,750 steps' data, crops (cut from note windows), augmentation, "
          "optimizer and schedule for 1,750 steps; the LSTM baseline was trained with the earlier default (2,000 "
          "steps of 16 x 512 tokens, 2.3x the tokens of 1,750 steps). Both Transformers attend to the latest 512 "
          "positions in each layer; the absolute baseline never saw positions past 512.")

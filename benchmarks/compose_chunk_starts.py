@@ -1,0 +1,72 @@
+"""Where in a scored chunk a composer loses: NLL per event (nats) by position in the chunk, for
+chunks that begin a piece and for chunks cut from its middle, on the validation subset that
+`w2m2w train compose` selects on (22 pieces, 512-token chunks as compose/evaluate.py cuts them).
+
+    python benchmarks/compose_chunk_starts.py OLD.keras [NEW.keras ...]
+    git show 6a6b2ae:compose/checkpoints/default.keras > runs/default-75750.keras   # the composer before the H200
+    python benchmarks/compose_chunk_starts.py runs/default-75750.keras compose/checkpoints/default.keras
+
+A model trained only on crops that begin cleanly pays far more at the start of a chunk cut
+mid-piece (note-offs of notes it never saw struck) than at a piece's start; compose/corpus.py's
+crops are meant to close that gap. Writes benchmarks/results/compose_chunk_starts.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from benchmarks import record  # noqa: E402
+from compose.data import even_spread, load_pieces, piece_tokens  # noqa: E402
+from compose.evaluate import chunks, log_softmax  # noqa: E402
+from compose.model import MusicTransformer  # noqa: E402,F401  (registers the class for loading)
+from compose.tokens import PAD  # noqa: E402
+
+SHARED_DATA = REPO.parent / "shared" / "data"
+BANDS = ((0, 32), (32, 128), (128, 512))  # positions of the predicted token within its chunk
+
+
+def nll_by_position(model: keras.Model, pieces: list[np.ndarray], length: int = 512, batch_size: int = 8) -> dict:
+    sums: dict[str, list[float]] = {}
+    scored = [(c, index == 0) for p in pieces for index, c in enumerate(chunks(p, length)) if len(c) > 1]
+    for first in range(0, len(scored), batch_size):
+        group = scored[first: first + batch_size]
+        padded = np.full((batch_size, length + 1), PAD, np.int32)
+        for i, (chunk, _) in enumerate(group):
+            padded[i, : len(chunk)] = chunk
+        log_probs = log_softmax(np.asarray(model.predict_on_batch(padded[:, :-1]), np.float64))
+        for (chunk, starts_piece), chunk_log_probs in zip(group, log_probs):
+            targets = chunk[1:]
+            nll = -chunk_log_probs[np.arange(len(targets)), targets]
+            for low, high in BANDS:
+                key = f"{'piece start' if starts_piece else 'mid-piece'} chunks, tokens {low}-{high - 1}"
+                total = sums.setdefault(key, [0.0, 0])
+                total[0] += float(nll[low:high].sum())
+                total[1] += len(nll[low:high])
+    return {key: {"nll_per_event": round(total / count, 3), "events": count} for key, (total, count) in sums.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("checkpoints", type=Path, nargs="+")
+    parser.add_argument("--asap", type=Path, default=SHARED_DATA / "asap")
+    args = parser.parse_args()
+    pieces = even_spread(load_pieces(args.asap, "validation", args.asap / "asap_split.csv"), 24)
+    tokens = [piece_tokens(p) for p in pieces if p.notes]
+    figures = {}
+    for path in args.checkpoints:
+        model = keras.saving.load_model(path, compile=False)
+        figures[path.name if path.parent.name == "checkpoints" else str(path)] = nll_by_position(model, tokens)
+        print(path, figures, flush=True)
+    record.save("compose_chunk_starts", figures, notes=f"{len(tokens)} validation pieces (ASAP), 512-token chunks")
+
+
+if __name__ == "__main__":
+    main()
