@@ -52,11 +52,14 @@ def run_compose(args) -> int:
 def add_train(models) -> None:
     composer = models.add_parser(
         "compose", help="the Music Transformer (or a baseline) on MIDI",
-        description="Train a composer on random 512-token crops (default config) of the train "
-                    "split, transposed by up to 3 semitones and stretched by up to 5%; validation "
-                    "NLL per event after every epoch (best.keras is the lowest). SOURCE is a MIDI "
-                    "folder (with --split-csv to choose the splits) or a `w2m2w maestro "
-                    "preprocess` output. Rerunning the same command resumes.")
+        description="Train a composer on random 512-token crops (default config) cut anywhere in the "
+                    "train split's pieces, each encoded whole at time stretches 0.95, 1 and 1.05 "
+                    "(first, with a progress bar), transposed by up to 3 semitones; validation NLL per "
+                    "event after every epoch (best.keras is the lowest). SOURCE is a MIDI folder (with "
+                    "--split-csv to choose the splits) or a `w2m2w maestro preprocess` output. Rerunning "
+                    "the same command resumes. On a machine without TensorFlow or note-seq (an "
+                    "accelerator under JAX), see scripts/encode_corpus.py and "
+                    "scripts/train_composer_tokens.py.")
     composer.add_argument("source", type=Path, help="MIDI folder or preprocess output")
     composer.add_argument("run_dir", type=Path)
     composer.add_argument("--split-csv", type=Path, help="CSV assigning files to splits (ASAP's asap_split.csv)")
