@@ -5,11 +5,12 @@ budget: for an accelerator machine, where neither TensorFlow nor note-seq is ins
         --validation validation.npz --minutes 7 --batch-size 64 --learning-rate 4e-4
 
 Crops are those of `w2m2w train compose` (compose.corpus: whole pieces' tokens cut at random
-places, transposed by up to +-3 semitones); the token file holds the time stretches. The learning rate warms up, then follows a cosine over
-the time budget, set at each epoch's start. The run writes OUT/final.keras and, averaged over the
-epochs after `--average-from` of the budget, OUT/mean.keras (weights only; no optimizer), with
-OUT/history.csv (for scripts/ship_model.py), and prints the validation NLL per event (512-token chunks, as `w2m2w evaluate compose` scores it,
-without the grammar's renormalization) as it goes.
+places, transposed by up to +-3 semitones); the token file holds the time stretches. The
+learning rate warms up, then follows a cosine over the time budget, set at each epoch's start.
+The run writes OUT/final.keras and, averaged over the epochs after `--average-from` of the
+budget, OUT/mean.keras (weights only; no optimizer), with OUT/history.csv (for
+scripts/ship_model.py), and prints the validation NLL per event as it goes (512-token chunks,
+as `w2m2w evaluate compose` scores them, without the grammar's renormalization).
 """
 
 from __future__ import annotations
