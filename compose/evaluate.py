@@ -9,15 +9,15 @@ from the middle of a piece knows no key's state before its first token."""
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import keras
 import numpy as np
 
-from compose.data import piece_tokens
-from compose.grammar import invalid_after
-from compose.tokens import PAD
-from stages.midi import NoteSequence
+from compose.vocabulary import PAD
+
+if TYPE_CHECKING:  # stages.midi needs note-seq, which token_nll_per_event does without
+    from stages.midi import NoteSequence
 
 
 def chunks(tokens: np.ndarray, length: int) -> list[np.ndarray]:
@@ -36,12 +36,22 @@ BATCH_TOKENS = 4096  # tokens scored per model call: 8 chunks of 512, 2 of 2048
 
 def nll_per_event(model: keras.Model, pieces: Sequence[NoteSequence], length: int | None = None,
                   batch_size: int | None = None) -> dict:
+    from compose.data import piece_tokens  # here, not above: it needs note-seq, token_nll_per_event not
+
+    pieces = [p for p in pieces if p.notes]
+    return {**token_nll_per_event(model, [piece_tokens(p) for p in pieces], length, batch_size), "pieces": len(pieces)}
+
+
+def token_nll_per_event(model: keras.Model, pieces: Sequence[np.ndarray], length: int | None = None,
+                        batch_size: int | None = None, in_grammar: bool = True) -> dict:
+    """nll_per_event of pieces given as tokens (each ending with END). Without `in_grammar` no
+    figure in the grammar: that needs note-seq, which an accelerator machine may lack."""
+    if in_grammar:
+        from compose.grammar import invalid_after
     length = length or model.config.sequence_length
     batch_size = batch_size or max(1, BATCH_TOKENS // length)
-    pieces = [p for p in pieces if p.notes]
-    batch_inputs = [(c, index == 0) for piece in pieces
-                    for index, c in enumerate(chunks(piece_tokens(piece), length)) if len(c) > 1]
-    total, in_grammar, events = 0.0, 0.0, 0
+    batch_inputs = [(c, index == 0) for tokens in pieces for index, c in enumerate(chunks(tokens, length)) if len(c) > 1]
+    total, in_grammar_total, events = 0.0, 0.0, 0
     for first in range(0, len(batch_inputs), batch_size):
         group = batch_inputs[first: first + batch_size]
         padded = np.full((batch_size, length + 1), PAD, np.int32)  # a fixed shape: traced once
@@ -52,12 +62,15 @@ def nll_per_event(model: keras.Model, pieces: Sequence[NoteSequence], length: in
             inputs, targets = chunk[:-1], chunk[1:]
             chunk_log_probs = chunk_log_probs[: len(targets)]
             picked = chunk_log_probs[np.arange(len(targets)), targets]
-            invalid = invalid_after(inputs, start_of_piece)
-            if invalid[np.arange(len(targets)), targets].any():
-                raise ValueError("a scored piece breaks the grammar of encoded music")
-            allowed = np.log(np.where(invalid, 0.0, np.exp(chunk_log_probs)).sum(axis=-1))
             total -= float(picked.sum())
-            in_grammar -= float((picked - allowed).sum())
             events += len(targets)
-    return {"nll_per_event": total / max(events, 1), "nll_per_event_in_grammar": in_grammar / max(events, 1),
-            "events": events, "pieces": len(pieces)}
+            if in_grammar:
+                invalid = invalid_after(inputs, start_of_piece)
+                if invalid[np.arange(len(targets)), targets].any():
+                    raise ValueError("a scored piece breaks the grammar of encoded music")
+                allowed = np.log(np.where(invalid, 0.0, np.exp(chunk_log_probs)).sum(axis=-1))
+                in_grammar_total -= float((picked - allowed).sum())
+    result = {"nll_per_event": total / max(events, 1)}
+    if in_grammar:
+        result["nll_per_event_in_grammar"] = in_grammar_total / max(events, 1)
+    return {**result, "events": events}

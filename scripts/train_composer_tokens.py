@@ -30,28 +30,14 @@ sys.path.insert(0, str(REPO))
 
 from compose.config import ComposerConfig  # noqa: E402
 from compose.corpus import TokenCrops, even_spread, load_token_file  # noqa: E402
+from compose.evaluate import token_nll_per_event  # noqa: E402
 from compose.model import build_model  # noqa: E402
 from compose.vocabulary import PAD  # noqa: E402
 
 
-def nll_per_event(model: keras.Model, pieces: list[np.ndarray], length: int, batch_size: int = 64) -> float:
-    """Mean NLL per predicted token over non-overlapping chunks (compose/evaluate.py's protocol)."""
-    chunks = [p[s: s + length + 1] for p in pieces for s in range(0, max(len(p) - 1, 1), length)]
-    chunks = [c for c in chunks if len(c) > 1]
-    total, events = 0.0, 0
-    for first in range(0, len(chunks), batch_size):
-        group = chunks[first: first + batch_size]
-        padded = np.full((batch_size, length + 1), PAD, np.int32)
-        for i, chunk in enumerate(group):
-            padded[i, : len(chunk)] = chunk
-        logits = np.asarray(model.predict_on_batch(padded[:, :-1]), np.float64)
-        logits -= logits.max(axis=-1, keepdims=True)
-        log_probs = logits - np.log(np.exp(logits).sum(axis=-1, keepdims=True))
-        for chunk, chunk_log_probs in zip(group, log_probs):
-            targets = chunk[1:]
-            total -= float(chunk_log_probs[np.arange(len(targets)), targets].sum())
-            events += len(targets)
-    return total / max(events, 1)
+def nll_per_event(model: keras.Model, pieces: list[np.ndarray], length: int) -> float:
+    """compose/evaluate.py's figure, without the grammar's renormalization (it needs note-seq)."""
+    return token_nll_per_event(model, pieces, length, batch_size=64, in_grammar=False)["nll_per_event"]
 
 
 class TimeBudget(keras.callbacks.Callback):

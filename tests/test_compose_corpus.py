@@ -120,3 +120,22 @@ def test_the_token_file_trainer_goes_on_from_a_composer_and_writes_what_ship_mod
         assert model.config.num_layers == 2 and getattr(model, "optimizer", None) is None
         moved = [w for w, s in zip(model.get_weights(), start.get_weights()) if not np.allclose(w, s)]
         assert moved, f"{name} holds the starting weights"
+
+
+def test_the_token_file_trainer_needs_no_note_seq():
+    # As on an accelerator machine (where it runs under JAX, with no TensorFlow either).
+    code = (f"import sys; sys.modules['note_seq'] = None; sys.path[:0] = [{str(REPO)!r}, {str(REPO / 'scripts')!r}]; "
+            "import train_composer_tokens")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_scoring_tokens_without_the_grammar_gives_the_same_figure(tmp_path):
+    from compose.evaluate import nll_per_event, token_nll_per_event
+
+    pieces = [apply_sustain(read_note_sequence(make_midi(tmp_path / f"{i}.mid", chords(i, 6.0)))) for i in range(2)]
+    model = build_model(ComposerConfig.tiny())
+    full = nll_per_event(model, pieces)
+    tokens_only = token_nll_per_event(model, [piece_tokens(p) for p in pieces], in_grammar=False)
+    assert tokens_only["nll_per_event"] == pytest.approx(full["nll_per_event"]) and tokens_only["events"] == full["events"]
+    assert "nll_per_event_in_grammar" not in tokens_only and full["nll_per_event_in_grammar"] < full["nll_per_event"]
