@@ -33,6 +33,7 @@ from compose.corpus import TokenCrops, even_spread, load_token_file  # noqa: E40
 from compose.evaluate import token_nll_per_event  # noqa: E402
 from compose.model import build_model  # noqa: E402
 from compose.vocabulary import PAD  # noqa: E402
+from stages.contract import save_model_atomic  # noqa: E402
 
 
 def nll_per_event(model: keras.Model, pieces: list[np.ndarray], length: int) -> float:
@@ -96,9 +97,7 @@ def save_weights_only(config: ComposerConfig, weights, path: Path) -> None:
     """A `.keras` of the model with these weights and no optimizer state (a fresh, uncompiled copy)."""
     model = build_model(config)
     model.set_weights(weights)
-    temporary = path.with_name(f".{path.stem}.partial{path.suffix}")
-    model.save(temporary)
-    temporary.replace(path)
+    save_model_atomic(model, path)
 
 
 def grow(model: keras.Model, num_layers: int) -> keras.Model:
