@@ -25,31 +25,23 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks import record  # noqa: E402
 from compose.data import even_spread, load_pieces, piece_tokens  # noqa: E402
-from compose.evaluate import chunks, log_softmax  # noqa: E402
+from compose.evaluate import scored_chunks  # noqa: E402
 from compose.model import MusicTransformer  # noqa: E402,F401  (registers the class for loading)
-from compose.tokens import PAD  # noqa: E402
 
 SHARED_DATA = REPO.parent / "shared" / "data"
 BANDS = ((0, 32), (32, 128), (128, 512))  # positions of the predicted token within its chunk
 
 
-def nll_by_position(model: keras.Model, pieces: list[np.ndarray], length: int = 512, batch_size: int = 8) -> dict:
+def nll_by_position(model: keras.Model, pieces: list[np.ndarray], length: int = 512) -> dict:
     sums: dict[str, list[float]] = {}
-    scored = [(c, index == 0) for p in pieces for index, c in enumerate(chunks(p, length)) if len(c) > 1]
-    for first in range(0, len(scored), batch_size):
-        group = scored[first: first + batch_size]
-        padded = np.full((batch_size, length + 1), PAD, np.int32)
-        for i, (chunk, _) in enumerate(group):
-            padded[i, : len(chunk)] = chunk
-        log_probs = log_softmax(np.asarray(model.predict_on_batch(padded[:, :-1]), np.float64))
-        for (chunk, starts_piece), chunk_log_probs in zip(group, log_probs):
-            targets = chunk[1:]
-            nll = -chunk_log_probs[np.arange(len(targets)), targets]
-            for low, high in BANDS:
-                key = f"{'piece start' if starts_piece else 'mid-piece'} chunks, tokens {low}-{high - 1}"
-                total = sums.setdefault(key, [0.0, 0])
-                total[0] += float(nll[low:high].sum())
-                total[1] += len(nll[low:high])
+    for chunk, starts_piece, log_probs in scored_chunks(model, pieces, length):
+        targets = chunk[1:]
+        nll = -log_probs[np.arange(len(targets)), targets]
+        for low, high in BANDS:
+            key = f"{'piece start' if starts_piece else 'mid-piece'} chunks, tokens {low}-{high - 1}"
+            total = sums.setdefault(key, [0.0, 0])
+            total[0] += float(nll[low:high].sum())
+            total[1] += len(nll[low:high])
     return {key: {"nll_per_event": round(total / count, 3), "events": count} for key, (total, count) in sums.items()}
 
 

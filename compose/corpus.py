@@ -19,9 +19,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from compose.vocabulary import NOTE_OFF, NOTE_ON, PAD
+from compose.vocabulary import NOTE_OFF, NOTE_ON, PAD, PIANO_RANGE
 
-PIANO_RANGE = (21, 108)
 TRANSPOSE_SEMITONES = 3
 
 

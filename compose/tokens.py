@@ -16,13 +16,13 @@ from note_seq import performance_lib, sequences_lib
 from note_seq.constants import STANDARD_PPQ
 from note_seq.performance_encoder_decoder import PerformanceOneHotEncoding
 
-from compose.vocabulary import END, NOTE_OFF, NOTE_ON, PAD, SPECIAL_TOKENS, TIME_SHIFT, VELOCITY, VOCAB_SIZE
+from compose.vocabulary import (END, NOTE_OFF, NOTE_ON, PAD, PIANO_RANGE, SPECIAL_TOKENS, TIME_SHIFT, VELOCITY,
+                                VOCAB_SIZE)
 from stages.midi import NoteSequence, apply_sustain
 
 STEPS_PER_SECOND = 100
 MAX_SHIFT_STEPS = 100
 VELOCITY_BINS = 32
-PIANO_RANGE = (21, 108)
 MAX_UNRELEASED_S = 5.0
 
 ENCODING = PerformanceOneHotEncoding(num_velocity_bins=VELOCITY_BINS, max_shift_steps=MAX_SHIFT_STEPS)

@@ -10,3 +10,4 @@ NOTE_OFF = NOTE_ON + 128  # + pitch
 TIME_SHIFT = NOTE_OFF + 128  # + steps - 1
 VELOCITY = TIME_SHIFT + 100  # + bin - 1
 VOCAB_SIZE = VELOCITY + 32
+PIANO_RANGE = (21, 108)  # MIDI pitches of the 88 keys: augmentation drops notes outside them
