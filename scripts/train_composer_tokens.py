@@ -7,7 +7,9 @@ budget: for an accelerator machine, where neither TensorFlow nor note-seq is ins
 Crops are those of `w2m2w train compose` (compose.corpus: whole pieces' tokens cut at random
 places, transposed by up to +-3 semitones); the token file holds the time stretches. The
 learning rate warms up, then follows a cosine over the time budget, set at each epoch's start.
-The run writes OUT/final.keras and, averaged over the epochs after `--average-from` of the
+`--grow-layers` and `--widen` first grow the model, deeper (scripts/grow_composer.py) or twice
+as wide (scripts/widen_composer.py), computing what it did. `--steps` budgets optimizer steps
+instead of minutes, for a run that means the same on any machine. The run writes OUT/final.keras and, averaged over the epochs after `--average-from` of the
 budget, OUT/mean.keras (weights only; no optimizer), with OUT/history.csv (for
 scripts/ship_model.py), and prints the validation NLL per event as it goes (512-token chunks,
 as `w2m2w evaluate compose` scores them, without the grammar's renormalization).
@@ -42,22 +44,26 @@ def nll_per_event(model: keras.Model, pieces: list[np.ndarray], length: int) -> 
 
 
 class TimeBudget(keras.callbacks.Callback):
-    """Sets each epoch's learning rate from the share of the budget spent (linear warm-up over
+    """Sets each epoch's learning rate from the share of the budget (seconds, or with `steps`
+    optimizer steps) spent (linear warm-up over
     the first epochs, then a cosine to `floor` of the peak), stops when the budget is spent,
     keeps a running sum of the weights after `average_from`, and scores validation now and then."""
 
-    def __init__(self, seconds: float, peak: float, floor: float, warmup_epochs: int, average_from: float,
-                 validation: list[np.ndarray], length: int, score_every_s: float, history: Path | None = None):
+    def __init__(self, seconds: float | None, peak: float, floor: float, warmup_epochs: int, average_from: float,
+                 validation: list[np.ndarray], length: int, score_every_s: float, history: Path | None = None,
+                 steps: int | None = None):
         super().__init__()
         self.history = history  # a CSV of the epochs, as stages.training writes (scripts/ship_model.py reads it)
         if history:
             history.write_text("epoch,loss,learning_rate,val_nll_per_event\n")
-        self.seconds, self.peak, self.floor, self.warmup_epochs = seconds, peak, floor, warmup_epochs
+        self.steps, self.seconds, self.peak, self.floor, self.warmup_epochs = steps, seconds, peak, floor, warmup_epochs
         self.average_from, self.validation, self.length, self.score_every_s = average_from, validation, length, score_every_s
         self.started = self.epoch_started = self.scored = time.monotonic()
         self.sum, self.averaged = None, 0
 
     def spent(self) -> float:
+        if self.steps:
+            return int(self.model.optimizer.iterations) / self.steps
         return (time.monotonic() - self.started) / self.seconds
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -71,7 +77,7 @@ class TimeBudget(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         now = time.monotonic()
         # Stop where one more epoch would overrun the budget, so a run ends on time.
-        spent = self.spent() + (now - self.epoch_started) / self.seconds
+        spent = self.spent() if self.steps else self.spent() + (now - self.epoch_started) / self.seconds
         if spent >= self.average_from:
             weights = self.model.get_weights()
             self.sum = weights if self.sum is None else [s + w for s, w in zip(self.sum, weights)]
@@ -107,15 +113,25 @@ def grow(model: keras.Model, num_layers: int) -> keras.Model:
     return grow_blocks(model, num_layers)
 
 
+def widen(model: keras.Model, seed: int) -> keras.Model:
+    sys.path.insert(0, str(REPO / "scripts"))
+    from widen_composer import widen as widen_twice
+
+    return widen_twice(model, seed)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("tokens", type=Path, help="training pieces (scripts/encode_corpus.py)")
     parser.add_argument("out", type=Path, help="folder for final.keras and mean.keras")
     parser.add_argument("--from", dest="initial", type=Path, required=True, help="the trained composer to go on from")
     parser.add_argument("--grow-layers", type=int, help="first grow the model to this many blocks (scripts/grow_composer.py)")
+    parser.add_argument("--widen", action="store_true", help="then double its width (scripts/widen_composer.py)")
     parser.add_argument("--validation", type=Path, help="validation pieces (scripts/encode_corpus.py --split validation)")
     parser.add_argument("--validation-pieces", type=int, default=24, help="an even spread of this many (0: all)")
-    parser.add_argument("--minutes", type=float, required=True, help="training time budget")
+    limit = parser.add_mutually_exclusive_group(required=True)
+    limit.add_argument("--minutes", type=float, help="training time budget")
+    limit.add_argument("--steps", type=int, help="training budget in optimizer steps")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--sequence-length", type=int, default=512)
     parser.add_argument("--learning-rate", type=float, default=4e-4, help="peak")
@@ -132,12 +148,15 @@ def main() -> None:
     model = keras.saving.load_model(args.initial, compile=False)
     if args.grow_layers:
         model = grow(model, args.grow_layers)
+    if args.widen:
+        model = widen(model, args.seed)
     config = dataclasses.replace(model.config, sequence_length=args.sequence_length, batch_size=args.batch_size)
     model.config = config
     # A plain learning rate, not compose.model's schedule: TimeBudget sets it each epoch.
     model.compile(optimizer=keras.optimizers.Adam(args.learning_rate, global_clipnorm=config.clip_norm),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=PAD), jit_compile=True)
-    print(f"{keras.backend.backend()} backend, {model.count_params():,} parameters, {config.num_layers} blocks", flush=True)
+    print(f"{keras.backend.backend()} backend, {model.count_params():,} parameters, {config.num_layers} blocks "
+          f"of width {config.model_dim}", flush=True)
 
     train = load_token_file(args.tokens)
     validation = even_spread(load_token_file(args.validation), args.validation_pieces) if args.validation else []
@@ -145,8 +164,8 @@ def main() -> None:
     if validation:
         print(f"validation before: {nll_per_event(model, validation, 512):.4f}", flush=True)
 
-    budget = TimeBudget(args.minutes * 60, args.learning_rate, args.floor * args.learning_rate, args.warmup_epochs,
-                        args.average_from, validation, 512, args.score_every, args.out / "history.csv")
+    budget = TimeBudget(args.minutes and args.minutes * 60, args.learning_rate, args.floor * args.learning_rate, args.warmup_epochs,
+                        args.average_from, validation, 512, args.score_every, args.out / "history.csv", args.steps)
     crops = TokenCrops(train, args.batch_size, args.sequence_length, args.steps_per_epoch, args.seed)
     model.fit(crops, epochs=1_000_000, callbacks=[budget], verbose=0)
 

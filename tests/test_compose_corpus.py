@@ -122,6 +122,30 @@ def test_the_token_file_trainer_goes_on_from_a_composer_and_writes_what_ship_mod
         assert moved, f"{name} holds the starting weights"
 
 
+def test_the_token_file_trainer_widens_first_and_counts_its_budget_in_steps(tmp_path):
+    from compose.evaluate import token_nll_per_event
+
+    pieces = [piece_tokens(apply_sustain(read_note_sequence(make_midi(tmp_path / f"{i}.mid", chords(i, 8.0)))))
+              for i in range(3)]
+    (tmp_path / "train.npz").write_bytes(token_file_bytes(pieces[:2], [1.0] * 2))
+    (tmp_path / "validation.npz").write_bytes(token_file_bytes(pieces[2:], [1.0]))
+    start = build_model(ComposerConfig.tiny())
+    start.save(tmp_path / "start.keras")
+    result = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "train_composer_tokens.py"), str(tmp_path / "train.npz"),
+         str(tmp_path / "run"), "--from", str(tmp_path / "start.keras"), "--validation", str(tmp_path / "validation.npz"),
+         "--widen", "--steps", "6", "--steps-per-epoch", "3", "--batch-size", "2", "--sequence-length", "32"],
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    # Widening keeps what the model computes: the wide model scores what the narrow one did.
+    before = float(result.stdout.split("validation before: ")[1].split()[0])
+    assert before == pytest.approx(token_nll_per_event(start, pieces[2:], 512, in_grammar=False)["nll_per_event"], abs=2e-4)
+    with open(tmp_path / "run" / "history.csv") as handle:
+        assert len(list(csv.DictReader(handle))) == 2  # 6 steps of 3 per epoch, however fast the machine
+    final = keras.saving.load_model(tmp_path / "run" / "final.keras", compile=False)
+    assert final.config.model_dim == 2 * start.config.model_dim and final.config.ff_dim == 2 * start.config.ff_dim
+
+
 def test_the_token_file_trainer_needs_no_note_seq():
     # As on an accelerator machine (where it runs under JAX, with no TensorFlow either).
     code = (f"import sys; sys.modules['note_seq'] = None; sys.path[:0] = [{str(REPO)!r}, {str(REPO / 'scripts')!r}]; "
