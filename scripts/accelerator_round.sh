@@ -6,9 +6,10 @@
 #   bash scripts/accelerator_round.sh prepare
 #       here: Keras's wheels into .whl/ and the ASAP train/validation token files into .gpu/
 #       (both git-ignored; carry them: [".gpu", ".whl"]).
-#   MINUTES=9 bash scripts/accelerator_round.sh train "--from compose/checkpoints/default.keras --widen --seed 1" ...
+#   MINUTES=7 bash scripts/accelerator_round.sh train "--from compose/checkpoints/default.keras --widen --seed 1" ...
 #       there: one scripts/train_composer_tokens.py run per quoted argument list, side by side on
-#       the one GPU, each into $OUT/armN (final.keras, mean.keras, history.csv, log).
+#       the one GPU, each into $OUT/armN (final.keras, mean.keras, history.csv, log). Seven
+#       minutes, with start-up and the validation scores, fit one 600-second call of the device tool.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
