@@ -28,14 +28,16 @@ import keras
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path[:0] = [str(REPO), str(REPO / "scripts")]
 
 from compose.config import ComposerConfig  # noqa: E402
 from compose.corpus import TokenCrops, even_spread, load_token_file  # noqa: E402
 from compose.evaluate import token_nll_per_event  # noqa: E402
 from compose.model import build_model  # noqa: E402
 from compose.vocabulary import PAD  # noqa: E402
+from grow_composer import grow  # noqa: E402
 from stages.contract import save_model_atomic  # noqa: E402
+from widen_composer import widen  # noqa: E402
 
 
 def nll_per_event(model: keras.Model, pieces: list[np.ndarray], length: int) -> float:
@@ -104,20 +106,6 @@ def save_weights_only(config: ComposerConfig, weights, path: Path) -> None:
     model = build_model(config)
     model.set_weights(weights)
     save_model_atomic(model, path)
-
-
-def grow(model: keras.Model, num_layers: int) -> keras.Model:
-    sys.path.insert(0, str(REPO / "scripts"))
-    from grow_composer import grow as grow_blocks
-
-    return grow_blocks(model, num_layers)
-
-
-def widen(model: keras.Model, seed: int) -> keras.Model:
-    sys.path.insert(0, str(REPO / "scripts"))
-    from widen_composer import widen as widen_twice
-
-    return widen_twice(model, seed)
 
 
 def main() -> None:
