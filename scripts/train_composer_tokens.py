@@ -9,9 +9,10 @@ places, transposed by up to +-3 semitones); the token file holds the time stretc
 learning rate warms up, then follows a cosine over the time budget, set at each epoch's start.
 `--grow-layers` and `--widen` first grow the model, deeper (scripts/grow_composer.py) or twice
 as wide (scripts/widen_composer.py), computing what it did. `--steps` budgets optimizer steps
-instead of minutes, for a run that means the same on any machine. The run writes OUT/final.keras and, averaged over the epochs after `--average-from` of the
-budget, OUT/mean.keras (weights only; no optimizer), with OUT/history.csv (for
-scripts/ship_model.py), and prints the validation NLL per event as it goes (512-token chunks,
+instead of minutes, for a run that means the same on any machine. The run writes
+OUT/final.keras and, averaged over the epochs after `--average-from` of the budget,
+OUT/mean.keras (weights only; no optimizer), with OUT/history.csv (for scripts/ship_model.py),
+and prints the validation NLL per event as it goes (512-token chunks,
 as `w2m2w evaluate compose` scores them, without the grammar's renormalization).
 """
 
@@ -46,10 +47,10 @@ def nll_per_event(model: keras.Model, pieces: list[np.ndarray], length: int) -> 
 
 
 class TimeBudget(keras.callbacks.Callback):
-    """Sets each epoch's learning rate from the share of the budget (seconds, or with `steps`
-    optimizer steps) spent (linear warm-up over
-    the first epochs, then a cosine to `floor` of the peak), stops when the budget is spent,
-    keeps a running sum of the weights after `average_from`, and scores validation now and then."""
+    """Sets each epoch's learning rate from the share of the budget spent, in seconds or (with
+    `steps`) optimizer steps (linear warm-up over the first epochs, then a cosine to `floor` of
+    the peak), stops when the budget is spent, keeps a running sum of the weights after
+    `average_from`, and scores validation now and then."""
 
     def __init__(self, seconds: float | None, peak: float, floor: float, warmup_epochs: int, average_from: float,
                  validation: list[np.ndarray], length: int, score_every_s: float, history: Path | None = None,

@@ -43,12 +43,11 @@ def read_split(weights: np.ndarray, rng: np.random.Generator, axis: int = 0) -> 
     return np.concatenate([share * weights, (1 - share) * weights], axis=axis)
 
 
-def per_head(weights: np.ndarray, heads: int, widen) -> np.ndarray:
-    """Apply `widen` to each head's block of the last axis (head-major, as the attention lays it
-    out), so that a head's units stay together."""
-    split = weights.reshape(weights.shape[:-1] + (heads, -1))
-    widened = widen(split)
-    return widened.reshape(weights.shape[:-1] + (-1,))
+def each_head_twice(weights: np.ndarray, heads: int) -> np.ndarray:
+    """`written_twice` for each head's block of the last axis (head-major, as the attention lays
+    it out), so that a head's doubled units stay together."""
+    by_head = weights.reshape(weights.shape[:-1] + (heads, -1))
+    return written_twice(by_head).reshape(weights.shape[:-1] + (-1,))
 
 
 def widen(model: MusicTransformer, seed: int = 0) -> MusicTransformer:
@@ -70,12 +69,12 @@ def widen(model: MusicTransformer, seed: int = 0) -> MusicTransformer:
         q_scale = np.repeat([1 / np.sqrt(2), 1.0, 1.0], c.model_dim).astype(kernel.dtype)  # queries only
         kernel, bias = kernel * q_scale, bias * q_scale
         # q, k and v side by side, each head-major: 3 * heads blocks, each doubled in place.
-        kernel = per_head(kernel, 3 * heads, lambda w: written_twice(w))
-        bias = per_head(bias, 3 * heads, lambda w: written_twice(w))
-        new.attention.qkv.set_weights([read_split(kernel, rng), bias])
+        new.attention.qkv.set_weights([read_split(each_head_twice(kernel, 3 * heads), rng),
+                                       each_head_twice(bias, 3 * heads)])
         kernel, bias = old.attention.out.get_weights()
+        # Each head's rows read its own doubled units.
         by_head = kernel.reshape(heads, c.model_dim // heads, c.model_dim)
-        kernel = np.concatenate([read_split(h, rng) for h in by_head]).astype(kernel.dtype)
+        kernel = read_split(by_head, rng, axis=1).reshape(-1, c.model_dim)
         new.attention.out.set_weights([written_twice(kernel), written_twice(bias)])
         distances = keras.ops.convert_to_numpy(old.attention.distance_embeddings)
         new.attention.distance_embeddings.assign(written_twice(distances))
