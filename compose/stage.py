@@ -6,50 +6,15 @@ import os
 from pathlib import Path
 from typing import Any
 
-import keras
 import numpy as np
 from tqdm.auto import tqdm
 
+from compose.composer import DEFAULT_CHECKPOINT, Composer, primer_tokens  # noqa: F401 (re-exported)
 from compose.data import window
-from compose.sample import Sampler
-from compose.tokens import decode, encode
+from compose.tokens import decode
 from stages.contract import InputError, Job, Stage, content_id, partial_path
 from stages.midi import MIDI_SUFFIXES, NoteSequence, apply_sustain, notes_from_sequence, read_note_sequence, write_midi
 from stages.plots import plot_piano_rolls
-
-DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "default.keras"
-
-
-class Composer:
-    """A Music Transformer and its sampling settings: primer NoteSequence -> new NoteSequence."""
-
-    def __init__(self, checkpoint: Path | str = DEFAULT_CHECKPOINT, seconds: float = 30.0, max_tokens: int = 4096,
-                 temperature: float = 1.0, top_k: int = 0, top_p: float = 0.95, seed: int = 0,
-                 in_grammar: bool = True):
-        if not Path(checkpoint).is_file():
-            raise FileNotFoundError(f"composer checkpoint not found: {checkpoint}")
-        self.checkpoint = Path(checkpoint)
-        self.settings = dict(seconds=seconds, max_tokens=max_tokens, temperature=temperature, top_k=top_k,
-                             top_p=top_p, seed=seed, in_grammar=in_grammar)
-        self._sampler: Sampler | None = None
-
-    @property
-    def sampler(self) -> Sampler:
-        if self._sampler is None:
-            self._sampler = Sampler(keras.saving.load_model(self.checkpoint, compile=False))
-        return self._sampler
-
-    def continue_sequence(self, primer: NoteSequence | None, seed_offset: int = 0) -> NoteSequence:
-        """The primer followed by new music (or new music alone when there is no primer)."""
-        tokens = primer_tokens(primer)
-        settings = dict(self.settings, seed=self.settings["seed"] + seed_offset)
-        new = self.sampler.generate(tokens, **settings)
-        return decode(np.concatenate([tokens, new]))
-
-
-def primer_tokens(primer: NoteSequence | None) -> np.ndarray:
-    """The tokens a continuation starts from (none without a primer or its notes)."""
-    return encode(primer, sustain=False) if primer is not None and primer.notes else np.zeros(0, np.int32)
 
 
 def split_at_primer_end(composed: NoteSequence, primer_end_s: float) -> tuple[np.ndarray, np.ndarray]:

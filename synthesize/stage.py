@@ -3,67 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-import keras
-import numpy as np
 from tqdm.auto import tqdm
 
 from stages.audio import write_wav
 from stages.contract import InputError, Job, Stage, content_id
-from stages.midi import MIDI_SUFFIXES, NoteSequence, apply_sustain, notes_from_sequence, read_note_sequence
-from synthesize.conditioning import performance_roll, sequence_roll, snap_to_render_grid
-from synthesize.excitation import harmonic_excitation
-from synthesize.generate import Generator, join_segments, segment_plan, set_loudness
-
-DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "default.keras"
-
-
-class Synthesizer:
-    """NoteSequence -> audio, as segments generated side by side and joined."""
-
-    def __init__(self, model, segment_seconds: float = 2.0, batch_segments: int = 32, seed: int = 0,
-                 temperature: float | None = None, output_rms_lsb: float | None = None):
-        self.model, self.config = model, model.config
-        self.generator = Generator(model, temperature=temperature)
-        self.output_rms_lsb = self.config.output_rms_lsb if output_rms_lsb is None else float(output_rms_lsb)
-        self.segment = int(segment_seconds * self.config.sample_rate_hz) // self.config.samples_per_frame * self.config.samples_per_frame
-        # Enough lead-in to flush the start-up transient out of the receptive field, whole frames.
-        spf = self.config.samples_per_frame
-        self.lead_in = -(-max(2048, 2 * self.config.receptive_field) // spf) * spf
-        self.crossfade = 4 * spf
-        self.batch_segments, self.seed = batch_segments, seed
-
-    @classmethod
-    def load(cls, path: Path | str = DEFAULT_CHECKPOINT, **kwargs) -> "Synthesizer":
-        if not Path(path).is_file():
-            raise FileNotFoundError(f"synthesizer checkpoint not found: {path}")
-        return cls(keras.saving.load_model(path, compile=False), **kwargs)
-
-    def render(self, sequence: NoteSequence, progress: Callable[[float], None] | None = None) -> np.ndarray:
-        """(samples,) float32 audio at the model's sample rate."""
-        c, spf = self.config, self.config.samples_per_frame
-        notes = snap_to_render_grid(notes_from_sequence(apply_sustain(sequence)), c.render_grid_samples, c.sample_rate_hz)
-        roll = performance_roll(notes, c.roll_rate_hz)
-        total = len(roll) * spf
-        plan = segment_plan(total, self.segment, self.lead_in, self.crossfade)
-        margin = self.model.context.margin
-        before = self.lead_in // spf + margin  # frames of silence before the piece
-        padded = np.pad(roll, ((before, (self.segment + self.crossfade) // spf + margin), (0, 0)))
-        segments = []
-        for group in range(0, len(plan), self.batch_segments):
-            spans = plan[group: group + self.batch_segments]
-            rolls = np.stack([padded[first // spf + before - margin: last // spf + before + margin] for first, last in spans])
-            excitation = None
-            if c.harmonics:  # from the whole piece's notes, so phases run on across segments
-                excitation = np.stack([harmonic_excitation(notes, first, last - first, c.sample_rate_hz, c.harmonics)
-                                       for first, last in spans])
-            conditioning = np.asarray(self.model.condition(rolls, excitation))
-            count = len(rolls)
-            report = (lambda samples: progress(samples * count / c.sample_rate_hz)) if progress else None
-            segments.extend(self.generator.run(conditioning, seed=self.seed + group, progress=report))
-        audio = join_segments(np.stack(segments), total, self.segment, self.lead_in, self.crossfade)
-        return set_loudness(audio, self.output_rms_lsb)
+from stages.midi import MIDI_SUFFIXES, read_note_sequence
+from synthesize.conditioning import sequence_roll
+from synthesize.synthesizer import DEFAULT_CHECKPOINT, Synthesizer  # noqa: F401 (re-exported)
 
 
 class SynthesizeStage(Stage):

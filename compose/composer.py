@@ -1,0 +1,74 @@
+"""The composer: a Music Transformer checkpoint with its sampling settings, and `compose()`,
+the one-call API (MIDI in, MIDI with new music after it out)."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import keras
+import numpy as np
+import pretty_midi
+
+from compose.data import window
+from compose.sample import Sampler
+from compose.tokens import decode, encode
+from stages.contract import InputError
+from stages.interop import as_note_sequence, to_pretty_midi
+from stages.midi import NoteSequence, apply_sustain
+
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "default.keras"
+
+
+class Composer:
+    """A Music Transformer and its sampling settings: primer NoteSequence -> new NoteSequence."""
+
+    def __init__(self, checkpoint: Path | str = DEFAULT_CHECKPOINT, seconds: float = 30.0, max_tokens: int = 4096,
+                 temperature: float = 1.0, top_k: int = 0, top_p: float = 0.95, seed: int = 0,
+                 in_grammar: bool = True):
+        if not Path(checkpoint).is_file():
+            raise FileNotFoundError(f"composer checkpoint not found: {checkpoint}")
+        self.checkpoint = Path(checkpoint)
+        self.settings = dict(seconds=seconds, max_tokens=max_tokens, temperature=temperature, top_k=top_k,
+                             top_p=top_p, seed=seed, in_grammar=in_grammar)
+        self._sampler: Sampler | None = None
+
+    @property
+    def sampler(self) -> Sampler:
+        if self._sampler is None:
+            self._sampler = Sampler(keras.saving.load_model(self.checkpoint, compile=False))
+        return self._sampler
+
+    def continue_sequence(self, primer: NoteSequence | None, seed_offset: int = 0) -> NoteSequence:
+        """The primer followed by new music (or new music alone when there is no primer)."""
+        tokens = primer_tokens(primer)
+        settings = dict(self.settings, seed=self.settings["seed"] + seed_offset)
+        new = self.sampler.generate(tokens, **settings)
+        return decode(np.concatenate([tokens, new]))
+
+
+def primer_tokens(primer: NoteSequence | None) -> np.ndarray:
+    """The tokens a continuation starts from (none without a primer or its notes)."""
+    return encode(primer, sustain=False) if primer is not None and primer.notes else np.zeros(0, np.int32)
+
+
+@functools.lru_cache(maxsize=1)
+def _sampler(checkpoint: Path) -> Sampler:
+    return Composer(checkpoint).sampler
+
+
+def compose(midi: pretty_midi.PrettyMIDI | NoteSequence | Path | str | None = None, seconds: float = 30.0, *,
+            primer_seconds: float = 10.0, checkpoint: Path | str = DEFAULT_CHECKPOINT,
+            **sampling) -> pretty_midi.PrettyMIDI:
+    """The first `primer_seconds` of `midi` (sustain pedal applied) followed by `seconds` of new
+    music; new music alone when `midi` is None. `sampling`: the Composer's other settings
+    (temperature, top_k, top_p, seed, max_tokens, in_grammar). The model is loaded once."""
+    composer = Composer(checkpoint, seconds=seconds, **sampling)
+    composer._sampler = _sampler(composer.checkpoint.resolve())
+    primer = None
+    if midi is not None:
+        piece = apply_sustain(as_note_sequence(midi))
+        if not piece.notes:
+            raise InputError("MIDI has no notes to continue")
+        primer = window(piece, 0.0, primer_seconds)
+    return to_pretty_midi(composer.continue_sequence(primer))

@@ -1,0 +1,198 @@
+"""The transcriber: recordings of any length -> notes, by chunked inference with overlap,
+stitched, then decoded.
+
+The log-mel spectrogram is cut into chunks of `chunk_frames` that each see `overlap_frames` of
+context on both sides; only each chunk's centre is kept. The model runs on fixed-size batches
+of chunks, so memory stays bounded by one batch whatever the recording's length, and the
+compiled graph is traced once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from pathlib import Path
+
+import keras
+import numpy as np
+import pretty_midi
+
+from stages.audio import stream_audio
+from stages.contract import InputError
+from stages.interop import to_pretty_midi
+from stages.midi import NoteSequence, sequence_from_notes
+from transcribe.config import TranscriberConfig
+from transcribe.decode import decode_notes, notes_between, offset_ends
+from transcribe.features import SILENCE, log_mel, log_mel_blocks
+from transcribe.model import OnsetsAndFrames, probabilities
+from transcribe.note_ends import decode_with_ends
+from transcribe.rescore import OnsetRescorer, accepted_onsets, rescorer_path
+
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "default.keras"
+SILENCE_PEAK = 1e-4  # -80 dBFS: nothing a piano played
+
+
+def load_transcriber_model(path: Path | str = DEFAULT_CHECKPOINT) -> OnsetsAndFrames:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"transcriber checkpoint not found: {path}")
+    return keras.saving.load_model(path, compile=False)
+
+
+def load_rescorer(transcriber_checkpoint: Path | str = DEFAULT_CHECKPOINT) -> OnsetRescorer | None:
+    """The onset rescorer trained for this checkpoint (beside it), or None when it has none."""
+    path = rescorer_path(transcriber_checkpoint)
+    return keras.saving.load_model(path, compile=False) if path.is_file() else None
+
+
+def float16_rounded(probs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The heads at float16 precision (as float32), the precision the Beam re-transcription ships
+    them in: decoding them in-process then decides as Beam does."""
+    return {name: np.asarray(values, np.float16).astype(np.float32) for name, values in probs.items()}
+
+
+def decode_probabilities(probs: dict[str, np.ndarray], config: TranscriberConfig,
+                         rescorer: OnsetRescorer | None = None) -> np.ndarray:
+    """The heads' probabilities -> notes, at the config's thresholds; with a rescorer, notes
+    start where it accepts the onset head's candidates instead of at the onset threshold, and
+    end where its note-end network hears them stop, when it has one."""
+    onsets, onset_threshold = probs["onsets"], config.onset_threshold
+    if rescorer is not None:
+        probs = float16_rounded(probs)
+        onsets, onset_threshold = accepted_onsets(rescorer, probs), 0.5
+        if rescorer.note_ends:
+            starts = np.argwhere(onsets > 0)  # (frame, key), one per note
+            ends = decode_with_ends(probs, starts, rescorer.end_logits, rescorer.sounding_threshold,
+                                    rescorer.quiet_run)
+            return notes_between(starts, ends, probs["velocities"], config.frames_per_second)
+    return decode_notes(probs["frames"], onsets, probs["velocities"], config.frames_per_second,
+                        frame_threshold=config.frame_threshold, onset_threshold=onset_threshold,
+                        note_ends=offset_ends(probs["frames"], probs["offsets"], config.offset_threshold,
+                                              config.offset_frame_gate),
+                        offset_correction_s=config.offset_correction_s)
+
+
+def drop_short_notes(notes: np.ndarray, min_note_s: float) -> np.ndarray:
+    """The notes that last at least `min_note_s` seconds."""
+    return notes[notes["offset_s"] - notes["onset_s"] >= min_note_s] if min_note_s > 0 else notes
+
+
+class Transcriber:
+    """Onsets and Frames with its decoding settings: audio -> note array (stages.midi).
+
+    `onset_threshold` and `frame_threshold` replace the checkpoint's tuned values; the onset
+    threshold only counts without a rescorer (the rescorer decides onsets in its place) and the
+    frame threshold only where notes are not ended by the rescorer's note-end network. Notes
+    shorter than `min_note_s` are dropped.
+    """
+
+    def __init__(self, model: OnsetsAndFrames, batch_chunks: int = 2, rescorer: OnsetRescorer | None = None,
+                 onset_threshold: float | None = None, frame_threshold: float | None = None,
+                 min_note_s: float = 0.0):
+        self.model = model
+        thresholds = {name: value for name, value in (("onset_threshold", onset_threshold),
+                                                      ("frame_threshold", frame_threshold)) if value is not None}
+        for name, value in thresholds.items():
+            if not 0.0 < value < 1.0:
+                raise ValueError(f"{name} must lie between 0 and 1, not {value}")
+        if min_note_s < 0:
+            raise ValueError(f"the minimum note length must not be negative, not {min_note_s}")
+        self.config: TranscriberConfig = dataclasses.replace(model.config, **thresholds)
+        self.batch_chunks = batch_chunks
+        self.rescorer = rescorer
+        self.min_note_s = min_note_s
+
+    @classmethod
+    def load(cls, path: Path | str = DEFAULT_CHECKPOINT, rescore: bool = True, note_ends: bool = True,
+             **kwargs) -> "Transcriber":
+        """The checkpoint's transcriber, with the rescorer beside it unless `rescore` is False;
+        with `note_ends` False, its onsets only (notes then end at the config's thresholds).
+        Other keyword arguments go to the constructor (thresholds, `min_note_s`)."""
+        rescorer = load_rescorer(path) if rescore else None
+        if rescorer is not None and not note_ends:
+            rescorer.note_ends = False
+        return cls(load_transcriber_model(path), rescorer=rescorer, **kwargs)
+
+    def predict(self, mel: np.ndarray) -> dict[str, np.ndarray]:
+        """(frames, mel_bins) -> {onsets, offsets, frames, velocities}: (frames, 88) each."""
+        c = self.config
+        total = len(mel)
+        window = c.chunk_frames + 2 * c.overlap_frames
+        if total < window:  # one window, padded with silence at the end (one traced shape)
+            padded = np.full((window, c.mel_bins), SILENCE, np.float32)
+            padded[:total] = mel
+            probs = probabilities(self.model.predict_on_batch(padded[None]))
+            return {name: values[0, :total] for name, values in probs.items()}
+        outputs = {name: np.zeros((total, 88), np.float32) for name in ("onsets", "offsets", "frames", "velocities")}
+        centres = list(range(0, total, c.chunk_frames))
+        for batch_start in range(0, len(centres), self.batch_chunks):
+            batch = centres[batch_start: batch_start + self.batch_chunks]
+            # Windows never run past the clip (the last one is shifted back to end with it), so
+            # the clip's own start and end look to the model exactly as in one whole pass.
+            firsts = [min(max(0, centre - c.overlap_frames), total - window) for centre in batch]
+            x = np.stack([mel[first: first + window] for first in firsts]).astype(np.float32)
+            if len(batch) < self.batch_chunks:  # a fixed batch shape: the graph is traced once
+                x = np.concatenate([x, np.repeat(x[-1:], self.batch_chunks - len(batch), axis=0)])
+            probs = probabilities(self.model.predict_on_batch(x))
+            for i, (centre, first) in enumerate(zip(batch, firsts)):
+                length = min(c.chunk_frames, total - centre)
+                for name, values in probs.items():
+                    outputs[name][centre: centre + length] = values[i, centre - first: centre - first + length]
+        return outputs
+
+    def transcribe(self, audio: np.ndarray) -> np.ndarray:
+        """16 kHz mono audio -> notes (stages.midi note array)."""
+        return self.notes(self.predict(log_mel(audio, self.config)))
+
+    def transcribe_file(self, path: Path | str) -> np.ndarray:
+        """Any audio file -> notes; the audio is decoded block by block, never held whole."""
+        return self.notes(self.predict_file(path))
+
+    def predict_file(self, path: Path | str) -> dict[str, np.ndarray]:
+        """Any audio file -> the heads' probabilities, (frames, 88) each."""
+        peak = 0.0
+
+        def blocks():
+            nonlocal peak
+            for block in stream_audio(path, self.config.sample_rate_hz):
+                peak = max(peak, float(np.abs(block).max(initial=0.0)))
+                yield block
+
+        mel = log_mel_blocks(blocks(), self.config)
+        if peak < SILENCE_PEAK:
+            raise InputError("audio is silent (peak below -80 dBFS): nothing to transcribe")
+        return self.predict(mel)  # an hour of features is 100 MB: freed before decoding
+
+    def notes(self, probs: dict[str, np.ndarray]) -> np.ndarray:
+        """The heads' probabilities -> notes, at this transcriber's settings."""
+        return drop_short_notes(decode_probabilities(probs, self.config, self.rescorer), self.min_note_s)
+
+
+def sequence_at_tempo(notes: np.ndarray, midi_tempo_qpm: float = 120.0) -> NoteSequence:
+    """A note array as a NoteSequence whose MIDI file states this tempo (the notes' times in
+    seconds stay as they are; the tempo only sets how they fall on beats in a MIDI editor)."""
+    if not midi_tempo_qpm > 0:
+        raise ValueError(f"the MIDI tempo must be positive, not {midi_tempo_qpm}")
+    sequence = sequence_from_notes(notes)
+    sequence.tempos[0].qpm = midi_tempo_qpm
+    return sequence
+
+
+@functools.lru_cache(maxsize=2)
+def _loaded(checkpoint: Path, rescore: bool, note_ends: bool, onset_threshold: float | None,
+            frame_threshold: float | None, min_note_s: float) -> Transcriber:
+    return Transcriber.load(checkpoint, rescore=rescore, note_ends=note_ends, onset_threshold=onset_threshold,
+                            frame_threshold=frame_threshold, min_note_s=min_note_s)
+
+
+def transcribe(path: Path | str, *, checkpoint: Path | str = DEFAULT_CHECKPOINT, rescore: bool = True,
+               note_ends: bool = True, onset_threshold: float | None = None, frame_threshold: float | None = None,
+               min_note_ms: float = 0.0, midi_tempo: float = 120.0) -> pretty_midi.PrettyMIDI:
+    """A recording (any format, sample rate and channel count) -> its notes as MIDI.
+
+    The settings are those of `w2m2w transcribe`; the model is loaded once and reused by later
+    calls with the same settings.
+    """
+    transcriber = _loaded(Path(checkpoint).resolve(), rescore, note_ends, onset_threshold, frame_threshold,
+                          min_note_ms / 1000.0)
+    return to_pretty_midi(sequence_at_tempo(transcriber.transcribe_file(path), midi_tempo))
