@@ -9,6 +9,7 @@ Exit status: 0 when everything succeeded, 1 when some files failed (the rest wer
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import logging
 import os
@@ -84,12 +85,20 @@ def transcribe_and_score(dataset, out: Path, checkpoint: Path | None = None) -> 
 
 # -- entry -----------------------------------------------------------------------------------
 
+def version() -> str:
+    try:
+        return importlib.metadata.version("wave2midi2wave")
+    except importlib.metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="w2m2w",
         description="wave2midi2wave: piano audio -> MIDI -> new music -> piano audio "
                     "(Hawthorne et al., ICLR 2019).")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     maestro = commands.add_parser("maestro", help="the MAESTRO dataset: render, preprocess, retranscribe",
                                   description="Build and preprocess MAESTRO-layout datasets.")

@@ -13,29 +13,88 @@ from stages.cli import cores
 def add_transcribe(commands) -> None:
     parser = commands.add_parser(
         "transcribe", help="piano recordings -> MIDI (Onsets and Frames)",
-        description="Transcribe every recording under IN (WAV, FLAC, MP3, OGG, ...; any sample "
-                    "rate and channel count) to MIDI under OUT, mirroring the folder tree. "
-                    "Finished files are skipped; a bad file is reported and the rest go on.")
-    parser.add_argument("inputs", type=Path, help="a recording or a folder of recordings")
-    parser.add_argument("out", type=Path, help="output folder")
+        description="Transcribe recordings (WAV, FLAC, MP3, OGG, ...; any sample rate and channel "
+                    "count) to MIDI under OUT: a recording given by name becomes OUT/<name>.midi, a "
+                    "folder's recordings mirror its tree under OUT. Finished files are skipped; a bad "
+                    "file is reported and the rest go on. The shipped checkpoint decodes at thresholds "
+                    "tuned on validation, with an onset rescorer that decides where notes start and "
+                    "where they stop; the options below override them.")
+    parser.add_argument("inputs", type=Path, nargs="+", metavar="IN", help="recordings and/or folders of recordings")
+    parser.add_argument("out", type=Path, metavar="OUT", help="output folder")
     parser.add_argument("--checkpoint", type=Path, help="a .keras transcriber (default: the shipped one)")
-    parser.add_argument("--sequence", action="store_true", help="also write the NoteSequence (.pb)")
-    parser.add_argument("--csv", action="store_true", help="also write the notes as CSV")
+    parser.add_argument("--onset-threshold", type=float, metavar="P",
+                        help="onset head probability that starts a note (default: the checkpoint's); only "
+                             "without the rescorer, which decides onsets in its place: give --no-rescorer")
+    parser.add_argument("--frame-threshold", type=float, metavar="P",
+                        help="frame head probability that holds a note (default: the checkpoint's); only where "
+                             "the rescorer's note-end network does not end notes: give --no-note-ends or "
+                             "--no-rescorer")
+    parser.add_argument("--min-note-ms", type=float, default=0.0, metavar="MS",
+                        help="drop notes shorter than this (default: 0, keep all)")
+    parser.add_argument("--no-rescorer", action="store_true",
+                        help="start notes at the onset threshold, without the onset rescorer that lies beside the "
+                             "checkpoint (CHECKPOINT.rescorer.keras)")
     parser.add_argument("--no-note-ends", action="store_true",
                         help="end notes at the frame and offset thresholds, not where the rescorer's note-end "
                              "network hears them stop (it learned on FluidSynth renders; on audio unlike them "
                              "the thresholds may end notes better)")
+    parser.add_argument("--midi-tempo", type=float, default=120.0, metavar="BPM",
+                        help="the tempo the MIDI files state (default: 120; note times are in seconds whatever "
+                             "it is, it sets where they fall on beats in a score editor)")
+    parser.add_argument("--save-probabilities", action="store_true",
+                        help="also write the model's probabilities beside each MIDI (.npz: onsets, offsets, "
+                             "frames, velocities, (frames, 88) float16 each, and frames_per_second)")
+    parser.add_argument("--sequence", action="store_true", help="also write the NoteSequence (.pb)")
+    parser.add_argument("--csv", action="store_true", help="also write the notes as CSV")
     parser.add_argument("--overwrite", action="store_true", help="transcribe again files already done")
     parser.set_defaults(run=run_transcribe)
 
 
-def run_transcribe(args) -> int:
-    from transcribe.infer import DEFAULT_CHECKPOINT
-    from transcribe.stage import TranscribeStage
+def check_decoding_options(args, checkpoint: Path) -> None:
+    """Refuse thresholds that the rescorer beside the checkpoint would leave unused."""
+    from transcribe.rescore import rescorer_path
 
-    stage = TranscribeStage(args.checkpoint or DEFAULT_CHECKPOINT, sequence=args.sequence, notes_csv=args.csv,
-                            note_ends=not args.no_note_ends)
-    report = stage.run(args.inputs, args.out, overwrite=args.overwrite)
+    rescorer = rescorer_path(checkpoint)
+    if args.no_rescorer or not rescorer.is_file():
+        return
+    if args.onset_threshold is not None:
+        raise ValueError("--onset-threshold is not used with the onset rescorer (it decides where notes start); "
+                         "add --no-rescorer to start notes at the threshold")
+    record = rescorer.with_suffix(".json")
+    has_note_ends = "note_ends" in json.loads(record.read_text()) if record.is_file() else True
+    if args.frame_threshold is not None and has_note_ends and not args.no_note_ends:
+        raise ValueError("--frame-threshold is not used with the rescorer's note-end network (it decides where "
+                         "notes stop); add --no-note-ends or --no-rescorer")
+
+
+def run_transcribe(args) -> int:
+    from stages.contract import StageReport
+    from transcribe.stage import TranscribeStage
+    from transcribe.transcriber import DEFAULT_CHECKPOINT
+
+    checkpoint = args.checkpoint or DEFAULT_CHECKPOINT
+    check_decoding_options(args, checkpoint)
+    stage = TranscribeStage(checkpoint, sequence=args.sequence, notes_csv=args.csv, note_ends=not args.no_note_ends,
+                            rescore=not args.no_rescorer, onset_threshold=args.onset_threshold,
+                            frame_threshold=args.frame_threshold, min_note_ms=args.min_note_ms,
+                            midi_tempo=args.midi_tempo, probabilities=args.save_probabilities)
+    if len(args.inputs) == 1:
+        report = stage.run(args.inputs[0], args.out, overwrite=args.overwrite)
+    else:
+        outputs: dict[Path, Path] = {}  # output -> the input it comes from, across all inputs
+        for inputs in args.inputs:
+            for job in stage.plan(inputs, args.out):
+                for target in job.targets.values():
+                    if target in outputs:
+                        raise ValueError(f"{job.source} and {outputs[target]} would both be written to {target}; "
+                                         "transcribe them into separate folders")
+                    outputs[target] = job.source
+        report = StageReport(stage=stage.name, output_dir=str(args.out))
+        for inputs in args.inputs:
+            part = stage.run(inputs, args.out, overwrite=args.overwrite)
+            report.written += part.written
+            report.skipped += part.skipped
+            report.failed += part.failed
     print(report.summary())
     return 0 if report.ok else 1
 
@@ -97,9 +156,8 @@ def add_evaluate(models) -> None:
 
 
 def run_evaluate_transcribe(args) -> int:
-
     from transcribe.evaluate import evaluate
-    from transcribe.infer import DEFAULT_CHECKPOINT, Transcriber
+    from transcribe.transcriber import DEFAULT_CHECKPOINT, Transcriber
     from transcribe.metrics import format_metrics
 
     transcriber = Transcriber.load(args.checkpoint or DEFAULT_CHECKPOINT, rescore=not args.no_rescorer,
@@ -120,26 +178,37 @@ def run_evaluate_transcribe(args) -> int:
 
 def add_benchmark(commands) -> None:
     parser = commands.add_parser(
-        "benchmark", help="mir_eval report: reference MIDI against estimated MIDI",
-        description="Score one or more folders of estimated MIDI against reference MIDI (a folder, "
-                    "or a MAESTRO root whose metadata adds composer, year and audio length) with the "
-                    "MAESTRO paper's metrics, per piece and averaged over pieces. Writes "
-                    "report.json, pieces.csv and a self-contained report.html under --out; several "
-                    "estimate folders are compared side by side.")
+        "benchmark", help="mir_eval report: reference MIDI against estimated MIDI of one or more tools",
+        description="Score labelled folders of estimated MIDI (ours, basic-pitch's, magenta's, ...) against "
+                    "reference MIDI (a folder, or a MAESTRO root whose metadata adds composer, year and "
+                    "audio length) with the MAESTRO paper's metrics, per piece and averaged over pieces, "
+                    "side by side. Writes report.json, pieces.csv and a self-contained report.html under "
+                    "--out. Example: w2m2w benchmark ref/ ours=out/ basic-pitch=bp-out/ --out report/")
     parser.add_argument("reference", type=Path, help="reference MIDI folder or MAESTRO root")
-    parser.add_argument("estimates", type=Path, nargs="+", help="estimated MIDI folder(s)")
+    parser.add_argument("estimates", nargs="+", metavar="NAME=DIR",
+                        help="a folder of estimated MIDI and its label in the report (unique); a bare DIR is "
+                             "labelled with its folder name")
     parser.add_argument("--out", type=Path, required=True, help="report folder")
+    parser.add_argument("--estimate-naming", default="auto", choices=("auto", "same", "basic-pitch", "magenta"),
+                        help="how an estimate is named after its reference <name>: same (<name>.mid/.midi), "
+                             "basic-pitch (<name>_basic_pitch.mid), magenta (<name>.wav.midi or <name>.midi); "
+                             "auto (default) tries each; nested or flat folders alike")
+    parser.add_argument("--sustain-estimates", default="auto", choices=("auto", "on", "off"),
+                        help="apply the sustain pedal (CC 64) to the estimates before scoring, as to the "
+                             "references: auto (default) where an estimate's file has pedal events, on, or off "
+                             "(score notes as written, for tools that also hold the notes the pedal sustains)")
     parser.set_defaults(run=run_benchmark)
 
 
 def run_benchmark(args) -> int:
     from transcribe.metrics import format_metrics
-    from transcribe.report import find_references, score, write_report
+    from transcribe.report import find_references, labelled_folders, score, write_report
 
+    estimates = labelled_folders(args.estimates)
     references = find_references(args.reference)
     if not references:
         raise ValueError(f"no reference MIDI under {args.reference}")
-    result = score(references, args.estimates)
+    result = score(references, estimates, naming=args.estimate_naming, sustain=args.sustain_estimates)
     for name, system in result["systems"].items():
         print(f"{name}: {len(system['pieces'])} pieces scored, {len(system['missing'])} without an estimate")
         print(format_metrics(system["mean"]))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 from typing import Any
 
@@ -10,9 +11,9 @@ import numpy as np
 
 from stages.audio import AUDIO_SUFFIXES
 from stages.contract import Job, Stage, content_id
-from stages.midi import sequence_from_notes, write_midi
-from transcribe.infer import DEFAULT_CHECKPOINT, Transcriber
+from stages.midi import write_midi
 from transcribe.rescore import rescorer_path
+from transcribe.transcriber import DEFAULT_CHECKPOINT, Transcriber, sequence_at_tempo
 
 
 def write_notes_csv(notes: np.ndarray, path: Path) -> None:
@@ -24,21 +25,36 @@ def write_notes_csv(notes: np.ndarray, path: Path) -> None:
 
 
 class TranscribeStage(Stage):
-    """Recording -> `.midi` (and on request the NoteSequence `.pb` and a `.csv` of notes)."""
+    """Recording -> `.midi` (and on request the NoteSequence `.pb`, a `.csv` of notes and the
+    heads' probabilities `.npz`).
+
+    `rescore`, `onset_threshold`, `frame_threshold` and `min_note_ms` are the Transcriber's
+    settings; `midi_tempo` the tempo the MIDI files state (note times are in seconds whatever it is).
+    """
 
     name = "transcribe"
     input_suffixes = AUDIO_SUFFIXES
 
     def __init__(self, checkpoint: Path | str = DEFAULT_CHECKPOINT, sequence: bool = False, notes_csv: bool = False,
-                 note_ends: bool = True):
+                 note_ends: bool = True, rescore: bool = True, onset_threshold: float | None = None,
+                 frame_threshold: float | None = None, min_note_ms: float = 0.0, midi_tempo: float = 120.0,
+                 probabilities: bool = False):
         self.checkpoint = Path(checkpoint)
         self.note_ends = note_ends
         self.checkpoint_id = content_id(self.checkpoint)
+        # Named in the recorded config only when not the default, so that folders written before
+        # a setting existed still match.
+        self.settings = {name: value for name, value, default in (
+            ("rescore", rescore, True), ("onset_threshold", onset_threshold, None),
+            ("frame_threshold", frame_threshold, None), ("min_note_ms", min_note_ms, 0.0),
+            ("midi_tempo", midi_tempo, 120.0)) if value != default}
         self.output_suffixes = {"midi": ".midi"}
         if sequence:
             self.output_suffixes["sequence"] = ".pb"
         if notes_csv:
             self.output_suffixes["notes"] = ".csv"
+        if probabilities:
+            self.output_suffixes["probabilities"] = ".npz"
         self._transcriber: Transcriber | None = None
 
     def __getstate__(self):  # worker processes load their own model
@@ -47,7 +63,11 @@ class TranscribeStage(Stage):
     @property
     def transcriber(self) -> Transcriber:
         if self._transcriber is None:
-            self._transcriber = Transcriber.load(self.checkpoint, note_ends=self.note_ends)
+            self._transcriber = Transcriber.load(
+                self.checkpoint, note_ends=self.note_ends, rescore=self.settings.get("rescore", True),
+                onset_threshold=self.settings.get("onset_threshold"),
+                frame_threshold=self.settings.get("frame_threshold"),
+                min_note_s=self.settings.get("min_note_ms", 0.0) / 1000.0)
         return self._transcriber
 
     def config(self) -> dict[str, Any]:
@@ -56,13 +76,25 @@ class TranscribeStage(Stage):
                   "rescorer_sha256": content_id(rescorer) if rescorer.is_file() else None}
         if not self.note_ends:  # named only when off, so folders written before the switch still match
             config["note_ends"] = False
-        return config
+        return {**config, **self.settings}
 
     def process(self, job: Job, temporaries: dict[str, Path]) -> None:
-        notes = self.transcriber.transcribe_file(job.source)
-        sequence = sequence_from_notes(notes)
+        probs = self.transcriber.predict_file(job.source)
+        notes = self.transcriber.notes(probs)
+        sequence = sequence_at_tempo(notes, self.settings.get("midi_tempo", 120.0))
         write_midi(sequence, temporaries["midi"])
         if "sequence" in temporaries:
             temporaries["sequence"].write_bytes(sequence.SerializeToString(deterministic=True))
         if "notes" in temporaries:
             write_notes_csv(notes, temporaries["notes"])
+        if "probabilities" in temporaries:
+            write_probabilities(probs, self.transcriber.config.frames_per_second, temporaries["probabilities"])
+
+
+def write_probabilities(probs: dict[str, np.ndarray], frames_per_second: float, path: Path) -> None:
+    """The heads' probabilities, (frames, 88) float16 each (key 0 is A0), and their frame rate,
+    as a compressed NPZ."""
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, frames_per_second=np.float32(frames_per_second),
+                        **{name: values.astype(np.float16) for name, values in probs.items()})
+    path.write_bytes(buffer.getvalue())
