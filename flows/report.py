@@ -32,15 +32,17 @@ def report(input_dir: Path, folders: dict[str, Path], composer_checkpoint: Path,
 
     run_dir = folders["synthesis"].parent
 
-    def compare(measure: str, references: list, estimates: Path) -> dict:
-        scored = score(references, [estimates])
-        write_report(scored, references, run_dir / "reports" / measure)
+    def compare(measure: str, references: list, estimates: Path, title: str, intro: str) -> dict:
+        scored = score(references, {estimates.name: estimates})
+        write_report(scored, references, run_dir / "reports" / measure, title=title, intro=intro)
         return _figures(scored)
 
     result: dict = {}
     references = [r for r in find_references(input_dir)] if input_dir.is_dir() else []
     if references and folders["transcription"].is_dir():
-        result["transcription_vs_reference"] = compare("transcription", references, folders["transcription"])
+        result["transcription_vs_reference"] = compare(
+            "transcription", references, folders["transcription"], "Transcription benchmark",
+            "the reference MIDI beside the input recordings against their transcriptions")
     if folders["transcription"].is_dir() and composer_checkpoint.is_file():
         import keras
 
@@ -57,7 +59,10 @@ def report(input_dir: Path, folders: dict[str, Path], composer_checkpoint: Path,
 
         round_trip = run_dir / "round-trip"
         TranscribeStage(transcriber_checkpoint).run(folders["synthesis"], round_trip, progress=False)
-        result["round_trip"] = compare("round-trip", find_references(folders["composition"]), round_trip)
+        result["round_trip"] = compare(
+            "round-trip", find_references(folders["composition"]), round_trip, "Round trip: MIDI -> audio -> MIDI",
+            "the composed MIDI against the transcriptions of its WaveNet renders (how well the synthesizer "
+            "plays what it is given, as the transcriber hears it)")
     out = run_dir / "report.json"
     write_text_atomic(out, json.dumps(result, indent=2) + "\n")
     _publish(result)

@@ -66,3 +66,62 @@ def test_maestro_root_references_are_cut_to_the_audio_and_grouped(rendered, tmp_
     assert result["systems"]["est"]["mean"]["note-with-offset-and-velocity/f1"] == pytest.approx(1.0)
     write_report(result, references, tmp_path / "out")
     assert "Note F1 by composer" in (tmp_path / "out" / "report.html").read_text()
+
+
+def test_a_basic_pitch_folder_scored_next_to_ours_in_one_report(folders, tmp_path, capsys):
+    from pipeline import main
+
+    reference, ours, _ = folders
+    basic_pitch, magenta = tmp_path / "bp", tmp_path / "magenta"
+    basic_pitch.mkdir(), magenta.mkdir()
+    for path in reference.rglob("*.mid"):  # flat folders, as the tools write them
+        shutil.copy(path, basic_pitch / f"{path.stem}_basic_pitch.mid")
+        shutil.copy(path, magenta / f"{path.stem}.wav.midi")
+    out = tmp_path / "report"
+    assert main(["benchmark", str(reference), f"ours={ours}", f"basic-pitch={basic_pitch}", f"magenta={magenta}",
+                 "--out", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert list(report["systems"]) == ["ours", "basic-pitch", "magenta"]
+    for name in ("basic-pitch", "magenta"):
+        assert report["systems"][name]["missing"] == []
+        assert report["systems"][name]["mean"]["note/f1"] == pytest.approx(1.0)
+    assert report["systems"]["ours"]["missing"] == ["three"]
+    page = (out / "report.html").read_text()
+    assert "<td>basic-pitch</td>" in page and "<td>ours</td>" in page
+    # One naming pattern only: the other tool's files are not taken for estimates.
+    assert main(["benchmark", str(reference), f"bp={basic_pitch}", "--estimate-naming", "magenta",
+                 "--out", str(tmp_path / "none")]) == 0
+    assert json.loads((tmp_path / "none" / "report.json").read_text())["systems"]["bp"]["pieces"] == []
+
+
+def test_labels_must_be_unique(folders, tmp_path, capsys):
+    from pipeline import main
+
+    reference, perfect, shifted = folders
+    assert main(["benchmark", str(reference), f"x={perfect}", f"x={shifted}", "--out", str(tmp_path / "r")]) == 2
+    assert "label 'x'" in capsys.readouterr().err
+    renamed = tmp_path / "other" / perfect.name
+    shutil.copytree(perfect, renamed)
+    assert main(["benchmark", str(reference), str(perfect), str(renamed), "--out", str(tmp_path / "r")]) == 2
+    assert "NAME=DIR" in capsys.readouterr().err and not (tmp_path / "r").exists()
+
+
+def test_estimates_pedal_is_applied_unless_told_and_one_piece_has_no_best_or_worst(tmp_path):
+    from transcribe.report import find_references, score, write_report
+
+    notes = [(0.1, 0.3, 60, 80), (0.5, 0.7, 64, 80)]
+    make_midi(tmp_path / "ref" / "a.mid", [(0.1, 1.0, 60, 80), (0.5, 1.0, 64, 80)])
+    make_midi(tmp_path / "est" / "a.mid", notes, pedal=[(0.2, 100), (1.0, 0)])  # keys up, pedal down
+    references = find_references(tmp_path / "ref")
+    offsets = {sustain: score(references, {"est": tmp_path / "est"}, sustain=sustain)["systems"]["est"]
+               for sustain in ("auto", "off")}
+    assert offsets["auto"]["mean"]["note-with-offset/f1"] == pytest.approx(1.0)
+    assert offsets["auto"]["estimates_with_pedal_applied"] == 1
+    assert offsets["off"]["mean"]["note-with-offset/f1"] == pytest.approx(0.0)
+    result = score(references, {"est": tmp_path / "est"})
+    write_report(result, references, tmp_path / "out", title="Round trip: MIDI -> audio -> MIDI",
+                 intro="the composed MIDI against the transcriptions of its renders")
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert "<h1>Round trip: MIDI -&gt; audio -&gt; MIDI</h1>" in page
+    assert page.count("data:image/png;base64,") == 1 + 1 and "best" not in page and "worst" not in page
+    assert json.loads((tmp_path / "out" / "report.json").read_text())["title"].startswith("Round trip")
