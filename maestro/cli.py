@@ -28,11 +28,12 @@ def add_render(commands) -> None:
     parser.add_argument("--splits", type=csv_list, default=SPLITS,
                         help="render only these splits, comma-separated (default: all)")
     parser.add_argument("--soundfonts", type=csv_list, default=TRAINING_SOUNDFONTS,
-                        help="soundfont names or .sf2 paths; each file picks one at random "
-                             "(default: %(default)s)")
+                        help="timbres, comma-separated: soundfont names or .sf2 paths, or 'salamander' (the "
+                             "recorded Yamaha grand); each file picks one at random (default: %(default)s)")
     parser.add_argument("--sample-rate", type=int, default=16_000, help="Hz (default: 16000)")
     parser.add_argument("--augment-splits", type=csv_list, default=("train",),
-                        help="splits rendered with random gain, reverb, chorus and noise; "
+                        help="splits rendered as if recorded: random rooms, microphone colour, compression, "
+                             "noise, detuning and velocity curves; "
                              "'none' for plain renders everywhere (default: train)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the per-file random choices")
     parser.add_argument("--year", type=int, default=2018,

@@ -16,9 +16,9 @@ import shutil
 from pathlib import Path, PurePosixPath
 from typing import Any, Sequence
 
-from maestro.fluidsynth import Augmentation, file_rng, render_midi
+from maestro.augmentation import Augmentation, file_rng, render_midi
 from maestro.metadata import SPLITS, Record, write_metadata
-from maestro.soundfonts import TRAINING_SOUNDFONTS, find_soundfont
+from maestro.soundfonts import TRAINING_SOUNDFONTS, check_timbre
 from stages.audio import audio_duration_seconds, write_wav
 from stages.contract import InputError, Job, Stage, StageReport, write_text_atomic
 from stages.midi import MIDI_SUFFIXES, apply_sustain, read_note_sequence
@@ -91,7 +91,7 @@ class RenderStage(Stage):
                  augment_splits: Sequence[str] = ("train",), splits: Sequence[str] = SPLITS,
                  seed: int = 0, year: int = DEFAULT_YEAR):
         for soundfont in soundfonts:
-            find_soundfont(soundfont)  # fail now, not once per file
+            check_timbre(soundfont)  # fail now, not once per file
         self.entries = entries
         self.soundfonts = tuple(soundfonts)
         self.sample_rate_hz = sample_rate_hz

@@ -1,4 +1,4 @@
-"""Finding the two soundfonts we render with, by name or path."""
+"""The timbres we render with: soundfonts found by name or path, and the sampled Salamander grand."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import os
 from pathlib import Path
 
 # The only timbres used for training and tuning: keep others out, so that accuracy on an
-# unseen piano sound stays an honest measure of generalisation.
-TRAINING_SOUNDFONTS = ("FluidR3_GM", "TimGM6mb")
+# unseen piano sound stays an honest measure of generalisation. "salamander" is the recorded
+# Yamaha C5 played by maestro/salamander.py; the others are soundfonts played by FluidSynth.
+TRAINING_SOUNDFONTS = ("FluidR3_GM", "TimGM6mb", "salamander")
 
 _SEARCH_DIRS = ("/usr/share/sounds/sf2", "/usr/share/soundfonts", "/usr/local/share/soundfonts")
 
@@ -37,3 +38,13 @@ def find_soundfont(name_or_path: str) -> Path:
     raise FileNotFoundError(
         f"soundfont {name_or_path!r} not found in {', '.join(map(str, _search_dirs()))}; "
         "install the Debian packages fluid-soundfont-gm and timgm6mb-soundfont (bash setup.sh does)")
+
+
+def check_timbre(name_or_path: str) -> None:
+    """Fail now, with the fix in the message, if a timbre cannot be played here."""
+    from maestro import salamander
+
+    if name_or_path == salamander.NAME:
+        salamander.require()
+    else:
+        find_soundfont(name_or_path)

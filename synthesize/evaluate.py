@@ -14,7 +14,7 @@ from typing import Callable
 
 import numpy as np
 
-from maestro.fluidsynth import Augmentation, render_midi
+from maestro.augmentation import Augmentation, render_midi
 from stages.midi import NoteSequence, apply_sustain, notes_from_sequence, write_midi
 from transcribe.infer import Transcriber
 from transcribe.metrics import mean_metrics, transcription_metrics

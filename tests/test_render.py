@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 import soundfile
 
-from maestro.fluidsynth import Augmentation, add_noise, file_rng, render_midi
+from maestro.augmentation import Augmentation, file_rng, render_midi
 from maestro.metadata import Dataset, read_metadata
 from maestro.render import read_soundfonts, render_dataset
+from maestro.recording import add_noise
 from stages.midi import apply_sustain, read_note_sequence
 from tests.conftest import make_midi, phrase
 
@@ -91,7 +92,7 @@ def test_dotted_folder_names_keep_every_file_apart(tmp_path):
 def test_soundfonts_sound_different_and_augmentation_is_seeded(tmp_path):
     draws = [Augmentation.draw(file_rng(0, f"f{i}"), ("FluidR3_GM", "TimGM6mb"), augment=True) for i in range(40)]
     assert {d.soundfont for d in draws} == {"FluidR3_GM", "TimGM6mb"}
-    assert len({d.gain_db for d in draws}) == 40 and any(d.reverb for d in draws) and any(d.noise_snr_db for d in draws)
+    assert len({d.gain_db for d in draws}) == 40 and any(d.room for d in draws) and any(d.noise_snr_db for d in draws)
     assert draws[3] == Augmentation.draw(file_rng(0, "f3"), ("FluidR3_GM", "TimGM6mb"), augment=True)
     assert Augmentation.draw(file_rng(0, "x"), ("TimGM6mb",), augment=False) == Augmentation("TimGM6mb")
 

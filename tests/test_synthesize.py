@@ -151,7 +151,7 @@ def test_conditioning_roll_frames_line_up_with_samples():
 def test_notes_snap_to_where_fluidsynth_starts_them(tmp_path):
     import pretty_midi
 
-    from maestro.fluidsynth import Augmentation, render_midi
+    from maestro.augmentation import Augmentation, render_midi
     from stages.midi import apply_sustain, notes_from_sequence, read_note_sequence
     from synthesize.conditioning import snap_to_render_grid
 

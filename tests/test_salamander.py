@@ -1,0 +1,151 @@
+"""The Salamander sampler and the recording-like augmentation: pitch, release, pedal, labels kept."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from note_seq.protobuf import music_pb2
+
+from maestro import recording, salamander
+from maestro.augmentation import Augmentation, file_rng, render_midi
+from tests.conftest import make_midi
+
+RATE = 16_000
+needs_samples = pytest.mark.skipif(not salamander.available(), reason="bash setup.sh fetches the samples")
+
+
+def sequence(notes, pedal=()) -> music_pb2.NoteSequence:
+    result = music_pb2.NoteSequence()
+    for start, end, pitch, velocity in notes:
+        result.notes.add(start_time=start, end_time=end, pitch=pitch, velocity=velocity)
+    for time, value in pedal:
+        result.control_changes.add(time=time, control_number=64, control_value=value)
+    result.total_time = max(n[1] for n in notes)
+    return result
+
+
+def f0_cents(audio: np.ndarray, pitch: int) -> float:
+    """Median YIN f0 of a stretch of audio, in cents from the equal-tempered pitch (A4 = 440 Hz)."""
+    import librosa
+
+    expected = librosa.midi_to_hz(pitch)
+    f0 = librosa.yin(audio, fmin=expected / 2, fmax=expected * 2, sr=RATE, frame_length=2048)
+    return float(1200 * np.log2(np.median(f0) / expected))
+
+
+def rms(audio: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(audio, dtype=np.float64))))
+
+
+@needs_samples
+@pytest.mark.parametrize("pitch", [57, 58, 60, 61, 62, 66, 68, 69, 70])  # recorded and resampled keys
+def test_a_key_plays_at_its_pitch(pitch):
+    audio = salamander.render_sequence(sequence([(0.0, 1.0, pitch, 80)]), RATE)
+    assert abs(f0_cents(audio[int(0.1 * RATE):int(0.8 * RATE)], pitch)) < 5.0
+
+
+@needs_samples
+def test_detuning_moves_the_pitch_by_the_cents_asked():
+    plain = salamander.render_sequence(sequence([(0.0, 1.0, 64, 80)]), RATE)
+    sharp = salamander.render_sequence(sequence([(0.0, 1.0, 64, 80)]), RATE, detune_cents=25.0)
+    window = slice(int(0.1 * RATE), int(0.8 * RATE))
+    assert f0_cents(sharp[window], 64) - f0_cents(plain[window], 64) == pytest.approx(25.0, abs=3.0)
+
+
+@needs_samples
+def test_note_off_releases_and_the_pedal_holds():
+    released = salamander.render_sequence(sequence([(0.0, 0.5, 60, 80), (2.9, 3.0, 90, 1)]), RATE)
+    held = salamander.render_sequence(sequence([(0.0, 0.5, 60, 80), (2.9, 3.0, 90, 1)], pedal=[(0.2, 127), (2.5, 0)]),
+                                      RATE)
+    late = slice(int(1.5 * RATE), int(2.0 * RATE))
+    sounding = slice(int(0.2 * RATE), int(0.45 * RATE))
+    assert rms(released[late]) < 0.01 * rms(released[sounding])  # the damper stopped the string
+    assert rms(held[late]) > 20 * rms(released[late])  # the pedal kept it ringing
+    assert rms(held[late]) > 0.03 * rms(held[sounding])  # a piano's natural decay, not a cut
+
+
+@needs_samples
+def test_velocity_sets_loudness_and_renders_start_at_the_onset():
+    soft = salamander.render_sequence(sequence([(0.5, 1.5, 60, 30)]), RATE)
+    loud = salamander.render_sequence(sequence([(0.5, 1.5, 60, 110)]), RATE)
+    assert rms(loud) > 4 * rms(soft)
+    assert np.abs(loud[: int(0.49 * RATE)]).max() == 0.0  # nothing before the note starts
+    assert np.abs(loud[int(0.5 * RATE):int(0.53 * RATE)]).max() > 0.1 * np.abs(loud).max()  # attack within 30 ms
+
+
+@needs_samples
+def test_renders_are_deterministic_for_a_seed(tmp_path):
+    midi = make_midi(tmp_path / "a.mid", [(0.1, 0.6, 60, 90), (0.4, 1.2, 67, 70), (0.8, 1.5, 72, 50)])
+    for seed in (0, 1):
+        augmentation = Augmentation.draw(file_rng(seed, "a.mid"), ("salamander", "TimGM6mb"), augment=True)
+        first = render_midi(midi, augmentation, RATE, file_rng(seed, "a.mid"))
+        again = render_midi(midi, augmentation, RATE, file_rng(seed, "a.mid"))
+        np.testing.assert_array_equal(first, again)
+
+
+def onset_strength(audio: np.ndarray) -> np.ndarray:
+    """Energy rise per 10 ms frame: where attacks are."""
+    frames = audio[: audio.size // 160 * 160].reshape(-1, 160)
+    energy = np.log(np.mean(np.square(frames, dtype=np.float64), axis=1) + 1e-10)
+    return np.maximum(np.diff(energy, prepend=energy[0]), 0.0)
+
+
+@pytest.mark.parametrize("effect", ["room", "equalize", "compress", "noise"])
+def test_every_recording_effect_keeps_length_and_onsets(effect):
+    rng = np.random.default_rng(0)
+    t = np.arange(3 * RATE) / RATE
+    onsets = (0.5, 1.3, 2.2)
+    dry = sum(np.where(t >= s, np.sin(2 * np.pi * 330 * t) * np.exp(-4 * (t - s)), 0.0) for s in onsets)
+    dry = (0.2 * dry).astype(np.float32)
+    if effect == "room":
+        wet = recording.apply_room(dry, recording.room_impulse_response(1.4, 0.0, RATE, rng))
+    elif effect == "equalize":
+        wet = recording.equalize(dry, RATE, -2.0, ((300.0, 6.0, 0.5), (3000.0, -8.0, 1.0)))
+    elif effect == "compress":
+        wet = recording.compress(dry, RATE, -20.0, 4.0)
+    else:
+        wet = recording.add_noise(dry, 30.0, "room", rng, RATE)
+    assert wet.shape == dry.shape and wet.dtype == np.float32
+    strength = onset_strength(wet)
+    near = np.zeros(strength.size, bool)
+    for onset in onsets:  # each attack's sharpest rise stays within two 10 ms frames of it
+        frame = int(round(onset * 100))
+        near[frame - 10:frame + 10] = True
+        assert abs(frame - 10 + int(np.argmax(strength[frame - 10:frame + 10])) - frame) <= 2
+    assert strength[~near].max() < min(strength[int(round(o * 100)) - 2:int(round(o * 100)) + 3].max() for o in onsets)
+
+
+def test_room_has_its_reverberation_time_and_direct_to_reverb_ratio():
+    rng = np.random.default_rng(1)
+    impulse = recording.room_impulse_response(1.0, 6.0, RATE, rng).astype(np.float64)
+    assert impulse[0] == 1.0
+    assert 10 * np.log10(1.0 / np.sum(np.square(impulse[1:]))) == pytest.approx(6.0, abs=0.01)
+    # Schroeder backward integration: the decay from -5 to -25 dB, extrapolated to 60 dB.
+    decay = np.cumsum(np.square(impulse[1:])[::-1])[::-1]
+    decay_db = 10 * np.log10(decay / decay[0])
+    t5, t25 = np.argmax(decay_db < -5) / RATE, np.argmax(decay_db < -25) / RATE
+    assert 3 * (t25 - t5) == pytest.approx(1.0, rel=0.25)
+
+
+def test_equalize_is_zero_phase_and_noise_hits_its_snr():
+    impulse = np.zeros(RATE, np.float32)
+    impulse[RATE // 2] = 1.0
+    coloured = recording.equalize(impulse, RATE, 1.0, ((1000.0, 6.0, 1.0),))
+    assert int(np.argmax(np.abs(coloured))) == RATE // 2  # no delay
+    signal = (0.3 * np.sin(np.linspace(0, 4000, 2 * RATE))).astype(np.float32)
+    for color in ("white", "pink", "brown", "room"):
+        noisy = recording.add_noise(signal, 25.0, color, np.random.default_rng(2), RATE)
+        assert 20 * np.log10(rms(signal) / rms(noisy - signal)) == pytest.approx(25.0, abs=0.1)
+
+
+def test_draws_cover_every_effect_and_plain_splits_stay_plain():
+    draws = [Augmentation.draw(file_rng(3, f"f{i}"), ("FluidR3_GM", "TimGM6mb", "salamander"), augment=True)
+             for i in range(60)]
+    assert {d.soundfont for d in draws} == {"FluidR3_GM", "TimGM6mb", "salamander"}
+    rooms = [d.room for d in draws if d.room]
+    assert min(r[0] for r in rooms) >= 0.2 and max(r[0] for r in rooms) <= 2.0
+    assert all(-3.0 <= r[1] <= 12.0 for r in rooms)
+    assert all(abs(d.detune_cents) <= 30 for d in draws) and any(d.detune_cents for d in draws)
+    assert any(d.compression for d in draws) and any(d.peaks for d in draws) and any(d.velocity_exponent != 1 for d in draws)
+    assert not any(d.chorus for d in draws if d.soundfont == "salamander")
+    assert Augmentation.draw(file_rng(3, "x"), ("salamander",), augment=False) == Augmentation("salamander")
