@@ -11,14 +11,17 @@ from __future__ import annotations
 import argparse
 import importlib.metadata
 import json
-import logging
 import os
+import shlex
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from compose import cli as compose_cli
 from flows import cli as flows_cli
 from maestro import cli as maestro_cli
+from stages import quiet
 from stages.cli import REPO, cores
 from synthesize import cli as synthesize_cli
 from transcribe import cli as transcribe_cli
@@ -83,6 +86,68 @@ def transcribe_and_score(dataset, out: Path, checkpoint: Path | None = None) -> 
     return report.ok
 
 
+# -- ship ------------------------------------------------------------------------------------
+
+def add_ship(commands) -> None:
+    parser = commands.add_parser(
+        "ship", help="a training run's best model -> a stage's checkpoint, record and model card",
+        description="Save a training run's best.keras (or --model) without its optimizer state as "
+                    "<stage>/checkpoints/NAME.keras, with NAME.json beside it (where it came from, the epoch it "
+                    "was selected at, its validation figures, the commands that made it) and its model card "
+                    "NAME.md. For the transcriber, `w2m2w tune transcribe --apply` and `w2m2w train rescorer "
+                    "--apply` follow.")
+    parser.add_argument("stage", choices=("compose", "synthesize", "transcribe"))
+    parser.add_argument("run_dir", type=Path, help="the training run (best.keras, history.csv)")
+    parser.add_argument("--name", default="default", help="checkpoint name (default: default)")
+    parser.add_argument("--checkpoints", type=Path, help="folder to ship into (default: the stage's checkpoints/)")
+    parser.add_argument("--trained-with", action="append", default=[], metavar="COMMAND",
+                        help="a command that trained the run, recorded in order (repeatable); this ship command "
+                             "is recorded after them")
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                        help="change an inference setting in the shipped config, e.g. sampling_temperature=0.05 "
+                             "(chosen on validation; repeatable)")
+    parser.add_argument("--model", type=Path, help="ship this saved model of the run instead of best.keras "
+                        "(one picked on another validation figure, or averaged), with --epoch and --selected-on")
+    parser.add_argument("--epoch", type=int, help="the epoch (1-based) --model was saved at")
+    parser.add_argument("--selected-on", help="what --model was picked on, for the record")
+    parser.add_argument("--validation", action="append", default=[], metavar="NAME=VALUE",
+                        help="validation figures --model reached where history.csv lacks them, e.g. "
+                             "val_nll_per_event=2.49 (repeatable)")
+    parser.set_defaults(run=run_ship)
+
+
+def assignments(items: list[str], option: str) -> dict:
+    """["a=1", "b=0.5"] -> {"a": 1, "b": 0.5} (values read as JSON)."""
+    pairs = {}
+    for item in items:
+        name, separator, value = item.partition("=")
+        if not separator:
+            raise ValueError(f"{option} takes NAME=VALUE, not {item!r}")
+        try:
+            pairs[name] = json.loads(value)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{option} {item!r}: the value is not a number or JSON ({error})") from error
+    return pairs
+
+
+def run_ship(args) -> int:
+    import importlib
+
+    from stages.contract import content_id
+    from stages.ship import ship
+
+    model_module = importlib.import_module(f"{args.stage}.model")  # registers the stage's Keras classes
+    folder = args.checkpoints or Path(model_module.__file__).parent / "checkpoints"
+    record = ship(args.stage, args.run_dir, folder / f"{args.name}.keras", model_module.build_model, model=args.model,
+                  epoch=args.epoch, selected_on=args.selected_on,
+                  validation=assignments(args.validation, "--validation"), settings=assignments(args.set, "--set"),
+                  trained_with=[*args.trained_with, args.command_line])
+    target = record.with_suffix(".keras")
+    print(target, content_id(target))
+    print(record.with_suffix(".md"))
+    return 0
+
+
 # -- entry -----------------------------------------------------------------------------------
 
 def version() -> str:
@@ -106,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     maestro_cli.add_render(maestro_commands)
     maestro_cli.add_preprocess(maestro_commands)
     maestro_cli.add_retranscribe(maestro_commands)
+    maestro_cli.add_subset(maestro_commands)
     transcribe_cli.add_transcribe(commands)
     compose_cli.add_compose(commands)
     synthesize_cli.add_synthesize(commands)
@@ -113,8 +179,14 @@ def build_parser() -> argparse.ArgumentParser:
                                 description="Train one of the models; rerunning a command resumes it.")
     models = train.add_subparsers(dest="model", required=True, metavar="MODEL")
     transcribe_cli.add_train(models)
+    transcribe_cli.add_train_rescorer(models)
+    transcribe_cli.add_train_pedal(models)
     compose_cli.add_train(models)
     synthesize_cli.add_train(models)
+    tune = commands.add_parser("tune", help="choose a model's inference settings on validation data: transcribe",
+                               description="Choose a trained model's inference settings on validation data.")
+    models = tune.add_subparsers(dest="model", required=True, metavar="MODEL")
+    transcribe_cli.add_tune(models)
     evaluate = commands.add_parser("evaluate", help="measure a model: transcribe, compose, synthesize",
                                    description="Measure one of the models on held-out data.")
     models = evaluate.add_subparsers(dest="model", required=True, metavar="MODEL")
@@ -122,6 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     compose_cli.add_evaluate(models)
     synthesize_cli.add_evaluate(models)
     transcribe_cli.add_benchmark(commands)
+    add_ship(commands)
     flows_cli.add_full(commands)
     flows_cli.add_serve(commands)
     add_example(commands)
@@ -139,16 +212,54 @@ def main(argv: list[str] | None = None) -> int:
     if extra and not passes_beam_options:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.beam_args = extra
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(levelname)s %(name)s: %(message)s")
-    if not args.verbose:  # Beam's and TensorFlow's start-up chatter hides what matters
-        logging.getLogger("apache_beam").setLevel(logging.WARNING)
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    args.command_line = shlex.join(["w2m2w", *(sys.argv[1:] if argv is None else argv)])  # for records
+    quiet.configure(args.verbose)
+    return run_command(args)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that the same clean-up runs (temporaries removed, Prefect's
+    temporary server stopped) before the process ends."""
+
+    signum = signal.SIGTERM
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
+
+
+def run_command(args) -> int:
+    """Run a parsed command. What the user can fix gets one line, not a traceback (`-v` adds it):
+    exit status 2 for a bad argument, folder or checkpoint, 1 for other failures; an interrupted
+    run keeps what it finished and exits with 128 + the signal's number."""
+    from stages.contract import describe_error
+
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if in_main_thread else None
     try:
         return args.run(args)
-    except (FileNotFoundError, ValueError) as error:
-        print(f"w2m2w: error: {error}", file=sys.stderr)
+    except KeyboardInterrupt as interrupt:
+        print("w2m2w: interrupted; finished files are kept, and the same command goes on from there",
+              file=sys.stderr)
+        return 128 + int(getattr(interrupt, "signum", signal.SIGINT))
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError, ValueError) as error:
+        _explain(args, f"w2m2w: error: {error}")
         return 2
+    except OSError as error:
+        where = f" ({error.filename})" if getattr(error, "filename", None) else ""
+        _explain(args, f"w2m2w: error: {describe_error(error)}{where}")
+        return 1
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _explain(args, line: str) -> None:
+    if args.verbose:
+        import traceback
+
+        traceback.print_exc()
+    print(line, file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -137,3 +137,28 @@ def run_retranscribe(args) -> int:
     if summary["mean"]:
         print(format_metrics(summary["mean"]))
     return 0 if summary["failed_count"] == 0 else 1
+
+
+def add_subset(commands) -> None:
+    parser = commands.add_parser(
+        "subset", help="every Nth performance of each split of a split CSV",
+        description="Write a split CSV (ASAP's columns) holding every Nth performance of each split of "
+                    "SOURCE, its MIDI paths made absolute: the performances to render when only part of a "
+                    "dataset is needed, e.g. the WaveNet's training audio. `--every train=3 --first train=1`, "
+                    "`train=2` and `train=3` give three disjoint thirds.")
+    parser.add_argument("source", type=Path, help="split CSV (paths relative to it)")
+    parser.add_argument("out", type=Path, help="the subset's split CSV")
+    parser.add_argument("--every", nargs="+", default=["train=6", "validation=4"], metavar="SPLIT=N",
+                        help="keep the Nth, 2Nth, ... performance of SPLIT; splits not named are left out "
+                             "(default: train=6 validation=4)")
+    parser.add_argument("--first", nargs="+", default=[], metavar="SPLIT=K",
+                        help="keep the Kth, (K+N)th, ... performance of SPLIT instead (1 <= K <= N)")
+    parser.set_defaults(run=run_subset)
+
+
+def run_subset(args) -> int:
+    from maestro.subsets import split_numbers, subset_split
+
+    kept = subset_split(args.source, args.out, split_numbers(args.every), split_numbers(args.first))
+    print(f"{kept} performances -> {args.out}")
+    return 0

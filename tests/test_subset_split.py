@@ -1,17 +1,17 @@
-"""scripts/subset_split.py: the subsets that training renders are drawn from."""
+"""`w2m2w maestro subset`: the subsets that training renders are drawn from."""
 
 from __future__ import annotations
 
 import csv
-import subprocess
-import sys
 from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "subset_split.py"
+import pytest
+
+from pipeline import main
 
 
 def subset(source: Path, out: Path, *args: str) -> list[dict]:
-    subprocess.run([sys.executable, str(SCRIPT), str(source), str(out), *args], check=True, capture_output=True)
+    assert main(["maestro", "subset", str(source), str(out), *args]) == 0
     with out.open(newline="", encoding="utf-8") as handle:
         return list(csv.DictReader(handle))
 
@@ -29,3 +29,12 @@ def test_thirds_are_disjoint_cover_the_split_and_keep_validation_whole(tmp_path)
         assert [Path(r["midi_performance"]).name for r in third if r["split"] == "validation"] == [
             f"v{i}.mid" for i in range(4)]
         assert all(Path(r["midi_performance"]).is_absolute() for r in third)
+
+
+@pytest.mark.parametrize("args", [["--every", "train"], ["--every", "train=0"], ["--every", "train=3", "--first",
+                                                                                 "train=4"]])
+def test_bad_numbers_are_clear_errors(tmp_path, capsys, args):
+    source = tmp_path / "split.csv"
+    source.write_text("split,midi_performance\ntrain,a.mid\n", encoding="utf-8")
+    assert main(["maestro", "subset", str(source), str(tmp_path / "out.csv"), *args]) == 2
+    assert "train" in capsys.readouterr().err and not (tmp_path / "out.csv").exists()

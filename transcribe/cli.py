@@ -133,6 +133,32 @@ def run_train_transcribe(args) -> int:
     return 0
 
 
+def add_train_pedal(models) -> None:
+    parser = models.add_parser(
+        "pedal", help="the sustain-pedal network on `w2m2w maestro preprocess` TFRecords",
+        description="Train the sustain-pedal network (CC 64: down, pressed, released per frame) on random "
+                    "crops of the transcription TFRecords, whose sequences carry the pedal, scoring pedal F1 "
+                    "(a press within 50 ms) on validation spans after every epoch. RUN_DIR gets best.keras; "
+                    "ship it beside a transcriber as CHECKPOINT.pedal.keras. Rerunning resumes.")
+    parser.add_argument("tfrecords", type=Path, help="output folder of `w2m2w maestro preprocess`")
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--config", default="default", choices=("tiny", "default"))
+    parser.add_argument("--steps", type=int, default=5_000, help="training steps in all (default: 5000)")
+    parser.add_argument("--steps-per-epoch", type=int, default=250, help="steps between validations")
+    parser.add_argument("--cache", type=Path, help="feature cache folder (default: TFRECORDS/transcription-cache)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.set_defaults(run=run_train_pedal)
+
+
+def run_train_pedal(args) -> int:
+    from transcribe.pedal import PedalConfig
+    from transcribe.pedal_training import train_pedal
+
+    train_pedal(args.tfrecords, args.run_dir, PedalConfig.named(args.config), args.steps,
+                steps_per_epoch=args.steps_per_epoch, cache_dir=args.cache, seed=args.seed)
+    return 0
+
+
 def add_evaluate(models) -> None:
     transcriber = models.add_parser(
         "transcribe", help="mir_eval metrics on a MAESTRO-layout split",
@@ -214,4 +240,66 @@ def run_benchmark(args) -> int:
         print(format_metrics(system["mean"]))
     for path in write_report(result, references, args.out):
         print(path)
+    return 0
+
+
+def add_train_rescorer(models) -> None:
+    parser = models.add_parser(
+        "rescorer", help="the onset rescorer (and note-end network) of a transcriber checkpoint",
+        description="Train the onset rescorer of a transcriber checkpoint on its own predictions on the train "
+                    "split of TRAIN_DATASET, choosing its acceptance threshold on the validation split of "
+                    "VALIDATION_DATASET (both `w2m2w maestro render` outputs, whole recordings); with --note-ends "
+                    "also its note-end network. Logs validation F1 without the rescorer and at each threshold; "
+                    "--apply writes it beside the checkpoint (CHECKPOINT.rescorer.keras and .json).")
+    parser.add_argument("train_dataset", type=Path, help="MAESTRO-layout dataset (its train split)")
+    parser.add_argument("validation_dataset", type=Path, help="MAESTRO-layout dataset (its validation split)")
+    parser.add_argument("--checkpoint", type=Path, help="the transcriber (default: the shipped one)")
+    parser.add_argument("--cache", type=Path, help="folder for the predictions (reused when rerun)")
+    parser.add_argument("--train-pieces", type=int, help="use only the first N train recordings")
+    parser.add_argument("--candidate-threshold", type=float, default=0.05,
+                        help="onset head probability that makes a candidate (default: 0.05)")
+    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--note-ends", action="store_true", help="also train the note-end network")
+    parser.add_argument("--end-epochs", type=int, default=4, help="the note-end network's epochs")
+    parser.add_argument("--apply", action="store_true", help="write the rescorer beside the checkpoint")
+    parser.set_defaults(run=run_train_rescorer)
+
+
+def run_train_rescorer(args) -> int:
+    from transcribe.rescorer_training import train_rescorer
+    from transcribe.transcriber import DEFAULT_CHECKPOINT
+
+    record = train_rescorer(args.checkpoint or DEFAULT_CHECKPOINT, args.train_dataset, args.validation_dataset,
+                            cache=args.cache, train_pieces=args.train_pieces,
+                            candidate_threshold=args.candidate_threshold, epochs=args.epochs, seed=args.seed,
+                            note_ends=args.note_ends, end_epochs=args.end_epochs, apply=args.apply,
+                            command=getattr(args, "command_line", ""))
+    print(json.dumps(record, indent=2))
+    return 0
+
+
+def add_tune(models) -> None:
+    parser = models.add_parser(
+        "transcribe", help="the transcriber's decoding thresholds, on validation recordings",
+        description="Choose the transcriber's onset, frame and offset thresholds, the offset head's frame gate "
+                    "and the offset correction on the validation split of DATASET (a MAESTRO-layout folder), "
+                    "ranked by note F1 + frame F1 + note-with-offset F1. --apply writes them into the "
+                    "checkpoint's config (weights unchanged) and its JSON record. The onset rescorer is left "
+                    "out (it decides onsets in place of the onset threshold).")
+    parser.add_argument("dataset", type=Path, help="MAESTRO-layout dataset (its validation split)")
+    parser.add_argument("--checkpoint", type=Path, help="the transcriber (default: the shipped one)")
+    parser.add_argument("--pieces", type=int, default=14, help="validation recordings used (default: 14)")
+    parser.add_argument("--seconds", type=float, default=60.0, help="seconds of each used (default: 60)")
+    parser.add_argument("--apply", action="store_true", help="write the best settings into the checkpoint")
+    parser.set_defaults(run=run_tune_transcribe)
+
+
+def run_tune_transcribe(args) -> int:
+    from transcribe.transcriber import DEFAULT_CHECKPOINT
+    from transcribe.tuning import tune_thresholds
+
+    chosen = tune_thresholds(args.checkpoint or DEFAULT_CHECKPOINT, args.dataset, args.pieces, args.seconds,
+                             apply=args.apply, command=getattr(args, "command_line", ""))
+    print(json.dumps(chosen, indent=2))
     return 0
