@@ -28,7 +28,7 @@ def test_train_rescorer_writes_it_beside_the_checkpoint_where_the_transcriber_fi
             "--cache", str(tmp_path / "cache"), "--apply"]
     assert main(args) == 0
     record = json.loads(tiny.with_suffix(".rescorer.json").read_text())
-    assert record == json.loads(capsys.readouterr().out[-len(json.dumps(record, indent=2)) - 1:])
+    assert json.dumps(record, indent=2) in capsys.readouterr().out
     assert record["command"].startswith("w2m2w train rescorer ") and record["training_recordings"] == 2
     assert record["accept_threshold"] in (0.3, 0.4, 0.5, 0.6, 0.7)
     assert Transcriber.load(tiny).rescorer is not None
