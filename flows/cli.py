@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
+
+from stages.cli import check_paths, non_negative_int, positive_float
 
 
 def add_full(commands) -> None:
@@ -15,11 +18,13 @@ def add_full(commands) -> None:
                     "recomputes nothing, a killed run resumes.")
     parser.add_argument("inputs", nargs="?", type=Path, help="folder of recordings (default: the bundled example)")
     parser.add_argument("out", type=Path, help="run folder")
-    parser.add_argument("--seconds", type=float, default=20.0, help="new music per piece, seconds (default: 20)")
-    parser.add_argument("--primer-seconds", type=float, default=10.0)
-    parser.add_argument("--finetune-steps", type=int, default=0, help="fine-tune the composer first (default: 0)")
+    parser.add_argument("--seconds", type=positive_float, default=20.0, help="new music per piece, seconds (default: 20)")
+    parser.add_argument("--primer-seconds", type=positive_float, default=10.0)
+    parser.add_argument("--finetune-steps", type=non_negative_int, default=0,
+                        help="fine-tune the composer first (default: 0)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--stages", default="preprocess,transcribe,compose,synthesize,report")
+    parser.add_argument("--stages", type=stage_list, default="preprocess,transcribe,compose,synthesize,report",
+                        help="comma-separated, from preprocess,transcribe,compose,synthesize,report (default: all)")
     parser.add_argument("--transcriber", type=Path)
     parser.add_argument("--no-note-ends", action="store_true",
                         help="end transcribed notes at the frame and offset thresholds (see `w2m2w transcribe --help`)")
@@ -28,17 +33,60 @@ def add_full(commands) -> None:
     parser.set_defaults(run=run_full)
 
 
-def run_full(args) -> int:
-    from flows.full import EXAMPLE_RECORDINGS, wave2midi2wave
+def stage_list(text: str) -> list[str]:
+    """argparse type of --stages: known stage names, comma-separated."""
+    import argparse
 
-    summary = wave2midi2wave(input_dir=args.inputs or EXAMPLE_RECORDINGS, output_dir=args.out, seconds=args.seconds,
-                             primer_seconds=args.primer_seconds, finetune_steps=args.finetune_steps, seed=args.seed,
-                             stages=args.stages.split(","), transcriber=args.transcriber,
-                             note_ends=not args.no_note_ends, composer=args.composer,
-                             synthesizer=args.synthesizer, beam_args=list(args.beam_args))
-    print(json.dumps(summary, indent=2, default=str))
+    known = ("preprocess", "transcribe", "compose", "synthesize", "report")
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in known]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown stage {', '.join(unknown) or '(none)'}; choose from {','.join(known)}")
+    return names
+
+
+def run_full(args) -> int:
+    check_paths(args.inputs, args.out, {"transcriber": args.transcriber, "composer": args.composer,
+                                        "synthesizer": args.synthesizer})  # before Prefect and TensorFlow load
+    from flows.full import EXAMPLE_RECORDINGS, wave2midi2wave
+    from flows.server import prefect_api
+
+    if not args.verbose:  # a failure is said once, below, not as Prefect's tracebacks
+        for name in ("prefect.flow_runs", "prefect.task_runs", "prefect.engine"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+    with prefect_api():
+        summary = wave2midi2wave(input_dir=args.inputs or EXAMPLE_RECORDINGS, output_dir=args.out,
+                                 seconds=args.seconds, primer_seconds=args.primer_seconds,
+                                 finetune_steps=args.finetune_steps, seed=args.seed, stages=args.stages,
+                                 transcriber=args.transcriber, note_ends=not args.no_note_ends,
+                                 composer=args.composer, synthesizer=args.synthesizer,
+                                 beam_args=list(args.beam_args))
+    (args.out / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    print("\n".join(summary_lines(summary)))
     failed = sum(len(r.get("failed", [])) for r in summary["stages"].values())
     return 0 if failed == 0 else 1
+
+
+def summary_lines(summary: dict) -> list[str]:
+    """A few lines for the terminal: one per stage, its failures, the report's main figures (the
+    whole summary is in OUT/summary.json)."""
+    lines = []
+    for name, report in summary["stages"].items():
+        seconds = summary["stage_seconds"].get(name)
+        done = "" if report.get("written") else ", nothing new"
+        lines.append(f"{name}: {len(report['written'])} written, {len(report['skipped'])} skipped (already done), "
+                     f"{len(report['failed'])} failed{done}" + (f" [{seconds:.1f} s]" if seconds is not None else ""))
+        lines += [f"  FAILED {error['path']}: {error['reason']}" for error in report["failed"]]
+    for measure, figures in (summary.get("report") or {}).items():
+        systems = {name: value for name, value in figures.items() if isinstance(value, dict)}
+        plain = {name: value for name, value in figures.items() if not isinstance(value, dict)}
+        if plain:
+            lines.append(f"{measure}: " + ", ".join(f"{k} {v}" for k, v in plain.items()))
+        for system, values in systems.items():
+            shown = {k: v for k, v in values.items() if k.endswith("/f1") or k == "pieces"}
+            lines.append(f"{measure} / {system}: " + ", ".join(f"{k} {v}" for k, v in shown.items()))
+    lines.append(f"-> {summary['output_dir']} (summary.json, report.json, reports/)")
+    return lines
 
 
 def add_serve(commands) -> None:

@@ -32,6 +32,17 @@ def _checkpoint(given: Path | None, package: str) -> Path:
     return Path(given) if given else REPO / package / "checkpoints" / "default.keras"
 
 
+def check_parameters(input_dir: Path, output_dir: Path, stages: list[str], checkpoints: dict) -> None:
+    """What a user must fix fails here, before any task runs (and is never retried)."""
+    from stages.cli import check_paths
+
+    if not stages:
+        raise ValueError("no stages chosen")
+    if input_dir.resolve() == output_dir.resolve():
+        raise ValueError(f"the run folder is the input folder ({input_dir}): choose another run folder")
+    check_paths(input_dir, output_dir, checkpoints)
+
+
 @flow(name="wave2midi2wave", log_prints=True)
 def wave2midi2wave(
     input_dir: Annotated[Path, Field(description="folder of recordings (or of the first chosen stage's input)")] = EXAMPLE_RECORDINGS,
@@ -47,6 +58,10 @@ def wave2midi2wave(
     synthesizer: Annotated[Path | None, Field(description="synthesizer .keras (default: shipped)")] = None,
     beam_args: Annotated[list[str], Field(description="Apache Beam options for preprocessing")] = [],  # noqa: B006
 ) -> dict:
+    check_parameters(Path(input_dir), Path(output_dir), stages, {
+        "transcriber": _checkpoint(transcriber, "transcribe") if {"transcribe", "report"} & set(stages) else None,
+        "composer": _checkpoint(composer, "compose") if "compose" in stages else None,
+        "synthesizer": _checkpoint(synthesizer, "synthesize") if "synthesize" in stages else None})
     output_dir = Path(output_dir)
     folders = {name: output_dir / name for name in ("audio", "transcription", "composer", "composition", "synthesis")}
     timings: dict[str, float] = {}

@@ -3,18 +3,27 @@
 A task's cache key hashes the *contents* of its input folder (every file's bytes) and of the
 checkpoint it uses, plus its other parameters, so a rerun with the same inputs recomputes
 nothing, a changed recording or model recomputes, and a killed run resumes: finished tasks come
-from their persisted results and an unfinished stage skips the files it already wrote. Heavy
-tasks share a concurrency limit; transient failures retry.
+from their persisted results and an unfinished stage skips the files it already wrote. A
+checkpoint counts with every file beside it that shares its name (`default.keras` with
+`default.rescorer.keras`, holding the note-end network, and `default.json`), and every key
+holds the code's version, so a new model file or an upgrade never serves an old result.
+Heavy tasks share a concurrency limit (created on first use); failures retry only when they may
+be transient (never a missing input, a bad parameter or a full disk).
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import functools
 import hashlib
 from pathlib import Path
 from typing import Any
 
 from prefect import task
 from prefect.concurrency.sync import concurrency
+
+from stages.cli import REPO
 
 HEAVY = "w2m2w-heavy"  # a global concurrency limit: model stages one at a time by default
 
@@ -32,16 +41,46 @@ def fingerprint(path: Path) -> str:
     return digest.hexdigest()
 
 
+def companions(checkpoint: Path) -> list[Path]:
+    """A checkpoint and the files beside it that the model loads with it: every file named
+    `<stem>.*` (`default.keras`: `default.rescorer.keras`, `default.json`, ...)."""
+    return sorted(p for p in checkpoint.parent.glob(f"{checkpoint.stem}.*") if p.is_file())
+
+
+@functools.lru_cache(maxsize=1)
+def code_version() -> str:
+    """The installed version and a hash of the source of every package: results of older code
+    are not served by newer code."""
+    import importlib.metadata
+
+    try:
+        version = importlib.metadata.version("wave2midi2wave")
+    except importlib.metadata.PackageNotFoundError:
+        version = "unknown"
+    digest = hashlib.sha256(version.encode())
+    for package in ("stages", "transcribe", "compose", "synthesize", "maestro", "flows"):
+        for source in sorted((REPO / package).rglob("*.py")):
+            digest.update(source.relative_to(REPO).as_posix().encode())
+            digest.update(source.read_bytes())
+    return f"{version}+{digest.hexdigest()[:16]}"
+
+
 def content_key(context, parameters: dict[str, Any]) -> str:
-    """Prefect cache key: the task, its parameters, and the contents behind every input path
-    (the `out` folder is named, not read: it is what the task writes)."""
+    """Prefect cache key: the task, the code's version, its parameters, and the contents behind
+    every input path, a `.keras` checkpoint with its companions (the `out` folder is named, not
+    read: it is what the task writes)."""
     digest = hashlib.sha256(context.task.name.encode())
+    digest.update(code_version().encode())
 
     def add(name: str, value: Any) -> None:
         digest.update(name.encode())
         if isinstance(value, dict):
             for key, item in sorted(value.items()):
                 add(f"{name}.{key}", item)
+        elif isinstance(value, Path) and name != "out" and value.is_file() and value.suffix == ".keras":
+            for path in companions(value):
+                digest.update(path.name.encode())
+                digest.update(fingerprint(path).encode())
         elif isinstance(value, Path) and name != "out" and value.exists():
             digest.update(fingerprint(value).encode())
         else:
@@ -52,7 +91,42 @@ def content_key(context, parameters: dict[str, Any]) -> str:
     return digest.hexdigest()
 
 
-STAGE_TASK = dict(cache_key_fn=content_key, persist_result=True, retries=2, retry_delay_seconds=5)
+def may_be_transient(task, task_run, state) -> bool:
+    """Prefect retry condition: retry what another try might fix, not what the user must fix."""
+    error = state.data if isinstance(state.data, BaseException) else None
+    if error is None:
+        with contextlib.suppress(Exception):
+            error = state.result(raise_on_failure=False)
+    if isinstance(error, (ValueError, TypeError, LookupError, FileNotFoundError, NotADirectoryError,
+                          IsADirectoryError, PermissionError, KeyboardInterrupt)):
+        return False
+    return not (isinstance(error, OSError) and error.errno == errno.ENOSPC)
+
+
+@functools.lru_cache(maxsize=4)
+def _ensure_limit(api_url: str | None) -> None:
+    """Create the `w2m2w-heavy` limit (one slot) on the server in use when it has none; an
+    existing limit is left as its owner set it."""
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_global_concurrency_limit_by_name(HEAVY)
+        except ObjectNotFound:
+            client.upsert_global_concurrency_limit_by_name(HEAVY, 1)
+
+
+def heavy():
+    """One slot of the `w2m2w-heavy` limit: model stages run one at a time across flows."""
+    from prefect.settings import PREFECT_API_URL
+
+    _ensure_limit(PREFECT_API_URL.value())
+    return concurrency(HEAVY, occupy=1, strict=False)
+
+
+STAGE_TASK = dict(cache_key_fn=content_key, persist_result=True, retries=2, retry_delay_seconds=5,
+                  retry_condition_fn=may_be_transient)
 
 
 @task(name="preprocess", **STAGE_TASK)
@@ -68,7 +142,7 @@ def preprocess(inputs: Path, out: Path, beam_args: tuple[str, ...] = ()) -> dict
 def transcribe(inputs: Path, out: Path, checkpoint: Path, note_ends: bool = True) -> dict:
     from transcribe.stage import TranscribeStage
 
-    with concurrency(HEAVY, occupy=1, strict=False):
+    with heavy():
         return TranscribeStage(checkpoint, notes_csv=True, note_ends=note_ends).run(inputs, out).to_dict()
 
 
@@ -83,7 +157,7 @@ def finetune_composer(midi: Path, out: Path, checkpoint: Path, steps: int) -> st
     from compose.data import load_pieces
     from compose.train import train
 
-    with concurrency(HEAVY, occupy=1, strict=False):
+    with heavy():
         config = keras.saving.load_model(checkpoint, compile=False).config
         pieces = load_pieces(midi)  # small data: the pieces also serve as validation
         train(pieces, pieces, out, config, steps, steps_per_epoch=max(1, min(steps, 50)), initial_weights=checkpoint)
@@ -96,7 +170,7 @@ def compose(midi: Path, out: Path, checkpoint: Path, primer_seconds: float, seco
     """Continuations as MIDI, each with its piano roll (the next stage reads only the MIDI)."""
     from compose.stage import ComposeStage, Composer
 
-    with concurrency(HEAVY, occupy=1, strict=False):
+    with heavy():
         composer = Composer(checkpoint, seconds=seconds, seed=seed)
         return ComposeStage(composer, primer_seconds, plot=plot).run(midi, out).to_dict()
 
@@ -105,5 +179,5 @@ def compose(midi: Path, out: Path, checkpoint: Path, primer_seconds: float, seco
 def synthesize(midi: Path, out: Path, checkpoint: Path, seed: int) -> dict:
     from synthesize.stage import SynthesizeStage
 
-    with concurrency(HEAVY, occupy=1, strict=False):
+    with heavy():
         return SynthesizeStage(checkpoint, seed=seed).run(midi, out).to_dict()

@@ -53,12 +53,8 @@ def _decoded_blocks(path: Path, sample_rate_hz: int, offset_seconds: float, dura
                     block_seconds: float) -> Iterator[np.ndarray]:
     try:
         sound = soundfile.SoundFile(path)
-    except soundfile.LibsndfileError:
-        import librosa  # not a format libsndfile knows (e.g. m4a): librosa's other decoders
-
-        data, rate = librosa.load(path, sr=None, mono=True, offset=offset_seconds,
-                                  duration=duration_seconds, dtype=np.float32)
-        yield resample(data, int(rate), sample_rate_hz)
+    except soundfile.LibsndfileError as error:
+        yield resample(*_decode_otherwise(path, offset_seconds, duration_seconds, error.error_string), sample_rate_hz)
         return
     with sound:
         rate = sound.samplerate
@@ -72,6 +68,29 @@ def _decoded_blocks(path: Path, sample_rate_hz: int, offset_seconds: float, dura
         for block in blocks:
             yield stream.resample_chunk(block.mean(axis=1))
         yield stream.resample_chunk(np.zeros(0, np.float32), last=True)
+
+
+def _decode_otherwise(path: Path, offset_seconds: float, duration_seconds: float | None,
+                      libsndfile_reason: str) -> tuple[np.ndarray, int]:
+    """A format libsndfile does not know (e.g. m4a, or MP3 on an old libsndfile), through
+    librosa's other decoders (audioread: ffmpeg when installed); InputError with both reasons."""
+    import warnings
+
+    import librosa
+
+    try:
+        with warnings.catch_warnings():  # "PySoundFile failed. Trying audioread instead.": said below
+            warnings.simplefilter("ignore")
+            data, rate = librosa.load(path, sr=None, mono=True, offset=offset_seconds, duration=duration_seconds,
+                                      dtype=np.float32)
+    except Exception as error:  # noqa: BLE001 - audioread's NoBackendError has no message
+        import shutil
+
+        other = " ".join(str(error).split()) or type(error).__name__
+        if shutil.which("ffmpeg") is None:
+            other += "; ffmpeg, which reads more formats, is not installed"
+        raise InputError(f"cannot decode audio (libsndfile: {libsndfile_reason}; {other})") from error
+    return data, int(rate)
 
 
 def decode_audio(data: bytes, sample_rate_hz: int = SAMPLE_RATE_HZ) -> np.ndarray:

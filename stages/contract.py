@@ -18,11 +18,14 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import errno
 import hashlib
 import json
 import logging
 import multiprocessing
 import os
+import shutil
+import sys
 import uuid
 from pathlib import Path, PurePosixPath
 from typing import Any, ClassVar, Iterable, Sequence
@@ -38,8 +41,16 @@ class InputError(ValueError):
     """A problem with one input file; its message is the reason shown to the user."""
 
 
-class StageConfigError(RuntimeError):
+class UsageError(ValueError):
+    """A problem with the command as a whole (a missing folder, an unusable checkpoint, an output
+    folder that cannot be written): nothing was done; its message is the whole answer."""
+
+
+class StageConfigError(UsageError):
     """The output folder holds outputs of the same stage made with another configuration."""
+
+
+DISK_FULL = "no space left on device"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,7 +96,26 @@ def describe_error(error: BaseException) -> str:
     """A one-line reason for a failed file."""
     if isinstance(error, InputError):
         return str(error)
-    return f"{type(error).__name__}: {error}"
+    if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+        return DISK_FULL
+    if isinstance(error, MemoryError):
+        return "out of memory"
+    text = " ".join(str(error).split())
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def disk_full(folder: Path, margin_bytes: int = 1 << 20) -> bool:
+    """Whether the filesystem of `folder` has (almost) no space left: writers such as libsndfile
+    report a full disk only as "System error"."""
+    try:
+        return shutil.disk_usage(folder).free < margin_bytes
+    except OSError:
+        return False
+
+
+def on_terminal() -> bool:
+    """Progress bars only where someone watches them (not in logs, pipes or CI)."""
+    return sys.stderr.isatty()
 
 
 class Stage:
@@ -111,6 +141,10 @@ class Stage:
         """Output role -> path relative to the output folder. Default: mirror the input tree."""
         return {role: relative.with_suffix(suffix) for role, suffix in self.output_suffixes.items()}
 
+    def prepare(self) -> None:
+        """Load what every job needs (a model) before anything is written; raise UsageError
+        when that cannot be done, so that a bad checkpoint fails once, not once per file."""
+
     def process(self, job: Job, temporaries: dict[str, Path]) -> None:
         """Read `job.source` and write every output role to its temporary path."""
         raise NotImplementedError
@@ -126,6 +160,7 @@ class Stage:
                 return root.parent, [root]
             if not root.is_dir():
                 raise FileNotFoundError(f"input folder not found: {root}")
+            self.check_not_feeding_back(root, exclude)
             # An output folder nested in the input folder holds outputs, not inputs.
             excluded = exclude.resolve() if exclude and exclude.resolve() != root.resolve() else None
             files = [
@@ -141,6 +176,15 @@ class Stage:
         root = Path(os.path.commonpath([path.resolve().parent for path in files]))
         return root, files
 
+    def check_not_feeding_back(self, root: Path, output_dir: Path | None) -> None:
+        """Refuse an output folder that is the input folder when outputs have an input suffix:
+        each output would be its own input (`compose IN IN`), and a rerun would read them."""
+        if output_dir is None or output_dir.resolve() != root.resolve():
+            return
+        if set(self.output_suffixes.values()) & set(self.input_suffixes):
+            raise UsageError(f"the output folder is the input folder ({root}): its outputs would be read "
+                             f"as inputs; choose another output folder")
+
     def plan(self, inputs: Path | str | Sequence[Path | str], output_dir: Path | str) -> list[Job]:
         output_dir = Path(output_dir)
         root, files = self.find_inputs(inputs, exclude=output_dir)
@@ -154,13 +198,13 @@ class Stage:
         return jobs
 
     def run(self, inputs: Path | str | Sequence[Path | str], output_dir: Path | str, *,
-            overwrite: bool = False, workers: int = 1, progress: bool = True) -> StageReport:
-        """Run the stage over every input; per-file failures are reported, not raised."""
+            overwrite: bool = False, workers: int = 1, progress: bool | None = None) -> StageReport:
+        """Run the stage over every input; per-file failures are reported, not raised.
+        `report.written` lists the output files written by this run; `progress` (default: on a
+        terminal only) shows a bar."""
         output_dir = Path(output_dir)
+        check_output_dir(output_dir)
         jobs = self.plan(inputs, output_dir)
-        output_dir.mkdir(parents=True, exist_ok=True)
-        self.record_config(output_dir, overwrite)
-        remove_stale_partials(output_dir)
 
         report = StageReport(stage=self.name, output_dir=str(output_dir))
         todo, claimed = [], {}
@@ -169,17 +213,23 @@ class Stage:
             claimed.update({t: job.source for t in job.targets.values()})
             if clash is not None:
                 report.failed.append(FileError(str(job.source), f"its output would overwrite that of {clash}"))
-            elif not overwrite and job.done():
-                report.skipped.append(str(job.source))
             elif any(_same_file(job.source, t) for t in job.targets.values()):
                 report.failed.append(FileError(str(job.source), "refusing to write over the input file"))
+            elif not overwrite and job.done():
+                report.skipped.append(str(job.source))
             else:
                 todo.append(job)
+        if todo:
+            self.prepare()
+        output_dir.mkdir(parents=True, exist_ok=True)
+        self.record_config(output_dir, overwrite, jobs)
+        remove_stale_partials(output_dir)
 
-        bar = tqdm(total=len(todo), desc=self.name, unit="file", disable=not progress or not todo)
+        bar = tqdm(total=len(todo), desc=self.name, unit="file",
+                   disable=not todo or not (on_terminal() if progress is None else progress))
         for job, error in self._execute(todo, workers):
             if error is None:
-                report.written.append(str(job.source))
+                report.written.extend(str(path) for path in job.targets.values())
             else:
                 report.failed.append(FileError(str(job.source), error))
                 bar.write(f"{self.name}: FAILED {job.source}: {error}")
@@ -199,17 +249,40 @@ class Stage:
             for future in concurrent.futures.as_completed(futures):
                 yield futures[future], future.result()
 
-    def record_config(self, output_dir: Path, overwrite: bool) -> None:
+    def record_config(self, output_dir: Path, overwrite: bool, jobs: Sequence[Job] = ()) -> None:
+        """Write `<name>.stage.json`; refuse a folder whose outputs were made with another
+        configuration (a record whose folder holds none of this stage's outputs is replaced)."""
         record_path = output_dir / f"{self.name}.stage.json"
         record = {"stage": self.name, "config": json.loads(json.dumps(self.config(), default=str))}
         if record_path.exists() and not overwrite:
-            previous = json.loads(record_path.read_text())
-            if previous.get("config") != record["config"]:
+            try:
+                previous = json.loads(record_path.read_text())
+            except ValueError:  # not JSON (e.g. cut short by a full disk): it vouches for nothing
+                previous = {}
+            if previous.get("config") != record["config"] and self._holds_outputs(output_dir, jobs):
                 raise StageConfigError(
                     f"{output_dir} holds '{self.name}' outputs made with another configuration "
                     f"({record_path}); use a new output folder or overwrite")
             return
         write_text_atomic(record_path, json.dumps(record, indent=2, sort_keys=True) + "\n")
+
+    def _holds_outputs(self, output_dir: Path, jobs: Sequence[Job]) -> bool:
+        if any(path.exists() for job in jobs for path in job.targets.values()):
+            return True
+        suffixes = set(self.output_suffixes.values())
+        return any(path.suffix in suffixes and not path.name.startswith(".") for path in output_dir.rglob("*"))
+
+
+def check_output_dir(output_dir: Path) -> None:
+    """Refuse, before any work, an output folder that cannot be one: a file, or not writable."""
+    existing = next((p for p in (output_dir, *output_dir.parents) if p.exists()), None)
+    if existing is None:
+        return
+    if not existing.is_dir():
+        what = "the output folder" if existing == output_dir else f"{existing}, a folder above the output folder,"
+        raise UsageError(f"{what} is a file, not a folder: {existing}")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"cannot write to {existing} (permission denied)")
 
 
 def run_job(stage: Stage, job: Job) -> str | None:
@@ -227,6 +300,9 @@ def run_job(stage: Stage, job: Job) -> str | None:
         return None
     except Exception as error:  # noqa: BLE001 - one bad file must not stop the batch
         log.debug("%s failed on %s", stage.name, job.source, exc_info=True)
+        folder = next(iter(job.targets.values())).parent
+        if not isinstance(error, InputError) and disk_full(folder):
+            return f"{DISK_FULL} (writing under {folder})"
         return describe_error(error)
     finally:
         for path in temporaries.values():
@@ -245,22 +321,27 @@ def partial_path(final: Path) -> Path:
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    temporary = partial_path(path)
-    temporary.write_text(text)
-    os.replace(temporary, path)
+    write_bytes_atomic(path, text.encode())
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """`data` at `path` whole or not at all; no temporary is left behind, even on a full disk."""
     temporary = partial_path(path)
-    temporary.write_bytes(data)
-    os.replace(temporary, path)
+    try:
+        temporary.write_bytes(data)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def save_model_atomic(model, path: Path) -> None:
     """A Keras model saved whole or not at all (never a half-written `.keras` at `path`)."""
     temporary = partial_path(path)
-    model.save(temporary)
-    os.replace(temporary, path)
+    try:
+        model.save(temporary)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def remove_stale_partials(output_dir: Path) -> None:

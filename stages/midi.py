@@ -115,3 +115,29 @@ def sounding_intervals(sequence: NoteSequence) -> list[tuple[float, float]]:
         else:
             merged.append([start, end])
     return [(start, end) for start, end in merged]
+
+
+MAX_NOTE_SECONDS = 60.0  # longer than any piano note rings: a note-off that never came
+
+
+def playable(sequence: NoteSequence, max_note_seconds: float = MAX_NOTE_SECONDS) -> NoteSequence:
+    """The sequence without drum notes, refused (InputError) when nothing is left for a piano or
+    when a note lasts longer than `max_note_seconds` (a stuck note would make a later stage plan
+    an hour of music)."""
+    if not sequence.notes:
+        raise InputError("MIDI file has no notes")
+    drums = sum(note.is_drum for note in sequence.notes)
+    if drums == len(sequence.notes):
+        raise InputError(f"MIDI file holds only drum notes ({drums} on channel 10): nothing for a piano to play")
+    longest = max((n for n in sequence.notes if not n.is_drum), key=lambda n: n.end_time - n.start_time)
+    if longest.end_time - longest.start_time > max_note_seconds:
+        raise InputError(f"a note lasts {longest.end_time - longest.start_time:.0f} s (pitch {longest.pitch} at "
+                         f"{longest.start_time:.1f} s; a stuck note?): notes longer than {max_note_seconds:.0f} s "
+                         f"are refused")
+    if not drums:
+        return sequence
+    piano = NoteSequence()
+    piano.CopyFrom(sequence)
+    del piano.notes[:]
+    piano.notes.extend(note for note in sequence.notes if not note.is_drum)
+    return piano

@@ -8,10 +8,14 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from stages.audio import write_wav
-from stages.contract import InputError, Job, Stage, content_id
-from stages.midi import MIDI_SUFFIXES, read_note_sequence
+from stages.checkpoints import check_checkpoint, load_checkpoint, require_config
+from stages.contract import InputError, Job, Stage, content_id, on_terminal
+from stages.midi import MIDI_SUFFIXES, playable, read_note_sequence
 from synthesize.conditioning import sequence_roll
 from synthesize.synthesizer import DEFAULT_CHECKPOINT, Synthesizer  # noqa: F401 (re-exported)
+
+
+MAX_SECONDS = 1200.0  # 20 minutes of audio: hours of CPU time; longer asks for --max-seconds
 
 
 class SynthesizeStage(Stage):
@@ -22,9 +26,9 @@ class SynthesizeStage(Stage):
     output_suffixes = {"audio": ".wav"}
 
     def __init__(self, checkpoint: Path | str = DEFAULT_CHECKPOINT, seed: int = 0, temperature: float | None = None,
-                 output_rms_lsb: float | None = None):
-        self.checkpoint, self.seed, self.temperature = Path(checkpoint), seed, temperature
-        self.output_rms_lsb = output_rms_lsb
+                 output_rms_lsb: float | None = None, max_seconds: float = MAX_SECONDS):
+        self.checkpoint, self.seed, self.temperature = check_checkpoint(checkpoint, "synthesizer"), seed, temperature
+        self.output_rms_lsb, self.max_seconds = output_rms_lsb, max_seconds
         self.checkpoint_id = content_id(self.checkpoint)
         self._synthesizer: Synthesizer | None = None
 
@@ -38,17 +42,24 @@ class SynthesizeStage(Stage):
                                                  output_rms_lsb=self.output_rms_lsb)
         return self._synthesizer
 
+    def prepare(self) -> None:
+        from synthesize.config import SynthesizerConfig
+
+        synthesizer = load_checkpoint(lambda: self.synthesizer, self.checkpoint, "synthesizer")
+        require_config(synthesizer.model, SynthesizerConfig, self.checkpoint, "synthesizer")
+
     def config(self) -> dict[str, Any]:
         return {"checkpoint": self.checkpoint.name, "checkpoint_sha256": self.checkpoint_id, "seed": self.seed,
                 "temperature": self.temperature, "output_rms_lsb": self.output_rms_lsb}
 
     def process(self, job: Job, temporaries: dict[str, Path]) -> None:
-        sequence = read_note_sequence(job.source)
-        if not sequence.notes:
-            raise InputError("MIDI file has no notes to play")
+        sequence = playable(read_note_sequence(job.source))
         seconds = len(sequence_roll(sequence, self.synthesizer.config.roll_rate_hz)) / self.synthesizer.config.roll_rate_hz
+        if seconds > self.max_seconds:
+            raise InputError(f"the piece lasts {seconds:.0f} s (sustain pedal included), more than the "
+                             f"{self.max_seconds:g} s allowed (--max-seconds)")
         # Slow work: show the seconds rendered and the time left.
-        with tqdm(total=round(seconds, 1), desc=job.relative.name, unit="s audio", leave=False,
+        with tqdm(total=round(seconds, 1), desc=job.relative.name, unit="s audio", leave=False, disable=not on_terminal(),
                   bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} s [{elapsed}<{remaining}]") as bar:
             audio = self.synthesizer.render(sequence, progress=lambda s: bar.update(min(s, bar.total - bar.n)))
         write_wav(temporaries["audio"], audio, self.synthesizer.config.sample_rate_hz)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from stages.contract import InputError, Stage, StageConfigError, remove_stale_partials
+from stages.contract import UsageError, InputError, Stage, StageConfigError, remove_stale_partials
 
 
 class Upper(Stage):
@@ -94,7 +94,9 @@ def test_never_writes_over_an_input(tmp_path):
         output_suffixes = {"text": ".txt"}
 
     (tmp_path / "a.txt").write_text("precious")
-    report = Same().run(tmp_path, tmp_path, overwrite=True, progress=False)
+    with pytest.raises(UsageError, match="output folder is the input folder"):  # outputs would feed back
+        Same().run(tmp_path, tmp_path, overwrite=True, progress=False)
+    report = Same().run([tmp_path / "a.txt"], tmp_path, overwrite=True, progress=False)
     assert (tmp_path / "a.txt").read_text() == "precious"
     assert "over the input" in report.failed[0].reason
 

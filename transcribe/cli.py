@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from stages.cli import cores
+from stages.cli import check_paths, cores
 
 
 def add_transcribe(commands) -> None:
@@ -68,6 +68,7 @@ def check_decoding_options(args, checkpoint: Path) -> None:
 
 
 def run_transcribe(args) -> int:
+    check_paths(args.inputs, args.out, {"transcriber": args.checkpoint})  # before TensorFlow loads
     from stages.contract import StageReport
     from transcribe.stage import TranscribeStage
     from transcribe.transcriber import DEFAULT_CHECKPOINT
@@ -227,6 +228,7 @@ def add_benchmark(commands) -> None:
 
 
 def run_benchmark(args) -> int:
+    check_paths([args.reference, *args.estimates], args.out)
     from transcribe.metrics import format_metrics
     from transcribe.report import find_references, labelled_folders, score, write_report
 

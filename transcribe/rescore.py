@@ -20,6 +20,7 @@ import keras
 import numpy as np
 from keras import layers
 from scipy.ndimage import maximum_filter1d
+from scipy.special import expit
 
 from transcribe.model import PACKAGE
 from transcribe.note_ends import NUM_FEATURES as NUM_END_FEATURES
@@ -168,7 +169,7 @@ def note_probabilities(rescorer: OnsetRescorer, probs: dict[str, np.ndarray]) ->
     if not len(runs):
         return runs, np.zeros(0, np.float32)
     logits = rescorer.predict_on_batch(candidate_features(probs, runs))
-    return runs, 1.0 / (1.0 + np.exp(-np.asarray(logits, np.float64)[:, 0]))
+    return runs, expit(np.asarray(logits, np.float64)[:, 0])  # no overflow for logits far below 0
 
 
 def accepted_onsets(rescorer: OnsetRescorer, probs: dict[str, np.ndarray],

@@ -9,8 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from stages.audio import AUDIO_SUFFIXES
-from stages.contract import Job, Stage, content_id
+from stages.audio import AUDIO_SUFFIXES, audio_duration_seconds
+from stages.checkpoints import check_checkpoint, load_checkpoint, require_config
+from stages.contract import InputError, Job, Stage, content_id
 from stages.midi import write_midi
 from transcribe.rescore import rescorer_path
 from transcribe.transcriber import DEFAULT_CHECKPOINT, Transcriber, sequence_at_tempo
@@ -22,6 +23,20 @@ def write_notes_csv(notes: np.ndarray, path: Path) -> None:
         writer.writerow(["onset_s", "offset_s", "pitch", "velocity"])
         writer.writerows((f"{n['onset_s']:.4f}", f"{n['offset_s']:.4f}", int(n["pitch"]), int(n["velocity"]))
                          for n in notes)
+
+
+MIN_AUDIO_SECONDS = 0.5  # the decoder reads up to half a second of frames around each onset
+
+
+def check_long_enough(path: Path) -> None:
+    """InputError for a recording too short to transcribe (from its header; a file whose header
+    cannot be read is left to the decoder, which names the reason)."""
+    try:
+        seconds = audio_duration_seconds(path)
+    except Exception:  # noqa: BLE001
+        return
+    if seconds < MIN_AUDIO_SECONDS:
+        raise InputError(f"audio too short ({seconds:.2f} s): at least {MIN_AUDIO_SECONDS} s is needed")
 
 
 class TranscribeStage(Stage):
@@ -39,7 +54,7 @@ class TranscribeStage(Stage):
                  note_ends: bool = True, rescore: bool = True, onset_threshold: float | None = None,
                  frame_threshold: float | None = None, min_note_ms: float = 0.0, midi_tempo: float = 120.0,
                  probabilities: bool = False):
-        self.checkpoint = Path(checkpoint)
+        self.checkpoint = check_checkpoint(checkpoint, "transcriber")
         self.note_ends = note_ends
         self.checkpoint_id = content_id(self.checkpoint)
         # Named in the recorded config only when not the default, so that folders written before
@@ -70,6 +85,12 @@ class TranscribeStage(Stage):
                 min_note_s=self.settings.get("min_note_ms", 0.0) / 1000.0)
         return self._transcriber
 
+    def prepare(self) -> None:
+        from transcribe.config import TranscriberConfig
+
+        transcriber = load_checkpoint(lambda: self.transcriber, self.checkpoint, "transcriber")
+        require_config(transcriber.model, TranscriberConfig, self.checkpoint, "transcriber")
+
     def config(self) -> dict[str, Any]:
         rescorer = rescorer_path(self.checkpoint)
         config = {"checkpoint": self.checkpoint.name, "checkpoint_sha256": self.checkpoint_id,
@@ -79,6 +100,7 @@ class TranscribeStage(Stage):
         return {**config, **self.settings}
 
     def process(self, job: Job, temporaries: dict[str, Path]) -> None:
+        check_long_enough(job.source)
         probs = self.transcriber.predict_file(job.source)
         notes = self.transcriber.notes(probs)
         sequence = sequence_at_tempo(notes, self.settings.get("midi_tempo", 120.0))
