@@ -2,9 +2,9 @@
 chunks that begin a piece and for chunks cut from its middle, on the validation subset that
 `w2m2w train compose` selects on (22 pieces, 512-token chunks as compose/evaluate.py cuts them).
 
-    python benchmarks/compose_chunk_starts.py OLD.keras [NEW.keras ...]
+    python -m benchmarks.compose_chunk_starts OLD.keras [NEW.keras ...]
     git show 6a6b2ae:compose/checkpoints/default.keras > runs/default-75750.keras   # the composer before the H200
-    python benchmarks/compose_chunk_starts.py runs/default-75750.keras compose/checkpoints/default.keras
+    python -m benchmarks.compose_chunk_starts runs/default-75750.keras compose/checkpoints/default.keras
 
 A model trained only on crops that begin cleanly pays far more at the start of a chunk cut
 mid-piece (note-offs of notes it never saw struck) than at a piece's start; compose/corpus.py's
@@ -14,19 +14,17 @@ crops are meant to close that gap. Writes benchmarks/results/compose_chunk_start
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import keras
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from benchmarks import record
+from compose.data import even_spread, load_pieces, piece_tokens
+from compose.evaluate import scored_chunks
+from compose.model import MusicTransformer  # noqa: F401  (registers the class for loading)
 
-from benchmarks import record  # noqa: E402
-from compose.data import even_spread, load_pieces, piece_tokens  # noqa: E402
-from compose.evaluate import scored_chunks  # noqa: E402
-from compose.model import MusicTransformer  # noqa: E402,F401  (registers the class for loading)
+REPO = Path(__file__).resolve().parents[1]
 
 SHARED_DATA = REPO.parent / "shared" / "data"
 BANDS = ((0, 32), (32, 128), (128, 512))  # positions of the predicted token within its chunk

@@ -7,7 +7,7 @@ Transformers attend to at most the latest 512 positions in each layer (their att
 Each figure also comes renormalized over the events the grammar of encoded music allows
 (`compose/grammar.py`; what the sampler draws from): `nll_per_event_in_grammar`.
 
-    python benchmarks/compose_nll.py [--asap ../shared/data/asap] [--chunk-lengths 2048,512] [--rescore]
+    python -m benchmarks.compose_nll [--asap ../shared/data/asap] [--chunk-lengths 2048,512] [--rescore]
                                      [--models relative,absolute,lstm]
 
 Writes benchmarks/results/compose_nll.json. A model whose checkpoint (by content), split and chunk
@@ -20,20 +20,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import keras
 
-import keras  # noqa: E402
-
-from benchmarks import record  # noqa: E402
-from compose.data import load_pieces  # noqa: E402
-from compose.evaluate import nll_per_event  # noqa: E402
-from compose.stage import DEFAULT_CHECKPOINT  # noqa: E402
-from stages.cli import SHARED_DATA  # noqa: E402
-from stages.contract import content_id  # noqa: E402
+from benchmarks import record
+from compose.data import load_pieces
+from compose.evaluate import nll_per_event
+from compose.stage import DEFAULT_CHECKPOINT
+from stages.cli import SHARED_DATA
+from stages.contract import content_id
 
 CHECKPOINTS = DEFAULT_CHECKPOINT.parent
 MODELS = {"relative (Music Transformer)": DEFAULT_CHECKPOINT,
@@ -94,12 +91,14 @@ def main() -> None:
         model = keras.saving.load_model(path, compile=False)
         figures[label] = {"checkpoint": path.name, "checkpoint_sha256_16": content_id(path),
                           "parameters": model.count_params(), "trained_on_tokens": model.config.sequence_length,
-                          "attention_span": model.config.attention_span if model.config.architecture != "lstm" else None}
+                          "attention_span": (model.config.attention_span
+                                             if model.config.architecture != "lstm" else None)}
         for length in lengths:
             started = time.perf_counter()
             result = nll_per_event(model, pieces, length=length)
             scored = {"nll_per_event": round(result["nll_per_event"], 4),
-                      "nll_per_event_in_grammar": round(result["nll_per_event_in_grammar"], 4), "events": result["events"],
+                      "nll_per_event_in_grammar": round(result["nll_per_event_in_grammar"], 4),
+                      "events": result["events"],
                       "seconds": round(time.perf_counter() - started, 1)}
             figures[label].update(scored if length == lengths[0] else {f"chunks_of_{length}": scored})
             print(label, length, scored, flush=True)

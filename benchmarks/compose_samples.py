@@ -4,7 +4,7 @@ next 20 s (notes per second, note lengths, polyphony, pitch, velocity, how much 
 dominates), together with how often the sampled events break the grammar of encoded music
 (a note-on of a key already sounding, a note-off of a silent one, a note never released).
 
-    python benchmarks/compose_samples.py [--pieces 12] [--temperature 1.0] [--top-p 0.95] [--seed 0] [--no-grammar]
+    python -m benchmarks.compose_samples [--pieces 12] [--temperature 1.0] [--top-p 0.95] [--seed 0] [--no-grammar]
 
 Writes benchmarks/results/compose_samples.json and compose_samples.png (with --no-grammar:
 compose_samples_no_grammar.*) (histograms, real against
@@ -16,22 +16,18 @@ from __future__ import annotations
 
 import argparse
 import collections
-import sys
 from pathlib import Path
 
 import numpy as np
+from note_seq.performance_lib import PerformanceEvent
 from tqdm.auto import tqdm
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from note_seq.performance_lib import PerformanceEvent  # noqa: E402
-
-from benchmarks import record  # noqa: E402
-from compose.data import load_pieces, window  # noqa: E402
-from compose.stage import DEFAULT_CHECKPOINT, Composer, primer_tokens  # noqa: E402
-from compose.tokens import ENCODING, SPECIAL_TOKENS, decode  # noqa: E402
-from stages.cli import SHARED_DATA  # noqa: E402
-from stages.midi import NOTE_DTYPE, apply_sustain, notes_from_sequence  # noqa: E402
+from benchmarks import record
+from compose.data import load_pieces, window
+from compose.stage import DEFAULT_CHECKPOINT, Composer, primer_tokens
+from compose.tokens import ENCODING, SPECIAL_TOKENS, decode
+from stages.cli import SHARED_DATA
+from stages.midi import NOTE_DTYPE, apply_sustain, notes_from_sequence
 
 PRIMER_S, NEW_S = 10.0, 20.0
 

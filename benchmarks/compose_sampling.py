@@ -1,7 +1,7 @@
 """Music Transformer sampling speed on this CPU: tokens per second with the key/value cache and
 without it (re-running the whole window per token), when the context holds 512 and 2048 tokens.
 
-    python benchmarks/compose_sampling.py [--checkpoint compose/checkpoints/default.keras]
+    python -m benchmarks.compose_sampling [--checkpoint compose/checkpoints/default.keras]
 
 Writes benchmarks/results/compose_sampling.json. Without a checkpoint, an untrained default
 model is timed (speed does not depend on the weights).
@@ -10,19 +10,16 @@ model is timed (speed does not depend on the weights).
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from benchmarks import record  # noqa: E402
-from compose.config import ComposerConfig  # noqa: E402
-from compose.model import build_model  # noqa: E402
-from compose.sample import Sampler  # noqa: E402
-from compose.tokens import VOCAB_SIZE  # noqa: E402
+from benchmarks import record
+from compose.config import ComposerConfig
+from compose.model import build_model
+from compose.sample import Sampler
+from compose.tokens import VOCAB_SIZE
 
 TIMED_TOKENS = 256
 

@@ -3,7 +3,7 @@ default config (batch 8 x 512 tokens), compiled with XLA (what `w2m2w train comp
 without it, in float32 (what we train in) and, with --bfloat16, also in Keras' mixed_bfloat16
 policy (bfloat16 matmuls, which this CPU's AMX units could run faster).
 
-    TF_NUM_INTRAOP_THREADS=2 python benchmarks/compose_training_speed.py [--bfloat16]
+    TF_NUM_INTRAOP_THREADS=2 python -m benchmarks.compose_training_speed [--bfloat16]
 
 Writes benchmarks/results/compose_training_speed.json. Speed does not depend on the weights or the
 tokens, so an untrained model is timed on random tokens.
@@ -13,19 +13,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
-from pathlib import Path
 
 import keras
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from benchmarks import record  # noqa: E402
-from compose.config import ComposerConfig  # noqa: E402
-from compose.model import build_model, compile_model  # noqa: E402
-from compose.tokens import VOCAB_SIZE  # noqa: E402
+from benchmarks import record
+from compose.config import ComposerConfig
+from compose.model import build_model, compile_model
+from compose.tokens import VOCAB_SIZE
 
 
 def seconds_per_step(xla: bool, steps: int, policy: str = "float32") -> float:

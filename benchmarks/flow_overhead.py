@@ -1,7 +1,7 @@
 """Wall time of the full Prefect flow on the bundled example, split by stage, and the
 orchestration overhead: flow wall time minus the sum of the stages' own compute.
 
-    python benchmarks/flow_overhead.py [--out runs/bench-flow]
+    python -m benchmarks.flow_overhead [--out runs/bench-flow]
 
 OUT must not exist (a rerun would come from the cache). Writes benchmarks/results/flow_overhead.json.
 """
@@ -10,18 +10,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 
-from benchmarks import record  # noqa: E402
-from prefect import flow  # noqa: E402
+from prefect import flow
 
-from flows.full import EXAMPLE_RECORDINGS, wave2midi2wave  # noqa: E402
+from benchmarks import record
+from flows.full import EXAMPLE_RECORDINGS, wave2midi2wave
 
 
 def main() -> None:

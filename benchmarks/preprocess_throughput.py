@@ -2,7 +2,7 @@
 by `w2m2w maestro preprocess` (Beam, local FnApiRunner on all cores unless Beam options say
 otherwise).
 
-    python benchmarks/preprocess_throughput.py ROOT OUT [--splits train] [beam options...]
+    python -m benchmarks.preprocess_throughput ROOT OUT [--splits train] [beam options...]
 
 OUT must not exist. Writes benchmarks/results/preprocess_<splits>.json.
 """
@@ -10,14 +10,11 @@ OUT must not exist. Writes benchmarks/results/preprocess_<splits>.json.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from benchmarks import record  # noqa: E402
-from maestro import preprocess  # noqa: E402
+from benchmarks import record
+from maestro import preprocess
 
 
 def main() -> None:

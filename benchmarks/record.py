@@ -41,12 +41,19 @@ def commit() -> str | None:
         return None
 
 
+def command() -> str:
+    """How the benchmark was run: `python -m benchmarks.NAME ARGS` (or the script's path)."""
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    program = ["python", "-m", spec.name] if spec is not None else [Path(sys.argv[0]).as_posix()]
+    return " ".join(shlex.quote(a) for a in [*program, *sys.argv[1:]])
+
+
 def save(name: str, figures: dict, notes: str = "") -> Path:
     """Write benchmarks/results/<name>.json and print it."""
     record = {
         "benchmark": name,
         "figures": figures,
-        "command": " ".join(shlex.quote(a) for a in [Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
+        "command": command(),
         "machine": machine(),
         "commit": commit(),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

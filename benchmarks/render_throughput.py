@@ -1,6 +1,6 @@
 """Render throughput: seconds of audio rendered per wall-clock second by `w2m2w maestro render`.
 
-    python benchmarks/render_throughput.py OUT_ROOT [--splits train] [--workers N]
+    python -m benchmarks.render_throughput OUT_ROOT [--splits train] [--workers N]
 
 Renders the ASAP performances (../shared/data/asap) into OUT_ROOT from scratch (OUT_ROOT must
 not exist) and writes benchmarks/results/render_<splits>.json.
@@ -9,16 +9,13 @@ not exist) and writes benchmarks/results/render_<splits>.json.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from benchmarks import record  # noqa: E402
-from maestro.metadata import read_metadata  # noqa: E402
-from maestro.render import render_dataset  # noqa: E402
-from pipeline import SHARED_DATA, _cores  # noqa: E402
+from benchmarks import record
+from maestro.metadata import read_metadata
+from maestro.render import render_dataset
+from stages.cli import SHARED_DATA, cores
 
 
 def main() -> None:
@@ -27,7 +24,7 @@ def main() -> None:
     parser.add_argument("--midi-dir", type=Path, default=SHARED_DATA / "asap")
     parser.add_argument("--split-csv", type=Path, default=SHARED_DATA / "asap" / "asap_split.csv")
     parser.add_argument("--splits", default="train,validation,test")
-    parser.add_argument("--workers", type=int, default=_cores())
+    parser.add_argument("--workers", type=int, default=cores())
     args = parser.parse_args()
     if args.out_root.exists():
         parser.error(f"{args.out_root} exists: a throughput figure needs a fresh render")

@@ -1,6 +1,6 @@
 """How batch re-transcription throughput grows from 1 to 2 Beam workers on this machine.
 
-    python benchmarks/retranscribe_scaling.py [--dataset data/asap-maestro] [--pieces 8]
+    python -m benchmarks.retranscribe_scaling [--dataset data/asap-maestro] [--pieces 8]
 
 Re-transcribes the first N test recordings into fresh folders with --direct_num_workers=1 and =2
 (multi-processing FnApiRunner) and writes benchmarks/results/retranscribe_scaling.json.
@@ -10,17 +10,14 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from benchmarks import record  # noqa: E402
-from maestro import retranscribe  # noqa: E402
-from maestro.metadata import Dataset, write_metadata  # noqa: E402
-from transcribe.infer import DEFAULT_CHECKPOINT  # noqa: E402
+from benchmarks import record
+from maestro import retranscribe
+from maestro.metadata import Dataset, write_metadata
+from transcribe.infer import DEFAULT_CHECKPOINT
 
 
 def main() -> None:

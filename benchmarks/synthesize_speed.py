@@ -1,7 +1,7 @@
 """WaveNet generation speed on this CPU, in seconds of audio per wall-clock second, rendering a
 MIDI excerpt through the real stage code (segments in one batch, compiled loop).
 
-    python benchmarks/synthesize_speed.py [--checkpoint synthesize/checkpoints/default.keras] [--seconds 30]
+    python -m benchmarks.synthesize_speed [--checkpoint synthesize/checkpoints/default.keras] [--seconds 30]
 
 Writes benchmarks/results/synthesize_speed.json. Without a checkpoint an untrained default model
 is timed (speed does not depend on the weights). For scale: FluidSynth renders about 200-300x
@@ -11,18 +11,15 @@ real time here; a naive WaveNet manages a few hundred samples per second.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from benchmarks import record  # noqa: E402
-from compose.data import window  # noqa: E402
-from stages.midi import read_note_sequence  # noqa: E402
-from synthesize.config import SynthesizerConfig  # noqa: E402
-from synthesize.model import build_model  # noqa: E402
-from synthesize.stage import Synthesizer  # noqa: E402
+from benchmarks import record
+from compose.data import window
+from stages.midi import read_note_sequence
+from synthesize.config import SynthesizerConfig
+from synthesize.model import build_model
+from synthesize.stage import Synthesizer
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "midi" / "bach_prelude_bwv846_bars1-8.mid"
 

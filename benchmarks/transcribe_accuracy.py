@@ -2,7 +2,7 @@
 pieces, references with the sustain pedal applied), on the held-out test split of the rendered
 ASAP dataset and on the one real MAESTRO recording in ../shared/data/maestro_clip.
 
-    python benchmarks/transcribe_accuracy.py [--dataset data/asap-maestro] [--checkpoint ...]
+    python -m benchmarks.transcribe_accuracy [--dataset data/asap-maestro] [--checkpoint ...]
         [--excerpt-seconds 30] [--no-rescorer] [--no-note-ends]
 
 Writes benchmarks/results/transcribe_accuracy.json (means) and
@@ -14,18 +14,15 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from benchmarks import record  # noqa: E402
-from stages.cli import SHARED_DATA  # noqa: E402
-from transcribe.evaluate import evaluate  # noqa: E402
-from stages.contract import content_id  # noqa: E402
-from transcribe.infer import DEFAULT_CHECKPOINT, Transcriber  # noqa: E402
-from transcribe.metrics import format_metrics  # noqa: E402
-from transcribe.rescore import rescorer_path  # noqa: E402
+from benchmarks import record
+from stages.cli import SHARED_DATA
+from stages.contract import content_id
+from transcribe.evaluate import evaluate
+from transcribe.infer import DEFAULT_CHECKPOINT, Transcriber
+from transcribe.metrics import format_metrics
+from transcribe.rescore import rescorer_path
 
 
 def rounded(metrics: dict) -> dict:
@@ -53,8 +50,8 @@ def main() -> None:
     record.save("transcribe_accuracy", {
         "checkpoint": args.checkpoint.name,
         "checkpoint_sha256_16": content_id(args.checkpoint),
-        "rescorer": ({"file": rescorer.name, "sha256_16": content_id(rescorer), "note_ends": transcriber.rescorer.note_ends}
-                     if transcriber.rescorer else None),
+        "rescorer": ({"file": rescorer.name, "sha256_16": content_id(rescorer),
+                      "note_ends": transcriber.rescorer.note_ends} if transcriber.rescorer else None),
         "asap_test_renders": {"pieces": len(test.pieces), "audio_hours": round(test.audio_seconds / 3600, 2),
                               "excerpt_seconds": args.excerpt_seconds or "whole pieces",
                               "realtime_factor": round(test.audio_seconds / test.wall_seconds, 1),

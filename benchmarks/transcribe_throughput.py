@@ -1,7 +1,7 @@
 """Transcription throughput (seconds of audio per wall-clock second) and peak memory on a
 one-hour recording, with the shipped default model, through the real command line.
 
-    python benchmarks/transcribe_throughput.py [--dataset data/asap-maestro] [--minutes 60]
+    python -m benchmarks.transcribe_throughput [--dataset data/asap-maestro] [--minutes 60]
 
 The recording is the dataset's test-split renders joined end to end (44.1 kHz stereo WAV, as a
 user's file would be, so decoding and resampling count too). Writes
@@ -22,11 +22,9 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from benchmarks import record  # noqa: E402
-from maestro.metadata import Dataset  # noqa: E402
-from stages.audio import load_audio, resample  # noqa: E402
+from benchmarks import record
+from maestro.metadata import Dataset
+from stages.audio import load_audio, resample
 
 
 def long_recording(dataset: Path, minutes: float, path: Path) -> float:
