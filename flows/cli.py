@@ -54,13 +54,16 @@ def run_full(args) -> int:
     if not args.verbose:  # a failure is said once, below, not as Prefect's tracebacks
         for name in ("prefect.flow_runs", "prefect.task_runs", "prefect.engine"):
             logging.getLogger(name).setLevel(logging.CRITICAL)
+    beam_args = list(args.beam_args)
+    if not args.verbose and not any(a.startswith(("--runner", "--direct_running_mode")) for a in beam_args):
+        beam_args.append("--direct_running_mode=multi_threading")  # worker processes would each log ~20 lines
     with prefect_api():
         summary = wave2midi2wave(input_dir=args.inputs or EXAMPLE_RECORDINGS, output_dir=args.out,
                                  seconds=args.seconds, primer_seconds=args.primer_seconds,
                                  finetune_steps=args.finetune_steps, seed=args.seed, stages=args.stages,
                                  transcriber=args.transcriber, note_ends=not args.no_note_ends,
                                  composer=args.composer, synthesizer=args.synthesizer,
-                                 beam_args=list(args.beam_args))
+                                 beam_args=beam_args)
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
     print("\n".join(summary_lines(summary)))
     failed = sum(len(r.get("failed", [])) for r in summary["stages"].values())

@@ -143,7 +143,8 @@ def transcribe(inputs: Path, out: Path, checkpoint: Path, note_ends: bool = True
     from transcribe.stage import TranscribeStage
 
     with heavy():
-        return TranscribeStage(checkpoint, notes_csv=True, note_ends=note_ends).run(inputs, out).to_dict()
+        return TranscribeStage(checkpoint, notes_csv=True, note_ends=note_ends).run(
+            inputs, out, replace_other_config=True).to_dict()
 
 
 @task(name="finetune-composer", **STAGE_TASK)
@@ -172,7 +173,7 @@ def compose(midi: Path, out: Path, checkpoint: Path, primer_seconds: float, seco
 
     with heavy():
         composer = Composer(checkpoint, seconds=seconds, seed=seed)
-        return ComposeStage(composer, primer_seconds, plot=plot).run(midi, out).to_dict()
+        return ComposeStage(composer, primer_seconds, plot=plot).run(midi, out, replace_other_config=True).to_dict()
 
 
 @task(name="synthesize", **STAGE_TASK)
@@ -180,4 +181,4 @@ def synthesize(midi: Path, out: Path, checkpoint: Path, seed: int) -> dict:
     from synthesize.stage import SynthesizeStage
 
     with heavy():
-        return SynthesizeStage(checkpoint, seed=seed).run(midi, out).to_dict()
+        return SynthesizeStage(checkpoint, seed=seed).run(midi, out, replace_other_config=True).to_dict()

@@ -10,7 +10,7 @@ from typing import Sequence
 import apache_beam as beam
 
 from maestro.preprocess import pipeline_options
-from stages.contract import FileError, Stage, StageReport, run_job
+from stages.contract import FileError, Stage, StageReport, check_output_dir, run_job
 
 
 class RunJob(beam.DoFn):
@@ -24,9 +24,10 @@ class RunJob(beam.DoFn):
 def run_stage(stage: Stage, inputs: Path | str | Sequence[Path], output_dir: Path | str, *,
               overwrite: bool = False, beam_args: Sequence[str] = ()) -> StageReport:
     output_dir = Path(output_dir)
+    check_output_dir(output_dir)
     jobs = stage.plan(inputs, output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    stage.record_config(output_dir, overwrite)
+    stage.record_config(output_dir, overwrite, jobs)
     report = StageReport(stage=stage.name, output_dir=str(output_dir))
     todo = []
     for job in jobs:
@@ -38,8 +39,9 @@ def run_stage(stage: Stage, inputs: Path | str | Sequence[Path], output_dir: Pat
             results = (pipeline | beam.Create(todo, reshuffle=False) | beam.Reshuffle()
                        | beam.ParDo(RunJob(stage)) | beam.combiners.ToList())
             results | beam.Map(lambda pairs: _store(output_dir, pairs))
+        targets = {str(job.source): [str(path) for path in job.targets.values()] for job in todo}
         for source, error in _load(output_dir):
-            (report.written.append(source) if error is None else report.failed.append(FileError(source, error)))
+            (report.written.extend(targets[source]) if error is None else report.failed.append(FileError(source, error)))
     return report
 
 

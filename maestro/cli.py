@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from stages.cli import SHARED_DATA, cores, csv_list
+from stages.cli import SHARED_DATA, check_paths, cores, csv_list
 
 
 def add_render(commands) -> None:
@@ -44,6 +44,7 @@ def add_render(commands) -> None:
 
 
 def run_render(args) -> int:
+    check_paths(args.midi_dir, args.out_root)
     from maestro.render import render_dataset
 
     midi_dir, split_csv = args.midi_dir, args.split_csv
@@ -92,6 +93,7 @@ def add_preprocess(commands) -> None:
 
 
 def run_preprocess(args) -> int:
+    check_paths(args.root, args.out)
     from maestro import preprocess
 
     config = preprocess.PreprocessConfig(
@@ -124,6 +126,7 @@ def add_retranscribe(commands) -> None:
 
 
 def run_retranscribe(args) -> int:
+    check_paths(args.root, args.out, {"transcriber": args.checkpoint})  # before TensorFlow and Beam load
     from maestro import retranscribe
     from transcribe.infer import DEFAULT_CHECKPOINT
     from transcribe.metrics import format_metrics

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from pathlib import PurePosixPath
+import posixpath
+from pathlib import Path, PurePosixPath
 from typing import Iterable, Sequence
 
 import apache_beam as beam
@@ -28,13 +29,36 @@ from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, Predi
 from maestro.metadata import Record, join_under, select
 from maestro.filesystems import read_bytes, write_json
 from maestro.preprocess import load_records, pipeline_options
-from stages.contract import describe_error
+from stages.contract import InputError, describe_error
 
 FAILED = "failed"
 
 
 def output_path(out: str, record: Record, suffix: str) -> str:
-    return FileSystems.join(out, str(PurePosixPath(record.audio_filename).with_suffix(suffix)))
+    """Where a recording's outputs go: its path under OUT, never outside it (InputError)."""
+    relative = posixpath.normpath(record.audio_filename)
+    if record.audio_filename.startswith("/") or relative == ".." or relative.startswith("../"):
+        raise InputError(f"path escapes the output folder: {record.audio_filename}")
+    target = FileSystems.join(out, str(PurePosixPath(relative).with_suffix(suffix)))
+    if "://" not in out and not Path(target).resolve().is_relative_to(Path(out).resolve()):
+        raise InputError(f"path escapes the output folder through a link: {record.audio_filename}")
+    return target
+
+
+def refuse_unsafe(root: str, out: str, records: Sequence[Record]) -> tuple[list[Record], list]:
+    """(records whose paths stay inside ROOT and OUT, [audio path, reason] of the others)."""
+    safe, refused = [], []
+    for record in records:
+        try:
+            join_under(root, record.audio_filename)
+            join_under(root, record.midi_filename)
+            for suffix in (".midi", ".metrics.json"):
+                output_path(out, record, suffix)
+        except InputError as error:
+            refused.append([record.audio_filename, str(error)])
+        else:
+            safe.append(record)
+    return safe, refused
 
 
 def load_keras(path: str):
@@ -96,10 +120,14 @@ class ChunkRecording(beam.DoFn):
         from stages.audio import decode_audio
         from transcribe.config import TranscriberConfig
         from transcribe.features import SILENCE, log_mel
+        from stages.audio import MIN_AUDIO_SECONDS
 
         config = TranscriberConfig.from_dict(json.loads(self.config_json))
         try:
             audio = decode_audio(read_bytes(join_under(self.root, record.audio_filename)), config.sample_rate_hz)
+            if len(audio) < MIN_AUDIO_SECONDS * config.sample_rate_hz:
+                raise InputError(f"audio too short ({len(audio) / config.sample_rate_hz:.2f} s): at least "
+                                 f"{MIN_AUDIO_SECONDS} s is needed")
             mel = log_mel(audio, config)
         except Exception as error:  # noqa: BLE001 - a bad recording is reported, the rest go on
             yield beam.pvalue.TaggedOutput(FAILED, (record.audio_filename, describe_error(error)))
@@ -268,9 +296,18 @@ def run(root: str, out: str, checkpoint: str, config: RetranscribeConfig = Retra
                      composers=config.composers or None)
     if not records:
         raise ValueError(f"no records in {root} match the filters")
-    transcriber_config = keras.saving.load_model(checkpoint, compile=False).config
+    records, failures = refuse_unsafe(root, out, records)
+    refused = len(failures)
+    if "://" in checkpoint:
+        transcriber_config = load_keras(checkpoint).config
+    else:
+        from stages.checkpoints import load_checkpoint, require_config
+        from transcribe.config import TranscriberConfig
+
+        model = load_checkpoint(lambda: keras.saving.load_model(checkpoint, compile=False), checkpoint, "transcriber")
+        require_config(model, TranscriberConfig, checkpoint, "transcriber")
+        transcriber_config = model.config
     todo = pending(records, out)
-    failures: list = []
     if todo:
         options, runner = pipeline_options(beam_args)
         failed_path = FileSystems.join(out, ".failed.partial.json")
@@ -283,12 +320,14 @@ def run(root: str, out: str, checkpoint: str, config: RetranscribeConfig = Retra
              | "Collect" >> beam.combiners.ToList()
              | "Save" >> beam.Map(lambda items: write_json(failed_path, {"failed": sorted(items)})))
         with FileSystems.open(failed_path) as handle:
-            failures = json.loads(handle.read())["failed"]
+            failures += json.loads(handle.read())["failed"]
         FileSystems.delete([failed_path])
-    return summarize(records, out, failures)
+    return summarize(records, out, failures, refused=refused)
 
 
-def summarize(records: Sequence[Record], out: str, failures: list) -> dict:
+def summarize(records: Sequence[Record], out: str, failures: list, refused: int = 0) -> dict:
+    """OUT/retranscription.json over `records` (and `refused` more whose paths were refused,
+    among `failures`)."""
     from transcribe.metrics import mean_metrics
 
     rows = []
@@ -298,7 +337,7 @@ def summarize(records: Sequence[Record], out: str, failures: list) -> dict:
             with FileSystems.open(path) as handle:
                 rows.append(json.loads(handle.read()))
     keys = [k for k in (rows[0] if rows else {}) if "/" in k]
-    summary = {"recordings": len(records), "transcribed": len(rows),
+    summary = {"recordings": len(records) + refused, "transcribed": len(rows),
                "mean": {k: round(v, 4) for k, v in mean_metrics([{k: r[k] for k in keys} for r in rows]).items()},
                "failed_count": len(failures), "failed": failures, "per_recording": rows}
     write_json(FileSystems.join(out, "retranscription.json"), summary)

@@ -11,8 +11,10 @@ import soundfile
 import soxr
 
 from stages.contract import InputError
+from stages.quiet import native_stderr_silenced
 
 SAMPLE_RATE_HZ = 16_000
+MIN_AUDIO_SECONDS = 0.5  # the transcriber's decoder reads up to half a second of frames around each onset
 AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".aif", ".aiff", ".m4a")
 
 
@@ -52,7 +54,8 @@ def stream_audio(path: Path | str, sample_rate_hz: int = SAMPLE_RATE_HZ, offset_
 def _decoded_blocks(path: Path, sample_rate_hz: int, offset_seconds: float, duration_seconds: float | None,
                     block_seconds: float) -> Iterator[np.ndarray]:
     try:
-        sound = soundfile.SoundFile(path)
+        with native_stderr_silenced():  # mpg123 writes "Note: Illegal Audio-MPEG-Header" on bad MP3
+            sound = soundfile.SoundFile(path)
     except soundfile.LibsndfileError as error:
         yield resample(*_decode_otherwise(path, offset_seconds, duration_seconds, error.error_string), sample_rate_hz)
         return
@@ -126,11 +129,16 @@ def resample(samples: np.ndarray, from_hz: int, to_hz: int) -> np.ndarray:
 def audio_duration_seconds(path: Path | str) -> float:
     """Duration from the header, without decoding the samples."""
     try:
-        return float(soundfile.info(str(path)).duration)
+        with native_stderr_silenced():
+            return float(soundfile.info(str(path)).duration)
     except soundfile.LibsndfileError:
+        import warnings
+
         import librosa
 
-        return float(librosa.get_duration(path=str(path)))
+        with warnings.catch_warnings():  # "PySoundFile failed. Trying audioread instead."
+            warnings.simplefilter("ignore")
+            return float(librosa.get_duration(path=str(path)))
 
 
 def _clipped(samples: np.ndarray) -> np.ndarray:
@@ -152,3 +160,4 @@ def encode_wav(samples: np.ndarray, sample_rate_hz: int = SAMPLE_RATE_HZ) -> byt
 def decode_wav(data: bytes) -> tuple[np.ndarray, int]:
     samples, rate = soundfile.read(io.BytesIO(data), dtype="float32", always_2d=True)
     return samples.mean(axis=1), int(rate)
+

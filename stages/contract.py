@@ -198,13 +198,20 @@ class Stage:
         return jobs
 
     def run(self, inputs: Path | str | Sequence[Path | str], output_dir: Path | str, *,
-            overwrite: bool = False, workers: int = 1, progress: bool | None = None) -> StageReport:
+            overwrite: bool = False, workers: int = 1, progress: bool | None = None,
+            replace_other_config: bool = False) -> StageReport:
         """Run the stage over every input; per-file failures are reported, not raised.
         `report.written` lists the output files written by this run; `progress` (default: on a
-        terminal only) shows a bar."""
+        terminal only) shows a bar. Outputs of another configuration in `output_dir` are an
+        error (StageConfigError), or with `replace_other_config` all made again (a pipeline
+        that owns its folders, after its model changed)."""
         output_dir = Path(output_dir)
         check_output_dir(output_dir)
         jobs = self.plan(inputs, output_dir)
+        if not overwrite and self.made_with_other_config(output_dir, jobs):
+            if not replace_other_config:
+                raise self._config_error(output_dir)
+            overwrite = True
 
         report = StageReport(stage=self.name, output_dir=str(output_dir))
         todo, claimed = [], {}
@@ -232,7 +239,8 @@ class Stage:
                 report.written.extend(str(path) for path in job.targets.values())
             else:
                 report.failed.append(FileError(str(job.source), error))
-                bar.write(f"{self.name}: FAILED {job.source}: {error}")
+                if not bar.disable:  # on a terminal, as it happens; the summary lists them all
+                    bar.write(f"{self.name}: FAILED {job.source}: {error}")
             bar.update(1)
         bar.close()
         return report
@@ -253,18 +261,32 @@ class Stage:
         """Write `<name>.stage.json`; refuse a folder whose outputs were made with another
         configuration (a record whose folder holds none of this stage's outputs is replaced)."""
         record_path = output_dir / f"{self.name}.stage.json"
-        record = {"stage": self.name, "config": json.loads(json.dumps(self.config(), default=str))}
-        if record_path.exists() and not overwrite:
-            try:
-                previous = json.loads(record_path.read_text())
-            except ValueError:  # not JSON (e.g. cut short by a full disk): it vouches for nothing
-                previous = {}
-            if previous.get("config") != record["config"] and self._holds_outputs(output_dir, jobs):
-                raise StageConfigError(
-                    f"{output_dir} holds '{self.name}' outputs made with another configuration "
-                    f"({record_path}); use a new output folder or overwrite")
+        record = {"stage": self.name, "config": self._config_json()}
+        if not overwrite and self.made_with_other_config(output_dir, jobs):
+            raise self._config_error(output_dir)
+        if not overwrite and record_path.exists() and self._recorded(record_path) == record["config"]:
             return
         write_text_atomic(record_path, json.dumps(record, indent=2, sort_keys=True) + "\n")
+
+    def made_with_other_config(self, output_dir: Path, jobs: Sequence[Job] = ()) -> bool:
+        """Whether `output_dir` holds this stage's outputs made with another configuration."""
+        record_path = output_dir / f"{self.name}.stage.json"
+        return (record_path.is_file() and self._recorded(record_path) != self._config_json()
+                and self._holds_outputs(output_dir, jobs))
+
+    def _config_json(self) -> dict:
+        return json.loads(json.dumps(self.config(), default=str))
+
+    @staticmethod
+    def _recorded(record_path: Path) -> dict | None:
+        try:
+            return json.loads(record_path.read_text()).get("config")
+        except ValueError:  # not JSON (e.g. cut short by a full disk): it vouches for nothing
+            return None
+
+    def _config_error(self, output_dir: Path) -> StageConfigError:
+        return StageConfigError(f"{output_dir} holds '{self.name}' outputs made with another configuration "
+                                f"({output_dir / f'{self.name}.stage.json'}); use a new output folder or overwrite")
 
     def _holds_outputs(self, output_dir: Path, jobs: Sequence[Job]) -> bool:
         if any(path.exists() for job in jobs for path in job.targets.values()):

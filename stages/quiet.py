@@ -27,12 +27,18 @@ def configure(verbose: bool) -> None:
         return
     for name in LIBRARY_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
+    logging.getLogger().addFilter(_drop_irrelevant)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("PYTHONWARNINGS", "ignore::RuntimeWarning:pydub.utils")  # Beam's worker processes too
     warnings.filterwarnings("ignore", message="Couldn't find ffmpeg or avconv", category=RuntimeWarning)
     if "tensorflow" not in sys.modules and not any(isinstance(f, _QuietImport) for f in sys.meta_path):
         sys.meta_path.insert(0, _QuietImport("tensorflow"))
+
+
+def _drop_irrelevant(record: logging.LogRecord) -> bool:
+    """Beam warns on import that Google Cloud's BigQuery client is missing: we never use it."""
+    return not str(record.msg).startswith("apitools not found")
 
 
 @contextlib.contextmanager

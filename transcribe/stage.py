@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from stages.audio import AUDIO_SUFFIXES, audio_duration_seconds
+from stages.audio import AUDIO_SUFFIXES, MIN_AUDIO_SECONDS, audio_duration_seconds
 from stages.checkpoints import check_checkpoint, load_checkpoint, require_config
 from stages.contract import InputError, Job, Stage, content_id
 from stages.midi import write_midi
@@ -23,9 +23,6 @@ def write_notes_csv(notes: np.ndarray, path: Path) -> None:
         writer.writerow(["onset_s", "offset_s", "pitch", "velocity"])
         writer.writerows((f"{n['onset_s']:.4f}", f"{n['offset_s']:.4f}", int(n["pitch"]), int(n["velocity"]))
                          for n in notes)
-
-
-MIN_AUDIO_SECONDS = 0.5  # the decoder reads up to half a second of frames around each onset
 
 
 def check_long_enough(path: Path) -> None:

@@ -1,0 +1,493 @@
+"""A corpus of bad inputs, made here (no binary blobs), through every stage's command.
+
+Each bad file gets one line naming it and the reason, the rest of the batch is processed, the
+exit status is 1 (2 for a bad command: then nothing is written), no partial or empty output is
+left, and the inputs are never touched. docs/bad-inputs.md lists the same cases.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pretty_midi
+import pytest
+import soundfile
+
+from pipeline import main
+from stages.contract import PARTIAL_MARK
+from tests.conftest import make_midi, phrase
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+def snapshot(folder: Path) -> dict[str, str]:
+    """Every file under a folder (links not followed) -> a hash of its bytes."""
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file() and not p.is_symlink()}
+
+
+def assert_clean(out: Path) -> None:
+    """No temporary and no empty file under an output folder."""
+    files = [p for p in out.rglob("*") if p.is_file()] if out.exists() else []
+    assert not [p for p in files if PARTIAL_MARK in p.name], "a partial file was left"
+    assert not [p for p in files if p.stat().st_size == 0], "an empty output was left"
+
+
+def failures(text: str) -> dict[str, str]:
+    """'  FAILED <path>: <reason>' lines -> {file name: reason}."""
+    found = {}
+    for line in text.splitlines():
+        if line.strip().startswith("FAILED "):
+            path, _, reason = line.strip()[len("FAILED "):].partition(": ")
+            found[Path(path).name] = reason
+    return found
+
+
+def tone(seconds: float, rate: int = 16_000, channels: int = 1) -> np.ndarray:
+    t = np.arange(int(seconds * rate)) / rate
+    wave = 0.3 * np.sin(2 * np.pi * 440 * t) * np.exp(-3 * (t % 0.5))
+    return np.repeat(wave[:, None], channels, axis=1).astype(np.float32)
+
+
+def drums_midi(path: Path) -> Path:
+    midi = pretty_midi.PrettyMIDI()
+    kit = pretty_midi.Instrument(program=0, is_drum=True)
+    kit.notes = [pretty_midi.Note(100, 36 + i % 10, 0.2 * i, 0.2 * i + 0.1) for i in range(10)]
+    midi.instruments.append(kit)
+    midi.write(str(path))
+    return path
+
+
+def no_notes_midi(path: Path) -> Path:
+    midi = pretty_midi.PrettyMIDI()
+    midi.instruments.append(pretty_midi.Instrument(program=0))
+    midi.write(str(path))
+    return path
+
+
+def write_bytes(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+def run(argv: list[str], capsys) -> tuple[int, str, str]:
+    status = main(argv)
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def assert_one_line_error(err: str, fragment: str) -> None:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("w2m2w: error:"), err
+    assert fragment in lines[0], err
+    assert "Traceback" not in err
+
+
+# -- transcribe ------------------------------------------------------------------------------
+
+def make_audio_corpus(folder: Path) -> dict[str, str]:
+    """Bad recordings (name -> the reason the user is told) and two good ones."""
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    write_bytes(folder / "empty.wav", b"")
+    write_bytes(folder / "garbage.wav", rng.integers(0, 256, 4000, dtype=np.uint8).tobytes())
+    write_bytes(folder / "text.mp3", b"this is not audio at all\n" * 20)
+    soundfile.write(folder / "whole.flac", tone(2.0), 16_000)
+    write_bytes(folder / "truncated.flac", (folder / "whole.flac").read_bytes()[:60])
+    (folder / "whole.flac").unlink()
+    soundfile.write(folder / "silent.wav", np.zeros(16_000, np.float32), 16_000)
+    nan = tone(1.0)
+    nan[100:200] = np.nan
+    soundfile.write(folder / "nan.wav", nan, 16_000, subtype="FLOAT")
+    soundfile.write(folder / "short.wav", tone(0.2), 16_000)
+    (folder / "folder.wav").mkdir()  # a folder named like audio: not an input
+    soundfile.write(folder / "good.wav", tone(1.0), 16_000)
+    (folder / "sub").mkdir()
+    soundfile.write(folder / "sub" / "stereo-44k.flac", tone(1.0, 44_100, 2), 44_100)  # odd rate, channels: fine
+    return {"empty.wav": "empty file (0 bytes)", "garbage.wav": "cannot decode audio",
+            "text.mp3": "cannot decode audio", "truncated.flac": "cannot decode audio",
+            "silent.wav": "silent", "nan.wav": "NaN", "short.wav": "too short"}
+
+
+def test_transcribe_reports_each_bad_recording_and_writes_the_good_ones(checkpoints, tmp_path, capsys):
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    expected = make_audio_corpus(inputs)
+    before = snapshot(inputs)
+    status, text, _ = run(["transcribe", str(inputs), str(out), "--checkpoint", str(checkpoints / "transcriber.keras")],
+                          capsys)
+    assert status == 1
+    found = failures(text)
+    assert set(found) == set(expected)
+    for name, fragment in expected.items():
+        assert fragment in found[name], (name, found[name])
+        assert "\n" not in found[name] and len(found[name]) < 300
+    assert "libsndfile: " in found["text.mp3"]  # the reason, not an empty NoBackendError
+    assert (out / "good.midi").is_file() and (out / "sub" / "stereo-44k.midi").is_file()
+    assert not (out / "folder.midi").exists()
+    assert_clean(out)
+    assert snapshot(inputs) == before
+    assert text.splitlines()[0].startswith("transcribe: 2 written, 0 skipped (already done), 7 failed")
+
+
+@pytest.mark.parametrize("kind", ["missing", "folder", "truncated", "wav", "composer"])
+def test_a_bad_checkpoint_fails_once_before_anything_is_written(kind, checkpoints, tmp_path, capsys):
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    inputs.mkdir()
+    soundfile.write(inputs / "good.wav", tone(1.0), 16_000)
+    checkpoint = {"missing": tmp_path / "nope.keras", "folder": tmp_path,
+                  "truncated": tmp_path / "cut.keras", "wav": inputs / "good.wav",
+                  "composer": checkpoints / "composer.keras"}[kind]
+    if kind == "truncated":
+        data = (checkpoints / "transcriber.keras").read_bytes()
+        checkpoint.write_bytes(data[: len(data) // 2])
+    fragment = {"missing": "not found", "folder": "is a folder", "truncated": "not a .keras file",
+                "wav": "not a .keras file", "composer": "not a transcriber checkpoint"}[kind]
+    status, text, err = run(["transcribe", str(inputs), str(out), "--checkpoint", str(checkpoint)], capsys)
+    assert status == 2
+    assert_one_line_error(err, fragment)
+    assert not text and not (out / "transcribe.stage.json").exists() and not list(out.rglob("*.midi"))
+    # The right checkpoint then works in the same folder: no configuration was recorded.
+    status, text, _ = run(["transcribe", str(inputs), str(out), "--checkpoint",
+                           str(checkpoints / "transcriber.keras")], capsys)
+    assert status == 0 and (out / "good.midi").is_file()
+
+
+def test_transcribe_command_errors_are_one_line_and_fast(checkpoints, tmp_path, capsys):
+    checkpoint = str(checkpoints / "transcriber.keras")
+    (tmp_path / "in").mkdir()
+    soundfile.write(tmp_path / "in" / "good.wav", tone(1.0), 16_000)
+    status, _, err = run(["transcribe", str(tmp_path / "nosuch"), str(tmp_path / "out")], capsys)
+    assert status == 2
+    assert_one_line_error(err, "not found: ")
+    (tmp_path / "file").write_text("a file")
+    status, _, err = run(["transcribe", str(tmp_path / "in"), str(tmp_path / "file"), "--checkpoint", checkpoint],
+                         capsys)
+    assert status == 2
+    assert_one_line_error(err, "is a file")
+    assert (tmp_path / "file").read_text() == "a file"
+    # Outputs of another checkpoint in the folder: refused in one line, nothing touched.
+    assert run(["transcribe", str(tmp_path / "in"), str(tmp_path / "out"), "--checkpoint", checkpoint], capsys)[0] == 0
+    other = tmp_path / "other.keras"
+    import keras
+
+    from transcribe.config import TranscriberConfig
+    from transcribe.model import build_model
+
+    keras.utils.set_random_seed(5)
+    build_model(TranscriberConfig.tiny()).save(other)
+    before = snapshot(tmp_path / "out")
+    status, _, err = run(["transcribe", str(tmp_path / "in"), str(tmp_path / "out"), "--checkpoint", str(other)],
+                         capsys)
+    assert status == 2
+    assert_one_line_error(err, "another configuration")
+    assert snapshot(tmp_path / "out") == before
+
+
+def test_nosuch_input_is_refused_before_tensorflow_loads(tmp_path):
+    start = time.perf_counter()
+    result = subprocess.run([sys.executable, str(REPO / "pipeline.py"), "transcribe", str(tmp_path / "nosuch"),
+                             str(tmp_path / "out")], capture_output=True, text=True, timeout=120)
+    seconds = time.perf_counter() - start
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [f"w2m2w: error: input not found: {tmp_path / 'nosuch'}"]
+    assert seconds < 5, f"{seconds:.1f} s"  # TensorFlow alone takes longer to load
+
+
+def test_a_full_disk_is_named_and_leaves_no_partial(checkpoints, tmp_path, capsys, monkeypatch):
+    import transcribe.stage
+
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    inputs.mkdir()
+    soundfile.write(inputs / "good.wav", tone(1.0), 16_000)
+    checkpoint = str(checkpoints / "transcriber.keras")
+
+    def full_disk(sequence, path):
+        Path(path).write_bytes(b"MThd")  # a partial write, then the disk is full
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    with monkeypatch.context() as patch:
+        patch.setattr(transcribe.stage, "write_midi", full_disk)
+        status, text, _ = run(["transcribe", str(inputs), str(out), "--checkpoint", checkpoint], capsys)
+    assert status == 1 and failures(text) == {"good.wav": "no space left on device"}
+    assert_clean(out)
+    # The disk full while the configuration is recorded: one line, no hidden partial left.
+    shutil.rmtree(out)
+    real_write = Path.write_bytes
+
+    def full_disk_for_records(self, data):
+        if ".stage" in self.name:
+            real_write(self, data[:3])
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self))
+        return real_write(self, data)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Path, "write_bytes", full_disk_for_records)
+        status, _, err = run(["transcribe", str(inputs), str(out), "--checkpoint", checkpoint], capsys)
+    assert status == 1
+    assert_one_line_error(err, "no space left on device")
+    assert not [p for p in out.rglob("*") if p.is_file()]
+
+
+def test_ctrl_c_is_one_line_and_keeps_finished_files(checkpoints, tmp_path, capsys, monkeypatch):
+    from transcribe.stage import TranscribeStage
+
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    inputs.mkdir()
+    for i in range(3):
+        soundfile.write(inputs / f"piece{i}.wav", tone(1.0), 16_000)
+    process = TranscribeStage.process
+    calls = []
+
+    def interrupted_on_the_second(self, job, temporaries):
+        calls.append(job)
+        if len(calls) == 2:
+            temporaries["midi"].write_bytes(b"MThd")  # half written when Ctrl-C comes
+            raise KeyboardInterrupt
+        return process(self, job, temporaries)
+
+    monkeypatch.setattr(TranscribeStage, "process", interrupted_on_the_second)
+    status, _, err = run(["transcribe", str(inputs), str(out), "--checkpoint", str(checkpoints / "transcriber.keras")],
+                         capsys)
+    assert status == 130
+    assert [line for line in err.splitlines() if line.strip()] == [
+        "w2m2w: interrupted; finished files are kept, and the same command goes on from there"]
+    assert sorted(p.name for p in out.glob("*.midi")) == ["piece0.midi"]
+    assert_clean(out)
+
+
+# -- compose ---------------------------------------------------------------------------------
+
+def make_midi_corpus(folder: Path, long_seconds: float | None = None) -> dict[str, str]:
+    """Bad MIDI files (name -> the reason the user is told) and one good one."""
+    folder.mkdir(parents=True)
+    write_bytes(folder / "empty.mid", b"")
+    write_bytes(folder / "garbage.mid", b"MThd not really a MIDI file" * 10)
+    make_midi(folder / "whole.mid", phrase(3, 3.0))
+    write_bytes(folder / "truncated.mid", (folder / "whole.mid").read_bytes()[:30])
+    (folder / "whole.mid").unlink()
+    no_notes_midi(folder / "nonotes.mid")
+    drums_midi(folder / "drums.mid")
+    make_midi(folder / "stuck.mid", [(0.1, 0.5, 60, 80), (0.2, 3600.2, 64, 80)])
+    make_midi(folder / "good.mid", phrase(4, 1.5))
+    expected = {"empty.mid": "empty file (0 bytes)", "garbage.mid": "not a readable MIDI file",
+                "truncated.mid": "not a readable MIDI file", "nonotes.mid": "no notes",
+                "drums.mid": "only drum notes", "stuck.mid": "a note lasts 3600 s"}
+    if long_seconds:
+        make_midi(folder / "long.mid", phrase(5, long_seconds))
+        expected["long.mid"] = "s allowed (--max-seconds)"
+    return expected
+
+
+def test_compose_reports_each_bad_midi_and_continues_the_good_one(checkpoints, tmp_path, capsys):
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    expected = make_midi_corpus(inputs)
+    make_midi(inputs / "pedal.mid", [(0.1, 0.4, 60, 80)], pedal=[(0.05, 127), (3600.0, 0)])
+    expected["pedal.mid"] = "sustain pedal never released"
+    before = snapshot(inputs)
+    status, text, _ = run(["compose", str(inputs), str(out), "--checkpoint", str(checkpoints / "composer.keras"),
+                           "--seconds", "0.5", "--primer-seconds", "1", "--max-tokens", "16"], capsys)
+    assert status == 1
+    found = failures(text)
+    assert set(found) == set(expected)
+    for name, fragment in expected.items():
+        assert fragment in found[name], (name, found[name])
+    assert sorted(p.name for p in out.glob("*.midi")) == ["good.midi"]
+    assert_clean(out)
+    assert snapshot(inputs) == before
+
+
+def test_compose_refuses_its_input_folder_as_output_and_bad_lengths(checkpoints, tmp_path, capsys):
+    inputs = tmp_path / "in"
+    make_midi(inputs / "good.mid", phrase(4, 1.5))
+    before = snapshot(inputs)
+    status, _, err = run(["compose", str(inputs), str(inputs), "--checkpoint", str(checkpoints / "composer.keras")],
+                         capsys)
+    assert status == 2
+    assert_one_line_error(err, "the output folder is the input folder")
+    assert snapshot(inputs) == before
+    for option, value in (("--seconds", "-5"), ("--primer-seconds", "0"), ("--max-tokens", "0"), ("--seconds", "x")):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["compose", str(inputs), str(tmp_path / "out"), option, value])
+        assert exit_info.value.code == 2
+        assert option in capsys.readouterr().err
+    status, _, err = run(["compose", str(inputs), str(tmp_path / "out"),
+                          "--checkpoint", str(checkpoints / "transcriber.keras")], capsys)
+    assert status == 2
+    assert_one_line_error(err, "not a composer checkpoint")
+
+
+# -- synthesize ------------------------------------------------------------------------------
+
+def test_synthesize_reports_each_bad_midi_and_renders_the_good_one(checkpoints, tmp_path, capsys):
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    expected = make_midi_corpus(inputs, long_seconds=6.0)
+    before = snapshot(inputs)
+    status, text, _ = run(["synthesize", str(inputs), str(out), "--checkpoint", str(checkpoints / "synthesizer.keras"),
+                           "--max-seconds", "3"], capsys)
+    assert status == 1
+    found = failures(text)
+    assert set(found) == set(expected)
+    for name, fragment in expected.items():
+        assert fragment in found[name], (name, found[name])
+    assert sorted(p.name for p in out.glob("*.wav")) == ["good.wav"]
+    assert_clean(out)
+    assert snapshot(inputs) == before
+    with pytest.raises(SystemExit):
+        main(["synthesize", str(inputs), str(out), "--max-seconds", "-1"])
+    assert "--max-seconds" in capsys.readouterr().err
+
+
+# -- full ------------------------------------------------------------------------------------
+
+def test_full_refuses_bad_commands_at_once_without_tracebacks(tmp_path, capsys):
+    start = time.perf_counter()
+    result = subprocess.run([sys.executable, str(REPO / "pipeline.py"), "full", str(tmp_path / "nosuch"),
+                             str(tmp_path / "run")], capture_output=True, text=True, timeout=120)
+    seconds = time.perf_counter() - start
+    assert result.returncode == 2 and not result.stdout
+    assert result.stderr.strip().splitlines() == [f"w2m2w: error: input not found: {tmp_path / 'nosuch'}"]
+    assert seconds < 5, f"{seconds:.1f} s"  # no Prefect server, no retries
+    assert not (tmp_path / "run").exists()
+    for option, value in (("--seconds", "-5"), ("--primer-seconds", "0"), ("--stages", "transcribe,bogus"),
+                          ("--finetune-steps", "-1")):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["full", str(tmp_path), str(tmp_path / "run"), option, value])
+        assert exit_info.value.code == 2
+        assert option in capsys.readouterr().err
+    from flows.full import check_parameters
+
+    with pytest.raises(ValueError, match="run folder is the input folder"):
+        check_parameters(tmp_path, tmp_path, ["transcribe"], {})
+    with pytest.raises(ValueError, match="checkpoint not found"):
+        check_parameters(tmp_path, tmp_path / "run", ["transcribe"], {"transcriber": tmp_path / "nope.keras"})
+
+
+def test_flow_tasks_retry_only_what_may_be_transient():
+    from prefect.states import Failed
+
+    from flows.tasks import may_be_transient
+    from stages.contract import InputError, StageConfigError
+
+    for error in (FileNotFoundError("nosuch"), ValueError("bad"), InputError("bad file"), StageConfigError("mixed"),
+                  OSError(errno.ENOSPC, "No space left on device"), PermissionError("denied")):
+        assert not may_be_transient(None, None, Failed(data=error)), error
+    for error in (RuntimeError("worker died"), ConnectionError("reset"), TimeoutError()):
+        assert may_be_transient(None, None, Failed(data=error)), error
+
+
+# -- maestro render, preprocess, retranscribe ------------------------------------------------
+
+def test_render_reads_a_midi_named_like_an_option_as_a_file(tmp_path, capsys, monkeypatch):
+    inputs = tmp_path / "in"
+    make_midi(inputs / "-Fvictim.mid", phrase(6, 2.0))
+    write_bytes(inputs / "garbage.mid", b"not midi")
+    (inputs / "victim.mid").write_text("precious")  # what fluidsynth would overwrite given -F victim.mid
+    monkeypatch.chdir(inputs)
+    status, text, _ = run(["maestro", "render", str(inputs), str(tmp_path / "ds"), "--workers", "1",
+                           "--augment-splits", "none"], capsys)
+    assert status == 1
+    assert set(failures(text)) == {"garbage.mid", "victim.mid"}  # "precious" is no MIDI file either
+    assert (inputs / "victim.mid").read_text() == "precious"
+    rendered = [p.name for p in (tmp_path / "ds").rglob("*.wav")]
+    assert rendered == ["-Fvictim.wav"]
+    audio, _ = soundfile.read(next((tmp_path / "ds").rglob("*.wav")))
+    assert np.abs(audio).max() > 0.01
+    status, _, err = run(["maestro", "render", str(tmp_path / "nosuch"), str(tmp_path / "ds2")], capsys)
+    assert status == 2
+    assert_one_line_error(err, "input not found")
+
+
+def write_rows(root: Path, rows: list[dict]) -> None:
+    from maestro.metadata import FIELDS
+
+    import csv
+
+    path = next(root.glob("maestro-v*.csv"))
+    with path.open(newline="") as handle:
+        existing = list(csv.DictReader(handle))
+    for name in root.glob("maestro-v*.json"):
+        name.unlink()  # the CSV is read first; keep one source of truth
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=FIELDS)
+        writer.writeheader()
+        writer.writerows(existing + rows)
+
+
+def row(split: str, audio: str, midi: str) -> dict:
+    return {"canonical_composer": "Nobody", "canonical_title": "Bad", "split": split, "year": 2018,
+            "midi_filename": midi, "audio_filename": audio, "duration": 1.0}
+
+
+def test_preprocess_refuses_escaping_paths_and_bad_metadata(rendered, tmp_path, capsys):
+    from maestro.metadata import Dataset
+
+    root = tmp_path / "ds"
+    shutil.copytree(rendered, root)
+    record = Dataset.open(root).records[0]
+    (tmp_path / "outside.wav").write_bytes((root / record.audio_filename).read_bytes())
+    write_rows(root, [row(record.split, "../outside.wav", record.midi_filename)])
+    status, text, _ = run(["maestro", "preprocess", str(root), str(tmp_path / "tf"), "--direct_num_workers=1",
+                           "--direct_running_mode=in_memory", "--min-seconds", "1", "--max-seconds", "2.5"], capsys)
+    assert status == 1
+    summary = json.loads(text)
+    assert [path for path, _ in summary["failed"]] == ["../outside.wav"]
+    assert "escapes the dataset root" in summary["failed"][0][1]
+    # Metadata that lacks a column: one line.
+    (root / "maestro-v3.0.0.csv").write_text("split,audio_filename\ntrain,x.wav\n")
+    status, _, err = run(["maestro", "preprocess", str(root), str(tmp_path / "tf2")], capsys)
+    assert status == 2
+    assert_one_line_error(err, "metadata record lacks")
+
+
+def test_retranscribe_never_writes_outside_its_output_folder(rendered, checkpoints, tmp_path, capsys):
+    from maestro.metadata import Dataset
+
+    root = tmp_path / "ds"
+    shutil.copytree(rendered, root)
+    record = next(r for r in Dataset.open(root).records if r.split == "test")
+    year, name = Path(record.audio_filename).parent.name, Path(record.audio_filename).stem
+    (root / year / "sub").mkdir()
+    (root / "d").symlink_to(Path(year) / "sub")
+    soundfile.write(root / year / "short.wav", tone(0.2), 16_000)
+    write_rows(root, [row("test", f"d/../../{year}/{name}.wav", record.midi_filename),
+                      row("test", str(root / record.audio_filename), record.midi_filename),
+                      row("test", f"{year}/short.wav", record.midi_filename)])
+    before = snapshot(root)
+    status, text, _ = run(["maestro", "retranscribe", str(root), str(root / "rt"), "--splits", "test",
+                           "--checkpoint", str(checkpoints / "transcriber.keras"),
+                           "--direct_num_workers=1", "--direct_running_mode=in_memory"], capsys)
+    assert status == 1
+    found = {line.split(": ", 1)[0].strip()[len("FAILED "):]: line.split(": ", 1)[1]
+             for line in text.splitlines() if line.strip().startswith("FAILED ")}
+    assert "escapes the output folder" in found[f"d/../../{year}/{name}.wav"]
+    assert "absolute path" in found[str(root / record.audio_filename)]
+    assert "too short" in found[f"{year}/short.wav"]
+    assert snapshot(root) == {**before, **{k: v for k, v in snapshot(root).items() if k.startswith("rt/")}}
+    assert (root / "rt" / year / f"{name}.midi").is_file()
+    assert_clean(root / "rt")
+
+
+# -- benchmark -------------------------------------------------------------------------------
+
+def test_benchmark_refuses_missing_folders_and_references(tmp_path, capsys):
+    (tmp_path / "refs").mkdir()
+    (tmp_path / "est").mkdir()
+    status, _, err = run(["benchmark", str(tmp_path / "refs"), str(tmp_path / "nosuch"), "--out", str(tmp_path / "r")],
+                         capsys)
+    assert status == 2
+    assert_one_line_error(err, "input not found")
+    status, _, err = run(["benchmark", str(tmp_path / "refs"), str(tmp_path / "est"), "--out", str(tmp_path / "r")],
+                         capsys)
+    assert status == 2
+    assert_one_line_error(err, "no reference MIDI")
