@@ -10,6 +10,12 @@ from stages.config import JsonConfig
 @dataclasses.dataclass(frozen=True)
 class SynthesizerConfig(JsonConfig):
     name: str = "default"
+    # "autoregressive": the paper's WaveNet (causal, a mixture of logistics per sample, generated
+    # one sample at a time; synthesize/model.py). "parallel": a non-causal WaveNet generator that
+    # turns noise and the conditioning into the whole waveform in one pass, trained with a
+    # multi-resolution STFT loss (Parallel WaveGAN's generator; synthesize/parallel.py).
+    # Checkpoints saved before this field existed are autoregressive.
+    architecture: str = "autoregressive"
     sample_rate_hz: int = 16_000
     roll_rate_hz: int = 250  # conditioning frames per second: 64 samples each at 16 kHz
     # Conditioning: non-causal dilated convolutions over the roll, then upsampling to the audio
@@ -21,6 +27,13 @@ class SynthesizerConfig(JsonConfig):
     # Harmonic excitation (synthesize/excitation.py): sin and cos of this many harmonics of the
     # sounding notes, joined to the conditioning. 0: the paper's roll-only conditioning.
     harmonics: int = 0
+    # Each harmonic once per decay here (multiples of the rough piano decay of excitation.py), so
+    # the network can mix a fast and a slow decay (a piano's prompt sound and aftersound).
+    excitation_decays: tuple[float, ...] = (1.0,)
+    # The excitation fades out after each note's release (a damper's time constant) instead of
+    # stopping dead, and its partials are stretched as a piano's stiff strings stretch them.
+    excitation_release: bool = False
+    inharmonicity: bool = False
     # The renderer of the training audio starts and stops notes on this grid of samples (FluidSynth:
     # its 64-sample block); notes are snapped to it for the roll and the excitation, in training
     # and in generation (synthesize/conditioning.py snap_to_render_grid). 0: exact MIDI times (for
@@ -56,7 +69,13 @@ class SynthesizerConfig(JsonConfig):
     # is unsure of the phase samples near its mixture's means, 3-10x quieter than its training
     # audio here, and the transcriber then misses notes (the level is chosen on round trips).
     output_rms_lsb: float = 0.0
-    # Training: random crops with teacher forcing.
+    # Parallel generator: the dilated convolutions' kernel width (the autoregressive WaveNet's is
+    # 2, causal), the standard deviation of its input noise, and its training loss: spectral
+    # convergence plus mean absolute log-magnitude difference at these FFT sizes (hop a quarter).
+    kernel_size: int = 2
+    noise_std: float = 1.0
+    stft_sizes: tuple[int, ...] = (2048, 1024, 512, 256)
+    # Training: random crops (with teacher forcing for the autoregressive WaveNet).
     crop_samples: int = 4_096  # many short crops: more updates per CPU hour; the receptive field is 511
     batch_size: int = 8
     learning_rate: float = 1e-4  # at gain 1, 1e-3 and 3e-4 diverged within 750 steps; `default` (gain 16) trains at 1e-3
@@ -74,8 +93,8 @@ class SynthesizerConfig(JsonConfig):
 
     @property
     def receptive_field(self) -> int:
-        """Past samples one output sees through the dilated causal convolutions."""
-        return self.stacks * (2 ** self.layers_per_stack - 1) + 1
+        """Samples one output sees through the dilated convolutions (past ones only when causal)."""
+        return self.stacks * (self.kernel_size - 1) * (2 ** self.layers_per_stack - 1) + 1
 
     @classmethod
     def paper(cls) -> "SynthesizerConfig":
@@ -85,11 +104,23 @@ class SynthesizerConfig(JsonConfig):
 
     @property
     def excitation_channels(self) -> int:
-        return 2 * self.harmonics
+        return 2 * self.harmonics * len(self.excitation_decays)
 
     @classmethod
     def default(cls) -> "SynthesizerConfig":
-        return cls(upsampling="linear", harmonics=4, audio_gain=16.0, dither_lsb=1.0, input_noise_lsb=400.0,
+        """The parallel generator on a 12-harmonic excitation with two decays, a release fade and
+        stretched partials: 2 stacks x 9 layers of width-3 dilated convolutions (receptive field
+        2,045 samples, 0.13 s), for audio in one pass on a CPU."""
+        return cls(architecture="parallel", upsampling="linear", kernel_size=3, stacks=2, layers_per_stack=9,
+                   residual_channels=48, gate_channels=48, skip_channels=48, context_channels=64,
+                   harmonics=12, excitation_decays=(0.2, 1.0), excitation_release=True, inharmonicity=True,
+                   audio_gain=4.0, crop_samples=8_192, batch_size=4, learning_rate=1e-3, clip_norm=10.0,
+                   decay_steps=10_000, sampling_temperature=1.0)
+
+    @classmethod
+    def autoregressive(cls) -> "SynthesizerConfig":
+        """The autoregressive WaveNet shipped before the parallel generator (trained on FluidR3_GM)."""
+        return cls(name="autoregressive", upsampling="linear", harmonics=4, audio_gain=16.0, dither_lsb=1.0, input_noise_lsb=400.0,
                    learning_rate=1e-3, sampling_temperature=0.05, output_rms_lsb=450.0, render_grid_samples=64)  # chosen on validation round trips
 
     @classmethod
@@ -97,3 +128,17 @@ class SynthesizerConfig(JsonConfig):
         return cls(name="tiny", upsampling="linear", context_channels=8, context_dilations=(1, 2), stacks=1,
                    layers_per_stack=4, residual_channels=8, gate_channels=8, skip_channels=8, harmonics=2, mixtures=3,
                    crop_samples=512, batch_size=2, audio_gain=16.0, dither_lsb=1.0, render_grid_samples=64)
+
+    @classmethod
+    def tiny_parallel(cls) -> "SynthesizerConfig":
+        return dataclasses.replace(cls.default(), name="tiny_parallel", context_channels=8, context_dilations=(1, 2),
+                                   stacks=1, layers_per_stack=3, residual_channels=8, gate_channels=8,
+                                   skip_channels=8, harmonics=2, crop_samples=1024, batch_size=2,
+                                   stft_sizes=(256, 64))
+
+    @classmethod
+    def named(cls, name: str) -> "SynthesizerConfig":
+        """`paper`, `default`, `tiny`, or `autoregressive` / `tiny_parallel`."""
+        if name in ("autoregressive", "tiny_parallel"):
+            return getattr(cls, name)()
+        return super().named(name)

@@ -15,7 +15,7 @@ from maestro.metadata import Dataset
 from stages.midi import apply_sustain, notes_from_sequence, read_note_sequence
 from synthesize.conditioning import conditioning_roll, snap_to_render_grid
 from synthesize.config import SynthesizerConfig
-from synthesize.excitation import harmonic_excitation
+from synthesize.excitation import config_excitation
 from synthesize.mixture import mulaw_decode, mulaw_encode
 
 
@@ -45,8 +45,11 @@ def crop_inputs(recording: Recording, start: int, length: int, config: Synthesiz
     """({"audio": previous samples (length,), "roll": (length / spf + 2 margin, 176)[, "excitation":
     (length, 2H)]}, targets (length,)) for samples [start, start + length); start and length are
     multiples of samples_per_frame. With `rng`, the audio gets the config's dither and the past samples
-    its input noise."""
+    its input noise. A parallel config's inputs hold "noise" (length,) instead of "audio", and its
+    targets are the samples themselves."""
     spf = config.samples_per_frame
+    if config.architecture == "parallel":
+        return parallel_crop_inputs(recording, start, length, config, margin_frames, rng)
     with soundfile.SoundFile(recording.audio_path) as sound:
         first = max(start - 1, 0)
         sound.seek(first)
@@ -62,14 +65,34 @@ def crop_inputs(recording: Recording, start: int, length: int, config: Synthesiz
     if config.output == "mulaw":  # the network hears what it predicts: 8-bit mu-law
         previous = np.asarray(mulaw_decode(mulaw_encode(previous)), np.float32)
         targets = mulaw_encode(targets)
-    offset_s = (start / spf - margin_frames) / config.roll_rate_hz
-    notes = recording.notes.copy()
-    notes["onset_s"] -= offset_s
-    notes["offset_s"] -= offset_s
-    inputs = {"audio": previous, "roll": conditioning_roll(notes, length // spf + 2 * margin_frames, config.roll_rate_hz)}
+    return {"audio": previous, **crop_conditioning(recording.notes, start, length, config, margin_frames)}, targets
+
+
+def crop_conditioning(notes: np.ndarray, start: int, length: int, config: SynthesizerConfig,
+                      margin_frames: int) -> dict[str, np.ndarray]:
+    """{"roll": (length / spf + 2 margin, 176)[, "excitation": (length, E)]} for samples
+    [start, start + length) of the notes' timeline."""
+    offset_s = (start / config.samples_per_frame - margin_frames) / config.roll_rate_hz
+    shifted = notes.copy()
+    shifted["onset_s"] -= offset_s
+    shifted["offset_s"] -= offset_s
+    inputs = {"roll": conditioning_roll(shifted, length // config.samples_per_frame + 2 * margin_frames,
+                                        config.roll_rate_hz)}
     if config.harmonics:
-        inputs["excitation"] = harmonic_excitation(recording.notes, start, length, config.sample_rate_hz, config.harmonics)
-    return inputs, targets
+        inputs["excitation"] = config_excitation(notes, start, length, config)
+    return inputs
+
+
+def parallel_crop_inputs(recording: Recording, start: int, length: int, config: SynthesizerConfig,
+                         margin_frames: int, rng: np.random.Generator | None = None):
+    """({"noise": (length,), "roll", ["excitation"]}, audio (length,)) for the parallel generator."""
+    with soundfile.SoundFile(recording.audio_path) as sound:
+        sound.seek(start)
+        audio = sound.read(length, dtype="float32")
+    audio = np.pad(audio, (0, length - len(audio)))
+    rng = rng if rng is not None else np.random.default_rng(start)
+    noise = (config.noise_std * rng.standard_normal(length)).astype(np.float32)
+    return {"noise": noise, **crop_conditioning(recording.notes, start, length, config, margin_frames)}, audio
 
 
 def dither(audio: np.ndarray, lsb: float, rng: np.random.Generator) -> np.ndarray:

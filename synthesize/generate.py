@@ -102,3 +102,47 @@ def set_loudness(audio: np.ndarray, rms_lsb: float, peak: float = 0.99) -> np.nd
         return audio
     gain = min(rms_lsb / 32768 / level, peak / float(np.max(np.abs(audio))))
     return (audio * gain).astype(np.float32)
+
+
+class ParallelGenerator:
+    """Whole pieces from the parallel generator: the piece's timeline is cut into segments
+    computed side by side in batches, each read with `overlap` extra samples either side (at least
+    half the receptive field, so every kept sample sees exactly what one pass over the whole piece
+    would show it), the overlaps then dropped. The noise is drawn once for the whole timeline and
+    scaled by the temperature (0: no noise)."""
+
+    def __init__(self, model, temperature: float | None = None, segment_samples: int = 64_000, batch_segments: int = 4):
+        self.model, self.config = model, model.config
+        self.temperature = self.config.sampling_temperature if temperature is None else float(temperature)
+        if self.temperature < 0:
+            raise ValueError(f"sampling temperature must be >= 0, got {self.temperature}")
+        spf = self.config.samples_per_frame
+        self.segment = max(spf, segment_samples // spf * spf)
+        self.overlap = -(-(self.config.receptive_field // 2 + 1) // spf) * spf
+        self.batch_segments = batch_segments
+        self._forward = compiled(lambda inputs: self.model(inputs))
+
+    def run(self, roll: np.ndarray, excitation: Callable[[int, int], np.ndarray] | None, seed: int = 0,
+            progress: Callable[[int], None] | None = None) -> np.ndarray:
+        """roll (frames, 176) of the piece, excitation(start, length) -> (length, E) -> (frames * spf,) audio."""
+        c, spf = self.config, self.config.samples_per_frame
+        margin = self.model.context.margin
+        total = len(roll) * spf
+        count = max(1, math.ceil(total / self.segment))
+        span = self.segment + 2 * self.overlap
+        noise = np.random.default_rng(seed).standard_normal(count * self.segment + 2 * self.overlap)
+        noise = (noise * c.noise_std * self.temperature).astype(np.float32)
+        before = self.overlap // spf + margin
+        padded = np.pad(roll, ((before, count * self.segment // spf - len(roll) + before), (0, 0)))
+        out = []
+        for group in range(0, count, self.batch_segments):
+            starts = [i * self.segment for i in range(group, min(count, group + self.batch_segments))]
+            inputs = {"noise": np.stack([noise[s: s + span] for s in starts]),
+                      "roll": np.stack([padded[s // spf: s // spf + span // spf + 2 * margin] for s in starts])}
+            if c.harmonics:
+                inputs["excitation"] = np.stack([excitation(s - self.overlap, span) for s in starts])
+            audio = np.asarray(self._forward(inputs))
+            out.extend(audio[:, self.overlap: self.overlap + self.segment])
+            if progress:
+                progress(min(len(starts) * self.segment, total - starts[0]))
+        return np.concatenate(out)[:total].astype(np.float32)

@@ -15,8 +15,8 @@ from stages.contract import InputError
 from stages.interop import as_note_sequence
 from stages.midi import NoteSequence, apply_sustain, notes_from_sequence
 from synthesize.conditioning import performance_roll, snap_to_render_grid
-from synthesize.excitation import harmonic_excitation
-from synthesize.generate import Generator, join_segments, segment_plan, set_loudness
+from synthesize.excitation import config_excitation
+from synthesize.generate import Generator, ParallelGenerator, join_segments, segment_plan, set_loudness
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "default.keras"
 
@@ -27,7 +27,9 @@ class Synthesizer:
     def __init__(self, model, segment_seconds: float = 2.0, batch_segments: int = 32, seed: int = 0,
                  temperature: float | None = None, output_rms_lsb: float | None = None):
         self.model, self.config = model, model.config
-        self.generator = Generator(model, temperature=temperature)
+        self.parallel = self.config.architecture == "parallel"
+        self.generator = (ParallelGenerator(model, temperature=temperature) if self.parallel
+                          else Generator(model, temperature=temperature))
         self.output_rms_lsb = self.config.output_rms_lsb if output_rms_lsb is None else float(output_rms_lsb)
         self.segment = int(segment_seconds * self.config.sample_rate_hz) // self.config.samples_per_frame * self.config.samples_per_frame
         # Enough lead-in to flush the start-up transient out of the receptive field, whole frames.
@@ -47,6 +49,11 @@ class Synthesizer:
         c, spf = self.config, self.config.samples_per_frame
         notes = snap_to_render_grid(notes_from_sequence(apply_sustain(sequence)), c.render_grid_samples, c.sample_rate_hz)
         roll = performance_roll(notes, c.roll_rate_hz)
+        if self.parallel:  # the whole piece in one pass, segments side by side
+            report = (lambda samples: progress(samples / c.sample_rate_hz)) if progress else None
+            audio = self.generator.run(roll, lambda first, length: config_excitation(notes, first, length, c),
+                                       seed=self.seed, progress=report)
+            return set_loudness(audio, self.output_rms_lsb)
         total = len(roll) * spf
         plan = segment_plan(total, self.segment, self.lead_in, self.crossfade)
         margin = self.model.context.margin
@@ -58,7 +65,7 @@ class Synthesizer:
             rolls = np.stack([padded[first // spf + before - margin: last // spf + before + margin] for first, last in spans])
             excitation = None
             if c.harmonics:  # from the whole piece's notes, so phases run on across segments
-                excitation = np.stack([harmonic_excitation(notes, first, last - first, c.sample_rate_hz, c.harmonics)
+                excitation = np.stack([config_excitation(notes, first, last - first, c)
                                        for first, last in spans])
             conditioning = np.asarray(self.model.condition(rolls, excitation))
             count = len(rolls)

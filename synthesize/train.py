@@ -14,6 +14,7 @@ from stages.training import Monitor, prepare_run, resume, standard_callbacks
 from synthesize.config import SynthesizerConfig
 from synthesize.data import RandomCrops, load_recordings
 from synthesize.model import build_model, compile_model, transfer_weights
+from synthesize.parallel import build_parallel, compile_parallel
 
 
 class ShuffledRollLoss(keras.callbacks.Callback):
@@ -28,7 +29,8 @@ class ShuffledRollLoss(keras.callbacks.Callback):
         losses = []
         for step in range(len(self.batches)):
             inputs, targets = self.batches[step]
-            shuffled = {key: value if key == "audio" else np.roll(value, 1, axis=0) for key, value in inputs.items()}
+            shuffled = {key: value if key in ("audio", "noise") else np.roll(value, 1, axis=0)
+                        for key, value in inputs.items()}
             losses.append(float(self.model.evaluate(shuffled, targets, verbose=0)))
         logs["val_loss_shuffled_roll"] = float(np.mean(losses))
         print(f"\nvalidation (epoch {epoch + 1}): loss {logs.get('val_loss', float('nan')):.4f} with the true roll, "
@@ -74,9 +76,14 @@ def train(root: Path | str, run_dir: Path | str, config: SynthesizerConfig, step
     validation = RandomCrops(recordings("validation"), config, validation_batches, seed=seed, margin_frames=margin,
                              fixed=True)
 
-    model, initial_epoch = resume(run_dir, lambda: build_model(config), compile_model, seed)
-    if initial_weights is not None and initial_epoch == 0:
-        transfer_weights(keras.saving.load_model(initial_weights, compile=False), model)
+    if config.architecture == "parallel":
+        model, initial_epoch = resume(run_dir, lambda: build_parallel(config), compile_parallel, seed)
+        if initial_weights is not None and initial_epoch == 0:
+            model.set_weights(keras.saving.load_model(initial_weights, compile=False).get_weights())
+    else:
+        model, initial_epoch = resume(run_dir, lambda: build_model(config), compile_model, seed)
+        if initial_weights is not None and initial_epoch == 0:
+            transfer_weights(keras.saving.load_model(initial_weights, compile=False), model)
     callbacks = [ShuffledRollLoss(validation), SaveAveragedWeights(run_dir, validation),
                  *standard_callbacks(run_dir, Monitor("val_loss", "min"))]
     epochs = max(1, steps // steps_per_epoch)

@@ -1,0 +1,133 @@
+"""The non-autoregressive WaveNet generator (Parallel WaveGAN's generator, Yamamoto et al. 2020),
+conditioned as the autoregressive WaveNet is, and its multi-resolution STFT loss, in Keras 3.
+
+noise (B, N) and the harmonic excitation (B, N, E) -> input projection -> stacks of gated
+non-causal dilated convolutions, each also fed the conditioning (the ContextStack's upsampled roll
+joined by the excitation), with residual and skip connections -> audio (B, N) in one pass. The
+excitation in the input makes it a neural source-filter model too: the layers shape given
+oscillators into piano tone instead of inventing periodicity from noise. With a loss on STFT
+magnitudes only, the excitation's phase need not match the recording's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import keras
+import numpy as np
+from keras import layers, ops
+
+from synthesize.config import SynthesizerConfig
+from synthesize.model import PACKAGE, ROLL_CHANNELS, ContextStack
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class ParallelWaveNet(keras.Model):
+    """{"noise": (B, N), "roll": (B, N / spf + 2 margin, 176)[, "excitation": (B, N, E)]} -> (B, N).
+
+    Output sample n sees inputs within receptive_field // 2 samples of n each side."""
+
+    def __init__(self, config: dict | SynthesizerConfig | None = None, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(config, dict):
+            config = SynthesizerConfig.from_dict(config)
+        self.config = config or SynthesizerConfig.default()
+        c = self.config
+        if c.architecture != "parallel":
+            raise ValueError(f"ParallelWaveNet needs a parallel config, not {c.architecture!r}")
+        self.context = ContextStack(c.context_channels, c.context_dilations, c.samples_per_frame, c.upsampling,
+                                    name="context")
+        self.input_projection = layers.Conv1D(c.residual_channels, 1, name="input")
+        self.dilations = [2 ** i for _ in range(c.stacks) for i in range(c.layers_per_stack)]
+        self.dilated = [layers.Conv1D(2 * c.gate_channels, c.kernel_size, dilation_rate=d, padding="same",
+                                      name=f"dilated_{i}") for i, d in enumerate(self.dilations)]
+        self.conditioning = [layers.Conv1D(2 * c.gate_channels, 1, use_bias=False, name=f"conditioning_{i}")
+                             for i in range(len(self.dilations))]
+        self.residual = [layers.Conv1D(c.residual_channels, 1, name=f"residual_{i}") for i in range(len(self.dilations))]
+        self.skip = [layers.Conv1D(c.skip_channels, 1, name=f"skip_{i}") for i in range(len(self.dilations))]
+        self.head = layers.Conv1D(c.skip_channels, 1, activation="relu", name="head")
+        self.out = layers.Conv1D(1, 1, name="out")
+
+    def condition(self, roll, excitation=None):
+        """The per-sample conditioning (B, N, C [+ E]) the gated layers see."""
+        conditioning = self.context(roll)
+        if self.config.harmonics:
+            conditioning = ops.concatenate([conditioning, ops.cast(excitation, conditioning.dtype)], axis=-1)
+        return conditioning
+
+    def call(self, inputs):
+        c = self.config
+        excitation = inputs.get("excitation")
+        conditioning = self.condition(inputs["roll"], excitation)  # (B, N, C)
+        source = ops.expand_dims(inputs["noise"], -1)  # (B, N, 1)
+        if c.harmonics:
+            source = ops.concatenate([source, ops.cast(excitation, source.dtype)], axis=-1)
+        x = self.input_projection(source)  # (B, N, R)
+        skips = 0.0
+        g = c.gate_channels
+        for dilated, cond, residual, skip in zip(self.dilated, self.conditioning, self.residual, self.skip):
+            h = dilated(x) + cond(conditioning)
+            z = ops.tanh(h[..., :g]) * ops.sigmoid(h[..., g:])
+            skips = skips + skip(z)
+            x = (x + residual(z)) * math.sqrt(0.5)
+        skips = skips * math.sqrt(1.0 / len(self.dilations))
+        # Predicted at audio_gain times the audio's level: the renders are quiet (rms about 0.02).
+        return self.out(self.head(ops.relu(skips)))[..., 0] / c.audio_gain
+
+    def get_config(self):
+        return {"config": dataclasses.asdict(self.config), "name": self.name}
+
+
+def build_parallel(config: SynthesizerConfig) -> ParallelWaveNet:
+    model = ParallelWaveNet(config, name=f"parallel_wavenet_{config.name}")
+    margin = sum(config.context_dilations)
+    spf = config.samples_per_frame
+    inputs = {"noise": np.zeros((1, spf), np.float32),
+              "roll": np.zeros((1, 1 + 2 * margin, ROLL_CHANNELS), np.float32)}
+    if config.harmonics:
+        inputs["excitation"] = np.zeros((1, spf, config.excitation_channels), np.float32)
+    model(inputs)
+    return model
+
+
+def stft_magnitude(audio, fft_size: int):
+    """(B, N) -> (B, frames, fft_size / 2 + 1) magnitudes, Hann window, hop a quarter."""
+    real, imag = ops.stft(audio, fft_size, fft_size // 4, fft_size)
+    return ops.sqrt(ops.square(real) + ops.square(imag) + 1e-8)  # a floor 80 dB below a unit sinusoid's peak
+
+
+def stft_losses(target, generated, fft_size: int):
+    """(spectral convergence, mean absolute log-magnitude difference) at one resolution."""
+    wanted, got = stft_magnitude(target, fft_size), stft_magnitude(generated, fft_size)
+    convergence = ops.sqrt(ops.sum(ops.square(wanted - got))) / ops.sqrt(ops.sum(ops.square(wanted)))
+    log_magnitude = ops.mean(ops.abs(ops.log(wanted) - ops.log(got)))
+    return convergence, log_magnitude
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class MultiResolutionSTFTLoss(keras.losses.Loss):
+    """Mean over FFT sizes of spectral convergence + log-magnitude distance (Yamamoto et al. 2020,
+    Arik et al. 2019). y_true, y_pred: (B, N) audio."""
+
+    def __init__(self, fft_sizes=(2048, 1024, 512, 256), **kwargs):
+        super().__init__(**kwargs)
+        self.fft_sizes = tuple(fft_sizes)
+
+    def call(self, y_true, y_pred):
+        total = 0.0
+        for size in self.fft_sizes:
+            convergence, log_magnitude = stft_losses(ops.cast(y_true, y_pred.dtype), y_pred, size)
+            total = total + convergence + log_magnitude
+        return total / len(self.fft_sizes)
+
+    def get_config(self):
+        return {**super().get_config(), "fft_sizes": self.fft_sizes}
+
+
+def compile_parallel(model: ParallelWaveNet) -> ParallelWaveNet:
+    c = model.config
+    schedule = keras.optimizers.schedules.ExponentialDecay(c.learning_rate, c.decay_steps, c.decay_rate)
+    optimizer = keras.optimizers.Adam(schedule, global_clipnorm=c.clip_norm)
+    model.compile(optimizer=optimizer, loss=MultiResolutionSTFTLoss(c.stft_sizes))
+    return model

@@ -1,0 +1,160 @@
+"""The parallel (non-autoregressive) WaveNet generator, its STFT loss, the piano excitation, and
+the realism measures of the quality benchmark."""
+
+from __future__ import annotations
+
+import csv
+
+import keras
+import numpy as np
+import pytest
+
+from stages.midi import NOTE_DTYPE
+from synthesize.config import SynthesizerConfig
+from synthesize.excitation import harmonic_excitation
+from synthesize.generate import ParallelGenerator
+from synthesize.model import ROLL_CHANNELS
+from synthesize.parallel import MultiResolutionSTFTLoss, build_parallel
+from synthesize.realism import matched_level, two_sample_accuracy
+from tests.conftest import make_midi, phrase
+
+TINY = SynthesizerConfig.tiny_parallel()
+MARGIN = sum(TINY.context_dilations)
+RATE = TINY.sample_rate_hz
+
+
+def random_inputs(frames: int, batch: int = 1, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    samples = frames * TINY.samples_per_frame
+    return {"noise": rng.standard_normal((batch, samples)).astype(np.float32),
+            "roll": rng.uniform(0, 1, (batch, frames + 2 * MARGIN, ROLL_CHANNELS)).astype(np.float32),
+            "excitation": rng.uniform(-1, 1, (batch, samples, TINY.excitation_channels)).astype(np.float32)}
+
+
+def notes(*rows):
+    return np.array(list(rows), dtype=NOTE_DTYPE)
+
+
+def test_generator_output_is_as_long_as_the_roll():
+    model = build_parallel(TINY)
+    for frames in (1, 7, 32):
+        assert tuple(model(random_inputs(frames, batch=2)).shape) == (2, frames * TINY.samples_per_frame)
+
+
+def test_generator_sees_the_future_within_its_receptive_field_only():
+    keras.utils.set_random_seed(0)
+    model = build_parallel(TINY)
+    inputs = random_inputs(16)
+    n = 400  # the conditioning reaches further (frames), so change the noise alone
+    changed = {**inputs, "noise": inputs["noise"].copy()}
+    changed["noise"][0, n] += 1.0
+    difference = np.abs(np.asarray(model(changed)) - np.asarray(model(inputs)))[0]
+    half = TINY.receptive_field // 2
+    assert difference[n - half: n + half + 1].max() > 0  # non-causal: earlier outputs hear it too
+    assert difference[n - half - 1] > 0 or difference[n - half] > 0
+    assert difference[: n - half].max() == 0 and difference[n + half + 1:].max() == 0
+
+
+def test_segmented_rendering_equals_one_pass_over_the_piece():
+    keras.utils.set_random_seed(1)
+    model = build_parallel(TINY)
+    frames = 40
+    roll = np.random.default_rng(2).uniform(0, 1, (frames, ROLL_CHANNELS)).astype(np.float32)
+    piece = notes((0.01, 0.09, 60, 90), (0.05, 0.15, 67, 50))
+
+    def excitation(first, length):
+        return harmonic_excitation(piece, first, length, RATE, TINY.harmonics, TINY.excitation_decays, True, True)
+
+    whole = ParallelGenerator(model, segment_samples=frames * 64 + 640, temperature=0.7).run(roll, excitation, seed=3)
+    pieces = ParallelGenerator(model, segment_samples=5 * 64, batch_segments=3, temperature=0.7).run(roll, excitation, seed=3)
+    assert whole.shape == pieces.shape == (frames * 64,)
+    # The same noise: drawn for the whole timeline, scaled by the temperature.
+    np.testing.assert_allclose(pieces, whole, atol=1e-5)
+    silent = ParallelGenerator(model, temperature=0.0).run(roll, excitation, seed=3)
+    assert not np.allclose(silent, whole)
+
+
+def test_keras_save_and_load_round_trip(tmp_path):
+    model = build_parallel(TINY)
+    inputs = random_inputs(6)
+    path = tmp_path / "parallel.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path, compile=False)
+    assert loaded.config == TINY
+    np.testing.assert_allclose(np.asarray(loaded(inputs)), np.asarray(model(inputs)), atol=1e-6)
+
+
+def test_stft_loss_is_zero_on_the_target_and_grows_with_the_difference():
+    rng = np.random.default_rng(0)
+    t = np.arange(4096) / RATE
+    target = (0.1 * np.sin(2 * np.pi * 440 * t))[None].astype(np.float32)
+    loss = MultiResolutionSTFTLoss((256, 64))
+    assert float(loss(target, target)) == pytest.approx(0.0, abs=1e-5)
+    near = target + 0.001 * rng.standard_normal(target.shape).astype(np.float32)
+    far = target + 0.05 * rng.standard_normal(target.shape).astype(np.float32)
+    assert 0 < float(loss(target, near)) < float(loss(target, far))
+    # A phase shift alone costs (almost) nothing: the loss reads magnitudes.
+    shifted = (0.1 * np.cos(2 * np.pi * 440 * t))[None].astype(np.float32)
+    assert float(loss(target, shifted)) < 0.2 * float(loss(target, far))
+
+
+def test_default_excitation_is_unchanged_and_the_piano_options_add_decays_release_and_stretch():
+    piece = notes((0.0, 0.1, 45, 127))
+    plain = harmonic_excitation(piece, 0, 3200, RATE, 3)
+    assert plain.shape == (3200, 6) and np.all(plain[1600:] == 0)  # stops dead at the offset
+    two = harmonic_excitation(piece, 0, 3200, RATE, 3, decays=(0.2, 1.0), release=True)
+    assert two.shape == (3200, 12)
+    np.testing.assert_allclose(two[:1600, 6:], plain[:1600], atol=1e-6)  # decay 1.0: the plain channels
+    slow, fast = np.abs(two[1000:1600, 6:]).max(), np.abs(two[1000:1600, :6]).max()
+    assert fast < slow  # the 0.2 decay fades sooner
+    tail = np.abs(two[1600:, 6:])
+    assert tail[:160].max() > tail[-160:].max() > 0  # fades out after the release
+    stretched = harmonic_excitation(notes((0.0, 1.0, 96, 100)), 0, 16000, RATE, 3, stretched=True)
+    spectrum = np.abs(np.fft.rfft(stretched[:, 4]))  # third partial's sine, 1 Hz bins
+    third = 3 * 440.0 * 2 ** ((96 - 69) / 12)
+    assert np.argmax(spectrum) > third + 5  # sharper than the harmonic
+
+
+def test_classifier_cannot_tell_identical_audio_and_always_tells_a_sine_from_noise():
+    rng = np.random.default_rng(0)
+    t = np.arange(3 * RATE) / RATE
+    sines = [0.1 * np.sin(2 * np.pi * f * t).astype(np.float32) for f in (220, 330, 440, 550, 660, 770)]
+    noises = [0.1 * rng.standard_normal(len(t)).astype(np.float32) for _ in range(6)]
+    assert two_sample_accuracy(sines, sines, RATE) == pytest.approx(0.5)
+    assert two_sample_accuracy(noises, sines, RATE) == pytest.approx(1.0)
+    np.testing.assert_allclose(np.sqrt(np.mean(matched_level(noises[0], sines[0]) ** 2)), 0.1 / np.sqrt(2), rtol=1e-3)
+
+
+@pytest.fixture(scope="module")
+def trained_parallel(rendered, tmp_path_factory):
+    from synthesize.train import train
+
+    run = tmp_path_factory.mktemp("parallel")
+    train(rendered, run, TINY, steps=4, steps_per_epoch=2, validation_batches=2)
+    return run
+
+
+def test_training_resumes_and_reports_the_loss_with_shuffled_rolls(trained_parallel, rendered):
+    from synthesize.train import train
+
+    with open(trained_parallel / "history.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 2
+    assert all(np.isfinite(float(r["val_loss"])) and np.isfinite(float(r["val_loss_shuffled_roll"])) for r in rows)
+    train(rendered, trained_parallel, TINY, steps=6, steps_per_epoch=2, validation_batches=2)  # one epoch more
+    with open(trained_parallel / "history.csv") as handle:
+        assert len(list(csv.DictReader(handle))) == 3
+
+
+def test_stage_renders_midi_with_the_parallel_generator(trained_parallel, tmp_path):
+    from synthesize.stage import SynthesizeStage
+
+    make_midi(tmp_path / "in" / "a.mid", phrase(0, 1.0))
+    stage = SynthesizeStage(trained_parallel / "last.keras", temperature=0.5, output_rms_lsb=450)
+    report = stage.run(tmp_path / "in", tmp_path / "out")
+    assert report.ok
+    import soundfile
+
+    audio, rate = soundfile.read(tmp_path / "out" / "a.wav", dtype="float32")
+    assert rate == RATE and len(audio) % TINY.samples_per_frame == 0
+    assert np.sqrt(np.mean(audio ** 2)) == pytest.approx(450 / 32768, rel=0.05)
