@@ -63,10 +63,9 @@ def transcribe_and_score(dataset, out: Path, checkpoint: Path | None = None) -> 
     """Transcribe a dataset's recordings, score them against its MIDI and draw piano rolls."""
     from stages.midi import apply_sustain, notes_from_sequence, read_note_sequence
     from stages.plots import plot_piano_rolls
+    from transcribe.infer import DEFAULT_CHECKPOINT
     from transcribe.metrics import format_metrics, mean_metrics, transcription_metrics
     from transcribe.stage import TranscribeStage
-
-    from transcribe.infer import DEFAULT_CHECKPOINT
 
     stage = TranscribeStage(checkpoint or DEFAULT_CHECKPOINT, notes_csv=True)
     report = stage.run(dataset.root, out)  # outputs mirror the dataset: <year>/<name>.midi
@@ -79,7 +78,8 @@ def transcribe_and_score(dataset, out: Path, checkpoint: Path | None = None) -> 
         estimate = notes_from_sequence(read_note_sequence(midi))
         reference = notes_from_sequence(apply_sustain(read_note_sequence(dataset.midi_path(record))))
         scores.append(transcription_metrics(reference, estimate))
-        picture = plot_piano_rolls(midi.with_suffix(".png"), reference, estimate, title=Path(record.audio_filename).stem)
+        picture = plot_piano_rolls(midi.with_suffix(".png"), reference, estimate,
+                                   title=Path(record.audio_filename).stem)
         print(f"{midi}  (piano roll: {picture})")
     if scores:
         print(format_metrics(mean_metrics(scores)))

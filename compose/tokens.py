@@ -16,8 +16,17 @@ from note_seq import performance_lib, sequences_lib
 from note_seq.constants import STANDARD_PPQ
 from note_seq.performance_encoder_decoder import PerformanceOneHotEncoding
 
-from compose.vocabulary import (END, NOTE_OFF, NOTE_ON, PAD, PIANO_RANGE, SPECIAL_TOKENS, TIME_SHIFT, VELOCITY,
-                                VOCAB_SIZE)
+from compose.vocabulary import (
+    END,
+    NOTE_OFF,
+    NOTE_ON,
+    PAD,
+    PIANO_RANGE,
+    SPECIAL_TOKENS,
+    TIME_SHIFT,
+    VELOCITY,
+    VOCAB_SIZE,
+)
 from stages.midi import NoteSequence, apply_sustain
 
 STEPS_PER_SECOND = 100
@@ -63,8 +72,8 @@ def _one_note_per_key(quantized: NoteSequence) -> None:
                 kept.pop()
         kept.append(note)
     copies = [type(note)() for note in kept]
-    for copy, note in zip(copies, kept):
-        copy.CopyFrom(note)
+    for duplicate, note in zip(copies, kept):
+        duplicate.CopyFrom(note)
     del quantized.notes[:]
     quantized.notes.extend(copies)
 
@@ -130,8 +139,10 @@ def augment(sequence: NoteSequence, semitones: int = 0, stretch: float = 1.0) ->
     return result
 
 
-_EVENT_NAMES = {performance_lib.PerformanceEvent.NOTE_ON: "note-on", performance_lib.PerformanceEvent.NOTE_OFF: "note-off",
-                performance_lib.PerformanceEvent.TIME_SHIFT: "shift", performance_lib.PerformanceEvent.VELOCITY: "velocity"}
+_EVENT_NAMES = {performance_lib.PerformanceEvent.NOTE_ON: "note-on",
+                performance_lib.PerformanceEvent.NOTE_OFF: "note-off",
+                performance_lib.PerformanceEvent.TIME_SHIFT: "shift",
+                performance_lib.PerformanceEvent.VELOCITY: "velocity"}
 
 
 def describe(token: int) -> str:

@@ -18,7 +18,8 @@ def add_full(commands) -> None:
                     "recomputes nothing, a killed run resumes.")
     parser.add_argument("inputs", nargs="?", type=Path, help="folder of recordings (default: the bundled example)")
     parser.add_argument("out", type=Path, help="run folder")
-    parser.add_argument("--seconds", type=positive_float, default=20.0, help="new music per piece, seconds (default: 20)")
+    parser.add_argument("--seconds", type=positive_float, default=20.0,
+                        help="new music per piece, seconds (default: 20)")
     parser.add_argument("--primer-seconds", type=positive_float, default=10.0)
     parser.add_argument("--finetune-steps", type=non_negative_int, default=0,
                         help="fine-tune the composer first (default: 0)")
@@ -41,7 +42,8 @@ def stage_list(text: str) -> list[str]:
     names = [name.strip() for name in text.split(",") if name.strip()]
     unknown = [name for name in names if name not in known]
     if unknown or not names:
-        raise argparse.ArgumentTypeError(f"unknown stage {', '.join(unknown) or '(none)'}; choose from {','.join(known)}")
+        raise argparse.ArgumentTypeError(
+            f"unknown stage {', '.join(unknown) or '(none)'}; choose from {','.join(known)}")
     return names
 
 

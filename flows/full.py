@@ -45,15 +45,19 @@ def check_parameters(input_dir: Path, output_dir: Path, stages: list[str], check
 
 @flow(name="wave2midi2wave", log_prints=True)
 def wave2midi2wave(
-    input_dir: Annotated[Path, Field(description="folder of recordings (or of the first chosen stage's input)")] = EXAMPLE_RECORDINGS,
+    input_dir: Annotated[Path, Field(description="folder of recordings (or of the first chosen stage's input)")
+                         ] = EXAMPLE_RECORDINGS,
     output_dir: Annotated[Path, Field(description="run folder: one sub-folder per stage")] = REPO / "runs" / "full",
     seconds: Annotated[float, Field(gt=0, le=600, description="length of the new music per piece, seconds")] = 20.0,
-    primer_seconds: Annotated[float, Field(gt=0, le=120, description="seconds of each transcription to continue")] = 10.0,
-    finetune_steps: Annotated[int, Field(ge=0, description="fine-tune the composer on the transcriptions; 0: shipped model")] = 0,
+    primer_seconds: Annotated[float, Field(gt=0, le=120, description="seconds of each transcription to continue")
+                              ] = 10.0,
+    finetune_steps: Annotated[int, Field(ge=0, description="fine-tune the composer on the transcriptions; "
+                                                          "0: shipped model")] = 0,
     seed: Annotated[int, Field(description="sampling seed: the same seed, the same music")] = 0,
     stages: Annotated[list[Stage], Field(description="stages to run, in DAG order")] = ALL_STAGES,
     transcriber: Annotated[Path | None, Field(description="transcriber .keras (default: shipped)")] = None,
-    note_ends: Annotated[bool, Field(description="end notes with the rescorer's note-end network; false: at the thresholds")] = True,
+    note_ends: Annotated[bool, Field(description="end notes with the rescorer's note-end network; "
+                                                 "false: at the thresholds")] = True,
     composer: Annotated[Path | None, Field(description="composer .keras (default: shipped)")] = None,
     synthesizer: Annotated[Path | None, Field(description="synthesizer .keras (default: shipped)")] = None,
     beam_args: Annotated[list[str], Field(description="Apache Beam options for preprocessing")] = [],  # noqa: B006
@@ -80,7 +84,8 @@ def wave2midi2wave(
         current = folders["audio"]
     if "transcribe" in stages:
         reports["transcribe"] = timed("transcribe", _while_outputs_exist(tasks.transcribe, folders["transcription"]),
-                                      current, folders["transcription"], _checkpoint(transcriber, "transcribe"), note_ends)
+                                      current, folders["transcription"], _checkpoint(transcriber, "transcribe"),
+                                      note_ends)
         current = folders["transcription"]
     composer_checkpoint = _checkpoint(composer, "compose")
     if "compose" in stages:

@@ -70,7 +70,8 @@ def report(input_dir: Path, folders: dict[str, Path], composer_checkpoint: Path,
 
 
 def _publish(result: dict) -> None:
-    rows = [{"measure": f"{section} / {system}", **{k: v for k, v in figures.items() if k.endswith("/f1") or k == "pieces"}}
+    rows = [{"measure": f"{section} / {system}",
+             **{k: v for k, v in figures.items() if k.endswith("/f1") or k == "pieces"}}
             for section, systems in result.items() if section != "composer_nll_on_transcriptions"
             for system, figures in systems.items()]
     if rows:

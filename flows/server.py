@@ -91,7 +91,6 @@ def _die_with(parent_pid: int) -> None:
 def serve(parent_pid: int, port: int) -> None:
     _die_with(parent_pid)
     import uvicorn
-
     from prefect.server.api.server import create_app
 
     # ephemeral: no UI and no background services, as Prefect's own temporary server.

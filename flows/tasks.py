@@ -32,7 +32,8 @@ def fingerprint(path: Path) -> str:
     """Hash of a file's bytes, or of every file under a folder (relative names and bytes)."""
     digest = hashlib.sha256()
     path = Path(path)
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+    files = ([path] if path.is_file() else
+             sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")))
     for file in files:
         digest.update(str(file.relative_to(path) if path.is_dir() else file.name).encode())
         with open(file, "rb") as handle:
@@ -169,7 +170,7 @@ def finetune_composer(midi: Path, out: Path, checkpoint: Path, steps: int) -> st
 def compose(midi: Path, out: Path, checkpoint: Path, primer_seconds: float, seconds: float, seed: int,
             plot: bool = True) -> dict:
     """Continuations as MIDI, each with its piano roll (the next stage reads only the MIDI)."""
-    from compose.stage import ComposeStage, Composer
+    from compose.stage import Composer, ComposeStage
 
     with heavy():
         composer = Composer(checkpoint, seconds=seconds, seed=seed)

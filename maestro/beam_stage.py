@@ -41,7 +41,10 @@ def run_stage(stage: Stage, inputs: Path | str | Sequence[Path], output_dir: Pat
             results | beam.Map(lambda pairs: _store(output_dir, pairs))
         targets = {str(job.source): [str(path) for path in job.targets.values()] for job in todo}
         for source, error in _load(output_dir):
-            (report.written.extend(targets[source]) if error is None else report.failed.append(FileError(source, error)))
+            if error is None:
+                report.written.extend(targets[source])
+            else:
+                report.failed.append(FileError(source, error))
     return report
 
 

@@ -20,7 +20,8 @@ def as_note_sequence(midi: pretty_midi.PrettyMIDI | NoteSequence | Path | str) -
         return midi_io.midi_to_note_sequence(midi)
     if isinstance(midi, (str, os.PathLike)):
         return read_note_sequence(Path(midi))
-    raise TypeError(f"expected a pretty_midi.PrettyMIDI, a NoteSequence or a MIDI file's path, not {type(midi).__name__}")
+    raise TypeError("expected a pretty_midi.PrettyMIDI, a NoteSequence or a MIDI file's path, "
+                    f"not {type(midi).__name__}")
 
 
 def to_pretty_midi(sequence: NoteSequence) -> pretty_midi.PrettyMIDI:

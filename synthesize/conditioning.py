@@ -13,7 +13,6 @@ import numpy as np
 from stages.midi import NoteSequence, apply_sustain, notes_from_sequence
 from stages.pianoroll import piano_roll
 
-
 # FluidSynth's MIDI player acts on an event at the first block that starts at least one block
 # minus half a MIDI tick after it (measured on 180 notes at 220, 384 and 960 ticks per beat: all
 # exact with the file's own tick). ASAP's files tick every 0.3-1.3 ms; half of a typical one:

@@ -36,8 +36,9 @@ def log_mel_distance(a: np.ndarray, b: np.ndarray, sample_rate_hz: int = 16_000)
     length = min(len(a), len(b))
     distances = []
     for size in RESOLUTIONS:
-        specs = [np.log(_mel(sample_rate_hz, size) @ np.abs(librosa.stft(x[:length], n_fft=size, hop_length=size // 4)) ** 2
-                        + 1e-5) for x in (a, b)]
+        specs = [np.log(_mel(sample_rate_hz, size)
+                        @ np.abs(librosa.stft(x[:length], n_fft=size, hop_length=size // 4)) ** 2 + 1e-5)
+                 for x in (a, b)]
         distances.append(float(np.mean(np.abs(specs[0] - specs[1]))))
     return float(np.mean(distances))
 
@@ -57,7 +58,8 @@ def round_trip(excerpts: list[NoteSequence], render: Callable[[NoteSequence], np
     for sequence in excerpts:
         audio = render(sequence)
         reference = notes_from_sequence(apply_sustain(sequence))
-        scores.append(transcription_metrics(reference, transcriber.transcribe(audio), transcriber.config.frames_per_second))
+        scores.append(transcription_metrics(reference, transcriber.transcribe(audio),
+                                            transcriber.config.frames_per_second))
         distances.append(log_mel_distance(audio, fluidsynth_render(sequence, reference_soundfont)))
     return {**mean_metrics(scores), "log_mel_distance": float(np.mean(distances)), "excerpts": len(excerpts)}
 
@@ -75,7 +77,8 @@ def evaluate(midi_dir: Path | str, split: str | None = "test", split_csv: Path |
     pieces = load_pieces(midi_dir, split, split_csv)
     excerpts = [window(piece, 0.0, seconds) for piece in pieces[:count]]
     transcriber = Transcriber.load(transcriber_checkpoint or TRANSCRIBER)
-    synthesizer = Synthesizer.load(checkpoint or DEFAULT_CHECKPOINT, temperature=temperature, output_rms_lsb=output_rms_lsb)
+    synthesizer = Synthesizer.load(checkpoint or DEFAULT_CHECKPOINT, temperature=temperature,
+                                   output_rms_lsb=output_rms_lsb)
     result = {"wavenet": round_trip(excerpts, synthesizer.render, transcriber),
               "fluidsynth_timgm6mb": round_trip(excerpts, lambda s: fluidsynth_render(s, "TimGM6mb"), transcriber)}
     rounded = {name: {k: round(v, 4) if isinstance(v, float) else v for k, v in figures.items()}

@@ -44,7 +44,8 @@ class ContextStack(layers.Layer):
         self.channels, self.dilations, self.samples_per_frame = channels, tuple(dilations), samples_per_frame
         self.upsampling = upsampling
         self.project = layers.Conv1D(channels, 1)
-        self.convs = [layers.Conv1D(channels, 3, padding="same", dilation_rate=d, activation="relu") for d in self.dilations]
+        self.convs = [layers.Conv1D(channels, 3, padding="same", dilation_rate=d, activation="relu")
+                      for d in self.dilations]
         if upsampling == "linear":
             self.frame_output = layers.Dense(channels)
         else:
@@ -100,7 +101,8 @@ class WaveNet(keras.Model):
                         for i, d in enumerate(self.dilations)]
         self.conditioning = [layers.Conv1D(2 * c.gate_channels, 1, use_bias=False, name=f"conditioning_{i}")
                              for i in range(len(self.dilations))]
-        self.residual = [layers.Conv1D(c.residual_channels, 1, name=f"residual_{i}") for i in range(len(self.dilations))]
+        self.residual = [layers.Conv1D(c.residual_channels, 1, name=f"residual_{i}")
+                         for i in range(len(self.dilations))]
         self.skip = [layers.Conv1D(c.skip_channels, 1, name=f"skip_{i}") for i in range(len(self.dilations))]
         self.head = layers.Conv1D(c.skip_channels, 1, activation="relu", name="head")
         self.out = layers.Conv1D(self.output_size, 1, name="out")
@@ -144,7 +146,8 @@ class WaveNet(keras.Model):
         position; queues: per layer (B, dilation, R) the layer inputs of the last `dilation`
         positions, slot `position % dilation` holding the oldest. Returns (parameters (B, out),
         new queues). Exactly the parallel forward pass, one position at a time."""
-        x = self.input_projection(ops.expand_dims(ops.expand_dims(previous * self.config.audio_gain, -1), 1))[:, 0]  # (B, R)
+        scaled = ops.expand_dims(ops.expand_dims(previous * self.config.audio_gain, -1), 1)  # (B, 1, 1)
+        x = self.input_projection(scaled)[:, 0]  # (B, R)
         skips = 0.0
         updated = []
         for layer, dilation, queue in zip(range(len(self.dilations)), self.dilations, queues):
@@ -180,8 +183,9 @@ def build_model(config: SynthesizerConfig) -> WaveNet:
 
 def transfer_weights(source: WaveNet, target: WaveNet) -> None:
     """Copy a trained WaveNet's weights into one of the same sizes (the same function also when
-    the audio gains differ), also from transposed to linear upsampling: the per-frame projection becomes the transposed kernel's mean over the frame's
-    samples, which keeps what a frame says and drops the pattern repeated within every frame."""
+    the audio gains differ), also from transposed to linear upsampling: the per-frame projection
+    becomes the transposed kernel's mean over the frame's samples, which keeps what a frame says
+    and drops the pattern repeated within every frame."""
     def parts(model):
         return [model.context.project, *model.context.convs, model.input_projection, *model.dilated,
                 *model.conditioning, *model.residual, *model.skip, model.head, model.out]

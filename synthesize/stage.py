@@ -14,7 +14,6 @@ from stages.midi import MIDI_SUFFIXES, playable, read_note_sequence
 from synthesize.conditioning import sequence_roll
 from synthesize.synthesizer import DEFAULT_CHECKPOINT, Synthesizer  # noqa: F401 (re-exported)
 
-
 MAX_SECONDS = 1200.0  # 20 minutes of audio: hours of CPU time; longer asks for --max-seconds
 
 
@@ -54,12 +53,14 @@ class SynthesizeStage(Stage):
 
     def process(self, job: Job, temporaries: dict[str, Path]) -> None:
         sequence = playable(read_note_sequence(job.source))
-        seconds = len(sequence_roll(sequence, self.synthesizer.config.roll_rate_hz)) / self.synthesizer.config.roll_rate_hz
+        roll_rate_hz = self.synthesizer.config.roll_rate_hz
+        seconds = len(sequence_roll(sequence, roll_rate_hz)) / roll_rate_hz
         if seconds > self.max_seconds:
             raise InputError(f"the piece lasts {seconds:.0f} s (sustain pedal included), more than the "
                              f"{self.max_seconds:g} s allowed (--max-seconds)")
         # Slow work: show the seconds rendered and the time left.
-        with tqdm(total=round(seconds, 1), desc=job.relative.name, unit="s audio", leave=False, disable=not on_terminal(),
+        with tqdm(total=round(seconds, 1), desc=job.relative.name, unit="s audio", leave=False,
+                  disable=not on_terminal(),
                   bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} s [{elapsed}<{remaining}]") as bar:
             audio = self.synthesizer.render(sequence, progress=lambda s: bar.update(min(s, bar.total - bar.n)))
         write_wav(temporaries["audio"], audio, self.synthesizer.config.sample_rate_hz)

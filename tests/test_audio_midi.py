@@ -8,8 +8,15 @@ import soundfile
 
 from stages.audio import decode_wav, encode_wav, load_audio
 from stages.contract import InputError
-from stages.midi import (apply_sustain, crop, notes_from_sequence, read_note_sequence,
-                         sequence_from_notes, sounding_intervals, write_midi)
+from stages.midi import (
+    apply_sustain,
+    crop,
+    notes_from_sequence,
+    read_note_sequence,
+    sequence_from_notes,
+    sounding_intervals,
+    write_midi,
+)
 from tests.conftest import make_midi
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from stages.contract import UsageError, InputError, Stage, StageConfigError, remove_stale_partials
+from stages.contract import InputError, Stage, StageConfigError, UsageError, remove_stale_partials
 
 
 class Upper(Stage):

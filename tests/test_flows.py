@@ -36,7 +36,8 @@ def test_full_flow_writes_every_stage_and_a_rerun_is_cached(harness, checkpoints
         pieces = json.loads((out / "reports" / measure / "report.json").read_text())
         assert [len(s["pieces"]) for s in pieces["systems"].values()] == [2]
         assert (out / "reports" / measure / "report.html").read_text().count("data:image/png;base64") >= 2
-    assert set(summary["stage_seconds"]) == {"preprocess", "transcribe", "finetune-composer", "compose", "synthesize", "report"}
+    assert set(summary["stage_seconds"]) == {"preprocess", "transcribe", "finetune-composer", "compose", "synthesize",
+                                             "report"}
     stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
     state = wave2midi2wave(**kwargs, return_state=True)
     assert state.is_completed()
@@ -45,7 +46,8 @@ def test_full_flow_writes_every_stage_and_a_rerun_is_cached(harness, checkpoints
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
     with get_client(sync_client=True) as client:
-        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id])))
+        flow_run = FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id]))
+        runs = client.read_task_runs(flow_run_filter=flow_run)
     assert runs and all(run.state.name == "Cached" for run in runs)
 
 
@@ -55,8 +57,8 @@ def test_a_run_whose_outputs_were_deleted_recomputes_them(harness, checkpoints, 
     from flows.full import wave2midi2wave
 
     out = tmp_path / "run"
-    kwargs = dict(input_dir=recordings, output_dir=out, seconds=1.0, primer_seconds=1.0, stages=["preprocess", "transcribe", "report"],
-                  transcriber=checkpoints / "transcriber.keras",
+    kwargs = dict(input_dir=recordings, output_dir=out, seconds=1.0, primer_seconds=1.0,
+                  stages=["preprocess", "transcribe", "report"], transcriber=checkpoints / "transcriber.keras",
                   beam_args=["--direct_num_workers=1", "--direct_running_mode=in_memory"])
     wave2midi2wave(**kwargs)
     written = sorted(p.relative_to(out) for p in out.rglob("*") if p.is_file())

@@ -90,7 +90,8 @@ def task_states(env) -> list[tuple[str, str]]:
 def test_deployment_run_killed_midway_resumes_without_recomputing(server, checkpoints, recordings, tmp_path):
     out = tmp_path / "run"
     parameters = {"input_dir": str(recordings), "output_dir": str(out), "seconds": 1.0, "primer_seconds": 1.0,
-                  "transcriber": str(checkpoints / "transcriber.keras"), "composer": str(checkpoints / "composer.keras"),
+                  "transcriber": str(checkpoints / "transcriber.keras"),
+                  "composer": str(checkpoints / "composer.keras"),
                   "synthesizer": str(checkpoints / "synthesizer.keras"),
                   "beam_args": ["--direct_num_workers=1", "--direct_running_mode=in_memory"]}
     log = tmp_path / "serve.log"

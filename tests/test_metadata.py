@@ -9,8 +9,17 @@ import json
 import numpy as np
 import pytest
 
-from maestro.metadata import (FIELDS, Dataset, Record, find_metadata, join_under, read_metadata,
-                              resolve_under, select, write_metadata)
+from maestro.metadata import (
+    FIELDS,
+    Dataset,
+    Record,
+    find_metadata,
+    join_under,
+    read_metadata,
+    resolve_under,
+    select,
+    write_metadata,
+)
 from stages.contract import InputError
 from tests.conftest import SHARED_DATA
 
@@ -72,7 +81,8 @@ def test_select_by_split_year_and_composer():
     assert [r.midi_filename for r in select(RECORDS, splits=["train"])] == ["2004/a.midi", "2018/d.midi"]
     assert [r.midi_filename for r in select(RECORDS, years=[2018])] == ["2018/c.midi", "2018/d.midi"]
     assert [r.midi_filename for r in select(RECORDS, composers=["liszt"])] == ["2018/c.midi", "2018/d.midi"]
-    assert [r.midi_filename for r in select(RECORDS, splits=["train"], years=[2018], composers=["CHOPIN"])] == ["2018/d.midi"]
+    chosen = select(RECORDS, splits=["train"], years=[2018], composers=["CHOPIN"])
+    assert [r.midi_filename for r in chosen] == ["2018/d.midi"]
     assert select(RECORDS) == RECORDS
 
 

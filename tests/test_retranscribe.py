@@ -66,8 +66,8 @@ def test_test_pipeline_writes_a_midi_and_metrics_per_recording(rendered, decoded
     records = Dataset.open(rendered).records
     config = keras.saving.load_model(checkpoint, compile=False).config
     with test_pipeline.TestPipeline(runner=FnApiRunner()) as pipeline:
-        rows, failed = retranscribe.build(pipeline, str(rendered), str(tmp_path / "out"), records, str(checkpoint), config,
-                                      note_ends=note_ends)
+        rows, failed = retranscribe.build(pipeline, str(rendered), str(tmp_path / "out"), records, str(checkpoint),
+                                          config, note_ends=note_ends)
 
         def check(found):
             assert sorted(r["audio_filename"] for r in found) == sorted(r.audio_filename for r in records)

@@ -146,6 +146,7 @@ def test_draws_cover_every_effect_and_plain_splits_stay_plain():
     assert min(r[0] for r in rooms) >= 0.2 and max(r[0] for r in rooms) <= 2.0
     assert all(-3.0 <= r[1] <= 12.0 for r in rooms)
     assert all(abs(d.detune_cents) <= 30 for d in draws) and any(d.detune_cents for d in draws)
-    assert any(d.compression for d in draws) and any(d.peaks for d in draws) and any(d.velocity_exponent != 1 for d in draws)
+    assert any(d.compression for d in draws) and any(d.peaks for d in draws)
+    assert any(d.velocity_exponent != 1 for d in draws)
     assert not any(d.chorus for d in draws if d.soundfont == "salamander")
     assert Augmentation.draw(file_rng(3, "x"), ("salamander",), augment=False) == Augmentation("salamander")

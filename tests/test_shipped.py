@@ -136,7 +136,8 @@ def test_shipped_synthesizer_predicts_the_example_far_better_than_an_untrained_o
     from synthesize.data import Recording, crop_inputs
     from synthesize.model import build_model, compile_model
 
-    shipped = compile_model(keras.saving.load_model(REPO / "synthesize" / "checkpoints" / "default.keras", compile=False))
+    shipped = compile_model(keras.saving.load_model(REPO / "synthesize" / "checkpoints" / "default.keras",
+                                                    compile=False))
     keras.utils.set_random_seed(0)
     untrained = compile_model(build_model(shipped.config))
     exact = notes_from_sequence(apply_sustain(read_note_sequence(EXAMPLE_MIDI)))

@@ -13,12 +13,18 @@ import tensorflow as tf
 
 from stages.midi import NOTE_DTYPE
 from synthesize.conditioning import conditioning_roll
-from synthesize.excitation import harmonic_excitation
 from synthesize.config import SynthesizerConfig
 from synthesize.data import crop_inputs, dither, load_recordings
+from synthesize.excitation import harmonic_excitation
 from synthesize.generate import Generator, join_segments, segment_plan, set_loudness
-from synthesize.mixture import (HALF_BIN, logistic_mixture_nll, mulaw_decode, mulaw_encode,
-                                sample_logistic_mixture, sample_mulaw)
+from synthesize.mixture import (
+    HALF_BIN,
+    logistic_mixture_nll,
+    mulaw_decode,
+    mulaw_encode,
+    sample_logistic_mixture,
+    sample_mulaw,
+)
 from synthesize.model import ROLL_CHANNELS, ContextStack, build_model, transfer_weights
 from tests.conftest import make_midi, phrase
 
@@ -104,7 +110,8 @@ def test_mixture_loss_matches_numerical_bin_probabilities():
 
 def test_mixture_sampler_draws_components_by_weight():
     rng = np.random.default_rng(0)
-    params = np.tile(np.array([np.log(0.3), np.log(0.7), -0.5, 0.5, np.log(0.01), np.log(0.01)], np.float32), (20000, 1))
+    params = np.tile(np.array([np.log(0.3), np.log(0.7), -0.5, 0.5, np.log(0.01), np.log(0.01)], np.float32),
+                     (20000, 1))
     samples = np.asarray(sample_logistic_mixture(params, 2, rng.uniform(size=20000).astype(np.float32),
                                                  rng.uniform(size=20000).astype(np.float32)))
     assert np.mean(samples < 0) == pytest.approx(0.3, abs=0.015)
@@ -113,7 +120,8 @@ def test_mixture_sampler_draws_components_by_weight():
 
 def test_mixture_sampler_temperature_sharpens_and_zero_takes_the_likeliest_mean():
     rng = np.random.default_rng(0)
-    params = np.tile(np.array([np.log(0.3), np.log(0.7), -0.5, 0.5, np.log(0.05), np.log(0.05)], np.float32), (20000, 1))
+    params = np.tile(np.array([np.log(0.3), np.log(0.7), -0.5, 0.5, np.log(0.05), np.log(0.05)], np.float32),
+                     (20000, 1))
     uniforms = [rng.uniform(size=20000).astype(np.float32) for _ in range(2)]
     hot, cool = (np.asarray(sample_logistic_mixture(params, 2, *uniforms, temperature=t)) for t in (1.0, 0.5))
     assert np.mean(cool < 0) < np.mean(hot < 0)  # the weaker component is drawn less often

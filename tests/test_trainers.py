@@ -70,5 +70,6 @@ def test_ship_saves_the_best_epoch_with_its_record_and_model_card(tmp_path, chec
     model = keras.saving.load_model(shipped / "mine.keras", compile=False)
     for old, new in zip(best.get_weights(), model.get_weights()):
         np.testing.assert_array_equal(old, new)
-    assert main(["ship", "transcribe", str(run), "--checkpoints", str(shipped), "--model", str(run / "best.keras")]) == 2
+    assert main(["ship", "transcribe", str(run), "--checkpoints", str(shipped),
+                 "--model", str(run / "best.keras")]) == 2
     assert "epoch" in capsys.readouterr().err

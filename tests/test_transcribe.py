@@ -12,11 +12,11 @@ import pytest
 import soundfile
 
 from stages.midi import NOTE_DTYPE, apply_sustain, notes_from_sequence, read_note_sequence
+from stages.pianoroll import piano_roll
 from tests.conftest import make_midi
 from transcribe.config import TranscriberConfig
 from transcribe.features import log_mel, num_frames
 from transcribe.infer import Transcriber
-from stages.pianoroll import piano_roll
 from transcribe.model import build_model
 
 TINY = TranscriberConfig.tiny()
@@ -144,8 +144,10 @@ def test_training_can_start_from_a_trained_transcriber(trained_tiny, preprocesse
     train(preprocessed, tmp_path / "run", frozen, steps=1, steps_per_epoch=1, validation_spans=1,
           initial_weights=trained_tiny / "best.keras")
     # Trainable weights only: batch normalization's moving statistics move without the optimizer.
-    start = [np.asarray(w) for w in keras.saving.load_model(trained_tiny / "best.keras", compile=False).trainable_weights]
-    after = [np.asarray(w) for w in keras.saving.load_model(tmp_path / "run" / "last.keras", compile=False).trainable_weights]
+    def trainable(path):
+        return [np.asarray(w) for w in keras.saving.load_model(path, compile=False).trainable_weights]
+
+    start, after = trainable(trained_tiny / "best.keras"), trainable(tmp_path / "run" / "last.keras")
     assert len(start) == len(after) > 0
     assert all(np.array_equal(a, b) for a, b in zip(start, after))
     assert any(np.any(w != 0) for w in start)

@@ -9,8 +9,16 @@ from stages.midi import PIANO_KEYS, PIANO_LOWEST_PITCH
 from transcribe import note_ends
 from transcribe.config import TranscriberConfig
 from transcribe.infer import decode_probabilities
-from transcribe.note_ends import (MAX_FRAMES, NUM_FEATURES, QUIET_FRAMES, CellContext, decode_with_ends, end_frames,
-                                  segment_cells, segment_ends)
+from transcribe.note_ends import (
+    MAX_FRAMES,
+    NUM_FEATURES,
+    QUIET_FRAMES,
+    CellContext,
+    decode_with_ends,
+    end_frames,
+    segment_cells,
+    segment_ends,
+)
 from transcribe.rescore import NUM_FEATURES as NUM_ONSET_FEATURES
 from transcribe.rescore import build_rescorer
 
@@ -18,7 +26,8 @@ C4 = 60 - PIANO_LOWEST_PITCH
 
 
 def heads(num_frames: int) -> dict[str, np.ndarray]:
-    return {name: np.zeros((num_frames, PIANO_KEYS), np.float32) for name in ("onsets", "offsets", "frames", "velocities")}
+    return {name: np.zeros((num_frames, PIANO_KEYS), np.float32)
+            for name in ("onsets", "offsets", "frames", "velocities")}
 
 
 def test_a_segment_ends_at_the_next_onset_on_its_key_or_after_a_long_silence():
@@ -88,7 +97,8 @@ def test_scoring_block_by_block_decides_as_scoring_at_once(monkeypatch):
     def by_cell(features):  # scores each cell alone, so blocks cannot change it
         return features @ weights - 1.0
 
-    whole, whole_by_block = decode_with_ends(probs, starts, by_cell, 0.5, 3), decode_with_ends(probs, starts, logits, 0.5, 3)
+    whole = decode_with_ends(probs, starts, by_cell, 0.5, 3)
+    whole_by_block = decode_with_ends(probs, starts, logits, 0.5, 3)
     monkeypatch.setattr(note_ends, "CELL_BLOCK", 17)
     assert np.array_equal(decode_with_ends(probs, starts, by_cell, 0.5, 3), whole)
     # Blocks are real: a score that depends on its block's other cells decides otherwise.

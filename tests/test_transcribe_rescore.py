@@ -9,14 +9,24 @@ from stages.midi import PIANO_KEYS, PIANO_LOWEST_PITCH
 from transcribe.config import TranscriberConfig
 from transcribe.infer import Transcriber, decode_probabilities, load_rescorer
 from transcribe.model import build_model
-from transcribe.rescore import (FRAME_OFFSETS, NUM_FEATURES, RELATED_KEYS, RUN_FEATURES, accepted_onsets, build_rescorer,
-                                candidate_features, candidates, rescorer_path)
+from transcribe.rescore import (
+    FRAME_OFFSETS,
+    NUM_FEATURES,
+    RELATED_KEYS,
+    RUN_FEATURES,
+    accepted_onsets,
+    build_rescorer,
+    candidate_features,
+    candidates,
+    rescorer_path,
+)
 
 C4 = 60 - PIANO_LOWEST_PITCH
 
 
 def heads(num_frames: int = 40) -> dict[str, np.ndarray]:
-    return {name: np.zeros((num_frames, PIANO_KEYS), np.float32) for name in ("onsets", "offsets", "frames", "velocities")}
+    return {name: np.zeros((num_frames, PIANO_KEYS), np.float32)
+            for name in ("onsets", "offsets", "frames", "velocities")}
 
 
 def two_struck_notes() -> dict[str, np.ndarray]:
@@ -87,7 +97,8 @@ def test_rescorer_keras_round_trip_keeps_outputs_and_thresholds(tmp_path):
     rescorer.save(path)
     loaded = keras.saving.load_model(path, compile=False)
     assert (loaded.candidate_threshold, loaded.accept_threshold) == (0.07, 0.42)
-    np.testing.assert_allclose(loaded.predict_on_batch(features), rescorer.predict_on_batch(features), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(loaded.predict_on_batch(features), rescorer.predict_on_batch(features),
+                               rtol=1e-5, atol=1e-6)
 
 
 def test_transcriber_loads_the_rescorer_beside_its_checkpoint(tmp_path):

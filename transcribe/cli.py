@@ -184,8 +184,8 @@ def add_evaluate(models) -> None:
 
 def run_evaluate_transcribe(args) -> int:
     from transcribe.evaluate import evaluate
-    from transcribe.transcriber import DEFAULT_CHECKPOINT, Transcriber
     from transcribe.metrics import format_metrics
+    from transcribe.transcriber import DEFAULT_CHECKPOINT, Transcriber
 
     transcriber = Transcriber.load(args.checkpoint or DEFAULT_CHECKPOINT, rescore=not args.no_rescorer,
                                    note_ends=not args.no_note_ends)
@@ -228,11 +228,11 @@ def add_benchmark(commands) -> None:
 
 
 def run_benchmark(args) -> int:
-    check_paths([args.reference, *args.estimates], args.out)
     from transcribe.metrics import format_metrics
     from transcribe.report import find_references, labelled_folders, score, write_report
 
-    estimates = labelled_folders(args.estimates)
+    estimates = labelled_folders(args.estimates)  # NAME=DIR -> {NAME: DIR}
+    check_paths([args.reference, *estimates.values()], args.out)
     references = find_references(args.reference)
     if not references:
         raise ValueError(f"no reference MIDI under {args.reference}")

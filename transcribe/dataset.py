@@ -26,16 +26,17 @@ import numpy as np
 from maestro import tfrecord
 from maestro.examples import decode_transcription
 from stages.midi import NOTE_DTYPE, notes_from_sequence
+from stages.pianoroll import piano_roll
 from transcribe.config import TranscriberConfig
 from transcribe.features import SILENCE, log_mel, num_frames
-from stages.pianoroll import piano_roll
 
 ROLLS = ("frames", "onsets", "offsets", "velocities")
 SPAN_NOTE_DTYPE = np.dtype(NOTE_DTYPE.descr + [("span", "i4")])
 
 
 def _front_end(config: TranscriberConfig) -> dict:
-    return {k: getattr(config, k) for k in ("sample_rate_hz", "hop_length", "fft_size", "mel_bins", "fmin_hz", "fmax_hz")}
+    return {k: getattr(config, k)
+            for k in ("sample_rate_hz", "hop_length", "fft_size", "mel_bins", "fmin_hz", "fmax_hz")}
 
 
 def cache_shard(shard: Path, cache_root: Path, config: TranscriberConfig) -> Path:
@@ -67,7 +68,8 @@ def cache_shard(shard: Path, cache_root: Path, config: TranscriberConfig) -> Pat
     partial = cache_root / f".{shard.name}.partial-{os.getpid()}"
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
-    np.save(partial / "features.npy", np.concatenate(features) if features else np.zeros((0, config.mel_bins), np.float16))
+    np.save(partial / "features.npy",
+            np.concatenate(features) if features else np.zeros((0, config.mel_bins), np.float16))
     for name in ROLLS:
         np.save(partial / f"{name}.npy", np.concatenate(rolls[name]) if spans else np.zeros((0, 88), np.uint8))
     np.save(partial / "spans.npy", np.array(spans, dtype=np.int64).reshape(-1, 2))

@@ -191,7 +191,8 @@ def _piano_roll(reference: Reference, estimate: Path, title: str, sustain: str) 
 
 def _table(header: list[str], rows: list[list]) -> str:
     cells = lambda row, tag: "".join(f"<{tag}>{html.escape(str(c))}</{tag}>" for c in row)  # noqa: E731
-    return "<table><tr>" + cells(header, "th") + "</tr>" + "".join(f"<tr>{cells(r, 'td')}</tr>" for r in rows) + "</table>"
+    body = "".join(f"<tr>{cells(r, 'td')}</tr>" for r in rows)
+    return "<table><tr>" + cells(header, "th") + "</tr>" + body + "</table>"
 
 
 def _breakdown(result: dict, field: str) -> str:
@@ -220,12 +221,14 @@ def write_report(result: dict, references: Sequence[Reference], out: Path, title
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out / "report.json", json.dumps({"title": title, **result}, indent=1) + "\n")
     buffer = io.StringIO()
-    fields = ["system", "piece", "composer", "year"] + [f"{f}/{m}" for f in FAMILIES for m in ("precision", "recall", "f1")]
+    fields = ["system", "piece", "composer", "year"] + [f"{f}/{m}" for f in FAMILIES
+                                                         for m in ("precision", "recall", "f1")]
     writer = csv.DictWriter(buffer, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for name, system in result["systems"].items():
         for piece in system["pieces"]:
-            writer.writerow({"system": name, **{k: round(v, 4) if isinstance(v, float) else v for k, v in piece.items()}})
+            writer.writerow({"system": name,
+                             **{k: round(v, 4) if isinstance(v, float) else v for k, v in piece.items()}})
     write_text_atomic(out / "pieces.csv", buffer.getvalue())
 
     by_key = {r.key: r for r in references}
@@ -247,11 +250,12 @@ def write_report(result: dict, references: Sequence[Reference], out: Path, title
     pedal = {"auto": "estimates with the pedal applied where their files have one",
              "on": "estimates with the pedal applied", "off": "estimates scored as written"}[sustain]
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse}} td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}} img{{max-width:100%}}</style></head>
+<style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}} img{{max-width:100%}}</style></head>
 <body><h1>{html.escape(title)}</h1>
-<p>{html.escape(intro[:1].upper() + intro[1:])}: {result['references']} reference pieces; metrics per piece (mir_eval: onsets
-within 50 ms; offsets within 20% or 50 ms; velocities within 10% after rescaling; frames at 31.25 per second), references
-with the sustain pedal applied, {pedal}, then averaged over pieces.</p>
+<p>{html.escape(intro[:1].upper() + intro[1:])}: {result['references']} reference pieces; metrics per piece
+(mir_eval: onsets within 50 ms; offsets within 20% or 50 ms; velocities within 10% after rescaling; frames at 31.25
+per second), references with the sustain pedal applied, {pedal}, then averaged over pieces.</p>
 <h2>Summary</h2>{summary}
 <h2>F1 per piece</h2><img src="{_distribution_chart(result)}">
 {_breakdown(result, "composer")}{_breakdown(result, "year")}

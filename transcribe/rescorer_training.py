@@ -56,7 +56,8 @@ def predictions(transcriber: Transcriber, root: Path, split: str, cache: Path | 
         cached = cache / root.name / Path(record.audio_filename).with_suffix(".npz") if cache else None
         if cached and cached.exists():
             with np.load(cached) as stored:
-                probs, seconds = {k: stored[k].astype(np.float32) for k in stored if k != "seconds"}, float(stored["seconds"])
+                probs = {k: stored[k].astype(np.float32) for k in stored if k != "seconds"}
+                seconds = float(stored["seconds"])
         else:
             audio = load_audio(dataset.audio_path(record), transcriber.config.sample_rate_hz)
             seconds = len(audio) / transcriber.config.sample_rate_hz
@@ -76,7 +77,8 @@ def labelled_candidates(reference: np.ndarray, probs: dict, candidate_threshold:
     times = runs[:, 3] / fps
     labels = np.zeros(len(runs), np.float32)
     if len(runs) and len(reference):
-        ref_intervals = np.stack([reference["onset_s"], np.maximum(reference["offset_s"], reference["onset_s"] + 1e-3)], 1)
+        ref_intervals = np.stack([reference["onset_s"],
+                                  np.maximum(reference["offset_s"], reference["onset_s"] + 1e-3)], 1)
         est_intervals = np.stack([times, times + 0.1], 1)
         matches = match_notes(ref_intervals, midi_to_hz(reference["pitch"].astype(float)), est_intervals,
                               midi_to_hz((runs[:, 0] + PIANO_LOWEST_PITCH).astype(float)),

@@ -63,8 +63,10 @@ def train(tfrecord_dir: Path | str, run_dir: Path | str, config: TranscriberConf
     prepare_run(run_dir, config)
     cache_dir = Path(cache_dir or Path(tfrecord_dir) / "transcription-cache")
     log.info("caching training and validation examples under %s", cache_dir)
-    train_caches = [ShardCache.open(p) for p in build_cache(tfrecord_dir, "train", cache_dir, config, cache_workers)]
-    valid_caches = [ShardCache.open(p) for p in build_cache(tfrecord_dir, "validation", cache_dir, config, cache_workers)]
+    train_caches = [ShardCache.open(p) for p in build_cache(tfrecord_dir, "train", cache_dir, config,
+                                                            cache_workers)]
+    valid_caches = [ShardCache.open(p) for p in build_cache(tfrecord_dir, "validation", cache_dir, config,
+                                                            cache_workers)]
 
     model, initial_epoch = resume(run_dir, lambda: build_model(config), compile_model, seed, initial_weights)
     # The validation callback comes first: it adds val_* figures the others read.
