@@ -21,19 +21,36 @@ def configure(verbose: bool) -> None:
     """Logging for a command: everything at DEBUG with `verbose`; otherwise warnings only, and
     TensorFlow's native start-up lines (CUDA, oneDNN) and pydub's ffmpeg warning (only MP3 input
     needs ffmpeg, and a file it cannot read says so) silenced."""
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    root = logging.getLogger()
+    if not root.handlers:
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)
+    root.setLevel(logging.DEBUG if verbose else logging.WARNING)
     if verbose:
         return
     for name in LIBRARY_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
-    logging.getLogger().addFilter(_drop_irrelevant)
+    if _drop_irrelevant not in root.filters:
+        root.addFilter(_drop_irrelevant)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("PYTHONWARNINGS", "ignore::RuntimeWarning:pydub.utils")  # Beam's worker processes too
     warnings.filterwarnings("ignore", message="Couldn't find ffmpeg or avconv", category=RuntimeWarning)
     if "tensorflow" not in sys.modules and not any(isinstance(f, _QuietImport) for f in sys.meta_path):
         sys.meta_path.insert(0, _QuietImport("tensorflow"))
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever sys.stderr is when a record comes (it may be replaced, as pytest does)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):
+        pass
 
 
 def _drop_irrelevant(record: logging.LogRecord) -> bool:
@@ -46,7 +63,8 @@ def native_stderr_silenced():
     """Send what native code writes to file descriptor 2 to /dev/null; Python's sys.stderr is
     flushed first and keeps working for what it writes afterwards (it shares the descriptor, so
     it is silenced too while this lasts: keep the block to an import)."""
-    sys.stderr.flush()
+    with contextlib.suppress(ValueError, AttributeError):
+        sys.stderr.flush()
     saved = os.dup(2)
     try:
         with open(os.devnull, "w") as null:
