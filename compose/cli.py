@@ -6,6 +6,8 @@ import dataclasses
 import json
 from pathlib import Path
 
+from stages.cli import positive_float, positive_int
+
 
 def add_compose(commands) -> None:
     parser = commands.add_parser(
@@ -16,9 +18,10 @@ def add_compose(commands) -> None:
     parser.add_argument("inputs", nargs="?", type=Path, help="a MIDI file or folder to continue")
     parser.add_argument("out", type=Path, help="output folder")
     parser.add_argument("--checkpoint", type=Path, help="a .keras composer (default: the shipped one)")
-    parser.add_argument("--primer-seconds", type=float, default=10.0, help="how much of each input to keep (default: 10)")
-    parser.add_argument("--seconds", type=float, default=30.0, help="length of the new music (default: 30)")
-    parser.add_argument("--max-tokens", type=int, default=4096, help="at most this many new events (default: 4096)")
+    parser.add_argument("--primer-seconds", type=positive_float, default=10.0,
+                        help="how much of each input to keep (default: 10)")
+    parser.add_argument("--seconds", type=positive_float, default=30.0, help="length of the new music (default: 30)")
+    parser.add_argument("--max-tokens", type=positive_int, default=4096, help="at most this many new events (default: 4096)")
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--top-k", type=int, default=0, help="sample among the k likeliest events (0: all)")
     parser.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling mass (default: 0.95)")
@@ -35,6 +38,9 @@ def add_compose(commands) -> None:
 
 
 def run_compose(args) -> int:
+    from stages.cli import check_paths
+
+    check_paths(args.inputs, args.out, {"composer": args.checkpoint})  # before TensorFlow loads
     from compose.stage import DEFAULT_CHECKPOINT, ComposeStage, Composer, write_new_pieces
 
     composer = Composer(args.checkpoint or DEFAULT_CHECKPOINT, seconds=args.seconds, max_tokens=args.max_tokens,

@@ -12,8 +12,10 @@ from tqdm.auto import tqdm
 from compose.composer import DEFAULT_CHECKPOINT, Composer, primer_tokens  # noqa: F401 (re-exported)
 from compose.data import window
 from compose.tokens import decode
-from stages.contract import InputError, Job, Stage, content_id, partial_path
-from stages.midi import MIDI_SUFFIXES, NoteSequence, apply_sustain, notes_from_sequence, read_note_sequence, write_midi
+from stages.checkpoints import check_checkpoint, load_checkpoint, require_config
+from stages.contract import InputError, Job, Stage, content_id, on_terminal, partial_path
+from stages.midi import (MAX_NOTE_SECONDS, MIDI_SUFFIXES, NoteSequence, apply_sustain, notes_from_sequence, playable,
+                         read_note_sequence, write_midi)
 from stages.plots import plot_piano_rolls
 
 
@@ -38,18 +40,28 @@ class ComposeStage(Stage):
     input_suffixes = MIDI_SUFFIXES
 
     def __init__(self, composer: Composer, primer_seconds: float = 10.0, plot: bool = False):
+        if not primer_seconds > 0:
+            raise ValueError(f"the primer must last more than 0 s, not {primer_seconds}")
+        check_checkpoint(composer.checkpoint, "composer")
         self.composer, self.primer_seconds = composer, primer_seconds
         self.output_suffixes = {"midi": ".midi", **({"plot": ".png"} if plot else {})}
+
+    def prepare(self) -> None:
+        from compose.config import ComposerConfig
+
+        sampler = load_checkpoint(lambda: self.composer.sampler, self.composer.checkpoint, "composer")
+        require_config(sampler.model, ComposerConfig, self.composer.checkpoint, "composer")
 
     def config(self) -> dict[str, Any]:
         return {"checkpoint_sha256": content_id(self.composer.checkpoint), "primer_seconds": self.primer_seconds,
                 **self.composer.settings}
 
     def process(self, job: Job, temporaries: dict[str, Path]) -> None:
-        piece = apply_sustain(read_note_sequence(job.source))
-        if not piece.notes:
-            raise InputError("MIDI file has no notes to continue")
+        piece = apply_sustain(playable(read_note_sequence(job.source)))
         primer = window(piece, 0.0, self.primer_seconds)
+        if primer.total_time > self.primer_seconds + MAX_NOTE_SECONDS:  # the pedal held for ever
+            raise InputError(f"the primer's notes sound until {primer.total_time:.0f} s (the sustain pedal never "
+                             f"released?): at most {MAX_NOTE_SECONDS:.0f} s past the primer is allowed")
         composed = self.composer.continue_sequence(primer)
         write_midi(composed, temporaries["midi"])
         if "plot" in temporaries:
@@ -63,7 +75,7 @@ def write_new_pieces(composer: Composer, out: Path, count: int, overwrite: bool 
     `plot`), each written atomically; pieces already there are kept unless `overwrite`."""
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for index in tqdm(range(count), desc="compose", unit="piece"):
+    for index in tqdm(range(count), desc="compose", unit="piece", disable=not on_terminal()):
         target = out / f"piece-{composer.settings['seed']:04d}-{index:03d}.midi"
         targets = [target, target.with_suffix(".png")] if plot else [target]
         if all(t.exists() for t in targets) and not overwrite:

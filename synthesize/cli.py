@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from stages.cli import check_paths, positive_float
+
 
 def add_synthesize(commands) -> None:
     parser = commands.add_parser(
@@ -22,15 +24,18 @@ def add_synthesize(commands) -> None:
     parser.add_argument("--level", type=float, metavar="STEPS",
                         help="RMS level of each rendered piece, in 16-bit steps (450 is about -37 dBFS, the "
                              "level of the training renders); 0 keeps the level as sampled (default: the checkpoint's)")
+    parser.add_argument("--max-seconds", type=positive_float, default=1200.0,
+                        help="refuse pieces longer than this, sustain included (default: 1200, hours of CPU time)")
     parser.add_argument("--overwrite", action="store_true")
     parser.set_defaults(run=run_synthesize)
 
 
 def run_synthesize(args) -> int:
+    check_paths(args.inputs, args.out, {"synthesizer": args.checkpoint})  # before TensorFlow loads
     from synthesize.stage import DEFAULT_CHECKPOINT, SynthesizeStage
 
     stage = SynthesizeStage(args.checkpoint or DEFAULT_CHECKPOINT, seed=args.seed, temperature=args.temperature,
-                            output_rms_lsb=args.level)
+                            output_rms_lsb=args.level, max_seconds=args.max_seconds)
     report = stage.run(args.inputs, args.out, overwrite=args.overwrite)
     print(report.summary())
     return 0 if report.ok else 1
