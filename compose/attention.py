@@ -7,6 +7,8 @@ by the L embeddings ordered from distance L-1 down to 0 gives R = Q E_L^T (B, H,
 R[i, m] for relative position m - (L - 1); padding one zero column on the left, reshaping to
 (L + 1, L) and dropping the first row moves R[i, L - 1 + j - i] to column j. That needs O(L D)
 extra memory for the embeddings instead of the O(L^2 D) of gathering one per (i, j) pair.
+With `per_head`, each head has its own embeddings E_h (H, max_distance, D), as Tensor2Tensor's
+default for the Music Transformer; otherwise a layer's heads share one set.
 """
 
 from __future__ import annotations
@@ -44,14 +46,15 @@ class CausalSelfAttention(layers.Layer):
     `step` attends one new position to a key/value cache, for incremental decoding. With a
     `span`, each position attends only to the latest `span` positions (itself included; sliding-
     window attention), so a model trained on crops of `span` tokens meets no attention wider than
-    it learned on a longer sequence; 0 attends to every earlier position.
+    it learned on a longer sequence; 0 attends to every earlier position. `per_head`: one set of
+    distance embeddings per head instead of one shared by the heads.
     """
 
     def __init__(self, num_heads: int, model_dim: int, max_distance: int = 2048, relative: bool = True,
-                 dropout: float = 0.0, span: int = 0, **kwargs):
+                 dropout: float = 0.0, span: int = 0, per_head: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.num_heads, self.model_dim, self.max_distance = num_heads, model_dim, max_distance
-        self.relative, self.dropout_rate, self.span = relative, dropout, span
+        self.relative, self.dropout_rate, self.span, self.per_head = relative, dropout, span, per_head
         self.head_dim = model_dim // num_heads
         self.qkv = layers.Dense(3 * model_dim, name="qkv")
         self.out = layers.Dense(model_dim, name="out")
@@ -61,9 +64,10 @@ class CausalSelfAttention(layers.Layer):
         self.qkv.build(input_shape)
         self.out.build(tuple(input_shape[:-1]) + (self.model_dim,))
         if self.relative:
-            # One embedding per distance 0 .. max_distance-1, shared by the heads.
+            # One embedding per distance 0 .. max_distance-1, shared by the heads or one set per head.
+            shape = (self.num_heads,) * self.per_head + (self.max_distance, self.head_dim)
             self.distance_embeddings = self.add_weight(
-                name="distance_embeddings", shape=(self.max_distance, self.head_dim),
+                name="distance_embeddings", shape=shape,
                 initializer=keras.initializers.RandomNormal(stddev=self.head_dim ** -0.5))
         super().build(input_shape)
 
@@ -77,21 +81,28 @@ class CausalSelfAttention(layers.Layer):
         batch, length = ops.shape(x)[0], ops.shape(x)[2]
         return ops.reshape(ops.transpose(x, (0, 2, 1, 3)), (batch, length, self.model_dim))
 
-    def _embeddings_by_position(self, length):
-        """(L, D): row m holds the embedding of distance L-1-m (clipped to the longest learned)."""
-        distances = ops.minimum(ops.arange(length - 1, -1, -1), self.max_distance - 1)
-        return ops.take(self.distance_embeddings, distances, axis=0)
+    def _embeddings_of(self, distances):
+        """(T,) distances -> (T, D) embeddings, or (H, T, D) per head (clipped to the longest learned)."""
+        distances = ops.minimum(distances, self.max_distance - 1)
+        return ops.take(self.distance_embeddings, distances, axis=1 if self.per_head else 0)
+
+    def _relative_logits(self, q, embeddings):
+        """q (B, H, Lq, D) . embeddings (T, D) or (H, T, D) -> (B, H, Lq, T)."""
+        if self.per_head:
+            return ops.einsum("bhqd,htd->bhqt", q, embeddings)
+        return ops.matmul(q, ops.transpose(embeddings))
 
     def call(self, x, training=False):
         length = ops.shape(x)[1]
         q, k, v = (self._heads(t) for t in ops.split(self.qkv(x), 3, axis=-1))  # (B, H, L, D) each
         logits = ops.matmul(q, ops.transpose(k, (0, 1, 3, 2)))  # (B, H, L, L)
         if self.relative:
-            by_position = ops.matmul(q, ops.transpose(self._embeddings_by_position(length)))  # (B, H, L, L)
+            # Row m: the embedding of distance L-1-m.
+            by_position = self._relative_logits(q, self._embeddings_of(ops.arange(length - 1, -1, -1)))  # (B, H, L, L)
             logits = logits + skew(by_position)
-        logits = logits / math.sqrt(self.head_dim)
+        logits = ops.cast(logits, "float32") / math.sqrt(self.head_dim)  # softmax in float32 under mixed precision
         logits = ops.where(causal_mask(length, self.span), logits, ops.full_like(logits, -1e9))
-        weights = self.dropout(ops.softmax(logits, axis=-1), training=training)
+        weights = self.dropout(ops.cast(ops.softmax(logits, axis=-1), v.dtype), training=training)
         return self.out(self._merge(ops.matmul(weights, v)))
 
     def keys_values(self, x):
@@ -113,16 +124,16 @@ class CausalSelfAttention(layers.Layer):
         distances = ops.mod(position - ops.arange(capacity), capacity)  # to the latest position in each slot
         logits = ops.matmul(q, ops.transpose(cache_k, (0, 1, 3, 2)))  # (B, H, 1, T)
         if self.relative:
-            embeddings = ops.take(self.distance_embeddings, ops.minimum(distances, self.max_distance - 1), axis=0)
-            logits = logits + ops.matmul(q, ops.transpose(embeddings))  # (T, D) embeddings
-        logits = logits / math.sqrt(self.head_dim)
+            logits = logits + self._relative_logits(q, self._embeddings_of(distances))
+        logits = ops.cast(logits, "float32") / math.sqrt(self.head_dim)
         visible = distances <= position  # slots not yet written hold no position
         if self.span:
             visible = ops.logical_and(visible, distances < self.span)
         logits = ops.where(visible, logits, ops.full_like(logits, -1e9))
-        output = ops.matmul(ops.softmax(logits, axis=-1), cache_v)
+        output = ops.matmul(ops.cast(ops.softmax(logits, axis=-1), cache_v.dtype), cache_v)
         return self.out(self._merge(output)), cache_k, cache_v
 
     def get_config(self):
         return {**super().get_config(), "num_heads": self.num_heads, "model_dim": self.model_dim,
-                "max_distance": self.max_distance, "relative": self.relative, "dropout": self.dropout_rate, "span": self.span}
+                "max_distance": self.max_distance, "relative": self.relative, "dropout": self.dropout_rate, "span": self.span,
+                "per_head": self.per_head}

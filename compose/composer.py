@@ -10,6 +10,7 @@ import keras
 import numpy as np
 import pretty_midi
 
+from compose import conditioning
 from compose.data import window
 from compose.sample import Sampler
 from compose.tokens import decode, encode
@@ -21,16 +22,23 @@ DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "default.
 
 
 class Composer:
-    """A Music Transformer and its sampling settings: primer NoteSequence -> new NoteSequence."""
+    """A Music Transformer and its sampling settings: primer NoteSequence -> new NoteSequence.
+
+    `composer` (ASAP's labels, e.g. "Chopin") and `notes_per_second` steer a model trained with
+    conditioning tokens (compose/conditioning.py); None leaves either free. A continuation holds
+    the new music alone, from time 0, unless `include_primer`."""
 
     def __init__(self, checkpoint: Path | str = DEFAULT_CHECKPOINT, seconds: float = 30.0, max_tokens: int = 4096,
                  temperature: float = 1.0, top_k: int = 0, top_p: float = 0.95, seed: int = 0,
-                 in_grammar: bool = True):
+                 in_grammar: bool = True, composer: str | None = None, notes_per_second: float | None = None,
+                 include_primer: bool = False):
         if not Path(checkpoint).is_file():
             raise FileNotFoundError(f"composer checkpoint not found: {checkpoint}")
+        self.conditioning = conditioning.prefix(composer, notes_per_second)  # checks the composer's name
         self.checkpoint = Path(checkpoint)
         self.settings = dict(seconds=seconds, max_tokens=max_tokens, temperature=temperature, top_k=top_k,
                              top_p=top_p, seed=seed, in_grammar=in_grammar)
+        self.steering = dict(composer=composer, notes_per_second=notes_per_second, include_primer=include_primer)
         self._sampler: Sampler | None = None
 
     @property
@@ -40,11 +48,11 @@ class Composer:
         return self._sampler
 
     def continue_sequence(self, primer: NoteSequence | None, seed_offset: int = 0) -> NoteSequence:
-        """The primer followed by new music (or new music alone when there is no primer)."""
+        """New music after the primer (with `include_primer`, the primer followed by it)."""
         tokens = primer_tokens(primer)
         settings = dict(self.settings, seed=self.settings["seed"] + seed_offset)
-        new = self.sampler.generate(tokens, **settings)
-        return decode(np.concatenate([tokens, new]))
+        new = self.sampler.generate(tokens, conditioning=self.conditioning, **settings)
+        return decode(np.concatenate([tokens, new]) if self.steering["include_primer"] else new)
 
 
 def primer_tokens(primer: NoteSequence | None) -> np.ndarray:
@@ -61,9 +69,10 @@ def compose(midi: pretty_midi.PrettyMIDI | NoteSequence | Path | str | None = No
             primer_seconds: float = 10.0, checkpoint: Path | str = DEFAULT_CHECKPOINT,
             **sampling) -> pretty_midi.PrettyMIDI:
     """The first `primer_seconds` of `midi` (sustain pedal applied) followed by `seconds` of new
-    music; new music alone when `midi` is None. `sampling`: the Composer's other settings
-    (temperature, top_k, top_p, seed, max_tokens, in_grammar). The model is loaded once."""
-    composer = Composer(checkpoint, seconds=seconds, **sampling)
+    music (include_primer=False: the new music alone); new music alone when `midi` is None.
+    `sampling`: the Composer's other settings (temperature, top_k, top_p, seed, max_tokens,
+    in_grammar, composer, notes_per_second). The model is loaded once."""
+    composer = Composer(checkpoint, seconds=seconds, **{"include_primer": True, **sampling})
     composer._sampler = _sampler(composer.checkpoint.resolve())
     primer = None
     if midi is not None:

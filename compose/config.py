@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from compose.vocabulary import CONDITIONED_VOCAB_SIZE, VOCAB_SIZE
 from stages.config import JsonConfig
 
 ARCHITECTURES = ("relative", "absolute", "lstm")
@@ -19,7 +20,7 @@ class ComposerConfig(JsonConfig):
     # "lstm": Performance-RNN-style LSTM.
     architecture: str = "relative"
     # Sized for training on a CPU: under 1M parameters learned most in the first hours here; the
-    # shipped default has since been grown to 8 blocks (scripts/grow_composer.py) as training
+    # shipped default has since been grown to 8 blocks (`w2m2w compose-tools grow`) as training
     # went on, where compute-optimal scaling puts a larger model.
     num_layers: int = 4
     num_heads: int = 8
@@ -27,6 +28,12 @@ class ComposerConfig(JsonConfig):
     ff_dim: int = 512
     dropout: float = 0.0  # the default sees each training token about once: nothing to regularize
     max_distance: int = 512  # longest relative distance with its own embedding
+    # One set of distance embeddings per head (Tensor2Tensor's default, the paper's model) instead
+    # of one shared by a layer's heads.
+    relative_per_head: bool = False
+    # VOCAB_SIZE: performance events only (every model trained before conditioning, which loads
+    # as it was); CONDITIONED_VOCAB_SIZE: also composer and note-density tokens.
+    vocab_size: int = VOCAB_SIZE
     # Each position attends to at most this many latest positions (0: all; stacked layers reach
     # further back). At the crop length, a model trained on crops runs on longer sequences (the
     # paper's 2048-token evaluation chunks) with attention no wider than it learned.
@@ -43,12 +50,22 @@ class ComposerConfig(JsonConfig):
     def __post_init__(self):
         if self.architecture not in ARCHITECTURES:
             raise ValueError(f"architecture must be one of {ARCHITECTURES}")
+        if self.vocab_size not in (VOCAB_SIZE, CONDITIONED_VOCAB_SIZE):
+            raise ValueError(f"vocab_size must be {VOCAB_SIZE} or {CONDITIONED_VOCAB_SIZE} (with conditioning)")
+
+    @property
+    def conditioned(self) -> bool:
+        """Whether the model knows the composer and note-density tokens."""
+        return self.vocab_size >= CONDITIONED_VOCAB_SIZE
 
     @classmethod
     def paper(cls) -> "ComposerConfig":
+        """Huang et al. 2018's model: 6 layers of 512, feed-forward 1024, 8 heads with their own
+        relative embeddings, dropout 0.1, full attention over 2048-token crops; conditioned."""
         return cls(name="paper", num_layers=6, num_heads=8, model_dim=512, ff_dim=1024, dropout=0.1,
-                   max_distance=2048, sequence_length=2048, batch_size=8, lstm_units=1024,
-                   warmup_steps=4_000, decay_steps=200_000)
+                   max_distance=2048, relative_per_head=True, attention_span=0, sequence_length=2048,
+                   batch_size=8, lstm_units=1024, warmup_steps=4_000, decay_steps=200_000,
+                   vocab_size=CONDITIONED_VOCAB_SIZE)
 
     @classmethod
     def default(cls) -> "ComposerConfig":

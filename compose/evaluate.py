@@ -11,8 +11,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Sequence
 
+import weakref
+
 import keras
 import numpy as np
+from keras import ops
 
 from compose.vocabulary import PAD
 
@@ -42,41 +45,108 @@ def nll_per_event(model: keras.Model, pieces: Sequence[NoteSequence], length: in
     return {**token_nll_per_event(model, [piece_tokens(p) for p in pieces], length, batch_size), "pieces": len(pieces)}
 
 
+def _batches(pieces: Sequence[np.ndarray], length: int, batch_size: int):
+    """(padded (batch_size, length + 1) tokens, [(piece index, chunk, whether it starts its
+    piece)]) for each batch of chunks; a fixed shape, traced once."""
+    chunked = [(index, c, number == 0) for index, tokens in enumerate(pieces)
+               for number, c in enumerate(chunks(tokens, length)) if len(c) > 1]
+    for first in range(0, len(chunked), batch_size):
+        group = chunked[first: first + batch_size]
+        padded = np.full((batch_size, length + 1), PAD, np.int32)
+        for i, (_, chunk, _) in enumerate(group):
+            padded[i, : len(chunk)] = chunk
+        yield padded, group
+
+
 def scored_chunks(model: keras.Model, pieces: Sequence[np.ndarray], length: int, batch_size: int | None = None):
     """Each chunk of each piece (tokens ending with END) as (chunk, whether it starts its piece,
     log-probabilities of its len(chunk) - 1 targets, (T, vocab)), scored in batches."""
     batch_size = batch_size or max(1, BATCH_TOKENS // length)
-    batch_inputs = [(c, index == 0) for tokens in pieces for index, c in enumerate(chunks(tokens, length)) if len(c) > 1]
-    for first in range(0, len(batch_inputs), batch_size):
-        group = batch_inputs[first: first + batch_size]
-        padded = np.full((batch_size, length + 1), PAD, np.int32)  # a fixed shape: traced once
-        for i, (chunk, _) in enumerate(group):
-            padded[i, : len(chunk)] = chunk
+    for padded, group in _batches(pieces, length, batch_size):
         log_probs = log_softmax(np.asarray(model.predict_on_batch(padded[:, :-1]), np.float64))
-        for (chunk, start_of_piece), chunk_log_probs in zip(group, log_probs):
+        for (_, chunk, start_of_piece), chunk_log_probs in zip(group, log_probs):
             yield chunk, start_of_piece, chunk_log_probs[: len(chunk) - 1]
 
 
+_SCORERS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def target_log_probs(model: keras.Model):
+    """A compiled function: inputs, targets (B, L) -> log-probability of each target (B, L),
+    computed where the model runs, so only (B, L) numbers come back (the fast path of scoring
+    on an accelerator)."""
+    if model not in _SCORERS:
+        from stages.compiled import compiled
+
+        def score(inputs, targets):
+            log_probs = ops.log_softmax(ops.cast(model(inputs, training=False), "float32"), axis=-1)
+            return ops.take_along_axis(log_probs, ops.expand_dims(targets, -1), axis=-1)[..., 0]
+
+        _SCORERS[model] = compiled(score)
+    return _SCORERS[model]
+
+
 def token_nll_per_event(model: keras.Model, pieces: Sequence[np.ndarray], length: int | None = None,
-                        batch_size: int | None = None, in_grammar: bool = True) -> dict:
+                        batch_size: int | None = None, in_grammar: bool = True, per_piece: bool = False) -> dict:
     """nll_per_event of pieces given as tokens (each ending with END). Without `in_grammar` no
-    figure in the grammar: that needs note-seq, which an accelerator machine may lack."""
+    figure in the grammar (that needs note-seq, which an accelerator machine may lack), and the
+    log-probabilities are gathered where the model runs. `per_piece`: also each piece's summed
+    NLL and events (`piece_nll`, `piece_events`), for intervals over pieces."""
+    length = length or model.config.sequence_length
+    piece_nll, piece_grammar_nll, piece_events = (np.zeros(len(pieces)) for _ in range(3))
     if in_grammar:
         from compose.grammar import invalid_after
-    total, in_grammar_total, events = 0.0, 0.0, 0
-    for chunk, start_of_piece, chunk_log_probs in scored_chunks(model, pieces, length or model.config.sequence_length,
-                                                                batch_size):
-        inputs, targets = chunk[:-1], chunk[1:]
-        picked = chunk_log_probs[np.arange(len(targets)), targets]
-        total -= float(picked.sum())
-        events += len(targets)
-        if in_grammar:
-            invalid = invalid_after(inputs, start_of_piece)
+
+        for index, (chunk, start_of_piece, chunk_log_probs) in zip(_piece_indices(pieces, length),
+                                                                   scored_chunks(model, pieces, length, batch_size)):
+            inputs, targets = chunk[:-1], chunk[1:]
+            picked = chunk_log_probs[np.arange(len(targets)), targets]
+            invalid = invalid_after(inputs, start_of_piece, chunk_log_probs.shape[-1])
             if invalid[np.arange(len(targets)), targets].any():
                 raise ValueError("a scored piece breaks the grammar of encoded music")
             allowed = np.log(np.where(invalid, 0.0, np.exp(chunk_log_probs)).sum(axis=-1))
-            in_grammar_total -= float((picked - allowed).sum())
-    result = {"nll_per_event": total / max(events, 1)}
+            piece_nll[index] -= float(picked.sum())
+            piece_grammar_nll[index] -= float((picked - allowed).sum())
+            piece_events[index] += len(targets)
+    else:
+        score = target_log_probs(model)
+        for padded, group in _batches(pieces, length, batch_size or max(1, BATCH_TOKENS // length)):
+            picked = np.asarray(score(padded[:, :-1], padded[:, 1:]), np.float64)
+            for (index, chunk, _), row in zip(group, picked):
+                piece_nll[index] -= float(row[: len(chunk) - 1].sum())
+                piece_events[index] += len(chunk) - 1
+    events = int(piece_events.sum())
+    result = {"nll_per_event": float(piece_nll.sum()) / max(events, 1)}
     if in_grammar:
-        result["nll_per_event_in_grammar"] = in_grammar_total / max(events, 1)
-    return {**result, "events": events}
+        result["nll_per_event_in_grammar"] = float(piece_grammar_nll.sum()) / max(events, 1)
+    result["events"] = events
+    if per_piece:
+        result.update(piece_nll=piece_nll, piece_events=piece_events)
+        if in_grammar:
+            result["piece_nll_in_grammar"] = piece_grammar_nll
+    return result
+
+
+def _piece_indices(pieces: Sequence[np.ndarray], length: int):
+    """The piece of each chunk that scored_chunks yields, in its order."""
+    for index, tokens in enumerate(pieces):
+        for c in chunks(tokens, length):
+            if len(c) > 1:
+                yield index
+
+
+def bootstrap_interval(piece_nll: np.ndarray, piece_events: np.ndarray, groups: Sequence | None = None,
+                       resamples: int = 10_000, seed: int = 0) -> tuple[float, float]:
+    """95% interval of the NLL per event (total NLL / total events) over pieces drawn with
+    replacement; with `groups` (e.g. each performance's work), whole groups are drawn, as the
+    performances of one work are not independent."""
+    piece_nll, piece_events = np.asarray(piece_nll, np.float64), np.asarray(piece_events, np.float64)
+    if groups is not None:
+        labels, inverse = np.unique(np.asarray(groups), return_inverse=True)
+        piece_nll = np.bincount(inverse, piece_nll, len(labels))
+        piece_events = np.bincount(inverse, piece_events, len(labels))
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, len(piece_nll), (resamples, len(piece_nll)))
+    ratios = piece_nll[draws].sum(axis=1) / piece_events[draws].sum(axis=1)
+    low, high = np.percentile(ratios, [2.5, 97.5])
+    return float(low), float(high)

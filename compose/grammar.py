@@ -12,6 +12,7 @@ real music higher and never samples what real music never holds.
 
 A key's state is unknown until the tokens mention it (a chunk cut from the middle of a piece),
 or silent when the tokens start a piece; so is the velocity in force until a velocity token.
+Conditioning tokens (a composer, a note density) change no state and never come next.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from keras import ops
 from note_seq.performance_lib import PerformanceEvent
 
 from compose.tokens import ENCODING, MAX_SHIFT_STEPS, PAD, SPECIAL_TOKENS, VOCAB_SIZE
+from compose.vocabulary import CONDITIONED_VOCAB_SIZE
 
 UNKNOWN, SOUNDING, SILENT = 0, 1, 2
 KEYS = 128
@@ -28,7 +30,7 @@ NO_VELOCITY = -1  # at a piece's start, before its first velocity token (PAD: un
 
 
 def _events() -> tuple[np.ndarray, np.ndarray]:
-    kinds, values = np.full(VOCAB_SIZE, -1, np.int32), np.zeros(VOCAB_SIZE, np.int32)
+    kinds, values = np.full(CONDITIONED_VOCAB_SIZE, -1, np.int32), np.zeros(CONDITIONED_VOCAB_SIZE, np.int32)
     for token in range(SPECIAL_TOKENS, VOCAB_SIZE):
         event = ENCODING.decode_event(token - SPECIAL_TOKENS)
         kinds[token], values[token] = event.event_type, event.event_value
@@ -43,6 +45,7 @@ IS_VELOCITY = KIND == PerformanceEvent.VELOCITY
 # A token after which no time shift may come, and one after which only a note-on may.
 ENDS_A_PAUSE = IS_SHIFT & (VALUE < MAX_SHIFT_STEPS)
 KEY = np.where(IS_NOTE_ON | IS_NOTE_OFF, VALUE, 0)  # the key a note token names (0 for others)
+IS_CONDITIONING = np.arange(CONDITIONED_VOCAB_SIZE) >= VOCAB_SIZE
 
 
 def key_states(tokens: np.ndarray, start_of_piece: bool = False) -> np.ndarray:
@@ -65,16 +68,17 @@ def velocities(tokens: np.ndarray, start_of_piece: bool = False) -> np.ndarray:
     return np.where(latest >= 0, tokens[np.maximum(latest, 0)], NO_VELOCITY if start_of_piece else PAD)
 
 
-def invalid_after(tokens: np.ndarray, start_of_piece: bool = False) -> np.ndarray:
-    """(L,) tokens -> (L, vocab) bool: row i marks the tokens that cannot follow tokens[: i + 1]."""
+def invalid_after(tokens: np.ndarray, start_of_piece: bool = False, vocab_size: int = VOCAB_SIZE) -> np.ndarray:
+    """(L,) tokens -> (L, vocab_size) bool: row i marks the tokens that cannot follow tokens[: i + 1]."""
     tokens = np.asarray(tokens, np.int64)
     states = key_states(tokens, start_of_piece)[:, KEY]  # (L, vocab): the state of the key each token names
     invalid = (IS_NOTE_ON & (states == SOUNDING)) | (IS_NOTE_OFF & (states == SILENT))
     invalid |= ENDS_A_PAUSE[tokens][:, None] & IS_SHIFT
     invalid |= IS_VELOCITY[tokens][:, None] & ~IS_NOTE_ON
     velocity = velocities(tokens, start_of_piece)[:, None]
-    invalid |= (IS_VELOCITY & (np.arange(VOCAB_SIZE) == velocity)) | (IS_NOTE_ON & (velocity == NO_VELOCITY))
-    return invalid & ~invalid.all(axis=-1, keepdims=True)  # never rule out everything
+    invalid |= (IS_VELOCITY & (np.arange(CONDITIONED_VOCAB_SIZE) == velocity)) | (IS_NOTE_ON & (velocity == NO_VELOCITY))
+    invalid = invalid & ~invalid[:, :VOCAB_SIZE].all(axis=-1, keepdims=True)  # never rule out every event
+    return (invalid | IS_CONDITIONING)[:, :vocab_size]
 
 
 # The same rules one token at a time, in backend ops for compiled sampling loops. The state is one
@@ -88,16 +92,19 @@ def initial_state(tokens: np.ndarray, start_of_piece: bool = True) -> np.ndarray
 
 
 def mask(logits, state):
-    """(B, vocab) logits with the tokens that cannot follow `state` pushed to -1e9."""
-    states = ops.take(state[:KEYS], KEY)
+    """(B, vocab) logits with the tokens that cannot follow `state` pushed to -1e9 (vocab: a
+    model's, with or without the conditioning tokens)."""
+    vocab = logits.shape[-1]
+    note_on, note_off, shift, velocity_token = IS_NOTE_ON[:vocab], IS_NOTE_OFF[:vocab], IS_SHIFT[:vocab], IS_VELOCITY[:vocab]
+    states = ops.take(state[:KEYS], KEY[:vocab])
     last, velocity = state[KEYS], state[KEYS + 1]
-    invalid = ops.logical_or(ops.logical_and(IS_NOTE_ON, states == SOUNDING),
-                             ops.logical_and(IS_NOTE_OFF, states == SILENT))
-    invalid = ops.logical_or(invalid, ops.logical_and(ops.take(ENDS_A_PAUSE, last), IS_SHIFT))
-    invalid = ops.logical_or(invalid, ops.logical_and(ops.take(IS_VELOCITY, last), ~IS_NOTE_ON))
-    invalid = ops.logical_or(invalid, ops.logical_and(IS_VELOCITY, ops.arange(VOCAB_SIZE) == velocity))
-    invalid = ops.logical_or(invalid, ops.logical_and(IS_NOTE_ON, velocity == NO_VELOCITY))
-    invalid = ops.logical_and(invalid, ops.logical_not(ops.all(invalid)))
+    invalid = ops.logical_or(ops.logical_and(note_on, states == SOUNDING), ops.logical_and(note_off, states == SILENT))
+    invalid = ops.logical_or(invalid, ops.logical_and(ops.take(ENDS_A_PAUSE, last), shift))
+    invalid = ops.logical_or(invalid, ops.logical_and(ops.take(IS_VELOCITY, last), ~note_on))
+    invalid = ops.logical_or(invalid, ops.logical_and(velocity_token, ops.arange(vocab) == velocity))
+    invalid = ops.logical_or(invalid, ops.logical_and(note_on, velocity == NO_VELOCITY))
+    invalid = ops.logical_and(invalid, ops.logical_not(ops.all(invalid[:VOCAB_SIZE])))
+    invalid = ops.logical_or(invalid, IS_CONDITIONING[:vocab])
     return ops.where(invalid[None], -1e9, logits)
 
 

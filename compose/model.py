@@ -18,7 +18,7 @@ from keras import layers, ops
 
 from compose.attention import PACKAGE, CausalSelfAttention
 from compose.config import ComposerConfig
-from compose.vocabulary import PAD, VOCAB_SIZE
+from compose.vocabulary import PAD
 
 
 def sinusoids(positions, dim: int):
@@ -34,12 +34,12 @@ class DecoderBlock(layers.Layer):
     """Pre-norm block: x + attention(norm(x)), then x + feed_forward(norm(x)).
     Input and output shape: (batch, length, model_dim)."""
 
-    def __init__(self, num_heads, model_dim, ff_dim, max_distance, relative, dropout, span=0, **kwargs):
+    def __init__(self, num_heads, model_dim, ff_dim, max_distance, relative, dropout, span=0, per_head=False, **kwargs):
         super().__init__(**kwargs)
         self.settings = dict(num_heads=num_heads, model_dim=model_dim, ff_dim=ff_dim, max_distance=max_distance,
-                             relative=relative, dropout=dropout, span=span)
+                             relative=relative, dropout=dropout, span=span, per_head=per_head)
         self.attention_norm = layers.LayerNormalization(epsilon=1e-5)
-        self.attention = CausalSelfAttention(num_heads, model_dim, max_distance, relative, dropout, span)
+        self.attention = CausalSelfAttention(num_heads, model_dim, max_distance, relative, dropout, span, per_head)
         self.ff_norm = layers.LayerNormalization(epsilon=1e-5)
         self.ff_in = layers.Dense(ff_dim, activation="gelu")
         self.ff_out = layers.Dense(model_dim)
@@ -68,19 +68,20 @@ class MusicTransformer(keras.Model):
             config = ComposerConfig.from_dict(config)
         self.config = config or ComposerConfig()
         c = self.config
-        self.embedding = layers.Embedding(VOCAB_SIZE, c.model_dim, name="tokens")
-        self.blocks = [DecoderBlock(c.num_heads, c.model_dim, c.ff_dim, c.max_distance,
-                                    c.architecture == "relative", c.dropout, c.attention_span, name=f"block_{i}")
+        self.embedding = layers.Embedding(c.vocab_size, c.model_dim, name="tokens")
+        self.blocks = [DecoderBlock(c.num_heads, c.model_dim, c.ff_dim, c.max_distance, c.architecture == "relative",
+                                    c.dropout, c.attention_span, c.relative_per_head, name=f"block_{i}")
                        for i in range(c.num_layers)]
         self.final_norm = layers.LayerNormalization(epsilon=1e-5)
-        self.logits = layers.Dense(VOCAB_SIZE, name="logits")
+        # float32 logits also under mixed precision: the loss and sampling want their precision.
+        self.logits = layers.Dense(c.vocab_size, name="logits", dtype="float32")
         self.dropout = layers.Dropout(c.dropout)
 
     def _embed(self, tokens, first_position):
         x = self.embedding(tokens) * math.sqrt(self.config.model_dim)
         if self.config.architecture == "absolute":
             length = ops.shape(tokens)[1]
-            x = x + sinusoids(ops.arange(length) + first_position, self.config.model_dim)
+            x = x + ops.cast(sinusoids(ops.arange(length) + first_position, self.config.model_dim), x.dtype)
         return x
 
     def call(self, tokens, training=False):
@@ -93,7 +94,8 @@ class MusicTransformer(keras.Model):
         """Zeroed key/value caches, one (k, v) pair of (B, H, capacity, D) per block."""
         c = self.config
         shape = (batch, c.num_heads, capacity, c.model_dim // c.num_heads)
-        return [(ops.zeros(shape), ops.zeros(shape)) for _ in self.blocks]
+        dtype = self.blocks[0].compute_dtype
+        return [(ops.zeros(shape, dtype), ops.zeros(shape, dtype)) for _ in self.blocks]
 
     def prefill(self, tokens, capacity: int | None = None):
         """tokens (B, L) -> (logits after the last token (B, vocab), cache of the L positions,
@@ -133,10 +135,10 @@ class PerformanceRNN(keras.Model):
             config = ComposerConfig.from_dict(config)
         self.config = config or ComposerConfig(architecture="lstm")
         c = self.config
-        self.embedding = layers.Embedding(VOCAB_SIZE, c.model_dim, name="tokens")
+        self.embedding = layers.Embedding(c.vocab_size, c.model_dim, name="tokens")
         self.lstms = [layers.LSTM(c.lstm_units, return_sequences=True, dropout=c.dropout, name=f"lstm_{i}")
                       for i in range(2)]
-        self.logits = layers.Dense(VOCAB_SIZE, name="logits")
+        self.logits = layers.Dense(c.vocab_size, name="logits", dtype="float32")
 
     def call(self, tokens, training=False):
         x = self.embedding(tokens)
@@ -154,13 +156,14 @@ def build_model(config: ComposerConfig) -> keras.Model:
     return model
 
 
-def compile_model(model: keras.Model) -> keras.Model:
-    """Adam with linear warm-up and cosine decay, global-norm clipping; cross-entropy that
-    ignores padding. Compiled with XLA: under TensorFlow on a CPU a training step of the default
-    model takes 1.5 s instead of 2.3 (one core), since XLA fuses the attention's elementwise work."""
+def compile_model(model: keras.Model, learning_rate: float | None = None) -> keras.Model:
+    """Adam with linear warm-up and cosine decay over the config's steps (or a plain
+    `learning_rate` that a callback sets), global-norm clipping; cross-entropy that ignores
+    padding. Compiled with XLA: under TensorFlow on a CPU a training step of the default model
+    takes 1.5 s instead of 2.3 (one core), since XLA fuses the attention's elementwise work."""
     c = model.config
-    schedule = keras.optimizers.schedules.CosineDecay(0.0, c.decay_steps, alpha=0.1, warmup_target=c.learning_rate,
-                                                      warmup_steps=c.warmup_steps)
+    schedule = learning_rate or keras.optimizers.schedules.CosineDecay(
+        0.0, c.decay_steps, alpha=0.1, warmup_target=c.learning_rate, warmup_steps=c.warmup_steps)
     model.compile(optimizer=keras.optimizers.Adam(schedule, global_clipnorm=c.clip_norm),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=PAD),
                   jit_compile=True)

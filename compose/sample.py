@@ -11,6 +11,10 @@ token, and the cache is updated in place. Pieces may be far longer than the trai
 - Otherwise the cache holds `window` positions; when it is full, the last half of the window is
   re-encoded in one pass (relative attention depends only on distances, so the kept tokens see
   what they saw before, less the dropped ones) and generation goes on.
+
+A conditioned model reads its conditioning tokens (compose/conditioning.py) first, as it was
+trained, and never draws one. With `seconds`, the new music lasts exactly that long and ends with
+every sounding note released.
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ from note_seq.performance_lib import PerformanceEvent
 
 from compose import grammar
 from compose.model import MusicTransformer
-from compose.tokens import END, MAX_SHIFT_STEPS, PAD, SPECIAL_TOKENS, STEPS_PER_SECOND, ENCODING
+from compose.tokens import END, MAX_SHIFT_STEPS, PAD, SPECIAL_TOKENS, STEPS_PER_SECOND, ENCODING, VOCAB_SIZE
+from compose.vocabulary import NOTE_OFF, TIME_SHIFT
 from stages.compiled import compiled
 
 # With nothing to continue, generation starts after a short time shift: the quietest opening.
@@ -35,7 +40,8 @@ def pick(logits, uniforms, temperature, top_k, top_p):
     runs inside compiled loops."""
     logits = ops.convert_to_tensor(logits, "float32")
     vocab = ops.shape(logits)[-1]
-    logits = ops.where(ops.arange(vocab) == PAD, -1e9, logits)  # padding is never a next event
+    # Padding and conditioning tokens are never a next event.
+    logits = ops.where(ops.logical_or(ops.arange(vocab) == PAD, ops.arange(vocab) >= VOCAB_SIZE), -1e9, logits)
     greedy = ops.argmax(logits, axis=-1)
     values, order = ops.top_k(logits / ops.maximum(temperature, 1e-6), vocab)  # sorted, likeliest first
     probs = ops.softmax(values, axis=-1)
@@ -115,24 +121,32 @@ class Sampler:
 
     def generate(self, primer: np.ndarray | None = None, max_tokens: int = 512, seconds: float | None = None,
                  temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, seed: int = 0,
-                 use_cache: bool = True, stop_at_end: bool = True, in_grammar: bool = True) -> np.ndarray:
+                 use_cache: bool = True, stop_at_end: bool = True, in_grammar: bool = True,
+                 conditioning: np.ndarray | None = None) -> np.ndarray:
         """New tokens after the primer (at most `max_tokens`; stops early at END, or once the
-        new music lasts `seconds`). `in_grammar`: only events that encoded music can hold
-        (`compose/grammar.py`); the primer is taken to start a piece."""
+        new music lasts `seconds`, then ends exactly there with every sounding note released).
+        `in_grammar`: only events that encoded music can hold (`compose/grammar.py`); the primer
+        is taken to start a piece. `conditioning`: tokens read before the primer
+        (compose.conditioning.prefix), for a model trained with them."""
         rng = np.random.default_rng(seed)
+        lead = [int(t) for t in (conditioning if conditioning is not None else [])]
+        if lead and self.model.config.vocab_size <= max(lead):
+            raise ValueError("this composer was trained without conditioning tokens (composer, note density)")
         context = [int(t) for t in (primer if primer is not None and len(primer) else [])]
         if not context:
             # Nothing to condition on: start from a time shift, the quietest possible opening.
             context = [OPENING]
+        primer_length = len(context)
         settings = (np.float32(temperature), np.int32(top_k), np.float32(top_p))
-        rules = grammar.initial_state(np.array(context))
+        rules = grammar.initial_state(np.array(lead + context))
         generated: list[int] = []
         elapsed = 0.0
         logits, cache, position = None, None, 0
         while len(generated) < max_tokens:
             if use_cache:
                 if cache is None or (not self.span and position >= self.capacity):
-                    kept = context[-(self.capacity // 2):] if cache is not None else context[-self.window:]
+                    room = (self.capacity // 2 if cache is not None else self.window) - len(lead)
+                    kept = lead + context[-room:]
                     logits, cache = self._encode(kept)
                     position = len(kept)
                 room = self.chunk if self.span else self.capacity - position
@@ -143,10 +157,10 @@ class Sampler:
                 tokens = np.asarray(tokens)[:count].tolist()
                 position += count
             else:
-                window = context[-self.window:]
+                window = lead + context[-(self.window - len(lead)):]
                 padded = np.full((1, self.window), PAD, np.int32)
                 padded[0, : len(window)] = window
-                logits = np.asarray(self._full(padded))[0, len(window) - 1]
+                logits = np.asarray(self._full(padded))[0, len(window) - 1, :VOCAB_SIZE]
                 if in_grammar:
                     logits = np.asarray(grammar.mask(logits[None], rules))[0]
                 tokens = [choose(logits, rng, *settings)]
@@ -158,5 +172,18 @@ class Sampler:
                 context.append(token)
                 elapsed += _shift_seconds(token)
                 if seconds is not None and elapsed >= seconds:
-                    return np.array(generated, np.int32)
+                    return ended_at(np.array(generated, np.int32), seconds, np.array(context[:primer_length]))
         return np.array(generated, np.int32)
+
+
+def ended_at(new: np.ndarray, seconds: float, primer: np.ndarray) -> np.ndarray:
+    """New tokens whose last time shift reached `seconds`: that shift cut to end exactly there (on
+    the 10 ms grid), then a note-off for every key still sounding, so no note hangs at the end."""
+    steps = int(round(seconds * STEPS_PER_SECOND))
+    shifts = np.array([round(_shift_seconds(int(t)) * STEPS_PER_SECOND) for t in new])
+    over = int(shifts.sum()) - steps
+    new = new.copy()
+    if 0 < over < shifts[-1]:
+        new[-1] = TIME_SHIFT + shifts[-1] - over - 1
+    sounding = np.flatnonzero(grammar.key_states(np.concatenate([primer, new]), start_of_piece=True)[-1] == grammar.SOUNDING)
+    return np.concatenate([new, NOTE_OFF + sounding]).astype(np.int32)

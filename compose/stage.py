@@ -54,7 +54,7 @@ class ComposeStage(Stage):
 
     def config(self) -> dict[str, Any]:
         return {"checkpoint_sha256": content_id(self.composer.checkpoint), "primer_seconds": self.primer_seconds,
-                **self.composer.settings}
+                **self.composer.settings, **self.composer.steering}
 
     def process(self, job: Job, temporaries: dict[str, Path]) -> None:
         piece = apply_sustain(playable(read_note_sequence(job.source)))
@@ -64,9 +64,9 @@ class ComposeStage(Stage):
                              f"released?): at most {MAX_NOTE_SECONDS:.0f} s past the primer is allowed")
         composed = self.composer.continue_sequence(primer)
         write_midi(composed, temporaries["midi"])
-        if "plot" in temporaries:
-            plot_composition(temporaries["plot"], composed, decode(primer_tokens(primer)).total_time,
-                             title=job.source.stem)
+        if "plot" in temporaries:  # the primer grey, where the continuation holds it
+            primer_end_s = decode(primer_tokens(primer)).total_time if self.composer.steering["include_primer"] else 0.0
+            plot_composition(temporaries["plot"], composed, primer_end_s, title=job.source.stem)
 
 
 def write_new_pieces(composer: Composer, out: Path, count: int, overwrite: bool = False,

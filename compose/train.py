@@ -1,55 +1,185 @@
-"""Train a composer (Music Transformer or a baseline) on MIDI: random augmented crops of whole
-encoded pieces (compose.corpus), Adam with warm-up and cosine decay, validation NLL per event
-after each epoch (best.keras is the lowest), TensorBoard logs, and runs that resume
-(stages.training)."""
+"""Train a composer (Music Transformer or a baseline): random augmented crops of whole encoded
+pieces (compose.corpus), Adam with warm-up and cosine decay, validation NLL per event after each
+epoch (best.keras is the lowest), TensorBoard logs, and runs that resume (stages.training).
+
+The budget is optimizer steps (the learning rate follows a cosine over them, step by step) or
+wall-clock minutes (the rate is set at each epoch's start from the share of the time spent, and
+the run stops where one more epoch would overrun; the seconds spent survive a resumption in
+RUN_DIR/budget.json). With `average_from`, the mean of the weights at the end of every epoch
+after that share of the budget is kept in RUN_DIR/mean.keras (weights only).
+
+Nothing here needs note-seq or TensorFlow when the pieces come as tokens: an accelerator machine
+trains under JAX from a token file (compose.corpus.TokenFile).
+"""
 
 from __future__ import annotations
 
+import json
 import logging
+import math
+import time
 from pathlib import Path
 from typing import Sequence
 
 import keras
+import numpy as np
 
 from compose.config import ComposerConfig
 from compose.corpus import TokenCrops
-from compose.data import encode_pieces
-from compose.evaluate import nll_per_event
+from compose.evaluate import token_nll_per_event
 from compose.model import build_model, compile_model
-from stages.midi import NoteSequence
+from compose.weights import save_weights_only
+from stages.contract import write_text_atomic
 from stages.training import Monitor, prepare_run, resume, standard_callbacks
 
 log = logging.getLogger(__name__)
 
 
-class ValidationNLL(keras.callbacks.Callback):
-    """Adds `val_nll_per_event` (held-out pieces, non-overlapping chunks) to each epoch's logs."""
+class Budget:
+    """The share of a run's budget spent: optimizer steps, or seconds (kept across resumptions)."""
 
-    def __init__(self, pieces: Sequence[NoteSequence]):
+    def __init__(self, run_dir: Path, steps: int | None = None, minutes: float | None = None):
+        if (steps is None) == (minutes is None):
+            raise ValueError("give the budget in steps or in minutes")
+        self.path, self.steps, self.seconds = run_dir / "budget.json", steps, minutes and minutes * 60
+        self.before = json.loads(self.path.read_text())["seconds"] if self.path.exists() else 0.0
+        self.start()
+
+    def start(self) -> None:
+        """The clock runs from here (training, not its preparation)."""
+        self.started = time.monotonic()
+
+    def elapsed(self) -> float:
+        return self.before + time.monotonic() - self.started
+
+    def spent(self, model: keras.Model) -> float:
+        if self.steps:
+            return int(model.optimizer.iterations) / self.steps
+        return self.elapsed() / self.seconds
+
+    def record(self) -> None:
+        write_text_atomic(self.path, json.dumps({"seconds": round(self.elapsed(), 1)}) + "\n")
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """Minutes budgets: each epoch's learning rate (linear warm-up over the first epochs, then a
+    cosine to a tenth of the peak over the time), and the stop."""
+
+    def __init__(self, budget: Budget, peak: float, warmup_epochs: int):
         super().__init__()
-        self.pieces = list(pieces)
+        self.budget, self.peak, self.warmup_epochs = budget, peak, warmup_epochs
+        self.epoch_started = time.monotonic()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch_started = time.monotonic()
+        if epoch < self.warmup_epochs:
+            rate = self.peak * (epoch + 1) / self.warmup_epochs
+        else:
+            share = min(self.budget.spent(self.model), 1.0)
+            rate = self.peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * share)))
+        self.model.optimizer.learning_rate = rate
 
     def on_epoch_end(self, epoch, logs=None):
-        result = nll_per_event(self.model, self.pieces)
+        self.budget.record()
+        epoch_share = (time.monotonic() - self.epoch_started) / self.budget.seconds
+        if self.budget.spent(self.model) + epoch_share >= 1.0:  # one more epoch would overrun
+            self.model.stop_training = True
+
+
+class ValidationNLL(keras.callbacks.Callback):
+    """Adds `val_nll_per_event` (held-out pieces as tokens, non-overlapping chunks, the raw
+    probability) to each epoch's logs."""
+
+    def __init__(self, pieces: Sequence[np.ndarray], length: int | None = None, batch_size: int | None = None):
+        super().__init__()
+        self.pieces, self.length, self.batch_size = list(pieces), length, batch_size
+
+    def on_epoch_end(self, epoch, logs=None):
+        result = token_nll_per_event(self.model, self.pieces, self.length, self.batch_size, in_grammar=False)
         logs["val_nll_per_event"] = result["nll_per_event"]
         print(f"\nvalidation (epoch {epoch + 1}): {result['nll_per_event']:.4f} nats/event "
-              f"over {result['events']} events of {result['pieces']} pieces")
+              f"over {result['events']} events of {len(self.pieces)} pieces", flush=True)
 
 
-def train(train_pieces: Sequence[NoteSequence], validation_pieces: Sequence[NoteSequence], run_dir: Path | str,
-          config: ComposerConfig, steps: int, steps_per_epoch: int = 250, seed: int = 0,
-          initial_weights: Path | None = None, keep_epochs: bool = False) -> keras.Model:
-    """Train (or, with `initial_weights`, fine-tune a trained composer) for `steps` in all; with
-    `keep_epochs`, every epoch's model stays in run_dir/epochs/ for averaging."""
+class AverageWeights(keras.callbacks.Callback):
+    """The running mean of the weights at the end of each epoch once `start` of the budget is
+    spent, saved as RUN_DIR/mean.keras with its count in mean.json (a resumed run goes on with it)."""
+
+    def __init__(self, run_dir: Path, budget: Budget, start: float, float16: bool = False):
+        super().__init__()
+        self.run_dir, self.budget, self.start, self.float16 = run_dir, budget, start, float16
+        self.count = json.loads((run_dir / "mean.json").read_text())["epochs"] if (run_dir / "mean.json").exists() else 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.budget.spent(self.model) < self.start:
+            return
+        weights = self.model.get_weights()
+        if self.count:
+            mean = keras.saving.load_model(self.run_dir / "mean.keras", compile=False).get_weights()
+            weights = [m + (w - m) / (self.count + 1) if np.issubdtype(w.dtype, np.floating) else w
+                       for m, w in zip(mean, weights)]
+        save_weights_only(self.model, self.run_dir / "mean.keras", weights, float16=self.float16)
+        self.count += 1
+        write_text_atomic(self.run_dir / "mean.json", json.dumps({"epochs": self.count, "last_epoch": epoch + 1}) + "\n")
+
+
+def as_tokens(pieces: Sequence) -> list[np.ndarray]:
+    """Pieces given as tokens stay; NoteSequences are encoded (this needs note-seq)."""
+    if pieces and not isinstance(pieces[0], np.ndarray):
+        from compose.data import encode_pieces
+
+        return encode_pieces(pieces, progress=True)
+    return list(pieces)
+
+
+def train(train_pieces: Sequence, validation_pieces: Sequence, run_dir: Path | str, config: ComposerConfig,
+          steps: int | None = None, steps_per_epoch: int = 250, seed: int = 0, initial_weights: Path | None = None,
+          keep_epochs: bool = False, minutes: float | None = None, composers: Sequence[int | None] | None = None,
+          label_dropout: float = 0.25, average_from: float | None = None, validation_length: int | None = None,
+          validation_batch_size: int | None = None, float16: bool = False) -> keras.Model:
+    """Train (or, with `initial_weights`, a trained composer of this config, go on training) for
+    `steps` or `minutes` in all; pieces are tokens (or NoteSequences, encoded here). A model with
+    the conditioning tokens trains with each piece's composer (`composers`: indices in COMPOSERS,
+    None unknown) and its crops' note densities, each dropped at the rate `label_dropout`. With
+    `keep_epochs`, every epoch's model stays in run_dir/epochs/; with `float16`, the models
+    written at the end (best-float16.keras, mean.keras) hold float16 weights."""
     run_dir = Path(run_dir)
     prepare_run(run_dir, config)
+    budget = Budget(run_dir, steps, minutes)
 
-    model, initial_epoch = resume(run_dir, lambda: build_model(config), compile_model, seed, initial_weights)
+    def compiled(model):
+        # Minutes: a plain rate that TimeBudget sets each epoch; steps: the config's schedule.
+        return compile_model(model, learning_rate=config.learning_rate if minutes else None)
+
+    model, initial_epoch = resume(run_dir, lambda: build_model(config), compiled, seed, initial_weights)
     monitor = Monitor("val_nll_per_event", "min")
-    callbacks = [ValidationNLL(validation_pieces), *standard_callbacks(run_dir, monitor, keep_epochs)]
-    crops = TokenCrops(encode_pieces(train_pieces, progress=True), config.batch_size, config.sequence_length,
-                       steps_per_epoch, seed=seed + initial_epoch)
-    epochs = max(1, steps // steps_per_epoch)
-    if initial_epoch < epochs:
+    callbacks = [ValidationNLL(as_tokens(validation_pieces), validation_length, validation_batch_size)]
+    if minutes:
+        warmup_epochs = max(1, round(config.warmup_steps / steps_per_epoch))
+        callbacks.append(TimeBudget(budget, config.learning_rate, warmup_epochs))
+    if average_from is not None:
+        callbacks.append(AverageWeights(run_dir, budget, average_from, float16))
+    callbacks += [c for c in standard_callbacks(run_dir, monitor, keep_epochs)
+                  if _can_plot() or type(c).__name__ != "PlotHistory"]  # its plots need note-seq (stages.plots)
+    crops = TokenCrops(as_tokens(train_pieces), config.batch_size, config.sequence_length, steps_per_epoch,
+                       seed=seed + initial_epoch, conditioning=config.conditioned, composers=composers,
+                       label_dropout=label_dropout)
+    epochs = max(1, steps // steps_per_epoch) if steps else 1_000_000
+    print(f"{keras.backend.backend()} backend, {model.count_params():,} parameters, {config.num_layers} blocks of "
+          f"width {config.model_dim}; {len(crops.pieces)} pieces, {budget.spent(model):.0%} of the budget spent",
+          flush=True)
+    budget.start()
+    if initial_epoch < epochs and budget.spent(model) < 1.0:
         model.fit(crops, epochs=epochs, initial_epoch=initial_epoch, callbacks=callbacks, verbose=2)
+    if float16 and (run_dir / "best.keras").exists():
+        best = keras.saving.load_model(run_dir / "best.keras", compile=False)
+        save_weights_only(best, run_dir / "best-float16.keras", float16=True)
     return model
+
+
+def _can_plot() -> bool:
+    try:
+        import stages.plots  # noqa: F401
+    except ImportError:
+        return False
+    return True

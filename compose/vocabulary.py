@@ -11,3 +11,15 @@ TIME_SHIFT = NOTE_OFF + 128  # + steps - 1
 VELOCITY = TIME_SHIFT + 100  # + bin - 1
 VOCAB_SIZE = VELOCITY + 32
 PIANO_RANGE = (21, 108)  # MIDI pitches of the 88 keys: augmentation drops notes outside them
+
+# Conditioning tokens, after the performance events (a model trained with them has a vocabulary of
+# CONDITIONED_VOCAB_SIZE; older ones keep VOCAB_SIZE and load as they are). A training crop starts
+# with at most one composer token and one note-density token, each left out at random (label
+# dropout), so a model also learns to continue music with neither; they are never predicted.
+COMPOSERS = ("Bach", "Balakirev", "Beethoven", "Brahms", "Chopin", "Debussy", "Glinka", "Haydn", "Liszt", "Mozart",
+             "Prokofiev", "Rachmaninoff", "Ravel", "Schubert", "Schumann", "Scriabin")  # ASAP's labels
+COMPOSER = VOCAB_SIZE  # + index in COMPOSERS
+# Note-ons per second of a crop's music: bucket edges at the quintiles of ASAP's 512-token training crops.
+DENSITY_EDGES = (8.0, 11.5, 14.5, 18.5)
+DENSITY = COMPOSER + len(COMPOSERS)  # + bucket
+CONDITIONED_VOCAB_SIZE = DENSITY + len(DENSITY_EDGES) + 1

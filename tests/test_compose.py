@@ -32,10 +32,13 @@ def naive_relative_attention(layer: CausalSelfAttention, x: np.ndarray) -> np.nd
     q, k, v = np.split(np.asarray(layer.qkv(x)), 3, axis=-1)
     q, k, v = (t.reshape(batch, length, heads, head_dim).transpose(0, 2, 1, 3) for t in (q, k, v))
     embeddings = np.asarray(layer.distance_embeddings)
+    if not layer.per_head:  # one set shared by the heads
+        embeddings = np.broadcast_to(embeddings, (heads,) + embeddings.shape)
     logits = np.einsum("bhid,bhjd->bhij", q, k)
     for i in range(length):
         for j in range(i + 1):
-            logits[:, :, i, j] += q[:, :, i] @ embeddings[min(i - j, layer.max_distance - 1)]
+            for h in range(heads):
+                logits[:, h, i, j] += q[:, h, i] @ embeddings[h, min(i - j, layer.max_distance - 1)]
     visible = np.tril(np.ones((length, length), bool))
     if layer.span:
         visible &= ~np.tril(visible, -layer.span)
@@ -46,10 +49,11 @@ def naive_relative_attention(layer: CausalSelfAttention, x: np.ndarray) -> np.nd
     return np.asarray(layer.out(out))
 
 
+@pytest.mark.parametrize("per_head", [False, True])
 @pytest.mark.parametrize("length,max_distance,span", [(12, 5, 0), (9, 64, 0), (1, 4, 0), (12, 5, 4), (12, 16, 1)])
-def test_skewed_relative_attention_equals_the_naive_computation(length, max_distance, span):
+def test_skewed_relative_attention_equals_the_naive_computation(length, max_distance, span, per_head):
     keras.utils.set_random_seed(length)
-    layer = CausalSelfAttention(num_heads=2, model_dim=16, max_distance=max_distance, span=span)
+    layer = CausalSelfAttention(num_heads=2, model_dim=16, max_distance=max_distance, span=span, per_head=per_head)
     x = np.random.default_rng(0).standard_normal((2, length, 16)).astype(np.float32)
     np.testing.assert_allclose(np.asarray(layer(x)), naive_relative_attention(layer, x), atol=1e-5)
 
@@ -73,13 +77,15 @@ def test_no_gradient_flows_from_future_positions(architecture):
     assert np.abs(gradient[:8]).max() > 0.0
 
 
-@pytest.mark.parametrize("architecture,span", [("relative", 0), ("absolute", 0), ("relative", 6)])
-def test_cached_decoding_equals_full_recomputation(architecture, span):
+@pytest.mark.parametrize("architecture,span,per_head", [("relative", 0, False), ("absolute", 0, False),
+                                                       ("relative", 6, False), ("relative", 6, True)])
+def test_cached_decoding_equals_full_recomputation(architecture, span, per_head):
     """With a span, the cache is a ring of `span` slots that wraps three times in 20 positions."""
     from compose.sample import ring
 
     keras.utils.set_random_seed(2)
-    model = build_model(dataclasses.replace(ComposerConfig.named("tiny", architecture), attention_span=span))
+    model = build_model(dataclasses.replace(ComposerConfig.named("tiny", architecture), attention_span=span,
+                                            relative_per_head=per_head))
     tokens = np.random.default_rng(2).integers(2, VOCAB_SIZE, (2, 20)).astype(np.int32)
     full = np.asarray(model(tokens))
     capacity = span or 24
@@ -327,12 +333,19 @@ def test_cli_continues_a_primer_and_writes_new_pieces(tmp_path, capsys):
     make_midi(tmp_path / "in" / "primer.mid", phrase(9, 8.0))
     (tmp_path / "in" / "bad.mid").write_bytes(b"nope")
     common = ["--checkpoint", str(checkpoint), "--seconds", "2", "--max-tokens", "80"]
-    assert main(["compose", str(tmp_path / "in"), str(tmp_path / "out"), "--primer-seconds", "3", *common]) == 1
+    assert main(["compose", str(tmp_path / "in"), str(tmp_path / "out"), "--primer-seconds", "3", "--include-primer",
+                 *common]) == 1
     assert "bad.mid" in capsys.readouterr().out
     continued = notes_from_sequence(read_note_sequence(tmp_path / "out" / "primer.midi"))
     primer = notes_from_sequence(apply_sustain(read_note_sequence(tmp_path / "in" / "primer.mid")))
     kept = primer[primer["onset_s"] < 3.0]
     np.testing.assert_allclose(continued["onset_s"][: len(kept)], kept["onset_s"], atol=0.006)
+    # By default the new music alone: none of the primer's notes, and at most --seconds long.
+    assert main(["compose", str(tmp_path / "in" / "primer.mid"), str(tmp_path / "new-only"), "--primer-seconds", "3",
+                 *common]) == 0
+    new = notes_from_sequence(read_note_sequence(tmp_path / "new-only" / "primer.midi"))
+    assert len(new) and new["offset_s"].max() <= 2.0 + 1e-6
+    assert not any(np.allclose(new["onset_s"][: len(kept)], kept["onset_s"][: len(new)], atol=0.006) for _ in [0])
     assert main(["compose", str(tmp_path / "new"), "--count", "2", *common]) == 0
     assert sorted(p.name for p in (tmp_path / "new").iterdir()) == ["piece-0000-000.midi", "piece-0000-001.midi"]
     assert main(["compose", str(tmp_path / "in" / "primer.mid"), str(tmp_path / "plotted"), "--plot", *common]) == 0
@@ -380,3 +393,118 @@ def test_evaluate_cli_scores_every_event_once_whatever_the_chunk_length(tmp_path
     assert main(["evaluate", "compose", str(tmp_path / "midi"), "--checkpoint", str(checkpoint), "--max-pieces", "1"]) == 0
     first = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert first["pieces"] == 1 and first["events"] == len(piece_tokens(load_pieces(tmp_path / "midi")[0])) - 1
+
+
+def sounding_at_end(tokens: np.ndarray, primer: np.ndarray = np.zeros(0, np.int32)) -> int:
+    states = grammar.key_states(np.concatenate([primer, tokens]), start_of_piece=True)[-1]
+    return int((states == grammar.SOUNDING).sum())
+
+
+@pytest.mark.parametrize("in_grammar", [True, False])
+def test_a_continuation_of_given_seconds_ends_there_with_every_note_released(tmp_path, in_grammar):
+    from compose.sample import _shift_seconds
+    from compose.stage import primer_tokens
+
+    keras.utils.set_random_seed(8)
+    sampler = Sampler(build_model(TINY), chunk=8)
+    primer = primer_tokens(window(apply_sustain(read_note_sequence(make_midi(tmp_path / "p.mid", phrase(2, 6.0)))), 0, 3))
+    for seed in range(4):
+        new = sampler.generate(primer, max_tokens=2000, seconds=1.5, seed=seed, stop_at_end=False, in_grammar=in_grammar)
+        assert sum(_shift_seconds(int(t)) for t in new) == pytest.approx(1.5)  # exactly, on the 10 ms grid
+        assert sounding_at_end(new, primer) == 0
+        notes = notes_from_sequence(decode(new))
+        assert not len(notes) or notes["offset_s"].max() <= 1.5 + 1e-9  # nothing hangs past the end
+    assert max(sounding_at_end(sampler.generate(primer, max_tokens=60, seed=s, stop_at_end=False)[:-1], primer)
+               for s in range(4)) > 0  # notes do sound at the cut: the release is the sampler's doing
+
+
+def test_an_old_composer_gains_the_conditioning_tokens_without_changing_its_predictions():
+    from compose.growth import extend_vocabulary
+    from compose.vocabulary import CONDITIONED_VOCAB_SIZE
+
+    keras.utils.set_random_seed(9)
+    for architecture in ("relative", "lstm"):
+        old = build_model(ComposerConfig.named("tiny", architecture))
+        new = extend_vocabulary(old)
+        assert new.config.vocab_size == CONDITIONED_VOCAB_SIZE and old.config.vocab_size == VOCAB_SIZE
+        tokens = np.random.default_rng(9).integers(2, VOCAB_SIZE, (2, 24)).astype(np.int32)
+        before = np.asarray(old(tokens))
+        after = np.asarray(new(tokens))
+        np.testing.assert_allclose(after[..., :VOCAB_SIZE], before, atol=1e-5)
+        log_softmax = lambda x: x - np.log(np.exp(x - x.max(-1, keepdims=True)).sum(-1, keepdims=True)) - x.max(-1, keepdims=True)  # noqa: E731
+        np.testing.assert_allclose(log_softmax(after)[..., :VOCAB_SIZE], log_softmax(before), atol=1e-5)
+
+
+def test_a_conditioned_composer_reads_its_labels_and_samples_without_them(tmp_path):
+    from compose import conditioning
+    from compose.growth import extend_vocabulary
+    from compose.stage import Composer
+
+    keras.utils.set_random_seed(10)
+    model = extend_vocabulary(build_model(dataclasses.replace(TINY, attention_span=16)))
+    model.blocks[0].attention.distance_embeddings.assign(  # weights that make the labels matter
+        np.random.default_rng(0).normal(0, 0.5, model.blocks[0].attention.distance_embeddings.shape))
+    model.embedding.embeddings.assign(np.random.default_rng(1).normal(0, 0.5, model.embedding.embeddings.shape))
+    sampler = Sampler(model, chunk=8)
+    primer = np.array([token("velocity", 20), token("note-on", 60), token("shift", 10)], np.int32)
+    chopin = conditioning.prefix("Chopin", 12.0)
+    plain = sampler.generate(primer, max_tokens=40, seed=3, stop_at_end=False)
+    steered = sampler.generate(primer, max_tokens=40, seed=3, stop_at_end=False, conditioning=chopin)
+    uncached = sampler.generate(primer, max_tokens=40, temperature=0, stop_at_end=False, conditioning=chopin,
+                                use_cache=False)
+    np.testing.assert_array_equal(sampler.generate(primer, max_tokens=40, temperature=0, stop_at_end=False,
+                                                   conditioning=chopin), uncached)
+    assert not np.array_equal(plain, steered)
+    assert not conditioning.is_conditioning(np.concatenate([plain, steered])).any()  # never drawn
+    model.save(tmp_path / "conditioned.keras")
+    build_model(TINY).save(tmp_path / "plain.keras")
+    with pytest.raises(ValueError, match="unknown composer"):
+        Composer(tmp_path / "conditioned.keras", composer="Telemann")
+    plain_composer = Composer(tmp_path / "plain.keras", composer="Chopin", max_tokens=8)
+    with pytest.raises(ValueError, match="without conditioning"):
+        plain_composer.continue_sequence(None)
+    assert conditioning.describe_prefix(chopin) == {"composer": "Chopin", "density_bucket": 2}
+    assert conditioning.composer_index("Frédéric Chopin") == conditioning.composer_index("chopin")
+
+
+def test_mixed_precision_trains_and_keeps_float32_weights_and_logits():
+    from compose.model import compile_model
+
+    previous = keras.config.dtype_policy()
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        keras.utils.set_random_seed(11)
+        model = compile_model(build_model(dataclasses.replace(ComposerConfig.paper(), num_layers=1, model_dim=32,
+                                                             ff_dim=64, num_heads=2, max_distance=64, sequence_length=32,
+                                                             batch_size=2, warmup_steps=1)))
+        tokens = np.random.default_rng(11).integers(2, VOCAB_SIZE, (2, 33)).astype(np.int32)
+        losses = [float(model.train_on_batch(tokens[:, :-1], tokens[:, 1:])) for _ in range(3)]
+        assert all(np.isfinite(losses)) and model.blocks[0].attention.compute_dtype == "bfloat16"
+        assert all(w.dtype == "float32" for w in model.weights) and model(tokens).dtype == "float32"
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def test_the_paper_config_is_the_papers_model():
+    paper = ComposerConfig.paper()
+    assert (paper.num_layers, paper.model_dim, paper.ff_dim, paper.num_heads, paper.dropout) == (6, 512, 1024, 8, 0.1)
+    assert paper.relative_per_head and paper.attention_span == 0 and paper.max_distance == paper.sequence_length == 2048
+    assert paper.conditioned
+
+
+def test_fast_scoring_and_intervals_over_pieces(tmp_path):
+    from compose.data import piece_tokens
+    from compose.evaluate import bootstrap_interval, token_nll_per_event
+
+    model = build_model(dataclasses.replace(TINY, attention_span=16))
+    pieces = [piece_tokens(apply_sustain(read_note_sequence(make_midi(tmp_path / f"{i}.mid", phrase(i, 5.0)))))
+              for i in range(3)]
+    slow = token_nll_per_event(model, pieces, 32, per_piece=True)
+    fast = token_nll_per_event(model, pieces, 32, in_grammar=False, per_piece=True)
+    assert fast["nll_per_event"] == pytest.approx(slow["nll_per_event"], abs=1e-5) and fast["events"] == slow["events"]
+    np.testing.assert_allclose(fast["piece_nll"], slow["piece_nll"], rtol=1e-5)
+    low, high = bootstrap_interval(fast["piece_nll"], fast["piece_events"])
+    assert low <= fast["nll_per_event"] <= high and low < high
+    # One group holding every piece: no spread to draw from.
+    assert bootstrap_interval(fast["piece_nll"], fast["piece_events"], groups=["a"] * 3) == pytest.approx(
+        (fast["nll_per_event"],) * 2)

@@ -1,9 +1,10 @@
-"""Training crops of whole encoded pieces, token-level transposition, token files, and the
-token-file trainer for machines without note-seq."""
+"""Training crops of whole encoded pieces, token-level transposition and time stretch, conditioned
+crops, token files, and training from them on machines without note-seq."""
 
 from __future__ import annotations
 
 import csv
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 
 from compose import vocabulary
 from compose.config import ComposerConfig
-from compose.corpus import TokenCrops, load_token_file, token_file_bytes, transpose
+from compose.corpus import TokenCrops, TokenFile, load_token_file, stretch, token_file_bytes, transpose
 from compose.data import encode_pieces, piece_tokens
 from compose.model import build_model
 from compose.tokens import ENCODING, augment, describe
@@ -58,7 +59,7 @@ def test_transposition_drops_both_ends_of_notes_leaving_the_piano(tmp_path):
 def test_crops_are_stretches_of_transposed_pieces_shifted_by_one(tmp_path):
     pieces = [piece_tokens(apply_sustain(read_note_sequence(make_midi(tmp_path / f"{i}.mid", chords(i, 12.0)))))
               for i in range(3)]
-    crops = TokenCrops(pieces, batch_size=16, length=64, steps=1, seed=1)
+    crops = TokenCrops(pieces, batch_size=16, length=64, steps=1, seed=1, stretches=(1.0,))  # stretching: below
     inputs, targets = crops[0]
     assert inputs.shape == targets.shape == (16, 64) and inputs.dtype == np.int32
     np.testing.assert_array_equal(inputs[:, 1:], targets[:, :-1])
@@ -97,61 +98,129 @@ def test_token_files_round_trip(tmp_path, name):
     assert [p.tolist() for p in loaded] == [p.tolist() for p in pieces]
 
 
-def test_the_token_file_trainer_goes_on_from_a_composer_and_writes_what_ship_model_reads(tmp_path):
-    pieces = [piece_tokens(apply_sustain(read_note_sequence(make_midi(tmp_path / f"{i}.mid", chords(i, 10.0)))))
-              for i in range(4)]
-    (tmp_path / "train.npz").write_bytes(token_file_bytes(pieces[:3], [1.0] * 3))
-    (tmp_path / "validation.npz").write_bytes(token_file_bytes(pieces[3:], [1.0]))
+def token_files(tmp_path, count: int = 4, seconds: float = 10.0) -> list[np.ndarray]:
+    pieces = [piece_tokens(apply_sustain(read_note_sequence(make_midi(tmp_path / f"{i}.mid", chords(i, seconds)))))
+              for i in range(count)]
+    (tmp_path / "train.npz").write_bytes(token_file_bytes(pieces[:-1], [1.0] * (count - 1), ["Chopin", "Bach", ""][: count - 1]))
+    (tmp_path / "validation.npz").write_bytes(token_file_bytes(pieces[-1:], [1.0]))
+    return pieces
+
+
+def test_training_from_a_token_file_on_a_time_budget_goes_on_from_a_composer_and_averages(tmp_path):
+    from pipeline import main
+
+    token_files(tmp_path)
     start = build_model(ComposerConfig.tiny())
     start.save(tmp_path / "start.keras")
-    result = subprocess.run(
-        [sys.executable, str(REPO / "scripts" / "train_composer_tokens.py"), str(tmp_path / "train.npz"),
-         str(tmp_path / "run"), "--from", str(tmp_path / "start.keras"), "--validation", str(tmp_path / "validation.npz"),
-         "--minutes", "0.02", "--batch-size", "4", "--sequence-length", "32", "--steps-per-epoch", "3",
-         "--average-from", "0", "--learning-rate", "3e-3"],
-        capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert "validation before:" in result.stdout and "validation of the mean" in result.stdout
-    with open(tmp_path / "run" / "history.csv") as handle:
+    run = tmp_path / "run"
+    assert main(["train", "compose", str(tmp_path / "train.npz"), str(run), "--validation", str(tmp_path / "validation.npz"),
+                 "--from", str(tmp_path / "start.keras"), "--minutes", "0.05", "--batch-size", "4", "--sequence-length",
+                 "32", "--steps-per-epoch", "3", "--average-from", "0", "--learning-rate", "3e-3", "--float16"]) == 0
+    with open(run / "history.csv") as handle:
         rows = list(csv.DictReader(handle))
     assert rows and float(rows[-1]["val_nll_per_event"]) > 0
-    for name in ("final.keras", "mean.keras"):
-        model = keras.saving.load_model(tmp_path / "run" / name, compile=False)
-        assert model.config.num_layers == 2 and getattr(model, "optimizer", None) is None
+    assert json.loads((run / "budget.json").read_text())["seconds"] >= 3.0
+    assert json.loads((run / "mean.json").read_text())["epochs"] == len(rows)
+    for name in ("best.keras", "mean.keras", "best-float16.keras"):
+        model = keras.saving.load_model(run / name, compile=False)
+        assert model.config.num_layers == 2 and model.config.sequence_length == 32
         moved = [w for w, s in zip(model.get_weights(), start.get_weights()) if not np.allclose(w, s)]
         assert moved, f"{name} holds the starting weights"
+    # A rerun with the budget spent trains no more.
+    assert main(["train", "compose", str(tmp_path / "train.npz"), str(run), "--validation", str(tmp_path / "validation.npz"),
+                 "--from", str(tmp_path / "start.keras"), "--minutes", "0.05", "--batch-size", "4", "--sequence-length",
+                 "32", "--steps-per-epoch", "3", "--average-from", "0", "--learning-rate", "3e-3", "--float16"]) == 0
+    with open(run / "history.csv") as handle:
+        assert len(list(csv.DictReader(handle))) == len(rows)
 
 
-def test_the_token_file_trainer_widens_first_and_counts_its_budget_in_steps(tmp_path):
+def test_training_widens_first_counts_steps_and_adds_the_conditioning_tokens(tmp_path):
     from compose.evaluate import token_nll_per_event
+    from pipeline import main
 
-    pieces = [piece_tokens(apply_sustain(read_note_sequence(make_midi(tmp_path / f"{i}.mid", chords(i, 8.0)))))
-              for i in range(3)]
-    (tmp_path / "train.npz").write_bytes(token_file_bytes(pieces[:2], [1.0] * 2))
-    (tmp_path / "validation.npz").write_bytes(token_file_bytes(pieces[2:], [1.0]))
+    pieces = token_files(tmp_path, count=3, seconds=8.0)
     start = build_model(ComposerConfig.tiny())
     start.save(tmp_path / "start.keras")
-    result = subprocess.run(
-        [sys.executable, str(REPO / "scripts" / "train_composer_tokens.py"), str(tmp_path / "train.npz"),
-         str(tmp_path / "run"), "--from", str(tmp_path / "start.keras"), "--validation", str(tmp_path / "validation.npz"),
-         "--widen", "--steps", "6", "--steps-per-epoch", "3", "--batch-size", "2", "--sequence-length", "32"],
-        capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-2000:]
-    # Widening keeps what the model computes: the wide model scores what the narrow one did.
-    before = float(result.stdout.split("validation before: ")[1].split()[0])
-    assert before == pytest.approx(token_nll_per_event(start, pieces[2:], 512, in_grammar=False)["nll_per_event"], abs=2e-4)
-    with open(tmp_path / "run" / "history.csv") as handle:
+    run = tmp_path / "run"
+    assert main(["train", "compose", str(tmp_path / "train.npz"), str(run), "--validation", str(tmp_path / "validation.npz"),
+                 "--from", str(tmp_path / "start.keras"), "--widen", "--conditioning", "--steps", "6",
+                 "--steps-per-epoch", "3", "--batch-size", "2", "--sequence-length", "32"]) == 0
+    # Widening and the new tokens keep what the model computes: the run's start scores as the narrow model.
+    widened = keras.saving.load_model(run / "start.keras", compile=False)
+    assert widened.config.vocab_size == vocabulary.CONDITIONED_VOCAB_SIZE
+    score = lambda model: token_nll_per_event(model, pieces[-1:], 32, in_grammar=False)["nll_per_event"]  # noqa: E731
+    assert score(widened) == pytest.approx(score(start), abs=2e-4)
+    with open(run / "history.csv") as handle:
         assert len(list(csv.DictReader(handle))) == 2  # 6 steps of 3 per epoch, however fast the machine
-    final = keras.saving.load_model(tmp_path / "run" / "final.keras", compile=False)
-    assert final.config.model_dim == 2 * start.config.model_dim and final.config.ff_dim == 2 * start.config.ff_dim
+    final = keras.saving.load_model(run / "last.keras", compile=False)
+    assert final.config.model_dim == 2 * start.config.model_dim and final.config.conditioned
 
 
-def test_the_token_file_trainer_needs_no_note_seq():
+def test_training_from_a_token_file_needs_no_note_seq(tmp_path):
     # As on an accelerator machine (where it runs under JAX, with no TensorFlow either).
-    code = (f"import sys; sys.modules['note_seq'] = None; sys.path[:0] = [{str(REPO)!r}, {str(REPO / 'scripts')!r}]; "
-            "import train_composer_tokens")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    token_files(tmp_path, count=3, seconds=6.0)
+    code = ("import sys; sys.modules['note_seq'] = None; from pipeline import main; "
+            f"sys.exit(main(['train', 'compose', {str(tmp_path / 'train.npz')!r}, {str(tmp_path / 'run')!r}, "
+            f"'--validation', {str(tmp_path / 'validation.npz')!r}, '--config', 'tiny', '--conditioning', "
+            "'--steps', '2', '--steps-per-epoch', '2', '--batch-size', '2', '--sequence-length', '32']))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=REPO)
     assert result.returncode == 0, result.stderr[-2000:]
+    assert (tmp_path / "run" / "best.keras").exists()
+
+
+def test_the_encode_command_writes_pieces_with_their_composers(tmp_path, midi_folder):
+    from pipeline import main
+
+    out = tmp_path / "train.npz.xz"
+    assert main(["compose-tools", "encode", str(midi_folder), str(out), "--split-csv", str(midi_folder / "split.csv")]) == 0
+    corpus = TokenFile.load(out)
+    assert corpus.composers == ["Chopin", "Chopin"] and len(corpus.pieces) == 2
+    assert all(p[-1] == vocabulary.END for p in corpus.pieces)
+
+
+@pytest.mark.parametrize("factor", [0.95, 0.975, 1.025, 1.05, 1.7])
+def test_stretching_tokens_keeps_the_grammar_and_scales_every_event_time(tmp_path, factor):
+    from compose import grammar
+
+    piece = apply_sustain(read_note_sequence(make_midi(tmp_path / "c.mid", chords(5, 12.0), pedal=[(2.0, 127), (4.0, 0)])))
+    tokens = piece_tokens(piece)
+    stretched = stretch(tokens, factor)
+    for music, start_of_piece in ((stretched, True), (stretch(tokens[37:300], factor), False)):
+        invalid = grammar.invalid_after(music[:-1], start_of_piece)
+        assert not invalid[np.arange(len(music) - 1), music[1:]].any()
+    is_shift = lambda t: (t >= vocabulary.TIME_SHIFT) & (t < vocabulary.VELOCITY)  # noqa: E731
+    np.testing.assert_array_equal(stretched[~is_shift(stretched)], tokens[~is_shift(tokens)])  # the events, in order
+    times = lambda t: np.cumsum(np.where(is_shift(t), t - vocabulary.TIME_SHIFT + 1, 0))[~is_shift(t)]  # noqa: E731
+    np.testing.assert_allclose(times(stretched), times(tokens) * factor, atol=0.5 + 1e-9)  # steps, on the grid
+    # Near the re-encoded stretched music: the same events, each within a step of it.
+    encoded = piece_tokens(augment(piece, 0, factor))
+    assert abs(len(encoded) - len(stretched)) <= 0.02 * len(encoded)
+
+
+def test_conditioned_crops_start_with_the_labels_and_never_predict_them(tmp_path):
+    from compose import conditioning
+
+    pieces = [piece_tokens(apply_sustain(read_note_sequence(make_midi(tmp_path / f"{i}.mid", chords(i, 12.0)))))
+              for i in range(2)]
+    chopin = vocabulary.COMPOSERS.index("Chopin")
+    crops = TokenCrops(pieces, batch_size=64, length=48, steps=1, seed=2, conditioning=True, composers=[chopin, None],
+                       label_dropout=0.25)
+    inputs, targets = crops[0]
+    first = inputs[:, 0]
+    is_label = conditioning.is_conditioning(inputs)
+    assert not conditioning.is_conditioning(targets).any() and not is_label[:, 2:].any()
+    composer_rows = first == vocabulary.COMPOSER + chopin
+    assert 0.2 < composer_rows.mean() < 0.6  # half the pieces are Chopin's, a quarter of their labels dropped
+    assert (~is_label[:, 0]).any()  # some crops hold no label at all: unconditioned continuation is trained too
+    for row, target in zip(inputs, targets):
+        lead = int(conditioning.is_conditioning(row[:2]).sum())
+        assert (target[: max(lead - 1, 0)] == vocabulary.PAD).all()
+        if lead:  # the density token tells the music that follows
+            density = row[lead - 1]
+            if density >= vocabulary.DENSITY:
+                music = row[lead:]
+                assert density - vocabulary.DENSITY == conditioning.density_bucket(
+                    conditioning.notes_per_second(np.append(music, target[-1])))
 
 
 def test_scoring_tokens_without_the_grammar_gives_the_same_figure(tmp_path):

@@ -1,11 +1,7 @@
-"""scripts/grow_composer.py: a deeper Music Transformer that starts out computing what the trained
-one did, and whose new blocks do learn."""
+"""compose.growth.grow (`w2m2w compose-tools grow`): a deeper Music Transformer that starts out
+computing what the trained one did, and whose new blocks do learn."""
 
 from __future__ import annotations
-
-import subprocess
-import sys
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -13,9 +9,8 @@ import numpy as np
 from compose.config import ComposerConfig
 from compose.model import build_model, compile_model
 from compose.tokens import VOCAB_SIZE
-from scripts.grow_composer import grow, source_blocks
-
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "grow_composer.py"
+from compose.growth import grow, source_blocks
+from pipeline import main
 TINY = ComposerConfig.tiny()
 
 
@@ -51,27 +46,26 @@ def test_the_grown_model_predicts_what_the_small_one_did_and_its_new_blocks_lear
     assert np.any(np.asarray(new_block.ff_out.kernel)) and np.any(np.asarray(new_block.attention.out.kernel))
 
 
-def test_the_script_writes_a_loadable_model_and_refuses_to_overwrite(tmp_path):
+def test_the_command_writes_a_loadable_model_and_refuses_to_overwrite(tmp_path, capsys):
     keras.utils.set_random_seed(4)
     small = build_model(TINY)
     small.save(tmp_path / "small.keras")
-    run = [sys.executable, str(SCRIPT), str(tmp_path / "small.keras"), str(tmp_path / "grown.keras"), "--layers", "3"]
-    assert subprocess.run(run, capture_output=True, text=True).returncode == 0
+    run = ["compose-tools", "grow", str(tmp_path / "small.keras"), str(tmp_path / "grown.keras"), "--layers", "3"]
+    assert main(run) == 0
     grown = keras.saving.load_model(tmp_path / "grown.keras", compile=False)
     assert grown.config.num_layers == 3
     x = tokens(2)[:, :-1]
     np.testing.assert_allclose(grown.predict_on_batch(x), small.predict_on_batch(x), rtol=1e-5, atol=1e-5)
 
     before = (tmp_path / "grown.keras").read_bytes()
-    again = subprocess.run(run, capture_output=True, text=True)
-    assert again.returncode != 0 and "not overwriting" in again.stderr
+    capsys.readouterr()
+    assert main(run) == 2 and "not overwriting" in capsys.readouterr().err
     assert (tmp_path / "grown.keras").read_bytes() == before
-    shrink = subprocess.run(run[:3] + [str(tmp_path / "shallow.keras"), "--layers", "1"], capture_output=True, text=True)
-    assert shrink.returncode != 0 and "only adds blocks" in shrink.stderr and not (tmp_path / "shallow.keras").exists()
+    assert main(run[:3] + [str(tmp_path / "shallow.keras"), "--layers", "1"]) == 2
+    assert "only adds blocks" in capsys.readouterr().err and not (tmp_path / "shallow.keras").exists()
 
 
 def test_training_goes_on_from_a_grown_model_with_the_runs_own_settings(tmp_path):
-    from pipeline import main
     from tests.conftest import make_midi, phrase
 
     keras.utils.set_random_seed(5)

@@ -1,12 +1,10 @@
-"""scripts/widen_composer.py: a Music Transformer twice as wide that starts out computing what the
-trained one did, in a full pass and in cached decoding, and whose duplicated units grow apart."""
+"""compose.growth.widen (`w2m2w compose-tools widen`): a Music Transformer twice as wide that
+starts out computing what the trained one did, in a full pass and in cached decoding, and whose
+duplicated units grow apart."""
 
 from __future__ import annotations
 
 import dataclasses
-import subprocess
-import sys
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -15,9 +13,8 @@ import pytest
 from compose.config import ComposerConfig
 from compose.model import build_model, compile_model
 from compose.vocabulary import VOCAB_SIZE
-from scripts.widen_composer import read_split, widen
-
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "widen_composer.py"
+from compose.growth import read_split, widen
+from pipeline import main
 # Tiny, with an attention span shorter than the sequence, as the shipped default has.
 NARROW = dataclasses.replace(ComposerConfig.tiny(), attention_span=16)
 
@@ -86,17 +83,23 @@ def test_only_the_relative_transformer_widens(architecture):
         widen(build_model(ComposerConfig.named("tiny", architecture)))
 
 
-def test_the_script_writes_a_loadable_model_and_refuses_to_overwrite(tmp_path):
+def test_the_command_writes_a_loadable_model_and_refuses_to_overwrite(tmp_path, capsys):
     narrow = trained_a_little(NARROW, 8)
     narrow.save(tmp_path / "narrow.keras")
-    run = [sys.executable, str(SCRIPT), str(tmp_path / "narrow.keras"), str(tmp_path / "wide.keras")]
-    result = subprocess.run(run, capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr[-2000:]
+    run = ["compose-tools", "widen", str(tmp_path / "narrow.keras"), str(tmp_path / "wide.keras")]
+    assert main(run) == 0
     wide = keras.saving.load_model(tmp_path / "wide.keras", compile=False)
     x = tokens(9)
     np.testing.assert_allclose(wide.predict_on_batch(x), narrow.predict_on_batch(x), rtol=1e-4, atol=1e-4)
 
     before = (tmp_path / "wide.keras").read_bytes()
-    again = subprocess.run(run, capture_output=True, text=True)
-    assert again.returncode != 0 and "not overwriting" in again.stderr
+    capsys.readouterr()
+    assert main(run) == 2 and "not overwriting" in capsys.readouterr().err
     assert (tmp_path / "wide.keras").read_bytes() == before
+
+
+def test_per_head_relative_embeddings_widen_too():
+    narrow = trained_a_little(dataclasses.replace(NARROW, relative_per_head=True), 10)
+    wide = widen(narrow, seed=11)
+    x = tokens(12)
+    np.testing.assert_allclose(wide.predict_on_batch(x), narrow.predict_on_batch(x), rtol=1e-4, atol=1e-4)
