@@ -4,11 +4,15 @@ the comparison of Huang et al. 2018. Every test piece is cut into non-overlappin
 (`compose/evaluate.py`), each scored on its own: of 2048 tokens as the paper scores, and of 512,
 the models' training length (what validation selects on; the figure of earlier records). The
 Transformers attend to at most the latest 512 positions in each layer (their attention span).
-Each figure also comes renormalized over the events the grammar of encoded music allows
-(`compose/grammar.py`; what the sampler draws from): `nll_per_event_in_grammar`.
+The headline is the raw probability's NLL (`nll_per_event`, not renormalized), with a bootstrap
+95% interval over the pieces (`nll_per_event_interval_95`: performances drawn with replacement)
+and a wider one over the works (`..._by_work`: a work's performances drawn together, as they are
+not independent). Each figure also comes renormalized over the events the grammar of encoded
+music allows (`compose/grammar.py`; what the sampler draws from): `nll_per_event_in_grammar`
+(not with --raw-only, which is faster).
 
     python -m benchmarks.compose_nll [--asap ../shared/data/asap] [--chunk-lengths 2048,512] [--rescore]
-                                     [--models relative,absolute,lstm]
+                                     [--models relative,absolute,lstm] [--max-pieces N] [--raw-only]
 
 Writes benchmarks/results/compose_nll.json. A model whose checkpoint (by content), split and chunk
 lengths match the last record keeps its figures from there (marked with the record's date) unless
@@ -26,9 +30,10 @@ from pathlib import Path
 import keras
 
 from benchmarks import record
-from compose.data import load_pieces
-from compose.evaluate import nll_per_event
+from compose.data import even_spread, load_labelled_pieces, piece_tokens
+from compose.evaluate import bootstrap_interval, token_nll_per_event
 from compose.stage import DEFAULT_CHECKPOINT
+from maestro.render import read_split_file
 from stages.cli import SHARED_DATA
 from stages.contract import content_id
 
@@ -48,7 +53,7 @@ NOTES = ("ASAP performances (MIDI), split by piece; the sustain pedal applied be
          "positions in each layer; the absolute baseline never saw positions past 512.")
 
 
-def previous_scores(split: str, pieces: int, lengths: list[int]) -> dict:
+def previous_scores(split: str, pieces: int, lengths: list[int], raw_only: bool) -> dict:
     """The last record's figures per model label, where they were scored the way this run scores."""
     try:
         record_ = json.loads((record.RESULTS / "compose_nll.json").read_text())
@@ -57,7 +62,8 @@ def previous_scores(split: str, pieces: int, lengths: list[int]) -> dict:
     figures = record_.get("figures", {})
     same_protocol = (figures.get("split") == split and figures.get("pieces") == pieces
                      and figures.get("chunk_tokens") == lengths[0]
-                     and all("nll_per_event_in_grammar" in entry and all(f"chunks_of_{n}" in entry for n in lengths[1:])
+                     and all("nll_per_event_interval_95" in entry and (raw_only or "nll_per_event_in_grammar" in entry)
+                             and all(f"chunks_of_{n}" in entry for n in lengths[1:])
                              for entry in figures.values() if isinstance(entry, dict)))
     if not same_protocol:
         return {}
@@ -74,12 +80,19 @@ def main() -> None:
                                                                   "record already scored with the same checkpoint")
     parser.add_argument("--models", default="relative,absolute,lstm",
                         help="comma-separated architectures to score; the others keep the last record's figures")
+    parser.add_argument("--max-pieces", type=int, help="an even spread of this many pieces of the split (default: all)")
+    parser.add_argument("--raw-only", action="store_true", help="no figure in the grammar (faster)")
     args = parser.parse_args()
     chosen = args.models.split(",")
     lengths = [int(n) for n in args.chunk_lengths.split(",")]
-    pieces = load_pieces(args.asap, args.split, args.asap / "asap_split.csv")
-    figures = {"split": args.split, "pieces": len(pieces), "chunk_tokens": lengths[0]}
-    previous = previous_scores(args.split, len(pieces), lengths)
+    csv_path = args.asap / "asap_split.csv"
+    entries = read_split_file(csv_path)
+    works = [f"{e.composer}: {e.title}" for _, e in sorted((p, e) for p, e in entries.items() if e.split == args.split)]
+    pieces, _ = load_labelled_pieces(args.asap, args.split, csv_path)
+    kept = even_spread([i for i, p in enumerate(pieces) if p.notes], args.max_pieces)
+    tokens, works = [piece_tokens(pieces[i]) for i in kept], [works[i] for i in kept]
+    figures = {"split": args.split, "pieces": len(tokens), "works": len(set(works)), "chunk_tokens": lengths[0]}
+    previous = previous_scores(args.split, len(tokens), lengths, args.raw_only)
     for label, path in MODELS.items():
         unchanged = (not args.rescore and label in previous
                      and previous[label].get("checkpoint_sha256_16") == content_id(path))
@@ -95,14 +108,24 @@ def main() -> None:
                                              if model.config.architecture != "lstm" else None)}
         for length in lengths:
             started = time.perf_counter()
-            result = nll_per_event(model, pieces, length=length)
+            result = token_nll_per_event(model, tokens, length, in_grammar=not args.raw_only, per_piece=True)
             scored = {"nll_per_event": round(result["nll_per_event"], 4),
-                      "nll_per_event_in_grammar": round(result["nll_per_event_in_grammar"], 4),
-                      "events": result["events"],
-                      "seconds": round(time.perf_counter() - started, 1)}
+                      "nll_per_event_interval_95": _rounded(bootstrap_interval(result["piece_nll"],
+                                                                               result["piece_events"])),
+                      "nll_per_event_interval_95_by_work": _rounded(bootstrap_interval(
+                          result["piece_nll"], result["piece_events"], groups=works))}
+            if not args.raw_only:
+                scored["nll_per_event_in_grammar"] = round(result["nll_per_event_in_grammar"], 4)
+            scored.update(events=result["events"], seconds=round(time.perf_counter() - started, 1))
             figures[label].update(scored if length == lengths[0] else {f"chunks_of_{length}": scored})
             print(label, length, scored, flush=True)
-    record.save("compose_nll", figures, notes=NOTES)
+    subset = (f" Scored on an even spread of {len(tokens)} of the split's {len(pieces)} performances (--max-pieces)."
+              if len(tokens) < len(pieces) else "")
+    record.save("compose_nll", figures, notes=NOTES + subset)
+
+
+def _rounded(interval: tuple[float, float]) -> list[float]:
+    return [round(bound, 4) for bound in interval]
 
 
 if __name__ == "__main__":

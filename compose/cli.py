@@ -9,6 +9,8 @@ from pathlib import Path
 from stages.cli import positive_float, positive_int
 
 TOKEN_FILE_SUFFIXES = (".npz", ".xz")
+# compose.composer.DEFAULT_CHECKPOINT, named here without importing note-seq (absent on accelerator machines).
+SHIPPED_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "default.keras"
 
 
 def add_compose(commands) -> None:
@@ -301,7 +303,7 @@ def add_evaluate(models) -> None:
                     "Prints JSON: nll_per_event, the raw probability, with a bootstrap 95%% interval over "
                     "the pieces, and nll_per_event_in_grammar, the model renormalized over the events "
                     "encoded music can hold (what `w2m2w compose` samples from).")
-    composer.add_argument("midi_dir", type=Path)
+    composer.add_argument("midi_dir", type=Path, help="MIDI folder, or a token file (with --raw-only, no note-seq needed)")
     composer.add_argument("--checkpoint", type=Path, help="a .keras composer (default: the shipped one)")
     composer.add_argument("--split-csv", type=Path)
     composer.add_argument("--split", default="test")
@@ -321,15 +323,22 @@ def add_evaluate(models) -> None:
 def run_evaluate_compose(args) -> int:
     import keras
 
-    from compose.data import even_spread, load_pieces, piece_tokens
+    from compose.corpus import TokenFile, even_spread
     from compose.evaluate import bootstrap_interval, token_nll_per_event
-    from compose.stage import DEFAULT_CHECKPOINT
 
-    model = keras.saving.load_model(args.checkpoint or DEFAULT_CHECKPOINT, compile=False)
-    pieces = [p for p in even_spread(load_pieces(args.midi_dir, args.split if args.split_csv else None, args.split_csv),
-                                     args.max_pieces) if p.notes]
-    result = token_nll_per_event(model, [piece_tokens(p) for p in pieces], args.chunk_length, args.batch_size,
-                                 in_grammar=not args.raw_only, per_piece=True)
+    from compose.model import MusicTransformer  # noqa: F401  (registers the composers' classes for loading)
+
+    if not (args.midi_dir.is_file() and args.midi_dir.name.endswith(TOKEN_FILE_SUFFIXES)):
+        from compose.data import load_pieces, piece_tokens
+
+    model = keras.saving.load_model(args.checkpoint or SHIPPED_CHECKPOINT, compile=False)
+    if args.midi_dir.is_file() and args.midi_dir.name.endswith(TOKEN_FILE_SUFFIXES):  # no note-seq needed (--raw-only)
+        pieces = even_spread(TokenFile.load(args.midi_dir).unstretched().pieces, args.max_pieces)
+    else:
+        pieces = [piece_tokens(p) for p in even_spread(load_pieces(args.midi_dir, args.split if args.split_csv else None,
+                                                                   args.split_csv), args.max_pieces) if p.notes]
+    result = token_nll_per_event(model, pieces, args.chunk_length, args.batch_size, in_grammar=not args.raw_only,
+                                 per_piece=True)
     interval = bootstrap_interval(result.pop("piece_nll"), result.pop("piece_events"))
     result.pop("piece_nll_in_grammar", None)
     result = {**result, "nll_per_event_interval_95": list(interval), "pieces": len(pieces)}
