@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 from prefect import flow
 from pydantic import Field
 
+from compose.vocabulary import COMPOSERS
 from flows import tasks
 from flows.report import report
 from stages.cli import REPO
@@ -54,6 +55,11 @@ def wave2midi2wave(
     finetune_steps: Annotated[int, Field(ge=0, description="fine-tune the composer on the transcriptions; "
                                                           "0: shipped model")] = 0,
     seed: Annotated[int, Field(description="sampling seed: the same seed, the same music")] = 0,
+    composer_style: Annotated[Literal[COMPOSERS] | None, Field(  # type: ignore[valid-type]
+        description="write in the manner of this composer (needs a conditioned composer)")] = None,
+    notes_per_second: Annotated[float | None, Field(gt=0, le=60, description="about how dense the new music is "
+                                                                          "(needs a conditioned composer)")] = None,
+    include_primer: Annotated[bool, Field(description="compositions hold the primer before the new music")] = False,
     stages: Annotated[list[Stage], Field(description="stages to run, in DAG order")] = ALL_STAGES,
     transcriber: Annotated[Path | None, Field(description="transcriber .keras (default: shipped)")] = None,
     note_ends: Annotated[bool, Field(description="end notes with the rescorer's note-end network; "
@@ -93,7 +99,9 @@ def wave2midi2wave(
         composer_checkpoint = Path(timed("finetune-composer", _while_outputs_exist(tasks.finetune_composer, *finetuned),
                                          current, folders["composer"], composer_checkpoint, finetune_steps))
         reports["compose"] = timed("compose", _while_outputs_exist(tasks.compose, folders["composition"]), current,
-                                   folders["composition"], composer_checkpoint, primer_seconds, seconds, seed)
+                                   folders["composition"], composer_checkpoint, primer_seconds, seconds, seed,
+                                   composer_style=composer_style, notes_per_second=notes_per_second,
+                                   include_primer=include_primer)
         current = folders["composition"]
     if "synthesize" in stages:
         reports["synthesize"] = timed("synthesize", _while_outputs_exist(tasks.synthesize, folders["synthesis"]),
