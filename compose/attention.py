@@ -135,5 +135,5 @@ class CausalSelfAttention(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "num_heads": self.num_heads, "model_dim": self.model_dim,
-                "max_distance": self.max_distance, "relative": self.relative, "dropout": self.dropout_rate, "span": self.span,
-                "per_head": self.per_head}
+                "max_distance": self.max_distance, "relative": self.relative, "dropout": self.dropout_rate,
+                "span": self.span, "per_head": self.per_head}

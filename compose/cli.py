@@ -30,7 +30,8 @@ def add_compose(commands) -> None:
                         help="write the primer followed by the new music (default: the new music alone)")
     parser.add_argument("--seconds", type=positive_float, default=30.0,
                         help="length of the new music (default: 30); it ends there with every note released")
-    parser.add_argument("--max-tokens", type=positive_int, default=4096, help="at most this many new events (default: 4096)")
+    parser.add_argument("--max-tokens", type=positive_int, default=4096,
+                        help="at most this many new events (default: 4096)")
     parser.add_argument("--composer", help="write in the manner of this composer (ASAP's: Bach, Beethoven, Chopin, "
                                            "Liszt, Schubert, ...); needs a conditioned composer")
     parser.add_argument("--notes-per-second", type=float,
@@ -56,7 +57,7 @@ def run_compose(args) -> int:
     from stages.cli import check_paths
 
     check_paths(args.inputs, args.out, {"composer": args.checkpoint})  # before TensorFlow loads
-    from compose.stage import DEFAULT_CHECKPOINT, ComposeStage, Composer, write_new_pieces
+    from compose.stage import DEFAULT_CHECKPOINT, Composer, ComposeStage, write_new_pieces
 
     composer = Composer(args.checkpoint or DEFAULT_CHECKPOINT, seconds=args.seconds, max_tokens=args.max_tokens,
                         temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed,
@@ -66,7 +67,8 @@ def run_compose(args) -> int:
         for path in write_new_pieces(composer, args.out, args.count, overwrite=args.overwrite, plot=args.plot):
             print(path)
         return 0
-    report = ComposeStage(composer, args.primer_seconds, plot=args.plot).run(args.inputs, args.out, overwrite=args.overwrite)
+    stage = ComposeStage(composer, args.primer_seconds, plot=args.plot)
+    report = stage.run(args.inputs, args.out, overwrite=args.overwrite)
     print(report.summary())
     return 0 if report.ok else 1
 
@@ -168,7 +170,8 @@ def add_train(models) -> None:
     composer.add_argument("source", type=Path, help="MIDI folder, preprocess output, or token file (.npz, .npz.xz)")
     composer.add_argument("run_dir", type=Path)
     composer.add_argument("--split-csv", type=Path, help="CSV assigning files to splits (ASAP's asap_split.csv)")
-    composer.add_argument("--validation", type=Path, help="validation pieces as a token file (with a token-file SOURCE)")
+    composer.add_argument("--validation", type=Path,
+                          help="validation pieces as a token file (with a token-file SOURCE)")
     composer.add_argument("--architecture", default="relative", choices=("relative", "absolute", "lstm"),
                           help="relative: Music Transformer; absolute, lstm: the baselines")
     composer.add_argument("--config", default="default", choices=("tiny", "default", "paper"),
@@ -180,10 +183,12 @@ def add_train(models) -> None:
     budget.add_argument("--minutes", type=float, help="wall-clock budget instead; the learning rate decays over it")
     composer.add_argument("--learning-rate", type=float, help="peak learning rate (default: the config's)")
     composer.add_argument("--sequence-length", type=int,
-                          help="tokens per training crop, and the chunk length it is evaluated on (default: the config's)")
+                          help="tokens per training crop, and the chunk length it is evaluated on "
+                               "(default: the config's)")
     composer.add_argument("--batch-size", type=int, help="crops per step (default: the config's)")
     composer.add_argument("--attention-span", type=int,
-                          help="each position attends to the latest this many (0: all before it; default: the config's)")
+                          help="each position attends to the latest this many (0: all before it; "
+                               "default: the config's)")
     composer.add_argument("--from", dest="initial_weights", type=Path,
                           help="start from this trained composer (its architecture and sizes; this run's training "
                                "settings) instead of at random")
@@ -198,7 +203,8 @@ def add_train(models) -> None:
     composer.add_argument("--steps-per-epoch", type=int, default=250)
     composer.add_argument("--validation-pieces", type=int, default=24,
                           help="score this many validation pieces (evenly spread) after each epoch; 0: all")
-    composer.add_argument("--validation-batch-size", type=int, help="chunks scored at once (default: 4096 tokens' worth)")
+    composer.add_argument("--validation-batch-size", type=int,
+                          help="chunks scored at once (default: 4096 tokens' worth)")
     composer.add_argument("--average-from", type=float,
                           help="keep the mean of the weights of every epoch after this share of the budget (0-1) "
                                "in RUN_DIR/mean.keras")
@@ -303,7 +309,8 @@ def add_evaluate(models) -> None:
                     "Prints JSON: nll_per_event, the raw probability, with a bootstrap 95%% interval over "
                     "the pieces, and nll_per_event_in_grammar, the model renormalized over the events "
                     "encoded music can hold (what `w2m2w compose` samples from).")
-    composer.add_argument("midi_dir", type=Path, help="MIDI folder, or a token file (with --raw-only, no note-seq needed)")
+    composer.add_argument("midi_dir", type=Path,
+                          help="MIDI folder, or a token file (with --raw-only, no note-seq needed)")
     composer.add_argument("--checkpoint", type=Path, help="a .keras composer (default: the shipped one)")
     composer.add_argument("--split-csv", type=Path)
     composer.add_argument("--split", default="test")
@@ -325,7 +332,6 @@ def run_evaluate_compose(args) -> int:
 
     from compose.corpus import TokenFile, even_spread
     from compose.evaluate import bootstrap_interval, token_nll_per_event
-
     from compose.model import MusicTransformer  # noqa: F401  (registers the composers' classes for loading)
 
     if not (args.midi_dir.is_file() and args.midi_dir.name.endswith(TOKEN_FILE_SUFFIXES)):
@@ -335,8 +341,9 @@ def run_evaluate_compose(args) -> int:
     if args.midi_dir.is_file() and args.midi_dir.name.endswith(TOKEN_FILE_SUFFIXES):  # no note-seq needed (--raw-only)
         pieces = even_spread(TokenFile.load(args.midi_dir).unstretched().pieces, args.max_pieces)
     else:
-        pieces = [piece_tokens(p) for p in even_spread(load_pieces(args.midi_dir, args.split if args.split_csv else None,
-                                                                   args.split_csv), args.max_pieces) if p.notes]
+        split = args.split if args.split_csv else None
+        chosen = even_spread(load_pieces(args.midi_dir, split, args.split_csv), args.max_pieces)
+        pieces = [piece_tokens(p) for p in chosen if p.notes]
     result = token_nll_per_event(model, pieces, args.chunk_length, args.batch_size, in_grammar=not args.raw_only,
                                  per_piece=True)
     interval = bootstrap_interval(result.pop("piece_nll"), result.pop("piece_events"))

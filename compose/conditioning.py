@@ -9,8 +9,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from compose.vocabulary import (COMPOSER, COMPOSERS, CONDITIONED_VOCAB_SIZE, DENSITY, DENSITY_EDGES, NOTE_ON, TIME_SHIFT,
-                                VELOCITY, VOCAB_SIZE)
+from compose.vocabulary import (
+    COMPOSER,
+    COMPOSERS,
+    CONDITIONED_VOCAB_SIZE,
+    DENSITY,
+    DENSITY_EDGES,
+    NOTE_ON,
+    TIME_SHIFT,
+    VELOCITY,
+    VOCAB_SIZE,
+)
 
 STEPS_PER_SECOND = 100  # time shifts are 10 ms steps (compose/tokens.py checks it against note-seq)
 

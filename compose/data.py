@@ -18,7 +18,8 @@ from compose.vocabulary import COMPOSERS
 from stages.midi import MIDI_SUFFIXES, NoteSequence, apply_sustain, read_note_sequence
 
 
-def load_pieces(source: Path | str, split: str | None = None, split_csv: Path | str | None = None) -> list[NoteSequence]:
+def load_pieces(source: Path | str, split: str | None = None,
+                split_csv: Path | str | None = None) -> list[NoteSequence]:
     """Sustain-extended NoteSequences of a split, from a folder of MIDI (a split CSV chooses the
     files; without one, all) or from a `w2m2w maestro preprocess` output (its composition shards)."""
     return load_labelled_pieces(source, split, split_csv)[0]

@@ -9,9 +9,8 @@ from the middle of a piece knows no key's state before its first token."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
-
 import weakref
+from typing import TYPE_CHECKING, Sequence
 
 import keras
 import numpy as np

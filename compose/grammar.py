@@ -76,7 +76,8 @@ def invalid_after(tokens: np.ndarray, start_of_piece: bool = False, vocab_size: 
     invalid |= ENDS_A_PAUSE[tokens][:, None] & IS_SHIFT
     invalid |= IS_VELOCITY[tokens][:, None] & ~IS_NOTE_ON
     velocity = velocities(tokens, start_of_piece)[:, None]
-    invalid |= (IS_VELOCITY & (np.arange(CONDITIONED_VOCAB_SIZE) == velocity)) | (IS_NOTE_ON & (velocity == NO_VELOCITY))
+    invalid |= IS_VELOCITY & (np.arange(CONDITIONED_VOCAB_SIZE) == velocity)
+    invalid |= IS_NOTE_ON & (velocity == NO_VELOCITY)
     invalid = invalid & ~invalid[:, :VOCAB_SIZE].all(axis=-1, keepdims=True)  # never rule out every event
     return (invalid | IS_CONDITIONING)[:, :vocab_size]
 
@@ -95,7 +96,8 @@ def mask(logits, state):
     """(B, vocab) logits with the tokens that cannot follow `state` pushed to -1e9 (vocab: a
     model's, with or without the conditioning tokens)."""
     vocab = logits.shape[-1]
-    note_on, note_off, shift, velocity_token = IS_NOTE_ON[:vocab], IS_NOTE_OFF[:vocab], IS_SHIFT[:vocab], IS_VELOCITY[:vocab]
+    note_on, note_off = IS_NOTE_ON[:vocab], IS_NOTE_OFF[:vocab]
+    shift, velocity_token = IS_SHIFT[:vocab], IS_VELOCITY[:vocab]
     states = ops.take(state[:KEYS], KEY[:vocab])
     last, velocity = state[KEYS], state[KEYS + 1]
     invalid = ops.logical_or(ops.logical_and(note_on, states == SOUNDING), ops.logical_and(note_off, states == SILENT))

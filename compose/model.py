@@ -151,7 +151,8 @@ class PerformanceRNN(keras.Model):
 
 
 def build_model(config: ComposerConfig) -> keras.Model:
-    model = (PerformanceRNN if config.architecture == "lstm" else MusicTransformer)(config, name=f"composer_{config.name}")
+    model_class = PerformanceRNN if config.architecture == "lstm" else MusicTransformer
+    model = model_class(config, name=f"composer_{config.name}")
     model(np.zeros((1, 4), np.int32))  # creates every weight
     return model
 

@@ -25,7 +25,7 @@ from note_seq.performance_lib import PerformanceEvent
 
 from compose import grammar
 from compose.model import MusicTransformer
-from compose.tokens import END, MAX_SHIFT_STEPS, PAD, SPECIAL_TOKENS, STEPS_PER_SECOND, ENCODING, VOCAB_SIZE
+from compose.tokens import ENCODING, END, MAX_SHIFT_STEPS, PAD, SPECIAL_TOKENS, STEPS_PER_SECOND, VOCAB_SIZE
 from compose.vocabulary import NOTE_OFF, TIME_SHIFT
 from stages.compiled import compiled
 
@@ -152,8 +152,8 @@ class Sampler:
                 room = self.chunk if self.span else self.capacity - position
                 count = min(self.chunk, room, max_tokens - len(generated))
                 uniforms = rng.uniform(size=self.chunk).astype(np.float32)
-                tokens, logits, cache, _, rules = self._chunk(logits, cache, np.int32(position), rules,
-                                                              np.int32(count), uniforms, *settings, np.bool_(in_grammar))
+                tokens, logits, cache, _, rules = self._chunk(logits, cache, np.int32(position), rules, np.int32(count),
+                                                              uniforms, *settings, np.bool_(in_grammar))
                 tokens = np.asarray(tokens)[:count].tolist()
                 position += count
             else:
@@ -185,5 +185,6 @@ def ended_at(new: np.ndarray, seconds: float, primer: np.ndarray) -> np.ndarray:
     new = new.copy()
     if 0 < over < shifts[-1]:
         new[-1] = TIME_SHIFT + shifts[-1] - over - 1
-    sounding = np.flatnonzero(grammar.key_states(np.concatenate([primer, new]), start_of_piece=True)[-1] == grammar.SOUNDING)
+    states = grammar.key_states(np.concatenate([primer, new]), start_of_piece=True)[-1]
+    sounding = np.flatnonzero(states == grammar.SOUNDING)
     return np.concatenate([new, NOTE_OFF + sounding]).astype(np.int32)

@@ -108,7 +108,8 @@ class AverageWeights(keras.callbacks.Callback):
     def __init__(self, run_dir: Path, budget: Budget, start: float, float16: bool = False):
         super().__init__()
         self.run_dir, self.budget, self.start, self.float16 = run_dir, budget, start, float16
-        self.count = json.loads((run_dir / "mean.json").read_text())["epochs"] if (run_dir / "mean.json").exists() else 0
+        counted = run_dir / "mean.json"
+        self.count = json.loads(counted.read_text())["epochs"] if counted.exists() else 0
 
     def on_epoch_end(self, epoch, logs=None):
         if self.budget.spent(self.model) < self.start:
@@ -120,7 +121,8 @@ class AverageWeights(keras.callbacks.Callback):
                        for m, w in zip(mean, weights)]
         save_weights_only(self.model, self.run_dir / "mean.keras", weights, float16=self.float16)
         self.count += 1
-        write_text_atomic(self.run_dir / "mean.json", json.dumps({"epochs": self.count, "last_epoch": epoch + 1}) + "\n")
+        counted = json.dumps({"epochs": self.count, "last_epoch": epoch + 1})
+        write_text_atomic(self.run_dir / "mean.json", counted + "\n")
 
 
 def as_tokens(pieces: Sequence) -> list[np.ndarray]:

@@ -83,7 +83,9 @@ def test_pieces_are_encoded_once_per_stretch(tmp_path):
     np.testing.assert_array_equal(same, piece_tokens(piece))
     assert describe(int(slow[-1])) == describe(int(fast[-1])) == "END"
     shift = (vocabulary.TIME_SHIFT <= same) & (same < vocabulary.VELOCITY)
-    total = lambda t: int((t[(t >= vocabulary.TIME_SHIFT) & (t < vocabulary.VELOCITY)] - vocabulary.TIME_SHIFT + 1).sum())
+    def total(t):
+        return int((t[(t >= vocabulary.TIME_SHIFT) & (t < vocabulary.VELOCITY)] - vocabulary.TIME_SHIFT + 1).sum())
+
     assert total(fast) < total(same) < total(slow) and shift.any()
 
 
@@ -101,7 +103,8 @@ def test_token_files_round_trip(tmp_path, name):
 def token_files(tmp_path, count: int = 4, seconds: float = 10.0) -> list[np.ndarray]:
     pieces = [piece_tokens(apply_sustain(read_note_sequence(make_midi(tmp_path / f"{i}.mid", chords(i, seconds)))))
               for i in range(count)]
-    (tmp_path / "train.npz").write_bytes(token_file_bytes(pieces[:-1], [1.0] * (count - 1), ["Chopin", "Bach", ""][: count - 1]))
+    composers = ["Chopin", "Bach", ""][: count - 1]
+    (tmp_path / "train.npz").write_bytes(token_file_bytes(pieces[:-1], [1.0] * (count - 1), composers))
     (tmp_path / "validation.npz").write_bytes(token_file_bytes(pieces[-1:], [1.0]))
     return pieces
 
@@ -113,7 +116,8 @@ def test_training_from_a_token_file_on_a_time_budget_goes_on_from_a_composer_and
     start = build_model(ComposerConfig.tiny())
     start.save(tmp_path / "start.keras")
     run = tmp_path / "run"
-    assert main(["train", "compose", str(tmp_path / "train.npz"), str(run), "--validation", str(tmp_path / "validation.npz"),
+    assert main(["train", "compose", str(tmp_path / "train.npz"), str(run),
+                 "--validation", str(tmp_path / "validation.npz"),
                  "--from", str(tmp_path / "start.keras"), "--minutes", "0.05", "--batch-size", "4", "--sequence-length",
                  "32", "--steps-per-epoch", "3", "--average-from", "0", "--learning-rate", "3e-3", "--float16"]) == 0
     with open(run / "history.csv") as handle:
@@ -127,7 +131,8 @@ def test_training_from_a_token_file_on_a_time_budget_goes_on_from_a_composer_and
         moved = [w for w, s in zip(model.get_weights(), start.get_weights()) if not np.allclose(w, s)]
         assert moved, f"{name} holds the starting weights"
     # A rerun with the budget spent trains no more.
-    assert main(["train", "compose", str(tmp_path / "train.npz"), str(run), "--validation", str(tmp_path / "validation.npz"),
+    assert main(["train", "compose", str(tmp_path / "train.npz"), str(run),
+                 "--validation", str(tmp_path / "validation.npz"),
                  "--from", str(tmp_path / "start.keras"), "--minutes", "0.05", "--batch-size", "4", "--sequence-length",
                  "32", "--steps-per-epoch", "3", "--average-from", "0", "--learning-rate", "3e-3", "--float16"]) == 0
     with open(run / "history.csv") as handle:
@@ -142,7 +147,8 @@ def test_training_widens_first_counts_steps_and_adds_the_conditioning_tokens(tmp
     start = build_model(ComposerConfig.tiny())
     start.save(tmp_path / "start.keras")
     run = tmp_path / "run"
-    assert main(["train", "compose", str(tmp_path / "train.npz"), str(run), "--validation", str(tmp_path / "validation.npz"),
+    assert main(["train", "compose", str(tmp_path / "train.npz"), str(run),
+                 "--validation", str(tmp_path / "validation.npz"),
                  "--from", str(tmp_path / "start.keras"), "--widen", "--conditioning", "--steps", "6",
                  "--steps-per-epoch", "3", "--batch-size", "2", "--sequence-length", "32"]) == 0
     # Widening and the new tokens keep what the model computes: the run's start scores as the narrow model.
@@ -172,7 +178,8 @@ def test_the_encode_command_writes_pieces_with_their_composers(tmp_path, midi_fo
     from pipeline import main
 
     out = tmp_path / "train.npz.xz"
-    assert main(["compose-tools", "encode", str(midi_folder), str(out), "--split-csv", str(midi_folder / "split.csv")]) == 0
+    split_csv = str(midi_folder / "split.csv")
+    assert main(["compose-tools", "encode", str(midi_folder), str(out), "--split-csv", split_csv]) == 0
     corpus = TokenFile.load(out)
     assert corpus.composers == ["Chopin", "Chopin"] and len(corpus.pieces) == 2
     assert all(p[-1] == vocabulary.END for p in corpus.pieces)
@@ -182,7 +189,8 @@ def test_the_encode_command_writes_pieces_with_their_composers(tmp_path, midi_fo
 def test_stretching_tokens_keeps_the_grammar_and_scales_every_event_time(tmp_path, factor):
     from compose import grammar
 
-    piece = apply_sustain(read_note_sequence(make_midi(tmp_path / "c.mid", chords(5, 12.0), pedal=[(2.0, 127), (4.0, 0)])))
+    midi = make_midi(tmp_path / "c.mid", chords(5, 12.0), pedal=[(2.0, 127), (4.0, 0)])
+    piece = apply_sustain(read_note_sequence(midi))
     tokens = piece_tokens(piece)
     stretched = stretch(tokens, factor)
     for music, start_of_piece in ((stretched, True), (stretch(tokens[37:300], factor), False)):
@@ -230,5 +238,6 @@ def test_scoring_tokens_without_the_grammar_gives_the_same_figure(tmp_path):
     model = build_model(ComposerConfig.tiny())
     full = nll_per_event(model, pieces)
     tokens_only = token_nll_per_event(model, [piece_tokens(p) for p in pieces], in_grammar=False)
-    assert tokens_only["nll_per_event"] == pytest.approx(full["nll_per_event"]) and tokens_only["events"] == full["events"]
+    assert tokens_only["nll_per_event"] == pytest.approx(full["nll_per_event"])
+    assert tokens_only["events"] == full["events"]
     assert "nll_per_event_in_grammar" not in tokens_only and full["nll_per_event_in_grammar"] < full["nll_per_event"]

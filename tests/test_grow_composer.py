@@ -7,10 +7,11 @@ import keras
 import numpy as np
 
 from compose.config import ComposerConfig
+from compose.growth import grow, source_blocks
 from compose.model import build_model, compile_model
 from compose.tokens import VOCAB_SIZE
-from compose.growth import grow, source_blocks
 from pipeline import main
+
 TINY = ComposerConfig.tiny()
 
 

@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 
 from compose.config import ComposerConfig
+from compose.growth import read_split, widen
 from compose.model import build_model, compile_model
 from compose.vocabulary import VOCAB_SIZE
-from compose.growth import read_split, widen
 from pipeline import main
+
 # Tiny, with an attention span shorter than the sequence, as the shipped default has.
 NARROW = dataclasses.replace(ComposerConfig.tiny(), attention_span=16)
 
