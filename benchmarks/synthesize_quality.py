@@ -15,8 +15,8 @@ Every render is first scaled to the reference's RMS, so the figures judge timbre
 Writes benchmarks/results/synthesize_quality.json, a spectrogram PNG of one excerpt per renderer
 and up to 4 WAVs of it (16 kHz) under benchmarks/results/.
 
-    python benchmarks/synthesize_quality.py [--wavenet NAME=CHECKPOINT ...] [--count 12] [--seconds 10]
-                                            [--split test] [--no-basic-pitch]
+    python -m benchmarks.synthesize_quality [--wavenet NAME=CHECKPOINT ...] [--count 12] [--seconds 10]
+                                           [--split test] [--no-basic-pitch]
 """
 
 from __future__ import annotations
@@ -31,11 +31,10 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from benchmarks import record
+from stages.cli import SHARED_DATA
 
-from benchmarks import record  # noqa: E402
-from stages.cli import SHARED_DATA  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 RATE = 16_000
 BASIC_PITCH_VENV = ROOT / "runs" / "basic-pitch-venv"
@@ -131,7 +130,8 @@ def main() -> None:
     from transcribe.metrics import mean_metrics, transcription_metrics
     from transcribe.transcriber import Transcriber
 
-    wavenets = dict(item.split("=", 1) for item in args.wavenet) if args.wavenet else {"wavenet": str(DEFAULT_CHECKPOINT)}
+    wavenets = (dict(item.split("=", 1) for item in args.wavenet) if args.wavenet
+                else {"wavenet": str(DEFAULT_CHECKPOINT)})
     sequences, names = excerpts(args.asap, args.split, args.count, args.seconds)
     samples = int(args.seconds * RATE)
     renderers = {"salamander (reference)": lambda s: salamander.render_sequence(s, RATE, end_seconds=args.seconds),
@@ -143,7 +143,8 @@ def main() -> None:
         renderers[name] = synthesizer.render
         settings[name] = {"checkpoint": str(checkpoint), "sha256_16": content_id(Path(checkpoint)),
                           "config": synthesizer.config.name, "architecture": synthesizer.config.architecture,
-                          "temperature": synthesizer.generator.temperature, "output_rms_lsb": synthesizer.output_rms_lsb}
+                          "temperature": synthesizer.generator.temperature,
+                          "output_rms_lsb": synthesizer.output_rms_lsb}
     reference_name = "salamander (reference)"
     audio: dict[str, list[np.ndarray]] = {name: [] for name in renderers}
     for sequence in sequences:
@@ -162,7 +163,8 @@ def main() -> None:
         scores = [transcription_metrics(ref, transcriber.transcribe(a), transcriber.config.frames_per_second)
                   for ref, a in zip(references, renders)]
         summary = {key: value for key, value in mean_metrics(scores).items() if key.startswith(("note/", "frame/f1"))}
-        summary["log_mel_distance"] = float(np.mean([log_mel_distance(a, r) for a, r in zip(renders, audio[reference_name])]))
+        summary["log_mel_distance"] = float(np.mean([log_mel_distance(a, r)
+                                                     for a, r in zip(renders, audio[reference_name])]))
         if name != reference_name:
             summary["classifier_accuracy"] = two_sample_accuracy(renders, audio[reference_name], RATE)
         figures[name] = summary
