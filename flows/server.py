@@ -22,6 +22,7 @@ import urllib.request
 from typing import Iterator
 
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+TEMPORARY_URLS: set[str] = set()  # the API URLs of the temporary servers this process started
 
 
 @contextlib.contextmanager
@@ -40,9 +41,11 @@ def prefect_api(startup_timeout_s: float = 180.0) -> Iterator[str | None]:
     try:
         url = f"http://127.0.0.1:{port}/api"
         _wait_until_healthy(process, url, startup_timeout_s)
+        TEMPORARY_URLS.add(url)
         with temporary_settings({PREFECT_API_URL: url}):
             yield url
     finally:
+        TEMPORARY_URLS.discard(f"http://127.0.0.1:{port}/api")
         _stop(process)
 
 

@@ -119,10 +119,17 @@ def _ensure_limit(api_url: str | None) -> None:
 
 
 def heavy():
-    """One slot of the `w2m2w-heavy` limit: model stages run one at a time across flows."""
+    """One slot of the `w2m2w-heavy` limit on a shared server: model stages run one at a time
+    across flows. Not on the temporary server of one `w2m2w full`, which runs one flow (and whose
+    database would keep the slot of a killed run taken, so that the next run waited for ever)."""
     from prefect.settings import PREFECT_API_URL
 
-    _ensure_limit(PREFECT_API_URL.value())
+    from flows.server import TEMPORARY_URLS
+
+    url = PREFECT_API_URL.value()
+    if url in TEMPORARY_URLS:
+        return contextlib.nullcontext()
+    _ensure_limit(url)
     return concurrency(HEAVY, occupy=1, strict=False)
 
 

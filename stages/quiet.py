@@ -31,6 +31,7 @@ def configure(verbose: bool) -> None:
         return
     for name in LIBRARY_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)  # e.g. "triggered tf.function retracing"
     if _drop_irrelevant not in root.filters:
         root.addFilter(_drop_irrelevant)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

@@ -140,27 +140,54 @@ def test_transcribe_reports_each_bad_recording_and_writes_the_good_ones(checkpoi
     assert text.splitlines()[0].startswith("transcribe: 2 written, 0 skipped (already done), 7 failed")
 
 
-@pytest.mark.parametrize("kind", ["missing", "folder", "truncated", "wav", "composer"])
+@pytest.mark.parametrize("kind", ["missing", "folder", "truncated", "wav", "composer", "lambda"])
 def test_a_bad_checkpoint_fails_once_before_anything_is_written(kind, checkpoints, tmp_path, capsys):
     inputs, out = tmp_path / "in", tmp_path / "out"
     inputs.mkdir()
     soundfile.write(inputs / "good.wav", tone(1.0), 16_000)
     checkpoint = {"missing": tmp_path / "nope.keras", "folder": tmp_path,
                   "truncated": tmp_path / "cut.keras", "wav": inputs / "good.wav",
-                  "composer": checkpoints / "composer.keras"}[kind]
+                  "composer": checkpoints / "composer.keras", "lambda": tmp_path / "lambda.keras"}[kind]
     if kind == "truncated":
         data = (checkpoints / "transcriber.keras").read_bytes()
         checkpoint.write_bytes(data[: len(data) // 2])
+    if kind == "lambda":  # code in a Lambda layer: Keras' safe mode refuses to load it, never runs it
+        import keras
+
+        checkpoint = tmp_path / "lambda.keras"
+        marker = tmp_path / "ran"
+        touches = eval(f"lambda x: x + len(str(__import__('pathlib').Path({str(marker)!r}).touch()))")  # noqa: S307
+        keras.Sequential([keras.Input((1,)), keras.layers.Lambda(touches)]).save(checkpoint)
+        marker.unlink()
     fragment = {"missing": "not found", "folder": "is a folder", "truncated": "not a .keras file",
-                "wav": "not a .keras file", "composer": "not a transcriber checkpoint"}[kind]
+                "wav": "not a .keras file", "composer": "not a transcriber checkpoint",
+                "lambda": "cannot load the transcriber checkpoint"}[kind]
     status, text, err = run(["transcribe", str(inputs), str(out), "--checkpoint", str(checkpoint)], capsys)
     assert status == 2
     assert_one_line_error(err, fragment)
+    assert not (tmp_path / "ran").exists()
     assert not text and not (out / "transcribe.stage.json").exists() and not list(out.rglob("*.midi"))
     # The right checkpoint then works in the same folder: no configuration was recorded.
     status, text, _ = run(["transcribe", str(inputs), str(out), "--checkpoint",
                            str(checkpoints / "transcriber.keras")], capsys)
     assert status == 0 and (out / "good.midi").is_file()
+
+
+def test_the_rescorer_decides_far_from_its_threshold_without_overflow():
+    import warnings
+
+    from transcribe.rescore import NUM_FEATURES, build_rescorer, note_probabilities
+
+    rescorer = build_rescorer(np.random.default_rng(0).normal(size=(16, NUM_FEATURES)).astype(np.float32), 0.1)
+    rescorer.logit.kernel.assign(np.zeros(rescorer.logit.kernel.shape, np.float32))
+    probs = {name: np.random.default_rng(1).uniform(0, 1, (40, 88)).astype(np.float32)
+             for name in ("onsets", "frames", "offsets", "velocities")}
+    for bias, expected in ((-1e4, 0.0), (1e4, 1.0)):
+        rescorer.logit.bias.assign([bias])
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # np.exp overflowed here for logits far below 0
+            _, note_probs = note_probabilities(rescorer, probs)
+        assert len(note_probs) and np.all(note_probs == expected)
 
 
 def test_transcribe_command_errors_are_one_line_and_fast(checkpoints, tmp_path, capsys):
