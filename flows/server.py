@@ -34,19 +34,32 @@ def prefect_api(startup_timeout_s: float = 180.0) -> Iterator[str | None]:
     if PREFECT_API_URL.value():
         yield None
         return
-    port = _free_port()
-    process = subprocess.Popen([sys.executable, "-m", "flows.server", str(os.getpid()), str(port)],
-                               stdin=subprocess.DEVNULL, start_new_session=True,  # Ctrl-C reaches us, we stop it
-                               env={**os.environ, "PREFECT_UI_ENABLED": "false"})
-    try:
+    for attempt in range(3):  # another process may take the free port before the server binds it
+        port = _free_port()
         url = f"http://127.0.0.1:{port}/api"
-        _wait_until_healthy(process, url, startup_timeout_s)
+        process = subprocess.Popen([sys.executable, "-m", "flows.server", str(os.getpid()), str(port)],
+                                   stdin=subprocess.DEVNULL, start_new_session=True,  # Ctrl-C reaches us: we stop it
+                                   env={**os.environ, "PREFECT_UI_ENABLED": "false"})
+        try:
+            _wait_until_healthy(process, url, startup_timeout_s)
+            break
+        except ServerExited:
+            if attempt == 2:
+                raise
+        except BaseException:
+            _stop(process)
+            raise
+    try:
         TEMPORARY_URLS.add(url)
         with temporary_settings({PREFECT_API_URL: url}):
             yield url
     finally:
-        TEMPORARY_URLS.discard(f"http://127.0.0.1:{port}/api")
+        TEMPORARY_URLS.discard(url)
         _stop(process)
+
+
+class ServerExited(RuntimeError):
+    """The temporary server ended before it answered."""
 
 
 def _free_port() -> int:
@@ -59,7 +72,7 @@ def _wait_until_healthy(process: subprocess.Popen, url: str, timeout_s: float) -
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"Prefect's temporary server exited at start-up (status {process.returncode}); "
+            raise ServerExited(f"Prefect's temporary server exited at start-up (status {process.returncode}); "
                                "run with -v to see why")
         try:
             with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
