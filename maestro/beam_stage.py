@@ -39,10 +39,10 @@ def run_stage(stage: Stage, inputs: Path | str | Sequence[Path], output_dir: Pat
             results = (pipeline | beam.Create(todo, reshuffle=False) | beam.Reshuffle()
                        | beam.ParDo(RunJob(stage)) | beam.combiners.ToList())
             results | beam.Map(lambda pairs: _store(output_dir, pairs))
-        targets = {str(job.source): [str(path) for path in job.targets.values()] for job in todo}
+        targets = {str(job.source): str(job.main_target) for job in todo}
         for source, error in _load(output_dir):
             if error is None:
-                report.written.extend(targets[source])
+                report.written.append(targets[source])
             else:
                 report.failed.append(FileError(source, error))
     return report

@@ -26,8 +26,8 @@ import numpy as np
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, PredictionResult, RunInference
 
-from maestro.metadata import Record, join_under, select
 from maestro.filesystems import read_bytes, write_json
+from maestro.metadata import Record, join_under, select
 from maestro.preprocess import load_records, pipeline_options
 from stages.contract import InputError, describe_error
 
@@ -117,10 +117,9 @@ class ChunkRecording(beam.DoFn):
         self.root, self.config_json = root, config_json
 
     def process(self, record: Record):
-        from stages.audio import decode_audio
+        from stages.audio import MIN_AUDIO_SECONDS, decode_audio
         from transcribe.config import TranscriberConfig
         from transcribe.features import SILENCE, log_mel
-        from stages.audio import MIN_AUDIO_SECONDS
 
         config = TranscriberConfig.from_dict(json.loads(self.config_json))
         try:

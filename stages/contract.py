@@ -64,6 +64,11 @@ class Job:
     def done(self) -> bool:
         return all(path.exists() for path in self.targets.values())
 
+    @property
+    def main_target(self) -> Path:
+        """The output of the first role (the MIDI of a transcription, the WAV of a synthesis)."""
+        return next(iter(self.targets.values()))
+
 
 @dataclasses.dataclass(frozen=True)
 class FileError:
@@ -201,7 +206,8 @@ class Stage:
             overwrite: bool = False, workers: int = 1, progress: bool | None = None,
             replace_other_config: bool = False) -> StageReport:
         """Run the stage over every input; per-file failures are reported, not raised.
-        `report.written` lists the output files written by this run; `progress` (default: on a
+        `report.written` lists the main output of each input done by this run (none on a rerun
+        that finds everything done), `skipped` and `failed` the inputs; `progress` (default: on a
         terminal only) shows a bar. Outputs of another configuration in `output_dir` are an
         error (StageConfigError), or with `replace_other_config` all made again (a pipeline
         that owns its folders, after its model changed)."""
@@ -236,7 +242,7 @@ class Stage:
                    disable=not todo or not (on_terminal() if progress is None else progress))
         for job, error in self._execute(todo, workers):
             if error is None:
-                report.written.extend(str(path) for path in job.targets.values())
+                report.written.append(str(job.main_target))
             else:
                 report.failed.append(FileError(str(job.source), error))
                 if not bar.disable:  # on a terminal, as it happens; the summary lists them all

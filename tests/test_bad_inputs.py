@@ -438,9 +438,9 @@ def test_render_reads_a_midi_named_like_an_option_as_a_file(tmp_path, capsys, mo
 
 
 def write_rows(root: Path, rows: list[dict]) -> None:
-    from maestro.metadata import FIELDS
-
     import csv
+
+    from maestro.metadata import FIELDS
 
     path = next(root.glob("maestro-v*.csv"))
     with path.open(newline="") as handle:
