@@ -77,9 +77,9 @@ def wave2midi2wave(
     timings: dict[str, float] = {}
     current = Path(input_dir)
 
-    def timed(name, function, *args):
+    def timed(name, function, *args, **kwargs):
         start = time.perf_counter()
-        result = function(*args)
+        result = function(*args, **kwargs)
         timings[name] = round(time.perf_counter() - start, 3)
         return result
 
