@@ -93,7 +93,9 @@ def add_preprocess(commands) -> None:
 
 
 def run_preprocess(args) -> int:
-    check_paths(args.root, args.out)
+    if "://" not in args.root and not Path(args.root).is_dir():
+        raise FileNotFoundError(f"no maestro-v*.csv or maestro-v*.json in {args.root}: no such folder")
+    check_paths(None, args.out)
     from maestro import preprocess
 
     config = preprocess.PreprocessConfig(
