@@ -52,6 +52,7 @@ def run_full(args) -> int:
                                         "synthesizer": args.synthesizer})  # before Prefect and TensorFlow load
     from flows.full import EXAMPLE_RECORDINGS, wave2midi2wave
     from flows.server import prefect_api
+    from stages.contract import write_text_atomic
 
     if not args.verbose:  # a failure is said once, below, not as Prefect's tracebacks
         for name in ("prefect.flow_runs", "prefect.task_runs", "prefect.engine"):
@@ -66,7 +67,7 @@ def run_full(args) -> int:
                                  transcriber=args.transcriber, note_ends=not args.no_note_ends,
                                  composer=args.composer, synthesizer=args.synthesizer,
                                  beam_args=beam_args)
-    (args.out / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    write_text_atomic(args.out / "summary.json", json.dumps(summary, indent=2, default=str) + "\n")
     print("\n".join(summary_lines(summary)))
     failed = sum(len(r.get("failed", [])) for r in summary["stages"].values())
     return 0 if failed == 0 else 1
