@@ -79,9 +79,8 @@ def summary_lines(summary: dict) -> list[str]:
     lines = []
     for name, report in summary["stages"].items():
         seconds = summary["stage_seconds"].get(name)
-        done = "" if report.get("written") else ", nothing new"
         lines.append(f"{name}: {len(report['written'])} written, {len(report['skipped'])} skipped (already done), "
-                     f"{len(report['failed'])} failed{done}" + (f" [{seconds:.1f} s]" if seconds is not None else ""))
+                     f"{len(report['failed'])} failed" + (f" [{seconds:.1f} s]" if seconds is not None else ""))
         lines += [f"  FAILED {error['path']}: {error['reason']}" for error in report["failed"]]
     for measure, figures in (summary.get("report") or {}).items():
         systems = {name: value for name, value in figures.items() if isinstance(value, dict)}
