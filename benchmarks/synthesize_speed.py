@@ -1,51 +1,77 @@
-"""WaveNet generation speed on this CPU, in seconds of audio per wall-clock second, rendering a
-MIDI excerpt through the real stage code (segments in one batch, compiled loop).
+"""WaveNet rendering speed on this CPU, in seconds of audio per wall-clock second, on a --seconds
+excerpt of an ASAP test performance (or the bundled example with --midi):
 
-    python -m benchmarks.synthesize_speed [--checkpoint synthesize/checkpoints/default.keras] [--seconds 30]
+- `steady`: Synthesizer.render once warm (model loaded, graphs traced), the real stage code;
+- `command`: the whole `w2m2w synthesize IN OUT` command on the excerpt, start-up included
+  (Python, TensorFlow, the checkpoint, tracing, writing the WAV).
 
-Writes benchmarks/results/synthesize_speed.json. Without a checkpoint an untrained default model
-is timed (speed does not depend on the weights). For scale: FluidSynth renders about 200-300x
-real time here; a naive WaveNet manages a few hundred samples per second.
+    python benchmarks/synthesize_speed.py [--checkpoint synthesize/checkpoints/default.keras] [--seconds 30]
+
+Writes benchmarks/results/synthesize_speed.json (or `--name`). The figures depend on the load of
+this shared 2-core machine: compare checkpoints in the same run (give several --checkpoint).
 """
 
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
-from benchmarks import record
-from compose.data import window
-from stages.midi import read_note_sequence
-from synthesize.config import SynthesizerConfig
-from synthesize.model import build_model
-from synthesize.stage import Synthesizer
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "midi" / "bach_prelude_bwv846_bars1-8.mid"
+from benchmarks import record  # noqa: E402
+from stages.cli import SHARED_DATA  # noqa: E402
+
+DEFAULT_PIECE = "midi/Chopin/Ballades/1/Ali01.mid"  # an ASAP test performance
+
+
+def measure(checkpoint: Path, midi: Path, seconds: float) -> dict:
+    from compose.data import window
+    from stages.midi import apply_sustain, read_note_sequence, write_midi
+    from synthesize.synthesizer import Synthesizer
+
+    sequence = apply_sustain(read_note_sequence(midi))
+    first = min(note.start_time for note in sequence.notes)
+    excerpt = window(sequence, first, first + seconds)
+    synthesizer = Synthesizer.load(checkpoint)
+    synthesizer.render(window(excerpt, 0.0, 2.0))  # trace
+    start = time.perf_counter()
+    audio = synthesizer.render(excerpt)
+    steady_wall = time.perf_counter() - start
+    audio_seconds = len(audio) / synthesizer.config.sample_rate_hz
+    with tempfile.TemporaryDirectory() as scratch:
+        source = Path(scratch) / "in" / "excerpt.mid"
+        source.parent.mkdir()
+        write_midi(excerpt, source)
+        start = time.perf_counter()
+        subprocess.run([str(ROOT / ".venv" / "bin" / "w2m2w"), "synthesize", str(source.parent), str(Path(scratch) / "out"),
+                        "--checkpoint", str(checkpoint)], check=True, capture_output=True)
+        command_wall = time.perf_counter() - start
+    return {"model": synthesizer.config.name, "architecture": synthesizer.config.architecture,
+            "parameters": synthesizer.model.count_params(), "audio_seconds": round(audio_seconds, 2),
+            "steady_wall_seconds": round(steady_wall, 2),
+            "steady_audio_seconds_per_second": round(audio_seconds / steady_wall, 2),
+            "command_wall_seconds": round(command_wall, 2),
+            "command_audio_seconds_per_second": round(audio_seconds / command_wall, 2)}
 
 
 def main() -> None:
+    from synthesize.synthesizer import DEFAULT_CHECKPOINT
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoint", type=Path)
+    parser.add_argument("--checkpoint", type=Path, nargs="+", default=[DEFAULT_CHECKPOINT])
+    parser.add_argument("--midi", type=Path, default=SHARED_DATA / "asap" / DEFAULT_PIECE)
     parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--name", default="synthesize_speed")
     args = parser.parse_args()
-    synthesizer = (Synthesizer.load(args.checkpoint) if args.checkpoint
-                   else Synthesizer(build_model(SynthesizerConfig.default())))
-    excerpt = window(read_note_sequence(EXAMPLE), 0.0, args.seconds)
-    synthesizer.render(window(excerpt, 0.0, 2.0))  # compile
-    start = time.perf_counter()
-    audio = synthesizer.render(excerpt)
-    wall = time.perf_counter() - start
-    seconds = len(audio) / synthesizer.config.sample_rate_hz
-    record.save("synthesize_speed", {
-        "model": synthesizer.config.name,
-        "parameters": synthesizer.model.count_params(),
-        "receptive_field_samples": synthesizer.config.receptive_field,
-        "audio_seconds": round(seconds, 2),
-        "wall_seconds": round(wall, 2),
-        "audio_seconds_per_second": round(seconds / wall, 2),
-        "samples_per_second": round(seconds * synthesizer.config.sample_rate_hz / wall),
-    }, notes="Whole render: conditioning stack, segments of 2 s in one batch, compiled (XLA) sampling loop, joins.")
+    figures = {str(checkpoint): measure(checkpoint, args.midi, args.seconds) for checkpoint in args.checkpoint}
+    record.save(args.name, {"midi": str(args.midi), "seconds": args.seconds, "checkpoints": figures},
+                notes="steady: Synthesizer.render once warm; command: the whole `w2m2w synthesize` on the excerpt, "
+                      "start-up included. Shared 2-core CPU, other jobs running.")
 
 
 if __name__ == "__main__":

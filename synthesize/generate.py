@@ -19,6 +19,7 @@ from keras import ops
 from stages.compiled import compiled
 from synthesize.mixture import mulaw_decode, sample_logistic_mixture, sample_mulaw
 from synthesize.model import WaveNet
+from synthesize.parallel import ParallelWaveNet  # noqa: F401 (registered for loading checkpoints)
 
 
 class Generator:
