@@ -57,7 +57,10 @@ def _decoded_blocks(path: Path, sample_rate_hz: int, offset_seconds: float, dura
         with native_stderr_silenced():  # mpg123 writes "Note: Illegal Audio-MPEG-Header" on bad MP3
             sound = soundfile.SoundFile(path)
     except soundfile.LibsndfileError as error:
-        yield resample(*_decode_otherwise(path, offset_seconds, duration_seconds, error.error_string), sample_rate_hz)
+        reason = error.error_string
+        if reason.startswith("File does not exist"):  # libsndfile's words for a file it cannot parse
+            reason = "not a format it reads"
+        yield resample(*_decode_otherwise(path, offset_seconds, duration_seconds, reason), sample_rate_hz)
         return
     with sound:
         rate = sound.samplerate
@@ -82,7 +85,7 @@ def _decode_otherwise(path: Path, offset_seconds: float, duration_seconds: float
     import librosa
 
     try:
-        with warnings.catch_warnings():  # "PySoundFile failed. Trying audioread instead.": said below
+        with warnings.catch_warnings(), native_stderr_silenced():  # "PySoundFile failed...": said below
             warnings.simplefilter("ignore")
             data, rate = librosa.load(path, sr=None, mono=True, offset=offset_seconds, duration=duration_seconds,
                                       dtype=np.float32)
@@ -90,6 +93,8 @@ def _decode_otherwise(path: Path, offset_seconds: float, duration_seconds: float
         import shutil
 
         other = " ".join(str(error).split()) or type(error).__name__
+        if type(error).__name__ == "NoBackendError":
+            other = "no other decoder reads it"
         if shutil.which("ffmpeg") is None:
             other += "; ffmpeg, which reads more formats, is not installed"
         raise InputError(f"cannot decode audio (libsndfile: {libsndfile_reason}; {other})") from error
