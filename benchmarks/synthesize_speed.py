@@ -5,7 +5,7 @@ excerpt of an ASAP test performance (or the bundled example with --midi):
 - `command`: the whole `w2m2w synthesize IN OUT` command on the excerpt, start-up included
   (Python, TensorFlow, the checkpoint, tracing, writing the WAV).
 
-    python benchmarks/synthesize_speed.py [--checkpoint synthesize/checkpoints/default.keras] [--seconds 30]
+    python -m benchmarks.synthesize_speed [--checkpoint synthesize/checkpoints/default.keras] [--seconds 30]
 
 Writes benchmarks/results/synthesize_speed.json (or `--name`). The figures depend on the load of
 this shared 2-core machine: compare checkpoints in the same run (give several --checkpoint).
@@ -15,16 +15,14 @@ from __future__ import annotations
 
 import argparse
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from benchmarks import record
+from stages.cli import SHARED_DATA
 
-from benchmarks import record  # noqa: E402
-from stages.cli import SHARED_DATA  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 DEFAULT_PIECE = "midi/Chopin/Ballades/1/Ali01.mid"  # an ASAP test performance
 
@@ -48,8 +46,9 @@ def measure(checkpoint: Path, midi: Path, seconds: float) -> dict:
         source.parent.mkdir()
         write_midi(excerpt, source)
         start = time.perf_counter()
-        subprocess.run([str(ROOT / ".venv" / "bin" / "w2m2w"), "synthesize", str(source.parent), str(Path(scratch) / "out"),
-                        "--checkpoint", str(checkpoint)], check=True, capture_output=True)
+        command = [str(ROOT / ".venv" / "bin" / "w2m2w"), "synthesize", str(source.parent),
+                   str(Path(scratch) / "out"), "--checkpoint", str(checkpoint)]
+        subprocess.run(command, check=True, capture_output=True)
         command_wall = time.perf_counter() - start
     return {"model": synthesizer.config.name, "architecture": synthesizer.config.architecture,
             "parameters": synthesizer.model.count_params(), "audio_seconds": round(audio_seconds, 2),

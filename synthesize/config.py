@@ -120,8 +120,9 @@ class SynthesizerConfig(JsonConfig):
     @classmethod
     def autoregressive(cls) -> "SynthesizerConfig":
         """The autoregressive WaveNet shipped before the parallel generator (trained on FluidR3_GM)."""
-        return cls(name="autoregressive", upsampling="linear", harmonics=4, audio_gain=16.0, dither_lsb=1.0, input_noise_lsb=400.0,
-                   learning_rate=1e-3, sampling_temperature=0.05, output_rms_lsb=450.0, render_grid_samples=64)  # chosen on validation round trips
+        return cls(name="autoregressive", upsampling="linear", harmonics=4, audio_gain=16.0, dither_lsb=1.0,
+                   input_noise_lsb=400.0, learning_rate=1e-3, sampling_temperature=0.05, output_rms_lsb=450.0,
+                   render_grid_samples=64)  # chosen on validation round trips
 
     @classmethod
     def tiny(cls) -> "SynthesizerConfig":

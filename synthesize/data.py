@@ -47,7 +47,6 @@ def crop_inputs(recording: Recording, start: int, length: int, config: Synthesiz
     multiples of samples_per_frame. With `rng`, the audio gets the config's dither and the past samples
     its input noise. A parallel config's inputs hold "noise" (length,) instead of "audio", and its
     targets are the samples themselves."""
-    spf = config.samples_per_frame
     if config.architecture == "parallel":
         return parallel_crop_inputs(recording, start, length, config, margin_frames, rng)
     with soundfile.SoundFile(recording.audio_path) as sound:

@@ -34,7 +34,8 @@ def inharmonicity(pitch: np.ndarray) -> np.ndarray:
 
 
 def harmonic_excitation(notes: np.ndarray, start: int, length: int, sample_rate_hz: int, harmonics: int,
-                        decays: tuple[float, ...] = (1.0,), release: bool = False, stretched: bool = False) -> np.ndarray:
+                        decays: tuple[float, ...] = (1.0,), release: bool = False,
+                        stretched: bool = False) -> np.ndarray:
     """(length, 2 * harmonics * len(decays)) float32 for samples [start, start + length) of the
     notes' timeline (start may be negative). Channels: for each decay d (a multiple of
     decay_seconds), sin and cos of harmonics 1..H. `release`: each note fades with release_seconds

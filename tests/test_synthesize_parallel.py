@@ -66,7 +66,8 @@ def test_segmented_rendering_equals_one_pass_over_the_piece():
         return harmonic_excitation(piece, first, length, RATE, TINY.harmonics, TINY.excitation_decays, True, True)
 
     whole = ParallelGenerator(model, segment_samples=frames * 64 + 640, temperature=0.7).run(roll, excitation, seed=3)
-    pieces = ParallelGenerator(model, segment_samples=5 * 64, batch_segments=3, temperature=0.7).run(roll, excitation, seed=3)
+    segmented = ParallelGenerator(model, segment_samples=5 * 64, batch_segments=3, temperature=0.7)
+    pieces = segmented.run(roll, excitation, seed=3)
     assert whole.shape == pieces.shape == (frames * 64,)
     # The same noise: drawn for the whole timeline, scaled by the temperature.
     np.testing.assert_allclose(pieces, whole, atol=1e-5)
