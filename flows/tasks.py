@@ -6,7 +6,7 @@ nothing, a changed recording or model recomputes, and a killed run resumes: fini
 from their persisted results and an unfinished stage skips the files it already wrote. A
 checkpoint counts with every file beside it that shares its name (`default.keras` with
 `default.rescorer.keras`, holding the note-end network, and `default.json`), and every key
-holds the code's version, so a new model file or an upgrade never serves an old result.
+holds the installed version, so a new model file or an upgrade never serves an old result.
 Heavy tasks share a concurrency limit (created on first use); failures retry only when they may
 be transient (never a missing input, a bad parameter or a full disk).
 """
@@ -22,8 +22,6 @@ from typing import Any
 
 from prefect import task
 from prefect.concurrency.sync import concurrency
-
-from stages.cli import REPO
 
 HEAVY = "w2m2w-heavy"  # a global concurrency limit: model stages one at a time by default
 
@@ -50,20 +48,14 @@ def companions(checkpoint: Path) -> list[Path]:
 
 @functools.lru_cache(maxsize=1)
 def code_version() -> str:
-    """The installed version and a hash of the source of every package: results of older code
-    are not served by newer code."""
+    """The installed version of wave2midi2wave: results of an older release are not served by a
+    newer one. (Not a hash of the source: an edit in a checkout would then undo every cache.)"""
     import importlib.metadata
 
     try:
-        version = importlib.metadata.version("wave2midi2wave")
+        return importlib.metadata.version("wave2midi2wave")
     except importlib.metadata.PackageNotFoundError:
-        version = "unknown"
-    digest = hashlib.sha256(version.encode())
-    for package in ("stages", "transcribe", "compose", "synthesize", "maestro", "flows"):
-        for source in sorted((REPO / package).rglob("*.py")):
-            digest.update(source.relative_to(REPO).as_posix().encode())
-            digest.update(source.read_bytes())
-    return f"{version}+{digest.hexdigest()[:16]}"
+        return "unknown"
 
 
 def content_key(context, parameters: dict[str, Any]) -> str:
