@@ -415,6 +415,39 @@ def test_flow_checks_parameters_first_and_retries_only_what_may_be_transient(tmp
         assert may_be_transient(None, None, Failed(data=error)), error
 
 
+def test_flow_cache_key_covers_every_file_the_model_loads_and_the_version(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    import flows.tasks
+    from flows.tasks import content_key
+
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.wav").write_bytes(b"audio")
+    models = tmp_path / "models"
+    models.mkdir()
+    checkpoint = models / "default.keras"
+    checkpoint.write_bytes(b"transcriber")
+    context = SimpleNamespace(task=SimpleNamespace(name="transcribe"))
+    parameters = {"inputs": tmp_path / "in", "out": tmp_path / "out", "checkpoint": checkpoint, "note_ends": True}
+
+    def key() -> str:
+        return content_key(context, parameters)
+
+    first = key()
+    (models / "other.keras").write_bytes(b"another model")  # not this checkpoint's
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "a.midi").write_bytes(b"an output")  # what the task writes is not what it reads
+    assert key() == first
+    changed = []
+    for name, data in (("default.rescorer.keras", b"rescorer"), ("default.rescorer.keras", b"new rescorer"),
+                       ("default.json", b"{}"), ("default.keras", b"retrained")):
+        (models / name).write_bytes(data)
+        changed.append(key())
+    assert len({first, *changed}) == 5
+    monkeypatch.setattr(flows.tasks, "code_version", lambda: "99.0")
+    assert key() != changed[-1]
+
+
 # -- maestro render, preprocess, retranscribe ------------------------------------------------
 
 def test_render_reads_a_midi_named_like_an_option_as_a_file(tmp_path, capsys, monkeypatch):
