@@ -306,6 +306,7 @@ def run(root: str, out: str, checkpoint: str, config: RetranscribeConfig = Retra
         model = load_checkpoint(lambda: keras.saving.load_model(checkpoint, compile=False), checkpoint, "transcriber")
         require_config(model, TranscriberConfig, checkpoint, "transcriber")
         transcriber_config = model.config
+    remove_partials(out)
     todo = pending(records, out)
     if todo:
         options, runner = pipeline_options(beam_args)
@@ -322,6 +323,15 @@ def run(root: str, out: str, checkpoint: str, config: RetranscribeConfig = Retra
             failures += json.loads(handle.read())["failed"]
         FileSystems.delete([failed_path])
     return summarize(records, out, failures, refused=refused)
+
+
+def remove_partials(out: str) -> None:
+    """Delete what a killed run left half-written in a local OUT (`*.partial`, `.failed.partial.json`)."""
+    if "://" in out or not Path(out).is_dir():
+        return
+    for path in Path(out).rglob("*.partial"):
+        path.unlink(missing_ok=True)
+    (Path(out) / ".failed.partial.json").unlink(missing_ok=True)
 
 
 def summarize(records: Sequence[Record], out: str, failures: list, refused: int = 0) -> dict:

@@ -526,6 +526,9 @@ def test_retranscribe_never_writes_outside_its_output_folder(rendered, checkpoin
                       row("test", str(root / record.audio_filename), record.midi_filename),
                       row("test", f"{year}/short.wav", record.midi_filename)])
     before = snapshot(root)
+    stale = root / "rt" / year / f"{name}.midi.partial"  # left by a killed run
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"MThd")
     status, text, _ = run(["maestro", "retranscribe", str(root), str(root / "rt"), "--splits", "test",
                            "--checkpoint", str(checkpoints / "transcriber.keras"),
                            "--direct_num_workers=1", "--direct_running_mode=in_memory"], capsys)
@@ -536,7 +539,7 @@ def test_retranscribe_never_writes_outside_its_output_folder(rendered, checkpoin
     assert "absolute path" in found[str(root / record.audio_filename)]
     assert "too short" in found[f"{year}/short.wav"]
     assert snapshot(root) == {**before, **{k: v for k, v in snapshot(root).items() if k.startswith("rt/")}}
-    assert (root / "rt" / year / f"{name}.midi").is_file()
+    assert (root / "rt" / year / f"{name}.midi").is_file() and not stale.exists()
     assert_clean(root / "rt")
 
 
