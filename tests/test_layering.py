@@ -131,3 +131,23 @@ def test_the_checker_sees_imports_inside_functions(tmp_path):
     module = tmp_path / "m.py"
     module.write_text("import os\n\ndef f():\n    from transcribe.transcriber import Transcriber\n")
     assert imports(module) == [("os", 1), ("transcribe", 4)]
+
+
+def python_files() -> list[Path]:
+    """Every Python file of the project (not the virtualenv, runs or data)."""
+    skipped = {".venv", "runs", "data", ".git"}
+    return sorted(p for p in REPO.rglob("*.py") if not skipped & set(p.relative_to(REPO).parts))
+
+
+def test_no_module_edits_sys_path_and_tests_import_no_scripts():
+    wrong = []
+    for path in python_files():
+        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Attribute) and node.attr == "path" and isinstance(node.value, ast.Name)
+                    and node.value.id == "sys"):
+                wrong.append(f"{path.relative_to(REPO)}:{node.lineno} uses sys.path")
+        if path.parts[-2] == "tests":
+            wrong += [f"{path.relative_to(REPO)}:{line} imports scripts" for name, line in imports(path)
+                      if name == "scripts"]
+    assert not wrong, "\n".join(wrong)
