@@ -44,16 +44,19 @@ def nll_per_event(model: keras.Model, pieces: Sequence[NoteSequence], length: in
     return {**token_nll_per_event(model, [piece_tokens(p) for p in pieces], length, batch_size), "pieces": len(pieces)}
 
 
-def _batches(pieces: Sequence[np.ndarray], length: int, batch_size: int):
+def _batches(pieces: Sequence[np.ndarray], length: int, batch_size: int,
+             prefixes: Sequence[np.ndarray] | None = None):
     """(padded (batch_size, length + 1) tokens, [(piece index, chunk, whether it starts its
-    piece)]) for each batch of chunks; a fixed shape, traced once."""
-    chunked = [(index, c, number == 0) for index, tokens in enumerate(pieces)
-               for number, c in enumerate(chunks(tokens, length)) if len(c) > 1]
+    piece, how many conditioning tokens lead it)]) for each batch of chunks; a fixed shape, traced
+    once. With `prefixes`, each chunk of a piece is shorter by its prefix and led by it."""
+    leads = [np.asarray(prefixes[i] if prefixes is not None else [], np.int32) for i in range(len(pieces))]
+    chunked = [(index, c, number == 0, len(leads[index])) for index, tokens in enumerate(pieces)
+               for number, c in enumerate(chunks(tokens, length - len(leads[index]))) if len(c) > 1]
     for first in range(0, len(chunked), batch_size):
         group = chunked[first: first + batch_size]
         padded = np.full((batch_size, length + 1), PAD, np.int32)
-        for i, (_, chunk, _) in enumerate(group):
-            padded[i, : len(chunk)] = chunk
+        for i, (index, chunk, _, lead) in enumerate(group):
+            padded[i, : lead + len(chunk)] = np.concatenate([leads[index], chunk])
         yield padded, group
 
 
@@ -63,7 +66,7 @@ def scored_chunks(model: keras.Model, pieces: Sequence[np.ndarray], length: int,
     batch_size = batch_size or max(1, BATCH_TOKENS // length)
     for padded, group in _batches(pieces, length, batch_size):
         log_probs = log_softmax(np.asarray(model.predict_on_batch(padded[:, :-1]), np.float64))
-        for (_, chunk, start_of_piece), chunk_log_probs in zip(group, log_probs):
+        for (_, chunk, start_of_piece, _), chunk_log_probs in zip(group, log_probs):
             yield chunk, start_of_piece, chunk_log_probs[: len(chunk) - 1]
 
 
@@ -86,12 +89,17 @@ def target_log_probs(model: keras.Model):
 
 
 def token_nll_per_event(model: keras.Model, pieces: Sequence[np.ndarray], length: int | None = None,
-                        batch_size: int | None = None, in_grammar: bool = True, per_piece: bool = False) -> dict:
+                        batch_size: int | None = None, in_grammar: bool = True, per_piece: bool = False,
+                        prefixes: Sequence[np.ndarray] | None = None) -> dict:
     """nll_per_event of pieces given as tokens (each ending with END). Without `in_grammar` no
     figure in the grammar (that needs note-seq, which an accelerator machine may lack), and the
     log-probabilities are gathered where the model runs. `per_piece`: also each piece's summed
-    NLL and events (`piece_nll`, `piece_events`), for intervals over pieces."""
+    NLL and events (`piece_nll`, `piece_events`), for intervals over pieces. `prefixes`: each
+    piece's conditioning tokens (compose.conditioning.prefix), leading each of its chunks (not
+    with `in_grammar`); the events scored are those scored without them."""
     length = length or model.config.sequence_length
+    if prefixes is not None and in_grammar:
+        raise ValueError("conditioned scoring gives the raw figure only: in_grammar=False")
     piece_nll, piece_grammar_nll, piece_events = (np.zeros(len(pieces)) for _ in range(3))
     if in_grammar:
         from compose.grammar import invalid_after
@@ -109,10 +117,10 @@ def token_nll_per_event(model: keras.Model, pieces: Sequence[np.ndarray], length
             piece_events[index] += len(targets)
     else:
         score = target_log_probs(model)
-        for padded, group in _batches(pieces, length, batch_size or max(1, BATCH_TOKENS // length)):
+        for padded, group in _batches(pieces, length, batch_size or max(1, BATCH_TOKENS // length), prefixes):
             picked = np.asarray(score(padded[:, :-1], padded[:, 1:]), np.float64)
-            for (index, chunk, _), row in zip(group, picked):
-                piece_nll[index] -= float(row[: len(chunk) - 1].sum())
+            for (index, chunk, _, lead), row in zip(group, picked):
+                piece_nll[index] -= float(row[lead: lead + len(chunk) - 1].sum())
                 piece_events[index] += len(chunk) - 1
     events = int(piece_events.sum())
     result = {"nll_per_event": float(piece_nll.sum()) / max(events, 1)}

@@ -504,6 +504,7 @@ def test_the_paper_config_is_the_papers_model():
 def test_fast_scoring_and_intervals_over_pieces(tmp_path):
     from compose.data import piece_tokens
     from compose.evaluate import bootstrap_interval, token_nll_per_event
+    from compose.growth import extend_vocabulary
 
     model = build_model(dataclasses.replace(TINY, attention_span=16))
     pieces = [piece_tokens(apply_sustain(read_note_sequence(make_midi(tmp_path / f"{i}.mid", phrase(i, 5.0)))))
@@ -512,6 +513,12 @@ def test_fast_scoring_and_intervals_over_pieces(tmp_path):
     fast = token_nll_per_event(model, pieces, 32, in_grammar=False, per_piece=True)
     assert fast["nll_per_event"] == pytest.approx(slow["nll_per_event"], abs=1e-5) and fast["events"] == slow["events"]
     np.testing.assert_allclose(fast["piece_nll"], slow["piece_nll"], rtol=1e-5)
+    # Conditioning tokens lead each chunk and are not scored: no prefix, the same figure.
+    empty = token_nll_per_event(model, pieces, 32, in_grammar=False, prefixes=[np.zeros(0, np.int32)] * 3)
+    assert empty["nll_per_event"] == pytest.approx(fast["nll_per_event"], abs=1e-6)
+    led = token_nll_per_event(extend_vocabulary(model), pieces, 32, in_grammar=False,
+                              prefixes=[np.array([VOCAB_SIZE + 4, VOCAB_SIZE + 18], np.int32)] * 3)
+    assert led["events"] == fast["events"] and led["nll_per_event"] != pytest.approx(fast["nll_per_event"], abs=1e-6)
     low, high = bootstrap_interval(fast["piece_nll"], fast["piece_events"])
     assert low <= fast["nll_per_event"] <= high and low < high
     # One group holding every piece: no spread to draw from.
