@@ -20,10 +20,12 @@ def add_synthesize(commands) -> None:
     parser.add_argument("--seed", type=int, default=0, help="sampling seed: the same seed, the same audio")
     parser.add_argument("--temperature", type=float,
                         help="sampling temperature: 1 samples the learned distribution, 0 takes its likeliest "
-                             "value without noise (default: the checkpoint's)")
+                             "value without noise; for the parallel generator, the scale of its input noise "
+                             "(default: the checkpoint's)")
     parser.add_argument("--level", type=float, metavar="STEPS",
-                        help="RMS level of each rendered piece, in 16-bit steps (450 is about -37 dBFS, the "
-                             "level of the training renders); 0 keeps the level as sampled (default: the checkpoint's)")
+                        help="RMS level of each rendered piece, in 16-bit steps (450 is about -37 dBFS, 3,300 "
+                             "about -20 dBFS, the level of the Salamander training renders); 0 keeps the level as "
+                             "generated (default: the checkpoint's)")
     parser.add_argument("--max-seconds", type=positive_float, default=1200.0,
                         help="refuse pieces longer than this, sustain included (default: 1200, hours of CPU time)")
     parser.add_argument("--overwrite", action="store_true")

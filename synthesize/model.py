@@ -171,6 +171,9 @@ class WaveNet(keras.Model):
 
 
 def build_model(config: SynthesizerConfig) -> WaveNet:
+    """The WaveNet of the config, built; a parallel config's is synthesize.parallel's generator."""
+    if config.architecture == "parallel":
+        return _parallel.build_parallel(config)
     model = WaveNet(config, name=f"wavenet_{config.name}")
     margin = sum(config.context_dilations)
     inputs = {"audio": np.zeros((1, config.samples_per_frame), np.float32),
@@ -242,3 +245,7 @@ def compile_model(model: WaveNet) -> WaveNet:
                                       ema_momentum=c.weight_average_momentum)
     model.compile(optimizer=optimizer, loss=loss)
     return model
+
+
+# Loading any synthesizer checkpoint imports this module: register the parallel generator too.
+from synthesize import parallel as _parallel  # noqa: E402,F401
