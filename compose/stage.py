@@ -14,8 +14,16 @@ from compose.data import window
 from compose.tokens import decode
 from stages.checkpoints import check_checkpoint, load_checkpoint, require_config
 from stages.contract import InputError, Job, Stage, content_id, on_terminal, partial_path
-from stages.midi import (MAX_NOTE_SECONDS, MIDI_SUFFIXES, NoteSequence, apply_sustain, notes_from_sequence, playable,
-                         read_note_sequence, write_midi)
+from stages.midi import (
+    MAX_NOTE_SECONDS,
+    MIDI_SUFFIXES,
+    NoteSequence,
+    apply_sustain,
+    notes_from_sequence,
+    playable,
+    read_note_sequence,
+    write_midi,
+)
 from stages.plots import plot_piano_rolls
 
 
@@ -30,7 +38,8 @@ def split_at_primer_end(composed: NoteSequence, primer_end_s: float) -> tuple[np
 def plot_composition(path: Path, composed: NoteSequence, primer_end_s: float, title: str) -> Path:
     """A piano roll of a continuation: the primer's notes grey, the new ones coloured by velocity."""
     primer, new = split_at_primer_end(composed, primer_end_s)
-    return plot_piano_rolls(path, primer, new, title=title, caption="grey: primer, outlines: new music, colour: velocity")
+    return plot_piano_rolls(path, primer, new, title=title,
+                            caption="grey: primer, outlines: new music, colour: velocity")
 
 
 class ComposeStage(Stage):

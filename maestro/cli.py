@@ -136,7 +136,8 @@ def run_retranscribe(args) -> int:
     config = retranscribe.RetranscribeConfig(args.splits, args.years, args.composers, args.batch_size,
                                              note_ends=not args.no_note_ends)
     summary = retranscribe.run(args.root, args.out, args.checkpoint or str(DEFAULT_CHECKPOINT), config, args.beam_args)
-    print(f"{summary['transcribed']} of {summary['recordings']} recordings transcribed, {summary['failed_count']} failed")
+    print(f"{summary['transcribed']} of {summary['recordings']} recordings transcribed, "
+          f"{summary['failed_count']} failed")
     for path, reason in summary["failed"]:
         print(f"  FAILED {path}: {reason}")
     if summary["mean"]:

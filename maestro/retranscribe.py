@@ -272,11 +272,13 @@ def build(pipeline: beam.Pipeline, root: str, out: str, records: Sequence[Record
     chunks = (pipeline
               | "Records" >> beam.Create(list(records), reshuffle=False)
               | "Spread" >> beam.Reshuffle()
-              | "Chunk" >> beam.ParDo(ChunkRecording(root, transcriber_config.to_json())).with_outputs(FAILED, main="windows"))
+              | "Chunk" >> beam.ParDo(ChunkRecording(root, transcriber_config.to_json()))
+                            .with_outputs(FAILED, main="windows"))
     rows = (chunks.windows
             | "Transcribe" >> RunInference(KeyedModelHandler(TranscriberHandler(checkpoint, batch_size)))
-            | "KeepCentres" >> beam.Map(keep_centre, transcriber_config.onset_threshold, transcriber_config.frame_threshold,
-                                            transcriber_config.offset_threshold, transcriber_config.offset_frame_gate,
+            | "KeepCentres" >> beam.Map(keep_centre, transcriber_config.onset_threshold,
+                                            transcriber_config.frame_threshold, transcriber_config.offset_threshold,
+                                            transcriber_config.offset_frame_gate,
                                             rescorer is not None)
             | "PerRecording" >> beam.GroupByKey()
             | "Write" >> beam.ParDo(WriteTranscription(root, out, {r.audio_filename: r for r in records},

@@ -78,7 +78,8 @@ class SynthesizerConfig(JsonConfig):
     # Training: random crops (with teacher forcing for the autoregressive WaveNet).
     crop_samples: int = 4_096  # many short crops: more updates per CPU hour; the receptive field is 511
     batch_size: int = 8
-    learning_rate: float = 1e-4  # at gain 1, 1e-3 and 3e-4 diverged within 750 steps; `default` (gain 16) trains at 1e-3
+    # At gain 1, 1e-3 and 3e-4 diverged within 750 steps; `default` (gain 16) trains at 1e-3.
+    learning_rate: float = 1e-4
     decay_steps: int = 20_000
     decay_rate: float = 0.5
     clip_norm: float = 1.0

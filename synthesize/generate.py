@@ -34,7 +34,8 @@ class Generator:
 
     def _sample(self, params, uniforms):
         if self.config.output == "logistic":
-            return sample_logistic_mixture(params, self.config.mixtures, uniforms[:, 0], uniforms[:, 1], self.temperature)
+            return sample_logistic_mixture(params, self.config.mixtures, uniforms[:, 0], uniforms[:, 1],
+                                           self.temperature)
         return mulaw_decode(sample_mulaw(params, uniforms[:, 0], self.temperature))
 
     def _chunk_loop(self, conditioning, uniforms, previous, queues, start):

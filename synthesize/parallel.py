@@ -44,7 +44,8 @@ class ParallelWaveNet(keras.Model):
                                       name=f"dilated_{i}") for i, d in enumerate(self.dilations)]
         self.conditioning = [layers.Conv1D(2 * c.gate_channels, 1, use_bias=False, name=f"conditioning_{i}")
                              for i in range(len(self.dilations))]
-        self.residual = [layers.Conv1D(c.residual_channels, 1, name=f"residual_{i}") for i in range(len(self.dilations))]
+        self.residual = [layers.Conv1D(c.residual_channels, 1, name=f"residual_{i}")
+                         for i in range(len(self.dilations))]
         self.skip = [layers.Conv1D(c.skip_channels, 1, name=f"skip_{i}") for i in range(len(self.dilations))]
         self.head = layers.Conv1D(c.skip_channels, 1, activation="relu", name="head")
         self.out = layers.Conv1D(1, 1, name="out")

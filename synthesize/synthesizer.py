@@ -31,9 +31,9 @@ class Synthesizer:
         self.generator = (ParallelGenerator(model, temperature=temperature) if self.parallel
                           else Generator(model, temperature=temperature))
         self.output_rms_lsb = self.config.output_rms_lsb if output_rms_lsb is None else float(output_rms_lsb)
-        self.segment = int(segment_seconds * self.config.sample_rate_hz) // self.config.samples_per_frame * self.config.samples_per_frame
-        # Enough lead-in to flush the start-up transient out of the receptive field, whole frames.
         spf = self.config.samples_per_frame
+        self.segment = int(segment_seconds * self.config.sample_rate_hz) // spf * spf
+        # Enough lead-in to flush the start-up transient out of the receptive field, whole frames.
         self.lead_in = -(-max(2048, 2 * self.config.receptive_field) // spf) * spf
         self.crossfade = 4 * spf
         self.batch_segments, self.seed = batch_segments, seed
@@ -47,7 +47,8 @@ class Synthesizer:
     def render(self, sequence: NoteSequence, progress: Callable[[float], None] | None = None) -> np.ndarray:
         """(samples,) float32 audio at the model's sample rate."""
         c, spf = self.config, self.config.samples_per_frame
-        notes = snap_to_render_grid(notes_from_sequence(apply_sustain(sequence)), c.render_grid_samples, c.sample_rate_hz)
+        notes = snap_to_render_grid(notes_from_sequence(apply_sustain(sequence)), c.render_grid_samples,
+                                    c.sample_rate_hz)
         roll = performance_roll(notes, c.roll_rate_hz)
         if self.parallel:  # the whole piece in one pass, segments side by side
             report = (lambda samples: progress(samples / c.sample_rate_hz)) if progress else None
@@ -62,7 +63,8 @@ class Synthesizer:
         segments = []
         for group in range(0, len(plan), self.batch_segments):
             spans = plan[group: group + self.batch_segments]
-            rolls = np.stack([padded[first // spf + before - margin: last // spf + before + margin] for first, last in spans])
+            rolls = np.stack([padded[first // spf + before - margin: last // spf + before + margin]
+                              for first, last in spans])
             excitation = None
             if c.harmonics:  # from the whole piece's notes, so phases run on across segments
                 excitation = np.stack([config_excitation(notes, first, last - first, c)

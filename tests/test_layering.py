@@ -35,8 +35,11 @@ DOCUMENTED = {
     ("synthesize/evaluate.py", "transcribe"),
     ("synthesize/evaluate.py", "compose"),
 }
-# Imports against the layering still being moved (batch re-transcription, which uses the
-# transcriber, goes above both maestro and transcribe); each is to leave this set.
+# Imports against the layering not yet moved: batch re-transcription uses the transcriber, so it
+# belongs above both maestro and transcribe (transcribe/dataset.py and evaluate.py read maestro),
+# and while it lives in maestro the two packages import each other (a cycle hidden by imports
+# inside functions). Each entry is to leave this set when its import moves;
+# test_pending_imports_are_still_there fails on an entry that is no longer needed.
 PENDING = {
     ("maestro/retranscribe.py", "transcribe"),
     ("maestro/cli.py", "transcribe"),
@@ -118,6 +121,12 @@ def test_no_import_cycle_between_packages():
         if package not in state:
             cycle = visit(package, [])
             assert cycle is None, "import cycle: " + " -> ".join(cycle[cycle.index(cycle[-1]):])
+
+
+def test_pending_imports_are_still_there():
+    stale = [f"{module} -> {target}" for module, target in sorted(PENDING)
+             if not (REPO / module).is_file() or target not in {name for name, _ in imports(REPO / module)}]
+    assert not stale, "remove from PENDING in tests/test_layering.py: " + ", ".join(stale)
 
 
 def test_model_packages_import_no_orchestration():
