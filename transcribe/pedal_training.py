@@ -1,0 +1,163 @@
+"""Train the pedal network on the transcriber's training cache (transcribe/dataset.py).
+
+The log-mel frames are the transcriber's own cache; the pedal targets are read once more from
+the TFRecords' sequences (their CC 64 events) into `pedal.npy` beside them. Validation: pedal
+F1 on held-out spans, a press matched within 50 ms (`val_pedal_f1`, which picks best.keras).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import keras
+import mir_eval
+import numpy as np
+
+from maestro import tfrecord
+from maestro.examples import decode_transcription
+from stages.training import Monitor, prepare_run, resume, standard_callbacks
+from transcribe.config import TranscriberConfig
+from transcribe.dataset import ShardCache, build_cache
+from transcribe.pedal import (
+    PedalConfig,
+    PedalTranscriber,
+    build_pedal_model,
+    compile_pedal_model,
+    decode_pedal,
+    pedal_intervals,
+    pedal_roll,
+)
+
+ONSET_TOLERANCE_S = 0.05
+
+
+def cache_pedal(shard: Path, cache_folder: Path, frames_per_second: float) -> np.ndarray:
+    """(N, 3) uint8 pedal targets aligned with a shard cache's rows (made once, then read)."""
+    path, stamp_path = cache_folder / "pedal.npy", cache_folder / "pedal.json"
+    stamp = {"source_bytes": shard.stat().st_size, "frames_per_second": frames_per_second}
+    if path.exists() and stamp_path.exists() and json.loads(stamp_path.read_text()) == stamp:
+        return np.load(path, mmap_mode="r")
+    spans = np.load(cache_folder / "spans.npy")
+    rolls = []
+    with shard.open("rb") as handle:
+        for (first, length), data in zip(spans, tfrecord.read_records(handle)):
+            sequence = decode_transcription(data).sequence
+            rolls.append(pedal_roll(pedal_intervals(sequence), int(length), frames_per_second))
+    roll = np.concatenate(rolls) if rolls else np.zeros((0, 3), np.uint8)
+    partial = cache_folder / f".pedal.partial-{os.getpid()}.npy"
+    np.save(partial, roll)
+    os.replace(partial, path)
+    stamp_path.write_text(json.dumps(stamp))
+    return roll
+
+
+def pedal_caches(tfrecord_dir: Path, split: str, cache_dir: Path, front_end: TranscriberConfig):
+    shards = sorted(p for p in Path(tfrecord_dir, "transcription").glob(f"{split}.tfrecord-*")
+                    if not p.name.endswith(".partial"))
+    folders = build_cache(tfrecord_dir, split, cache_dir, front_end)
+    return [(ShardCache.open(folder), cache_pedal(shard, folder, front_end.frames_per_second))
+            for shard, folder in zip(shards, folders)]
+
+
+class PedalCrops(keras.utils.PyDataset):
+    """Batches of random crops of log-mel frames and pedal targets."""
+
+    def __init__(self, caches, config: PedalConfig, steps: int, seed: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.caches, self.config, self.steps = caches, config, steps
+        self.index = [(c, int(first), int(length))
+                      for c, (cache, _) in enumerate(caches) for first, length in cache.spans]
+        lengths = np.array([length for _, _, length in self.index], np.float64)
+        self.weights = lengths / lengths.sum()
+        self.rng = np.random.default_rng(seed)
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def __getitem__(self, step: int):
+        from transcribe.features import SILENCE
+
+        crop = self.config.crop_frames
+        xs, ys = [], []
+        for choice in self.rng.choice(len(self.index), size=self.config.batch_size, p=self.weights):
+            c, first, length = self.index[choice]
+            cache, pedal = self.caches[c]
+            offset = int(self.rng.integers(0, max(1, length - crop + 1)))
+            size = min(crop, length - offset)
+            x = np.full((crop, cache.features.shape[1]), SILENCE, np.float32)
+            y = np.zeros((crop, 3), np.float32)
+            x[:size] = cache.features[first + offset:first + offset + size]
+            y[:size] = pedal[first + offset:first + offset + size]
+            xs.append(x)
+            ys.append(y)
+        return np.stack(xs), np.stack(ys)
+
+
+def pedal_metrics(reference: np.ndarray, estimate: np.ndarray) -> dict[str, float]:
+    """Precision, recall and F1 of pedal presses (within 50 ms), and with releases too
+    (mir_eval's offset rule: within 50 ms or 20% of the press's length)."""
+    if len(reference) == 0 and len(estimate) == 0:
+        return {"pedal/precision": 1.0, "pedal/recall": 1.0, "pedal/f1": 1.0, "pedal-with-release/f1": 1.0}
+    pitch = np.full(len(reference), 100.0)
+    pitch_estimate = np.full(len(estimate), 100.0)
+    ref, est = reference.reshape(-1, 2), estimate.reshape(-1, 2)
+    p, r, f, _ = mir_eval.transcription.precision_recall_f1_overlap(
+        ref, pitch, est, pitch_estimate, onset_tolerance=ONSET_TOLERANCE_S, offset_ratio=None)
+    _, _, f_release, _ = mir_eval.transcription.precision_recall_f1_overlap(
+        ref, pitch, est, pitch_estimate, onset_tolerance=ONSET_TOLERANCE_S, offset_ratio=0.2)
+    return {"pedal/precision": p, "pedal/recall": r, "pedal/f1": f, "pedal-with-release/f1": f_release}
+
+
+class PedalValidation(keras.callbacks.Callback):
+    def __init__(self, caches, frames_per_second: float, spans: int = 32, seed: int = 0):
+        super().__init__()
+        everything = [(c, s) for c, (cache, _) in enumerate(caches) for s in range(len(cache.spans))]
+        chosen = np.random.default_rng(seed).choice(len(everything), size=min(spans, len(everything)), replace=False)
+        self.caches, self.spans, self.fps = caches, [everything[i] for i in sorted(chosen)], frames_per_second
+
+    def on_epoch_end(self, epoch, logs=None):
+        transcriber = PedalTranscriber(self.model, self.fps)
+        scores = []
+        for c, s in self.spans:
+            cache, pedal = self.caches[c]
+            first, length = cache.spans[s]
+            mel = np.asarray(cache.features[first:first + length], np.float32)
+            reference = _intervals_from_roll(np.asarray(pedal[first:first + length]), self.fps)
+            estimate = decode_pedal(transcriber.probabilities(mel), self.model.config, self.fps)
+            if len(reference):
+                scores.append(pedal_metrics(reference, estimate))
+        for key in ("pedal/f1", "pedal-with-release/f1", "pedal/precision", "pedal/recall"):
+            mean = float(np.mean([m[key] for m in scores])) if scores else 0.0
+            logs["val_" + key.replace("/", "_").replace("-", "_")] = mean
+        print(f"\nvalidation (epoch {epoch + 1}): pedal F1 {logs['val_pedal_f1']:.3f}, "
+              f"with release {logs['val_pedal_with_release_f1']:.3f}")
+
+
+def _intervals_from_roll(roll: np.ndarray, frames_per_second: float) -> np.ndarray:
+    """Reference intervals back from a target roll (presses at the roll's edges)."""
+    down = np.concatenate([[0], roll[:, 0].astype(np.int8), [0]])
+    edges = np.flatnonzero(np.diff(down))
+    return (np.stack([edges[::2], edges[1::2]], axis=1) / frames_per_second).reshape(-1, 2)
+
+
+def train_pedal(tfrecord_dir: Path | str, run_dir: Path | str, config: PedalConfig, steps: int,
+                front_end: TranscriberConfig | None = None, steps_per_epoch: int = 250,
+                cache_dir: Path | str | None = None, seed: int = 0) -> keras.Model:
+    """Train the pedal network for `steps` in all (a rerun resumes)."""
+    front_end = front_end or TranscriberConfig.default()
+    run_dir = Path(run_dir)
+    prepare_run(run_dir, config)
+    cache_dir = Path(cache_dir or Path(tfrecord_dir) / "transcription-cache")
+    train_caches = pedal_caches(Path(tfrecord_dir), "train", cache_dir, front_end)
+    valid_caches = pedal_caches(Path(tfrecord_dir), "validation", cache_dir, front_end)
+    model, initial_epoch = resume(run_dir, lambda: build_pedal_model(config, front_end.mel_bins),
+                                  compile_pedal_model, seed)
+    callbacks = [PedalValidation(valid_caches, front_end.frames_per_second, seed=seed),
+                 *standard_callbacks(run_dir, Monitor("val_pedal_f1", "max"))]
+    crops = PedalCrops(train_caches, config, steps_per_epoch, seed=seed + initial_epoch)
+    epochs = max(1, steps // steps_per_epoch)
+    if initial_epoch < epochs:
+        model.fit(crops, epochs=epochs, initial_epoch=initial_epoch, callbacks=callbacks, verbose=2)
+    return model
