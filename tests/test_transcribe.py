@@ -202,8 +202,8 @@ def test_evaluation_scores_each_piece_and_breaks_scores_down_by_soundfont(render
 
     dataset, soundfonts = Dataset.open(rendered), read_soundfonts(rendered)
     train = dataset.select(splits=["train"])
-    assert {soundfonts[r.audio_filename] for r in train} == {"FluidR3_GM", "TimGM6mb"}
-    perfect = next(r for r in train if soundfonts[r.audio_filename] == "TimGM6mb")
+    assert len({soundfonts[r.audio_filename] for r in train}) == 2  # two timbres to break the scores down by
+    perfect = train[0]
 
     class Oracle:  # hears every recording as `perfect`'s MIDI
         config = TINY
