@@ -13,8 +13,9 @@ def add_render(commands) -> None:
     from maestro.soundfonts import TRAINING_SOUNDFONTS
 
     parser = commands.add_parser(
-        "render", help="build a MAESTRO-v3-layout dataset from a folder of MIDI (FluidSynth)",
-        description="Render every performance MIDI under MIDI_DIR with FluidSynth into a "
+        "render", help="build a MAESTRO-v3-layout dataset from a folder of MIDI (FluidSynth, Salamander)",
+        description="Render every performance MIDI under MIDI_DIR (FluidSynth soundfonts or the sampled "
+                    "Salamander grand) into a "
                     "MAESTRO-v3 layout under OUT_ROOT: <year>/<name>.midi + .wav, "
                     "maestro-v3.0.0.csv and .json. Re-running skips finished files.")
     parser.add_argument("midi_dir", nargs="?", type=Path,

@@ -25,6 +25,14 @@ PACKAGE = "wave2midi2wave.synthesize"
 ROLL_CHANNELS = 176  # held velocity and onset velocity for each of the 88 keys
 
 
+def join_conditioning(context, excitation=None):
+    """The roll's context (B, N, C) with the harmonic excitation (B, N, E) beside it, if any:
+    what every gated layer of both WaveNets reads."""
+    if excitation is None:
+        return context
+    return ops.concatenate([context, ops.cast(excitation, context.dtype)], axis=-1)
+
+
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class ContextStack(layers.Layer):
     """Conditioning. Input shape: (batch, frames, 176). Output shape: (batch, (frames - 2 margin)
@@ -117,10 +125,7 @@ class WaveNet(keras.Model):
 
     def condition(self, roll, excitation=None):
         """The per-sample conditioning (B, N, C [+ 2H]) the gated layers see."""
-        conditioning = self.context(roll)
-        if self.config.harmonics:
-            conditioning = ops.concatenate([conditioning, ops.cast(excitation, conditioning.dtype)], axis=-1)
-        return conditioning
+        return join_conditioning(self.context(roll), excitation if self.config.harmonics else None)
 
     def call(self, inputs):
         conditioning = self.condition(inputs["roll"], inputs.get("excitation"))  # (B, N, C)

@@ -19,7 +19,7 @@ import numpy as np
 from keras import layers, ops
 
 from synthesize.config import SynthesizerConfig
-from synthesize.model import PACKAGE, ROLL_CHANNELS, ContextStack
+from synthesize.model import PACKAGE, ROLL_CHANNELS, ContextStack, join_conditioning
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -52,10 +52,7 @@ class ParallelWaveNet(keras.Model):
 
     def condition(self, roll, excitation=None):
         """The per-sample conditioning (B, N, C [+ E]) the gated layers see."""
-        conditioning = self.context(roll)
-        if self.config.harmonics:
-            conditioning = ops.concatenate([conditioning, ops.cast(excitation, conditioning.dtype)], axis=-1)
-        return conditioning
+        return join_conditioning(self.context(roll), excitation if self.config.harmonics else None)
 
     def call(self, inputs):
         c = self.config
