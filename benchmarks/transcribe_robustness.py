@@ -1,0 +1,162 @@
+"""How the transcriber holds up on pianos and rooms: the same test excerpts played by each training
+timbre, by a piano no model here trained or was tuned on, and in two rooms (issue 46's table).
+
+    python -m benchmarks.transcribe_robustness [--checkpoint C] [--label L] [--pieces 16]
+        [--conditions unseen,unseen-room-1.4,...] [--basic-pitch runs/basic-pitch-venv/bin/basic-pitch]
+
+The first 30 s of an even spread of ASAP test-split performances are rendered once per condition
+at 44.1 kHz into --work (kept, so other checkpoints and tools score the very same audio) and
+transcribed from the WAV files as a user would; references are the sustain-extended notes
+(MAESTRO protocol). Conditions:
+
+- FluidR3_GM, TimGM6mb, salamander: the three training timbres, dry;
+- unseen: MuseScore General's grand (Debian musescore-general-soundfont-lossless), never used to
+  train or tune;
+- <timbre>-room-0.8: a moderately live room (RT60 0.8 s, direct +6 dB over the reverb, room tone
+  at 40 dB SNR); <timbre>-room-1.4: a concert-hall-like room (RT60 1.4 s, direct 0 dB, 35 dB SNR).
+
+Writes benchmarks/results/transcribe_robustness[_LABEL].json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import re
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from benchmarks import record
+from maestro.augmentation import Augmentation, file_rng, render_midi
+from maestro.soundfonts import check_timbre
+from stages.audio import write_wav
+from stages.cli import SHARED_DATA
+from stages.contract import content_id
+from stages.midi import crop, notes_from_sequence, read_note_sequence, write_midi
+from transcribe.evaluate import reference_notes
+from transcribe.infer import DEFAULT_CHECKPOINT, Transcriber
+from transcribe.metrics import mean_metrics, transcription_metrics
+
+UNSEEN = "MuseScore_General_Full"
+ROOMS = {"room-0.8": dict(room=(0.8, 6.0), noise_snr_db=40.0, noise_color="room"),
+         "room-1.4": dict(room=(1.4, 0.0), noise_snr_db=35.0, noise_color="room")}
+TIMBRES = {"FluidR3_GM": "FluidR3_GM", "TimGM6mb": "TimGM6mb", "salamander": "salamander", "unseen": UNSEEN}
+DEFAULT_CONDITIONS = ("FluidR3_GM", "TimGM6mb", "salamander", "unseen", "unseen-room-0.8", "unseen-room-1.4",
+                      "salamander-room-0.8", "salamander-room-1.4")
+SAMPLE_RATE_HZ = 44_100
+SEED = 46
+KEPT = ("note/f1", "note/precision", "note/recall", "note-with-offset/f1", "frame/f1")
+
+
+def augmentation(condition: str) -> Augmentation:
+    """The rendering of one condition name: a timbre, optionally followed by a room."""
+    for room, settings in ROOMS.items():
+        if condition.endswith("-" + room):
+            return Augmentation(soundfont=TIMBRES[condition[: -len(room) - 1]], **settings)
+    if condition not in TIMBRES:
+        raise SystemExit(f"unknown condition {condition!r}: use a timbre ({', '.join(TIMBRES)}), "
+                         f"optionally followed by -{' or -'.join(ROOMS)}")
+    return Augmentation(soundfont=TIMBRES[condition])
+
+
+def test_excerpts(split_csv: Path, midi_dir: Path, pieces: int) -> list[tuple[str, Path]]:
+    """An even spread of the test split's performances: (short unique name, MIDI path)."""
+    with open(split_csv, newline="") as f:
+        rows = [row for row in csv.DictReader(f) if row["split"] == "test"]
+    picked = [rows[round(i * len(rows) / pieces)] for i in range(min(pieces, len(rows)))]
+    return [(f"{i:02d}-" + re.sub(r"[^A-Za-z0-9]+", "_", f"{row['composer']} {row['title']}").strip("_"),
+             midi_dir / row["midi_performance"]) for i, row in enumerate(picked)]
+
+
+def prepare(work: Path, conditions: list[str], excerpts: list[tuple[str, Path]], seconds: float) -> None:
+    """Write the cut references (work/reference) and each condition's audio, once."""
+    (work / "reference").mkdir(parents=True, exist_ok=True)
+    for name, midi in excerpts:
+        path = work / "reference" / f"{name}.mid"
+        if not path.exists():
+            write_midi(crop(read_note_sequence(midi), 0.0, seconds), path)
+    for condition in conditions:
+        folder = work / condition
+        folder.mkdir(exist_ok=True)
+        for name, _ in tqdm(excerpts, desc=f"render {condition}", unit="excerpt"):
+            wav = folder / f"{name}.wav"
+            if wav.exists():
+                continue
+            audio = render_midi(work / "reference" / f"{name}.mid", augmentation(condition), SAMPLE_RATE_HZ,
+                                file_rng(SEED, f"{condition}/{name}"), end_seconds=seconds)
+            partial = wav.with_suffix(".partial.wav")
+            write_wav(partial, audio, SAMPLE_RATE_HZ)
+            partial.replace(wav)
+
+
+def basic_pitch_notes(binary: Path, wavs: list[Path]) -> dict[str, np.ndarray]:
+    """basic-pitch's notes for each WAV (its command line, default settings)."""
+    with tempfile.TemporaryDirectory(prefix="w2m2w-basic-pitch-") as out:
+        subprocess.run([str(binary), out, *map(str, wavs)], check=True, capture_output=True)
+        return {wav.stem: notes_from_sequence(read_note_sequence(Path(out) / f"{wav.stem}_basic_pitch.mid"))
+                for wav in wavs}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
+    parser.add_argument("--label", help="suffix of the record's name (a checkpoint other than the shipped one)")
+    parser.add_argument("--conditions", default=",".join(DEFAULT_CONDITIONS))
+    parser.add_argument("--pieces", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--work", type=Path, default=Path("data/robustness"),
+                        help="where the excerpts' audio is rendered once and kept")
+    parser.add_argument("--no-rescorer", action="store_true")
+    parser.add_argument("--basic-pitch", type=Path, help="also score this basic-pitch executable")
+    parser.add_argument("--midi-dir", type=Path, default=SHARED_DATA / "asap")
+    args = parser.parse_args()
+    conditions = args.conditions.split(",")
+    for condition in conditions:
+        try:
+            check_timbre(augmentation(condition).soundfont)
+        except (FileNotFoundError, RuntimeError) as error:
+            hint = " (apt-get install musescore-general-soundfont-lossless)" if "unseen" in condition else ""
+            raise SystemExit(f"{condition}: {error}{hint}")
+    excerpts = test_excerpts(args.midi_dir / "asap_split.csv", args.midi_dir, args.pieces)
+    prepare(args.work, conditions, excerpts, args.seconds)
+
+    transcriber = Transcriber.load(args.checkpoint, rescore=not args.no_rescorer)
+    fps = transcriber.config.frames_per_second
+    tools = {"ours": {}, **({"basic_pitch": {}} if args.basic_pitch else {})}
+    audio_seconds, start = 0.0, time.perf_counter()
+    for condition in conditions:
+        wavs = [args.work / condition / f"{name}.wav" for name, _ in excerpts]
+        references = {name: reference_notes(args.work / "reference" / f"{name}.mid", args.seconds)
+                      for name, _ in excerpts}
+        ours = {wav.stem: transcriber.transcribe_file(wav)
+                for wav in tqdm(wavs, desc=f"transcribe {condition}", unit="excerpt")}
+        audio_seconds += args.seconds * len(wavs)
+        estimates = {"ours": ours}
+        if args.basic_pitch:
+            estimates["basic_pitch"] = basic_pitch_notes(args.basic_pitch, wavs)
+        for tool, notes in estimates.items():
+            per_piece = [transcription_metrics(references[name], notes[name], fps) for name, _ in excerpts]
+            tools[tool][condition] = {k: round(v, 4) for k, v in mean_metrics(per_piece).items() if k in KEPT}
+        print(condition, "  ".join(f"{tool} note {tools[tool][condition]['note/f1']:.3f}" for tool in tools))
+    rescorer = transcriber.rescorer is not None
+    record.save("transcribe_robustness" + (f"_{args.label}" if args.label else ""), {
+        "checkpoint": str(args.checkpoint), "checkpoint_sha256_16": content_id(args.checkpoint),
+        "rescorer": rescorer, "excerpts": len(excerpts), "excerpt_seconds": args.seconds,
+        "sample_rate_hz": SAMPLE_RATE_HZ, "realtime_factor": round(audio_seconds / (time.perf_counter() - start), 1),
+        "conditions": {c: dataclass_dict(augmentation(c)) for c in conditions},
+        **{tool: by_condition for tool, by_condition in tools.items()},
+    }, notes=f"The first {args.seconds:g} s of {len(excerpts)} ASAP test performances (an even spread), "
+             f"references sustain-extended, means over excerpts. '{UNSEEN}' is never used in training or tuning.")
+
+
+def dataclass_dict(value: Augmentation) -> dict:
+    return {k: v for k, v in vars(value).items() if v not in (None, 0.0, 1.0, (), "white") or k == "soundfont"}
+
+
+if __name__ == "__main__":
+    main()
