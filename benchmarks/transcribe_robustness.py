@@ -37,10 +37,12 @@ from maestro.soundfonts import check_timbre
 from stages.audio import write_wav
 from stages.cli import SHARED_DATA
 from stages.contract import content_id
-from stages.midi import crop, notes_from_sequence, read_note_sequence, write_midi
+from stages.midi import apply_sustain, crop, notes_from_sequence, read_note_sequence, sequence_from_notes, write_midi
 from transcribe.evaluate import reference_notes
 from transcribe.infer import DEFAULT_CHECKPOINT, Transcriber
 from transcribe.metrics import mean_metrics, transcription_metrics
+from transcribe.pedal import PedalTranscriber, add_pedal, key_releases, pedal_checkpoint, pedal_intervals
+from transcribe.pedal_training import pedal_metrics
 
 UNSEEN = "MuseScore_General_Full"
 ROOMS = {"room-0.8": dict(room=(0.8, 6.0), noise_snr_db=40.0, noise_color="room"),
@@ -51,6 +53,8 @@ DEFAULT_CONDITIONS = ("FluidR3_GM", "TimGM6mb", "salamander", "unseen", "unseen-
 SAMPLE_RATE_HZ = 44_100
 SEED = 46
 KEPT = ("note/f1", "note/precision", "note/recall", "note-with-offset/f1", "frame/f1")
+PEDAL_KEPT = ("pedal/f1", "pedal-with-release/f1", "cc64/note/f1", "cc64/note-with-offset/f1",
+              "keys/note-with-offset/f1")
 
 
 def augmentation(condition: str) -> Augmentation:
@@ -102,6 +106,22 @@ def basic_pitch_notes(binary: Path, wavs: list[Path]) -> dict[str, np.ndarray]:
                 for wav in wavs}
 
 
+def score_pedal(notes: np.ndarray, intervals: np.ndarray, reference_sequence, reference: np.ndarray,
+                seconds: float, fps: float) -> dict[str, float]:
+    """`--pedal cc64` against the truth: its pedal presses; its notes with its own pedal applied
+    again (against the sustain-extended reference, as for baked output); its key releases
+    (against the notes as the keys were held)."""
+    keys = key_releases(notes, intervals)
+    sequence = add_pedal(sequence_from_notes(keys), intervals)
+    sequence.total_time = max(sequence.total_time, seconds)
+    resounded = notes_from_sequence(apply_sustain(sequence))
+    cc64 = transcription_metrics(reference, resounded, fps)
+    held = notes_from_sequence(reference_sequence)
+    return {**pedal_metrics(pedal_intervals(reference_sequence), intervals),
+            "cc64/note/f1": cc64["note/f1"], "cc64/note-with-offset/f1": cc64["note-with-offset/f1"],
+            "keys/note-with-offset/f1": transcription_metrics(held, keys, fps)["note-with-offset/f1"]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
@@ -112,6 +132,8 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("data/robustness"),
                         help="where the excerpts' audio is rendered once and kept")
     parser.add_argument("--no-rescorer", action="store_true")
+    parser.add_argument("--no-pedal", action="store_true",
+                        help="skip the pedal figures even where CHECKPOINT.pedal.keras lies beside the checkpoint")
     parser.add_argument("--basic-pitch", type=Path, help="also score this basic-pitch executable")
     parser.add_argument("--midi-dir", type=Path, default=SHARED_DATA / "asap")
     args = parser.parse_args()
@@ -127,14 +149,22 @@ def main() -> None:
 
     transcriber = Transcriber.load(args.checkpoint, rescore=not args.no_rescorer)
     fps = transcriber.config.frames_per_second
+    pedal_path = pedal_checkpoint(args.checkpoint)
+    pedal = PedalTranscriber.load(pedal_path, fps) if pedal_path.is_file() and not args.no_pedal else None
     tools = {"ours": {}, **({"basic_pitch": {}} if args.basic_pitch else {})}
     audio_seconds, start = 0.0, time.perf_counter()
     for condition in conditions:
         wavs = [args.work / condition / f"{name}.wav" for name, _ in excerpts]
         references = {name: reference_notes(args.work / "reference" / f"{name}.mid", args.seconds)
                       for name, _ in excerpts}
-        ours = {wav.stem: transcriber.transcribe_file(wav)
-                for wav in tqdm(wavs, desc=f"transcribe {condition}", unit="excerpt")}
+        ours, pedal_scores = {}, []
+        for wav in tqdm(wavs, desc=f"transcribe {condition}", unit="excerpt"):
+            mel = transcriber.features_file(wav)
+            ours[wav.stem] = transcriber.notes(transcriber.predict(mel))
+            if pedal is not None:
+                reference = read_note_sequence(args.work / "reference" / f"{wav.stem}.mid")
+                pedal_scores.append(score_pedal(ours[wav.stem], pedal.intervals(mel), reference,
+                                                references[wav.stem], args.seconds, fps))
         audio_seconds += args.seconds * len(wavs)
         estimates = {"ours": ours}
         if args.basic_pitch:
@@ -142,11 +172,15 @@ def main() -> None:
         for tool, notes in estimates.items():
             per_piece = [transcription_metrics(references[name], notes[name], fps) for name, _ in excerpts]
             tools[tool][condition] = {k: round(v, 4) for k, v in mean_metrics(per_piece).items() if k in KEPT}
+        if pedal_scores:
+            mean = {k: float(np.mean([p[k] for p in pedal_scores])) for k in PEDAL_KEPT}
+            tools["ours"][condition].update({k: round(v, 4) for k, v in mean.items()})
         print(condition, "  ".join(f"{tool} note {tools[tool][condition]['note/f1']:.3f}" for tool in tools))
     rescorer = transcriber.rescorer is not None
     record.save("transcribe_robustness" + (f"_{args.label}" if args.label else ""), {
         "checkpoint": str(args.checkpoint), "checkpoint_sha256_16": content_id(args.checkpoint),
-        "rescorer": rescorer, "excerpts": len(excerpts), "excerpt_seconds": args.seconds,
+        "rescorer": rescorer, "pedal": pedal_path.name if pedal is not None else None,
+        "excerpts": len(excerpts), "excerpt_seconds": args.seconds,
         "sample_rate_hz": SAMPLE_RATE_HZ, "realtime_factor": round(audio_seconds / (time.perf_counter() - start), 1),
         "conditions": {c: dataclass_dict(augmentation(c)) for c in conditions},
         **{tool: by_condition for tool, by_condition in tools.items()},

@@ -97,3 +97,61 @@ def test_tiny_pedal_network_trains_saves_and_reloads(preprocessed, tmp_path):
 def test_model_shapes():
     model = build_pedal_model(PedalConfig.tiny(), 229)
     assert tuple(model(np.zeros((2, 50, 229), np.float32)).shape) == (2, 50, 3)
+
+
+def tiny_pair(checkpoints, tmp_path):
+    """A tiny transcriber with an (untrained) tiny pedal network beside it."""
+    import shutil
+
+    from transcribe.config import TranscriberConfig
+    from transcribe.pedal import pedal_checkpoint
+
+    checkpoint = tmp_path / "transcriber.keras"
+    shutil.copy(checkpoints / "transcriber.keras", checkpoint)
+    build_pedal_model(PedalConfig.tiny(), TranscriberConfig.tiny().mel_bins).save(pedal_checkpoint(checkpoint))
+    return checkpoint
+
+
+def test_cc64_without_a_pedal_network_is_refused_by_name(checkpoints):
+    from stages.contract import UsageError
+    from transcribe.stage import TranscribeStage
+
+    with pytest.raises(UsageError, match=r"transcriber\.pedal\.keras not found.*w2m2w train pedal"):
+        TranscribeStage(checkpoints / "transcriber.keras", pedal="cc64")
+    with pytest.raises(ValueError, match="baked"):
+        TranscribeStage(checkpoints / "transcriber.keras", pedal="soft")
+
+
+def test_cc64_writes_the_pedal_and_ends_notes_at_key_release(checkpoints, recordings, tmp_path, monkeypatch):
+    from stages.midi import read_note_sequence
+    from transcribe.stage import TranscribeStage
+
+    checkpoint = tiny_pair(checkpoints, tmp_path)
+    sounding = notes([(0.1, 1.5, 60, 80), (0.6, 1.5, 64, 80)])
+    baked, cc64 = TranscribeStage(checkpoint), TranscribeStage(checkpoint, pedal="cc64")
+    for stage in (baked, cc64):  # known notes and pedal: the untrained networks' output is noise
+        monkeypatch.setattr(stage.transcriber, "notes", lambda probs: sounding.copy())
+    monkeypatch.setattr(cc64.pedal, "intervals", lambda mel: np.array([[0.4, 1.5]]))
+    assert baked.config() != cc64.config()  # a folder written one way is not taken for the other
+    for stage, out in ((baked, tmp_path / "baked"), (cc64, tmp_path / "cc64")):
+        assert stage.run(recordings / "piece0.wav", out).ok
+    plain = read_note_sequence(tmp_path / "baked" / "piece0.midi")
+    pedalled = read_note_sequence(tmp_path / "cc64" / "piece0.midi")
+    assert not [c for c in plain.control_changes if c.control_number == 64]
+    changes = [(round(c.time, 2), c.control_value) for c in pedalled.control_changes if c.control_number == 64]
+    assert changes == [(0.4, 127), (1.5, 0)]
+    assert sorted((n.pitch, round(n.end_time, 2)) for n in pedalled.notes) == [(60, 0.4), (64, 0.7)]
+    again = notes_from_sequence(apply_sustain(pedalled))  # the pedal gives back the notes as they sounded
+    np.testing.assert_allclose(np.sort(again["offset_s"]), [1.5, 1.5], atol=0.01)
+
+
+def test_cc64_with_real_networks_writes_paired_pedal_events(checkpoints, recordings, tmp_path):
+    from stages.midi import read_note_sequence
+    from transcribe.stage import TranscribeStage
+
+    stage = TranscribeStage(tiny_pair(checkpoints, tmp_path), pedal="cc64")
+    assert stage.run(recordings, tmp_path / "out").ok
+    for midi in (tmp_path / "out").glob("*.midi"):
+        values = [c.control_value for c in sorted(read_note_sequence(midi).control_changes, key=lambda c: c.time)
+                  if c.control_number == 64]
+        assert values == [127, 0] * (len(values) // 2)  # every press released, none twice

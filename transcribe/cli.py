@@ -44,6 +44,11 @@ def add_transcribe(commands) -> None:
     parser.add_argument("--save-probabilities", action="store_true",
                         help="also write the model's probabilities beside each MIDI (.npz: onsets, offsets, "
                              "frames, velocities, (frames, 88) float16 each, and frames_per_second)")
+    parser.add_argument("--pedal", choices=("baked", "cc64"), default="baked",
+                        help="baked (default): notes last as long as they sound, the sustain pedal's hold "
+                             "included (the MAESTRO protocol; best for playback without a pedal); cc64: the "
+                             "pedal network writes sustain-pedal (CC 64) events and notes end where their keys "
+                             "were let go (best for notation and for playback with the pedal)")
     parser.add_argument("--sequence", action="store_true", help="also write the NoteSequence (.pb)")
     parser.add_argument("--csv", action="store_true", help="also write the notes as CSV")
     parser.add_argument("--overwrite", action="store_true", help="transcribe again files already done")
@@ -78,7 +83,8 @@ def run_transcribe(args) -> int:
     stage = TranscribeStage(checkpoint, sequence=args.sequence, notes_csv=args.csv, note_ends=not args.no_note_ends,
                             rescore=not args.no_rescorer, onset_threshold=args.onset_threshold,
                             frame_threshold=args.frame_threshold, min_note_ms=args.min_note_ms,
-                            midi_tempo=args.midi_tempo, probabilities=args.save_probabilities)
+                            midi_tempo=args.midi_tempo, probabilities=args.save_probabilities,
+                            pedal=args.pedal)
     if len(args.inputs) == 1:
         report = stage.run(args.inputs[0], args.out, overwrite=args.overwrite)
     else:

@@ -11,8 +11,9 @@ import numpy as np
 
 from stages.audio import AUDIO_SUFFIXES, MIN_AUDIO_SECONDS, audio_duration_seconds
 from stages.checkpoints import check_checkpoint, load_checkpoint, require_config
-from stages.contract import InputError, Job, Stage, content_id
+from stages.contract import InputError, Job, Stage, UsageError, content_id
 from stages.midi import write_midi
+from transcribe.pedal import PedalTranscriber, add_pedal, key_releases, pedal_checkpoint
 from transcribe.rescore import rescorer_path
 from transcribe.transcriber import DEFAULT_CHECKPOINT, Transcriber, sequence_at_tempo
 
@@ -42,6 +43,9 @@ class TranscribeStage(Stage):
 
     `rescore`, `onset_threshold`, `frame_threshold` and `min_note_ms` are the Transcriber's
     settings; `midi_tempo` the tempo the MIDI files state (note times are in seconds whatever it is).
+    `pedal` is "baked" (notes last as long as they sound, the pedal's hold included: the MAESTRO
+    protocol) or "cc64" (the pedal network beside the checkpoint writes CC 64 events and notes end
+    where their keys were let go: what a score editor or a sequencer wants).
     """
 
     name = "transcribe"
@@ -50,8 +54,15 @@ class TranscribeStage(Stage):
     def __init__(self, checkpoint: Path | str = DEFAULT_CHECKPOINT, sequence: bool = False, notes_csv: bool = False,
                  note_ends: bool = True, rescore: bool = True, onset_threshold: float | None = None,
                  frame_threshold: float | None = None, min_note_ms: float = 0.0, midi_tempo: float = 120.0,
-                 probabilities: bool = False):
+                 probabilities: bool = False, pedal: str = "baked"):
         self.checkpoint = check_checkpoint(checkpoint, "transcriber")
+        if pedal not in ("baked", "cc64"):
+            raise ValueError(f"pedal must be 'baked' or 'cc64', not {pedal!r}")
+        if pedal == "cc64" and not pedal_checkpoint(self.checkpoint).exists():
+            raise UsageError(f"--pedal cc64 needs the pedal network beside the transcriber: "
+                             f"{pedal_checkpoint(self.checkpoint)} not found (`w2m2w train pedal` makes one)")
+        if pedal == "cc64":
+            check_checkpoint(pedal_checkpoint(self.checkpoint), "pedal network")
         self.note_ends = note_ends
         self.checkpoint_id = content_id(self.checkpoint)
         # Named in the recorded config only when not the default, so that folders written before
@@ -59,7 +70,7 @@ class TranscribeStage(Stage):
         self.settings = {name: value for name, value, default in (
             ("rescore", rescore, True), ("onset_threshold", onset_threshold, None),
             ("frame_threshold", frame_threshold, None), ("min_note_ms", min_note_ms, 0.0),
-            ("midi_tempo", midi_tempo, 120.0)) if value != default}
+            ("midi_tempo", midi_tempo, 120.0), ("pedal", pedal, "baked")) if value != default}
         self.output_suffixes = {"midi": ".midi"}
         if sequence:
             self.output_suffixes["sequence"] = ".pb"
@@ -68,9 +79,10 @@ class TranscribeStage(Stage):
         if probabilities:
             self.output_suffixes["probabilities"] = ".npz"
         self._transcriber: Transcriber | None = None
+        self._pedal: PedalTranscriber | None = None
 
-    def __getstate__(self):  # worker processes load their own model
-        return {**self.__dict__, "_transcriber": None}
+    def __getstate__(self):  # worker processes load their own models
+        return {**self.__dict__, "_transcriber": None, "_pedal": None}
 
     @property
     def transcriber(self) -> Transcriber:
@@ -82,11 +94,20 @@ class TranscribeStage(Stage):
                 min_note_s=self.settings.get("min_note_ms", 0.0) / 1000.0)
         return self._transcriber
 
+    @property
+    def pedal(self) -> PedalTranscriber | None:
+        if self._pedal is None and self.settings.get("pedal") == "cc64":
+            self._pedal = PedalTranscriber.load(pedal_checkpoint(self.checkpoint),
+                                                self.transcriber.config.frames_per_second)
+        return self._pedal
+
     def prepare(self) -> None:
         from transcribe.config import TranscriberConfig
 
         transcriber = load_checkpoint(lambda: self.transcriber, self.checkpoint, "transcriber")
         require_config(transcriber.model, TranscriberConfig, self.checkpoint, "transcriber")
+        if self.settings.get("pedal") == "cc64":
+            load_checkpoint(lambda: self.pedal, pedal_checkpoint(self.checkpoint), "pedal network")
 
     def config(self) -> dict[str, Any]:
         rescorer = rescorer_path(self.checkpoint)
@@ -94,13 +115,22 @@ class TranscribeStage(Stage):
                   "rescorer_sha256": content_id(rescorer) if rescorer.is_file() else None}
         if not self.note_ends:  # named only when off, so folders written before the switch still match
             config["note_ends"] = False
+        if self.settings.get("pedal") == "cc64":
+            config["pedal_sha256"] = content_id(pedal_checkpoint(self.checkpoint))
         return {**config, **self.settings}
 
     def process(self, job: Job, temporaries: dict[str, Path]) -> None:
         check_long_enough(job.source)
-        probs = self.transcriber.predict_file(job.source)
+        mel = self.transcriber.features_file(job.source)
+        probs = self.transcriber.predict(mel)
         notes = self.transcriber.notes(probs)
+        intervals = self.pedal.intervals(mel) if self.pedal is not None else None
+        del mel
+        if intervals is not None:
+            notes = key_releases(notes, intervals)
         sequence = sequence_at_tempo(notes, self.settings.get("midi_tempo", 120.0))
+        if intervals is not None:
+            add_pedal(sequence, intervals)
         write_midi(sequence, temporaries["midi"])
         if "sequence" in temporaries:
             temporaries["sequence"].write_bytes(sequence.SerializeToString(deterministic=True))

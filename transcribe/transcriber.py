@@ -150,6 +150,10 @@ class Transcriber:
 
     def predict_file(self, path: Path | str) -> dict[str, np.ndarray]:
         """Any audio file -> the heads' probabilities, (frames, 88) each."""
+        return self.predict(self.features_file(path))  # an hour of features is 100 MB: freed before decoding
+
+    def features_file(self, path: Path | str) -> np.ndarray:
+        """Any audio file -> its log-mel frames, (frames, mel_bins); InputError if it is silent."""
         peak = 0.0
 
         def blocks():
@@ -161,7 +165,7 @@ class Transcriber:
         mel = log_mel_blocks(blocks(), self.config)
         if peak < SILENCE_PEAK:
             raise InputError("audio is silent (peak below -80 dBFS): nothing to transcribe")
-        return self.predict(mel)  # an hour of features is 100 MB: freed before decoding
+        return mel
 
     def notes(self, probs: dict[str, np.ndarray]) -> np.ndarray:
         """The heads' probabilities -> notes, at this transcriber's settings."""
