@@ -68,11 +68,12 @@ def _sampler(checkpoint: Path) -> Sampler:
 def compose(midi: pretty_midi.PrettyMIDI | NoteSequence | Path | str | None = None, seconds: float = 30.0, *,
             primer_seconds: float = 10.0, checkpoint: Path | str = DEFAULT_CHECKPOINT,
             **sampling) -> pretty_midi.PrettyMIDI:
-    """The first `primer_seconds` of `midi` (sustain pedal applied) followed by `seconds` of new
-    music (include_primer=False: the new music alone); new music alone when `midi` is None.
-    `sampling`: the Composer's other settings (temperature, top_k, top_p, seed, max_tokens,
-    in_grammar, composer, notes_per_second). The model is loaded once."""
-    composer = Composer(checkpoint, seconds=seconds, **{"include_primer": True, **sampling})
+    """`seconds` of new music continuing the first `primer_seconds` of `midi` (sustain pedal
+    applied), from time 0 (include_primer=True: after the primer, as one piece); new music from
+    nothing when `midi` is None, as on the command line.
+    `sampling`: the Composer's other settings (include_primer, temperature, top_k, top_p, seed,
+    max_tokens, in_grammar, composer, notes_per_second). The model is loaded once."""
+    composer = Composer(checkpoint, seconds=seconds, **sampling)
     composer._sampler = _sampler(composer.checkpoint.resolve())
     primer = None
     if midi is not None:

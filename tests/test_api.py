@@ -70,10 +70,14 @@ def test_compose_continues_pretty_midi_or_a_path(checkpoints, tmp_path):
 
     path = make_midi(tmp_path / "primer.mid", phrase(0, 3.0))
     for primer in (path, pretty_midi.PrettyMIDI(str(path))):
-        midi = compose(primer, seconds=2.0, checkpoint=checkpoints / "composer.keras", max_tokens=24, seed=1)
-        assert isinstance(midi, pretty_midi.PrettyMIDI)
-        starts = sorted(n.start for n in midi.instruments[0].notes)
+        whole = compose(primer, seconds=2.0, checkpoint=checkpoints / "composer.keras", max_tokens=24, seed=1,
+                        include_primer=True)
+        assert isinstance(whole, pretty_midi.PrettyMIDI)
+        starts = sorted(n.start for n in whole.instruments[0].notes)
         assert starts[:3] == pytest.approx([n[0] for n in phrase(0, 3.0)[:3]], abs=0.01)  # the primer first
+    new = compose(path, seconds=2.0, checkpoint=checkpoints / "composer.keras", max_tokens=24, seed=1)
+    primer_notes = len(phrase(0, 3.0))
+    assert sum(len(i.notes) for i in new.instruments) == len(whole.instruments[0].notes) - primer_notes  # by default
 
 
 def test_synthesize_returns_audio_and_its_sample_rate(checkpoints, tmp_path):
