@@ -18,6 +18,7 @@ import sys
 import threading
 from pathlib import Path
 
+from batch import cli as batch_cli
 from compose import cli as compose_cli
 from flows import cli as flows_cli
 from maestro import cli as maestro_cli
@@ -170,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     maestro_commands = maestro.add_subparsers(dest="maestro_command", required=True, metavar="COMMAND")
     maestro_cli.add_render(maestro_commands)
     maestro_cli.add_preprocess(maestro_commands)
-    maestro_cli.add_retranscribe(maestro_commands)
+    batch_cli.add_retranscribe(maestro_commands)
     maestro_cli.add_subset(maestro_commands)
     transcribe_cli.add_transcribe(commands)
     compose_cli.add_compose(commands)
@@ -207,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("DO_NOT_TRACK", "1")
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
-    passes_beam_options = getattr(args, "run", None) in (maestro_cli.run_preprocess, maestro_cli.run_retranscribe,
+    passes_beam_options = getattr(args, "run", None) in (maestro_cli.run_preprocess, batch_cli.run_retranscribe,
                                                          flows_cli.run_full, run_example)
     if extra and not passes_beam_options:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")

@@ -14,8 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from batch import retranscribe
 from benchmarks import record
-from maestro import retranscribe
 from maestro.metadata import Dataset, write_metadata
 from transcribe.infer import DEFAULT_CHECKPOINT
 

@@ -26,7 +26,7 @@ def retranscribe_maestro(
     note_ends: bool = True,
     beam_args: list[str] = [],  # noqa: B006
 ) -> dict:
-    from maestro import retranscribe
+    from batch import retranscribe
     from transcribe.infer import DEFAULT_CHECKPOINT
 
     summary = retranscribe.run(root, output_dir, checkpoint or str(DEFAULT_CHECKPOINT),

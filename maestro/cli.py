@@ -1,4 +1,5 @@
-"""The `w2m2w maestro render` and `w2m2w maestro preprocess` commands."""
+"""The `w2m2w maestro render`, `preprocess` and `subset` commands (`maestro retranscribe`, which
+runs the transcriber, is batch/cli.py's)."""
 
 from __future__ import annotations
 
@@ -104,45 +105,6 @@ def run_preprocess(args) -> int:
         min_seconds=args.min_seconds, max_seconds=args.max_seconds)
     summary = preprocess.run(args.root, args.out, config, args.beam_args)
     print(json.dumps(summary, indent=2))
-    return 0 if summary["failed_count"] == 0 else 1
-
-
-def add_retranscribe(commands) -> None:
-    parser = commands.add_parser(
-        "retranscribe", help="Apache Beam: transcribe a whole MAESTRO-layout dataset, with metrics",
-        description="Transcribe every recording of a MAESTRO-layout ROOT (any version's metadata; "
-                    "filter with --splits, --years, --composers) with a transcriber checkpoint through "
-                    "Beam's RunInference, writing OUT/<recording path>.midi and its mir_eval metrics "
-                    "against the dataset's MIDI, and OUT/retranscription.json. A rerun skips finished "
-                    "recordings; a bad one is reported and the rest go on. Other arguments are Beam "
-                    "pipeline options (e.g. --runner=DataflowRunner ...); without --runner it runs "
-                    "locally on all cores.")
-    parser.add_argument("root", help="MAESTRO-layout dataset folder")
-    parser.add_argument("out", help="output folder (local or gs://...)")
-    parser.add_argument("--checkpoint", help="a .keras transcriber (default: the shipped one)")
-    parser.add_argument("--splits", type=csv_list, default=(), help="only these splits, comma-separated")
-    add_selection(parser)
-    parser.add_argument("--batch-size", type=int, default=4, help="20 s windows per model call (default: 4)")
-    parser.add_argument("--no-note-ends", action="store_true",
-                        help="end notes at the frame and offset thresholds (see `w2m2w transcribe --help`)")
-    parser.set_defaults(run=run_retranscribe)
-
-
-def run_retranscribe(args) -> int:
-    check_paths(args.root, args.out, {"transcriber": args.checkpoint})  # before TensorFlow and Beam load
-    from maestro import retranscribe
-    from transcribe.infer import DEFAULT_CHECKPOINT
-    from transcribe.metrics import format_metrics
-
-    config = retranscribe.RetranscribeConfig(args.splits, args.years, args.composers, args.batch_size,
-                                             note_ends=not args.no_note_ends)
-    summary = retranscribe.run(args.root, args.out, args.checkpoint or str(DEFAULT_CHECKPOINT), config, args.beam_args)
-    print(f"{summary['transcribed']} of {summary['recordings']} recordings transcribed, "
-          f"{summary['failed_count']} failed")
-    for path, reason in summary["failed"]:
-        print(f"  FAILED {path}: {reason}")
-    if summary["mean"]:
-        print(format_metrics(summary["mean"]))
     return 0 if summary["failed_count"] == 0 else 1
 
 

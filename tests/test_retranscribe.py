@@ -12,7 +12,7 @@ import keras
 import numpy as np
 import pytest
 
-from maestro import retranscribe
+from batch import retranscribe
 from maestro.metadata import Dataset
 from stages.midi import notes_from_sequence, read_note_sequence
 from transcribe.config import TranscriberConfig

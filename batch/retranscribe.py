@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import posixpath
+import tempfile
 from pathlib import Path, PurePosixPath
 from typing import Iterable, Sequence
 
@@ -29,7 +31,14 @@ from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, Predi
 from maestro.filesystems import read_bytes, write_json
 from maestro.metadata import Record, join_under, select
 from maestro.preprocess import load_records, pipeline_options
+from stages.audio import MIN_AUDIO_SECONDS, decode_audio
+from stages.checkpoints import load_checkpoint, require_config
 from stages.contract import InputError, describe_error
+from stages.midi import sequence_from_notes, write_midi
+from transcribe.config import TranscriberConfig
+from transcribe.decode import decode_notes, offset_ends
+from transcribe.features import SILENCE, log_mel
+from transcribe.metrics import mean_metrics, transcription_metrics
 
 FAILED = "failed"
 
@@ -63,9 +72,7 @@ def refuse_unsafe(root: str, out: str, records: Sequence[Record]) -> tuple[list[
 
 def load_keras(path: str):
     """A transcriber or rescorer `.keras` file behind any Beam filesystem."""
-    import tempfile
-
-    import keras
+    import keras  # Keras and TensorFlow load only where a model does (and in each Beam worker)
 
     import transcribe.rescore  # noqa: F401  (registers the custom layers)
 
@@ -117,10 +124,6 @@ class ChunkRecording(beam.DoFn):
         self.root, self.config_json = root, config_json
 
     def process(self, record: Record):
-        from stages.audio import MIN_AUDIO_SECONDS, decode_audio
-        from transcribe.config import TranscriberConfig
-        from transcribe.features import SILENCE, log_mel
-
         config = TranscriberConfig.from_dict(json.loads(self.config_json))
         try:
             audio = decode_audio(read_bytes(join_under(self.root, record.audio_filename)), config.sample_rate_hz)
@@ -147,8 +150,6 @@ def keep_centre(element, onset_threshold: float, frame_threshold: float, offset_
     frame bits, velocities as MIDI numbers, note-end bits or None)): only what decoding needs,
     small enough to group. With `probabilities` (for a rescorer, which reads the heads
     themselves), (path, (index, count, centre, total, the heads as float16)) instead."""
-    from transcribe.decode import offset_ends
-
     (path, (index, count, centre, offset, length, total)), result = element
     probs = {name: values[offset: offset + length] for name, values in result.inference.items()}
     if probabilities:
@@ -170,8 +171,6 @@ class WriteTranscription(beam.DoFn):
         self.config_json, self.rescorer, self.note_ends = config_json, rescorer, note_ends
 
     def setup(self):
-        from transcribe.config import TranscriberConfig
-
         self.config = TranscriberConfig.from_dict(json.loads(self.config_json))
         self.fps = self.config.frames_per_second
         self.rescorer_model = load_keras(self.rescorer) if self.rescorer else None
@@ -179,11 +178,8 @@ class WriteTranscription(beam.DoFn):
             self.rescorer_model.note_ends = False  # as Transcriber.load(note_ends=False)
 
     def process(self, element):
-        from stages.midi import sequence_from_notes
-        from transcribe.decode import decode_notes
         from transcribe.evaluate import reference_notes
         from transcribe.infer import decode_probabilities
-        from transcribe.metrics import transcription_metrics
 
         path, chunks = element
         record = self.records[path]
@@ -216,10 +212,6 @@ class WriteTranscription(beam.DoFn):
 
 
 def _temporary_local(sequence) -> str:
-    import tempfile
-
-    from stages.midi import write_midi
-
     handle = tempfile.NamedTemporaryFile(suffix=".midi", delete=False)
     handle.close()
     write_midi(sequence, handle.name)
@@ -228,9 +220,6 @@ def _temporary_local(sequence) -> str:
 
 def _local_copy(path: str):
     """A local path for a file behind any Beam filesystem (references may live in gs://)."""
-    import tempfile
-    from pathlib import Path
-
     if "://" not in path:
         return Path(path)
     handle = tempfile.NamedTemporaryFile(suffix=PurePosixPath(path).suffix, delete=False)
@@ -240,8 +229,6 @@ def _local_copy(path: str):
 
 
 def _copy_atomic(local: str, target: str) -> None:
-    import os
-
     with open(local, "rb") as source, FileSystems.create(target + ".partial") as handle:
         handle.write(source.read())
     FileSystems.rename([target + ".partial"], [target])
@@ -302,9 +289,6 @@ def run(root: str, out: str, checkpoint: str, config: RetranscribeConfig = Retra
     if "://" in checkpoint:
         transcriber_config = load_keras(checkpoint).config
     else:
-        from stages.checkpoints import load_checkpoint, require_config
-        from transcribe.config import TranscriberConfig
-
         model = load_checkpoint(lambda: keras.saving.load_model(checkpoint, compile=False), checkpoint, "transcriber")
         require_config(model, TranscriberConfig, checkpoint, "transcriber")
         transcriber_config = model.config
@@ -339,8 +323,6 @@ def remove_partials(out: str) -> None:
 def summarize(records: Sequence[Record], out: str, failures: list, refused: int = 0) -> dict:
     """OUT/retranscription.json over `records` (and `refused` more whose paths were refused,
     among `failures`)."""
-    from transcribe.metrics import mean_metrics
-
     rows = []
     for record in records:
         path = output_path(out, record, ".metrics.json")
