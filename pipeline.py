@@ -184,10 +184,11 @@ def build_parser() -> argparse.ArgumentParser:
     transcribe_cli.add_train_pedal(models)
     compose_cli.add_train(models)
     synthesize_cli.add_train(models)
-    tune = commands.add_parser("tune", help="choose a model's inference settings on validation data: transcribe",
+    tune = commands.add_parser("tune", help="choose a model's inference settings on validation data: transcribe, pedal",
                                description="Choose a trained model's inference settings on validation data.")
     models = tune.add_subparsers(dest="model", required=True, metavar="MODEL")
     transcribe_cli.add_tune(models)
+    transcribe_cli.add_tune_pedal(models)
     evaluate = commands.add_parser("evaluate", help="measure a model: transcribe, compose, synthesize",
                                    description="Measure one of the models on held-out data.")
     models = evaluate.add_subparsers(dest="model", required=True, metavar="MODEL")

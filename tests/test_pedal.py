@@ -155,3 +155,24 @@ def test_cc64_with_real_networks_writes_paired_pedal_events(checkpoints, recordi
         values = [c.control_value for c in sorted(read_note_sequence(midi).control_changes, key=lambda c: c.time)
                   if c.control_number == 64]
         assert values == [127, 0] * (len(values) // 2)  # every press released, none twice
+
+
+def test_tune_pedal_picks_settings_from_the_grid_and_applies_them(preprocessed, tmp_path):
+    from transcribe.pedal_training import TUNING_GRID, tune_pedal
+
+    model = build_pedal_model(PedalConfig.tiny(), 229)
+    model.save(tmp_path / "pedal.keras")
+    chosen = tune_pedal(preprocessed, tmp_path / "pedal.keras", spans=4, apply=True, cache_dir=tmp_path / "cache")
+    assert all(chosen[name] in values for name, values in TUNING_GRID.items())
+    reloaded = PedalTranscriber.load(tmp_path / "pedal.keras", FPS).model.config
+    assert (reloaded.threshold, reloaded.event_threshold, reloaded.min_frames) == (
+        chosen["threshold"], chosen["event_threshold"], chosen["min_frames"])
+    assert not list(tmp_path.glob("*.partial*"))
+
+
+def test_frame_f1_counts_the_frames_held_down():
+    from transcribe.pedal_training import frame_f1
+
+    assert frame_f1(np.array([[0.0, 1.0]]), np.array([[0.0, 1.0]])) == 1.0
+    assert frame_f1(np.array([[0.0, 1.0]]), np.array([[0.5, 1.0]])) == pytest.approx(2 * 50 / 150, abs=0.02)
+    assert frame_f1(np.zeros((0, 2)), np.zeros((0, 2))) == 1.0

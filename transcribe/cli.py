@@ -303,6 +303,28 @@ def add_tune(models) -> None:
     parser.set_defaults(run=run_tune_transcribe)
 
 
+def add_tune_pedal(models) -> None:
+    parser = models.add_parser(
+        "pedal", help="the pedal network's decoding settings, on validation spans",
+        description="Choose the sustain-pedal network's decoding settings (down threshold, press/release "
+                    "threshold, shortest press or gap) on validation spans of TFRECORDS, ranked by press F1 + "
+                    "press-and-release F1. --apply writes them into the checkpoint's config (weights unchanged).")
+    parser.add_argument("tfrecords", type=Path, help="output folder of `w2m2w maestro preprocess`")
+    parser.add_argument("--checkpoint", type=Path, required=True, help="the pedal network (.keras)")
+    parser.add_argument("--spans", type=int, default=48, help="validation spans used (default: 48)")
+    parser.add_argument("--cache", type=Path, help="feature cache folder (default: TFRECORDS/transcription-cache)")
+    parser.add_argument("--apply", action="store_true", help="write the best settings into the checkpoint")
+    parser.set_defaults(run=run_tune_pedal)
+
+
+def run_tune_pedal(args) -> int:
+    from transcribe.pedal_training import tune_pedal
+
+    check_paths(args.tfrecords, None, {"pedal network": args.checkpoint})
+    print(json.dumps(tune_pedal(args.tfrecords, args.checkpoint, args.spans, args.apply, args.cache), indent=2))
+    return 0
+
+
 def run_tune_transcribe(args) -> int:
     from transcribe.transcriber import DEFAULT_CHECKPOINT
     from transcribe.tuning import tune_thresholds

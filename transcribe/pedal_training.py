@@ -99,7 +99,8 @@ def pedal_metrics(reference: np.ndarray, estimate: np.ndarray) -> dict[str, floa
     """Precision, recall and F1 of pedal presses (within 50 ms), and with releases too
     (mir_eval's offset rule: within 50 ms or 20% of the press's length)."""
     if len(reference) == 0 and len(estimate) == 0:
-        return {"pedal/precision": 1.0, "pedal/recall": 1.0, "pedal/f1": 1.0, "pedal-with-release/f1": 1.0}
+        return {"pedal/precision": 1.0, "pedal/recall": 1.0, "pedal/f1": 1.0, "pedal-with-release/f1": 1.0,
+                "pedal-frame/f1": 1.0}
     pitch = np.full(len(reference), 100.0)
     pitch_estimate = np.full(len(estimate), 100.0)
     ref, est = reference.reshape(-1, 2), estimate.reshape(-1, 2)
@@ -107,7 +108,17 @@ def pedal_metrics(reference: np.ndarray, estimate: np.ndarray) -> dict[str, floa
         ref, pitch, est, pitch_estimate, onset_tolerance=ONSET_TOLERANCE_S, offset_ratio=None)
     _, _, f_release, _ = mir_eval.transcription.precision_recall_f1_overlap(
         ref, pitch, est, pitch_estimate, onset_tolerance=ONSET_TOLERANCE_S, offset_ratio=0.2)
-    return {"pedal/precision": p, "pedal/recall": r, "pedal/f1": f, "pedal-with-release/f1": f_release}
+    return {"pedal/precision": p, "pedal/recall": r, "pedal/f1": f, "pedal-with-release/f1": f_release,
+            "pedal-frame/f1": frame_f1(reference, estimate)}
+
+
+def frame_f1(reference: np.ndarray, estimate: np.ndarray, frames_per_second: float = 100.0) -> float:
+    """F1 of the frames where the pedal is down (at 10 ms)."""
+    end = max([0.0, *reference.reshape(-1)[1::2], *estimate.reshape(-1)[1::2]])
+    frames = int(np.ceil(end * frames_per_second)) + 1
+    ref, est = (pedal_roll(i, frames, frames_per_second)[:, 0].astype(bool) for i in (reference, estimate))
+    both, either = int((ref & est).sum()), int(ref.sum()) + int(est.sum())
+    return 1.0 if either == 0 else 2.0 * both / either
 
 
 class PedalValidation(keras.callbacks.Callback):
@@ -128,7 +139,7 @@ class PedalValidation(keras.callbacks.Callback):
             estimate = decode_pedal(transcriber.probabilities(mel), self.model.config, self.fps)
             if len(reference):
                 scores.append(pedal_metrics(reference, estimate))
-        for key in ("pedal/f1", "pedal-with-release/f1", "pedal/precision", "pedal/recall"):
+        for key in ("pedal/f1", "pedal-with-release/f1", "pedal/precision", "pedal/recall", "pedal-frame/f1"):
             mean = float(np.mean([m[key] for m in scores])) if scores else 0.0
             logs["val_" + key.replace("/", "_").replace("-", "_")] = mean
         print(f"\nvalidation (epoch {epoch + 1}): pedal F1 {logs['val_pedal_f1']:.3f}, "
@@ -161,3 +172,44 @@ def train_pedal(tfrecord_dir: Path | str, run_dir: Path | str, config: PedalConf
     if initial_epoch < epochs:
         model.fit(crops, epochs=epochs, initial_epoch=initial_epoch, callbacks=callbacks, verbose=2)
     return model
+
+
+# Decoding settings tried by tune_pedal: the down threshold, the press/release snap threshold and the
+# shortest press or gap kept (frames).
+TUNING_GRID = {"threshold": (0.4, 0.5, 0.6, 0.7), "event_threshold": (0.2, 0.4, 1.01), "min_frames": (3, 6, 10)}
+
+
+def tune_pedal(tfrecord_dir: Path | str, checkpoint: Path | str, spans: int = 48, apply: bool = False,
+               cache_dir: Path | str | None = None, seed: int = 0) -> dict:
+    """Choose the pedal network's decoding settings on validation spans, ranked by press F1 +
+    press-and-release F1; with `apply`, write them into the checkpoint's config (weights unchanged)."""
+    import dataclasses
+    import itertools
+
+    front_end = TranscriberConfig.default()
+    cache_dir = Path(cache_dir or Path(tfrecord_dir) / "transcription-cache")
+    caches = pedal_caches(Path(tfrecord_dir), "validation", cache_dir, front_end)
+    fps = front_end.frames_per_second
+    transcriber = PedalTranscriber.load(checkpoint, fps)
+    chosen_spans = PedalValidation(caches, fps, spans=spans, seed=seed).spans
+    examples = []
+    for c, s in chosen_spans:
+        cache, pedal = caches[c]
+        first, length = cache.spans[s]
+        reference = _intervals_from_roll(np.asarray(pedal[first:first + length]), fps)
+        if len(reference):
+            examples.append((transcriber.probabilities(np.asarray(cache.features[first:first + length], np.float32)),
+                             reference))
+    results = []
+    for values in itertools.product(*TUNING_GRID.values()):
+        config = dataclasses.replace(transcriber.model.config, **dict(zip(TUNING_GRID, values)))
+        scores = [pedal_metrics(reference, decode_pedal(probs, config, fps)) for probs, reference in examples]
+        mean = {k: float(np.mean([m[k] for m in scores])) for k in scores[0]}
+        results.append((mean["pedal/f1"] + mean["pedal-with-release/f1"], dict(zip(TUNING_GRID, values)), mean))
+    _, settings, figures = max(results, key=lambda r: r[0])
+    if apply:
+        transcriber.model.config = dataclasses.replace(transcriber.model.config, **settings)
+        partial = Path(checkpoint).with_name(Path(checkpoint).name + ".partial.keras")
+        transcriber.model.save(partial)
+        os.replace(partial, checkpoint)
+    return {**settings, "validation_spans": len(examples), **{k: round(v, 4) for k, v in figures.items()}}
