@@ -54,7 +54,7 @@ SAMPLE_RATE_HZ = 44_100
 SEED = 46
 KEPT = ("note/f1", "note/precision", "note/recall", "note-with-offset/f1", "frame/f1")
 PEDAL_KEPT = ("pedal/f1", "pedal-with-release/f1", "cc64/note/f1", "cc64/note-with-offset/f1",
-              "keys/note-with-offset/f1")
+              "keys/note-with-offset/f1", "keys-baked/note-with-offset/f1", "pedal-frame/f1")
 
 
 def augmentation(condition: str) -> Augmentation:
@@ -110,7 +110,7 @@ def score_pedal(notes: np.ndarray, intervals: np.ndarray, reference_sequence, re
                 seconds: float, fps: float) -> dict[str, float]:
     """`--pedal cc64` against the truth: its pedal presses; its notes with its own pedal applied
     again (against the sustain-extended reference, as for baked output); its key releases
-    (against the notes as the keys were held)."""
+    (against the notes as the keys were held, beside the baked notes against the same)."""
     keys = key_releases(notes, intervals)
     sequence = add_pedal(sequence_from_notes(keys), intervals)
     sequence.total_time = max(sequence.total_time, seconds)
@@ -119,7 +119,8 @@ def score_pedal(notes: np.ndarray, intervals: np.ndarray, reference_sequence, re
     held = notes_from_sequence(reference_sequence)
     return {**pedal_metrics(pedal_intervals(reference_sequence), intervals),
             "cc64/note/f1": cc64["note/f1"], "cc64/note-with-offset/f1": cc64["note-with-offset/f1"],
-            "keys/note-with-offset/f1": transcription_metrics(held, keys, fps)["note-with-offset/f1"]}
+            "keys/note-with-offset/f1": transcription_metrics(held, keys, fps)["note-with-offset/f1"],
+            "keys-baked/note-with-offset/f1": transcription_metrics(held, notes, fps)["note-with-offset/f1"]}
 
 
 def main() -> None:
