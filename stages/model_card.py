@@ -93,8 +93,13 @@ def rendered_timbres(lines: list[str], root: Path = REPO) -> set[str] | None:
     when those folders are here (None when none is)."""
     found = None
     for line in lines:
+        if line.lstrip().startswith("w2m2w ship"):  # names the other commands in its options
+            continue
         for part in line.split("&&"):
-            words = shlex.split(part.split(" # ")[0], comments=False) if "maestro render" in part else []
+            try:
+                words = shlex.split(part.split(" # ")[0], comments=False) if "maestro render" in part else []
+            except ValueError:  # not a whole command: "&&" inside a quoted argument
+                continue
             if "render" not in words:
                 continue
             positional = [w for w in words[words.index("render") + 1:] if not w.startswith("-")]
