@@ -48,7 +48,8 @@ def add_transcribe(commands) -> None:
                         help="baked (default): notes last as long as they sound, the sustain pedal's hold "
                              "included (the MAESTRO protocol; best for playback without a pedal); cc64: the "
                              "pedal network writes sustain-pedal (CC 64) events and notes end where their keys "
-                             "were let go (best for notation and for playback with the pedal)")
+                             "were let go (for notation and for playback with the pedal; the pedal network is "
+                             "rough so far: presses within 50 ms F1 0.15, see docs/transcribe.md)")
     parser.add_argument("--sequence", action="store_true", help="also write the NoteSequence (.pb)")
     parser.add_argument("--csv", action="store_true", help="also write the notes as CSV")
     parser.add_argument("--overwrite", action="store_true", help="transcribe again files already done")
