@@ -34,9 +34,9 @@ from tqdm.auto import tqdm
 from benchmarks import record
 from maestro.augmentation import Augmentation, file_rng, render_midi
 from maestro.soundfonts import check_timbre
-from stages.audio import write_wav
+from stages.audio import encode_wav
 from stages.cli import SHARED_DATA
-from stages.contract import content_id
+from stages.contract import content_id, write_bytes_atomic
 from stages.midi import apply_sustain, crop, notes_from_sequence, read_note_sequence, sequence_from_notes, write_midi
 from transcribe.evaluate import reference_notes
 from transcribe.infer import DEFAULT_CHECKPOINT, Transcriber
@@ -93,9 +93,7 @@ def prepare(work: Path, conditions: list[str], excerpts: list[tuple[str, Path]],
                 continue
             audio = render_midi(work / "reference" / f"{name}.mid", augmentation(condition), SAMPLE_RATE_HZ,
                                 file_rng(SEED, f"{condition}/{name}"), end_seconds=seconds)
-            partial = wav.with_suffix(".partial.wav")
-            write_wav(partial, audio, SAMPLE_RATE_HZ)
-            partial.replace(wav)
+            write_bytes_atomic(wav, encode_wav(audio, SAMPLE_RATE_HZ))
 
 
 def basic_pitch_notes(binary: Path, wavs: list[Path]) -> dict[str, np.ndarray]:

@@ -17,6 +17,7 @@ import numpy as np
 
 from maestro import tfrecord
 from maestro.examples import decode_transcription
+from stages.contract import save_model_atomic
 from stages.training import Monitor, prepare_run, resume, standard_callbacks
 from transcribe.config import TranscriberConfig
 from transcribe.dataset import ShardCache, build_cache
@@ -209,7 +210,5 @@ def tune_pedal(tfrecord_dir: Path | str, checkpoint: Path | str, spans: int = 48
     _, settings, figures = max(results, key=lambda r: r[0])
     if apply:
         transcriber.model.config = dataclasses.replace(transcriber.model.config, **settings)
-        partial = Path(checkpoint).with_name(Path(checkpoint).name + ".partial.keras")
-        transcriber.model.save(partial)
-        os.replace(partial, checkpoint)
+        save_model_atomic(transcriber.model, Path(checkpoint))
     return {**settings, "validation_spans": len(examples), **{k: round(v, 4) for k, v in figures.items()}}
