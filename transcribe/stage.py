@@ -58,11 +58,12 @@ class TranscribeStage(Stage):
         self.checkpoint = check_checkpoint(checkpoint, "transcriber")
         if pedal not in ("baked", "cc64"):
             raise ValueError(f"pedal must be 'baked' or 'cc64', not {pedal!r}")
-        if pedal == "cc64" and not pedal_checkpoint(self.checkpoint).exists():
-            raise UsageError(f"--pedal cc64 needs the pedal network beside the transcriber: "
-                             f"{pedal_checkpoint(self.checkpoint)} not found (`w2m2w train pedal` makes one)")
         if pedal == "cc64":
-            check_checkpoint(pedal_checkpoint(self.checkpoint), "pedal network")
+            network = pedal_checkpoint(self.checkpoint)
+            if not network.exists():
+                raise UsageError(f"--pedal cc64 needs the pedal network beside the transcriber: "
+                                 f"{network} not found (`w2m2w train pedal` makes one)")
+            check_checkpoint(network, "pedal network")
         self.note_ends = note_ends
         self.checkpoint_id = content_id(self.checkpoint)
         # Named in the recorded config only when not the default, so that folders written before
