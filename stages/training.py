@@ -112,10 +112,12 @@ class PlotHistory(keras.callbacks.Callback):
             log.warning("could not plot %s: %s", self.run_dir / "history.csv", error)
 
 
-def standard_callbacks(run_dir: Path, monitor: Monitor, keep_epochs: bool = False) -> list[keras.callbacks.Callback]:
-    """best.keras, last.keras + state.json (and epochs/ with `keep_epochs`), history.csv (and its
-    plot history.png), TensorBoard logs."""
-    callbacks = [monitor.checkpoint(run_dir), SaveState(run_dir, monitor, keep_epochs),
+def standard_callbacks(run_dir: Path, monitor: Monitor, keep_epochs: bool = False,
+                       save_best: bool = True) -> list[keras.callbacks.Callback]:
+    """best.keras (unless the trainer saves its own: `save_best` False), last.keras + state.json
+    (and epochs/ with `keep_epochs`), history.csv (and its plot history.png), TensorBoard logs."""
+    callbacks = [monitor.checkpoint(run_dir)] if save_best else []
+    callbacks += [SaveState(run_dir, monitor, keep_epochs),
                  keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True), PlotHistory(run_dir)]
     if importlib.util.find_spec("tensorboard"):  # the writer needs it; absent on some GPU hosts
         callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "logs"), update_freq=50))

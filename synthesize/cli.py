@@ -47,16 +47,18 @@ def add_train(models) -> None:
     parser = models.add_parser(
         "synthesize", help="the WaveNet on a rendered MAESTRO-layout dataset",
         description="Train the MIDI-conditioned WaveNet on random crops of ROOT's train split: the "
-                    "parallel generator (default) with a multi-resolution STFT loss, the autoregressive "
+                    "parallel generator (default) with a multi-resolution STFT loss (adversarial: and a "
+                    "discriminator's least-squares loss), the autoregressive "
                     "one (autoregressive, paper) with teacher forcing; after every epoch, the validation "
                     "loss with the true roll and with shuffled rolls (the conditioning must matter). "
                     "Rerunning resumes.")
     parser.add_argument("root", type=Path, help="MAESTRO-layout dataset at 16 kHz (w2m2w maestro render)")
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--config", default="default",
-                        choices=("tiny", "default", "paper", "autoregressive", "tiny_parallel"),
-                        help="default: the parallel generator; autoregressive: the WaveNet shipped before it; "
-                             "paper: the paper's autoregressive sizes")
+                        choices=("tiny", "default", "paper", "autoregressive", "adversarial", "tiny_parallel"),
+                        help="default: the parallel generator; adversarial: it, trained on against a discriminator "
+                             "(Parallel WaveGAN; start it --from a trained generator); autoregressive: the WaveNet "
+                             "shipped before it; paper: the paper's autoregressive sizes")
     parser.add_argument("--output", choices=("logistic", "mulaw"), help="output distribution (default: the config's)")
     parser.add_argument("--steps", type=int, default=20_000)
     parser.add_argument("--steps-per-epoch", type=int, default=250)

@@ -75,6 +75,14 @@ class SynthesizerConfig(JsonConfig):
     kernel_size: int = 2
     noise_std: float = 1.0
     stft_sizes: tuple[int, ...] = (2048, 1024, 512, 256)
+    # Parallel generator, adversarial training (synthesize/adversarial.py): a discriminator of this
+    # many dilated convolutions (0: none, the STFT loss alone) learns to tell the recording from the
+    # generated audio; its least-squares score joins the generator's loss with this weight
+    # (Parallel WaveGAN: 10 layers of 64 channels, weight 4, learning rate 5e-5).
+    discriminator_layers: int = 0
+    discriminator_channels: int = 64
+    adversarial_weight: float = 4.0
+    discriminator_learning_rate: float = 5e-5
     # Training: random crops (with teacher forcing for the autoregressive WaveNet).
     crop_samples: int = 4_096  # many short crops: more updates per CPU hour; the receptive field is 511
     batch_size: int = 8
@@ -119,6 +127,12 @@ class SynthesizerConfig(JsonConfig):
                    decay_steps=10_000, sampling_temperature=1.0)
 
     @classmethod
+    def adversarial(cls) -> "SynthesizerConfig":
+        """`default` trained on against Parallel WaveGAN's discriminator, at a fine-tuning
+        learning rate: meant to start from a generator trained with the STFT loss (`--from`)."""
+        return dataclasses.replace(cls.default(), name="adversarial", discriminator_layers=10, learning_rate=2e-4)
+
+    @classmethod
     def autoregressive(cls) -> "SynthesizerConfig":
         """The autoregressive WaveNet shipped before the parallel generator (trained on FluidR3_GM)."""
         return cls(name="autoregressive", upsampling="linear", harmonics=4, audio_gain=16.0, dither_lsb=1.0,
@@ -140,7 +154,7 @@ class SynthesizerConfig(JsonConfig):
 
     @classmethod
     def named(cls, name: str) -> "SynthesizerConfig":
-        """`paper`, `default`, `tiny`, or `autoregressive` / `tiny_parallel`."""
-        if name in ("autoregressive", "tiny_parallel"):
+        """`paper`, `default`, `tiny`, or `autoregressive` / `adversarial` / `tiny_parallel`."""
+        if name in ("autoregressive", "adversarial", "tiny_parallel"):
             return getattr(cls, name)()
         return super().named(name)

@@ -11,6 +11,7 @@ import numpy as np
 
 from stages.contract import save_model_atomic
 from stages.training import Monitor, prepare_run, resume, standard_callbacks
+from synthesize.adversarial import SaveGenerator, build_adversarial, compile_adversarial
 from synthesize.config import SynthesizerConfig
 from synthesize.data import RandomCrops, load_recordings
 from synthesize.model import build_model, compile_model, transfer_weights
@@ -76,7 +77,13 @@ def train(root: Path | str, run_dir: Path | str, config: SynthesizerConfig, step
     validation = RandomCrops(recordings("validation"), config, validation_batches, seed=seed, margin_frames=margin,
                              fixed=True)
 
-    if config.architecture == "parallel":
+    adversarial = config.architecture == "parallel" and config.discriminator_layers > 0
+    if adversarial:
+        model, initial_epoch = resume(run_dir, lambda: build_adversarial(config), compile_adversarial, seed)
+        if initial_weights is not None and initial_epoch == 0:  # a generator's weights; the discriminator starts anew
+            start = keras.saving.load_model(initial_weights, compile=False)
+            model.generator.set_weights(getattr(start, "generator", start).get_weights())
+    elif config.architecture == "parallel":
         model, initial_epoch = resume(run_dir, lambda: build_parallel(config), compile_parallel, seed)
         if initial_weights is not None and initial_epoch == 0:
             model.set_weights(keras.saving.load_model(initial_weights, compile=False).get_weights())
@@ -84,8 +91,11 @@ def train(root: Path | str, run_dir: Path | str, config: SynthesizerConfig, step
         model, initial_epoch = resume(run_dir, lambda: build_model(config), compile_model, seed)
         if initial_weights is not None and initial_epoch == 0:
             transfer_weights(keras.saving.load_model(initial_weights, compile=False), model)
+    monitor = Monitor("val_loss", "min")
     callbacks = [ShuffledRollLoss(validation), SaveAveragedWeights(run_dir, validation),
-                 *standard_callbacks(run_dir, Monitor("val_loss", "min"))]
+                 *standard_callbacks(run_dir, monitor, save_best=not adversarial)]
+    if adversarial:  # best.keras holds the generator alone, as without the discriminator
+        callbacks.insert(0, SaveGenerator(run_dir, monitor.best_so_far(run_dir)))
     epochs = max(1, steps // steps_per_epoch)
     if initial_epoch < epochs:
         model.fit(training, validation_data=validation, epochs=epochs, initial_epoch=initial_epoch,
