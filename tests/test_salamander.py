@@ -75,12 +75,97 @@ def test_velocity_sets_loudness_and_renders_start_at_the_onset():
 
 @needs_samples
 def test_renders_are_deterministic_for_a_seed(tmp_path):
-    midi = make_midi(tmp_path / "a.mid", [(0.1, 0.6, 60, 90), (0.4, 1.2, 67, 70), (0.8, 1.5, 72, 50)])
+    midi = make_midi(tmp_path / "a.mid", [(0.1, 0.6, 60, 90), (0.4, 1.2, 67, 70), (0.8, 1.5, 72, 50)],
+                     pedal=[(0.3, 127), (1.3, 0)])
     for seed in (0, 1):
         augmentation = Augmentation.draw(file_rng(seed, "a.mid"), ("salamander", "TimGM6mb"), augment=True)
         first = render_midi(midi, augmentation, RATE, file_rng(seed, "a.mid"))
         again = render_midi(midi, augmentation, RATE, file_rng(seed, "a.mid"))
         np.testing.assert_array_equal(first, again)
+
+
+def hz(pitch: float) -> float:
+    return 440.0 * 2.0 ** ((pitch - 69) / 12.0)
+
+
+@needs_samples
+def test_the_pedal_rings_the_strings_that_share_a_notes_partials():
+    """Held with the pedal down, an E2 drives the free strings whose partials coincide with its own:
+    the difference from the same render without pedal sounds peaks at the strings an octave and a
+    twelfth above, with nothing between the note's partials, 30-40 dB down, and swells in."""
+    notes, pedal = [(0.0, 0.5, 40, 80)], [(0.0, 127), (2.0, 0)]
+    plain = salamander.render_sequence(sequence(notes, pedal), RATE, pedal_sounds=False)
+    with_pedal = salamander.render_sequence(sequence(notes, pedal), RATE)
+    resonance = (with_pedal - plain)[int(0.2 * RATE):int(1.9 * RATE)]  # before the dampers fall
+    spectrum = np.abs(np.fft.rfft(resonance * np.hanning(resonance.size)))
+    freqs = np.fft.rfftfreq(resonance.size, 1.0 / RATE)
+
+    def peak_db(frequency: float) -> float:
+        band = (freqs > 0.97 * frequency) & (freqs < 1.03 * frequency)
+        return float(20 * np.log10(spectrum[band].max() / spectrum.max()))
+
+    octave, twelfth = peak_db(hz(52)), peak_db(hz(59))  # the +12 and +19 strings' fundamentals
+    assert octave > -3.0 and twelfth > -15.0
+    for between in (hz(40) * 1.41, hz(40) * 2.5, hz(40) * 2.83, hz(40) / 2):  # no partial of the note there
+        assert peak_db(between) < min(octave, twelfth) - 20.0
+    # Five strings at -30 to -38 dB each come to about -27 dB together.
+    assert -33.0 < 20 * np.log10(rms(resonance) / rms(plain[int(0.2 * RATE):int(1.9 * RATE)])) < -22.0
+    onset = with_pedal - plain
+    assert rms(onset[: int(0.01 * RATE)]) < 0.1 * rms(onset[int(0.05 * RATE):int(0.1 * RATE)])  # no strike
+
+
+@needs_samples
+def test_the_resonance_waits_for_the_pedal_and_stops_with_the_dampers(monkeypatch):
+    monkeypatch.setattr(salamander, "PEDAL_RELEASE_GAIN", 0.0)  # the resonance alone
+
+    def resonance_of(notes, pedal):
+        return (salamander.render_sequence(sequence(notes, pedal), RATE)
+                - salamander.render_sequence(sequence(notes, pedal), RATE, pedal_sounds=False))
+
+    notes, pedal = [(0.0, 1.5, 40, 80)], [(0.6, 127), (1.2, 0)]  # the key is held before, across and after
+    resonance = resonance_of(notes, pedal)
+    assert np.abs(resonance[: int(0.6 * RATE)]).max() == 0.0
+    from_the_strike = resonance_of(notes, [(0.0, 127), (1.2, 0)])  # a note 0.6 s old drives its strings less
+    assert rms(resonance[int(0.6 * RATE):int(0.9 * RATE)]) < 0.7 * rms(from_the_strike[: int(0.3 * RATE)])
+    under_pedal = rms(resonance[int(0.95 * RATE):int(1.15 * RATE)])
+    assert under_pedal > 1e-4
+    assert rms(resonance[int(1.25 * RATE):int(1.45 * RATE)]) < 0.6 * under_pedal  # the dampers fell at 1.2 s
+    fade = 5 * salamander.damper_seconds(40)  # and the strings are quiet five time constants on
+    assert np.abs(resonance[int((1.2 + fade) * RATE) + 2:]).max() == 0.0
+
+
+@needs_samples
+def test_without_the_pedal_the_render_is_as_before():
+    notes = [(0.1, 0.6, 40, 90), (0.4, 1.2, 67, 70), (0.8, 1.5, 95, 50)]
+    for pedal in ((), [(0.2, 40), (0.9, 0)], [(1.6, 127), (1.8, 0)]):  # none, half-way, down in silence
+        np.testing.assert_array_equal(salamander.render_sequence(sequence(notes, pedal), RATE),
+                                      salamander.render_sequence(sequence(notes, pedal), RATE, pedal_sounds=False))
+    assert salamander.pedal_intervals(sequence(notes, [(0.2, 40), (0.5, 64), (0.7, 100), (0.9, 63)])) == [(0.5, 0.9)]
+    assert salamander.pedal_intervals(sequence(notes, [(0.2, 127)])) == [(0.2, float("inf"))]
+
+
+@needs_samples
+def test_the_dampers_fall_at_pedal_up_and_not_before(monkeypatch):
+    notes, pedal = [(0.0, 0.4, 48, 90), (0.1, 0.4, 55, 80)], [(0.05, 127), (1.5, 0)]
+    full = salamander.render_sequence(sequence(notes, pedal), RATE)
+    monkeypatch.setattr(salamander, "PEDAL_RELEASE_GAIN", 0.0)
+    silent_dampers = salamander.render_sequence(sequence(notes, pedal), RATE)
+    monkeypatch.setattr(salamander, "RELEASE_GAIN", 0.0)
+    no_release_at_all = salamander.render_sequence(sequence(notes, pedal), RATE)
+    fall = full - silent_dampers
+    keys_own = silent_dampers - no_release_at_all  # the two keys' release noises, at their pedal-extended note-off
+    assert np.abs(fall[: int(1.5 * RATE)]).max() == 0.0
+    after = slice(int(1.5 * RATE), int(1.7 * RATE))
+    assert 0.05 * rms(keys_own[after]) < rms(fall[after]) < rms(keys_own[after])  # heard, but quieter than the keys
+
+
+@needs_samples
+def test_pedal_renders_are_deterministic():
+    notes, pedal = [(0.1, 0.6, 45, 90), (0.3, 0.5, 70, 60), (0.9, 1.4, 88, 70)], [(0.2, 127), (1.0, 0), (1.1, 100)]
+    first = salamander.render_sequence(sequence(notes, pedal), RATE, detune_cents=7.0)
+    salamander.bank.cache_clear()
+    again = salamander.render_sequence(sequence(notes, pedal), RATE, detune_cents=7.0)
+    np.testing.assert_array_equal(first, again)
 
 
 def onset_strength(audio: np.ndarray) -> np.ndarray:
