@@ -6,7 +6,7 @@ import dataclasses
 import json
 from pathlib import Path
 
-from stages.cli import positive_float, positive_int
+from stages.cli import positive_float, positive_int, time_seconds
 
 TOKEN_FILE_SUFFIXES = (".npz", ".xz")
 # compose.composer.DEFAULT_CHECKPOINT, named here without importing note-seq (absent on accelerator machines).
@@ -37,6 +37,13 @@ def add_compose(commands) -> None:
     parser.add_argument("--notes-per-second", type=float,
                         help="how dense the new music is, about (one of 5 bands: under 8, 8-11.5, 11.5-14.5, "
                              "14.5-18.5, over 18.5); needs a conditioned composer")
+    parser.add_argument("--infill", type=time_seconds, nargs=2, metavar=("START", "END"),
+                        help="rewrite the music between START and END seconds of each input so that it leads "
+                             "from the --primer-seconds before into the music after (the whole piece is written; "
+                             "--seconds does not apply)")
+    parser.add_argument("--candidates", type=positive_int, default=8,
+                        help="with --infill: gaps sampled, the one under which the music after is likeliest kept "
+                             "(default: 8)")
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--top-k", type=int, default=0, help="sample among the k likeliest events (0: all)")
     parser.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling mass (default: 0.95)")
@@ -56,6 +63,10 @@ def add_compose(commands) -> None:
 def run_compose(args) -> int:
     from stages.cli import check_paths
 
+    if args.infill and args.inputs is None:
+        raise ValueError("--infill needs input MIDI whose gap to fill")
+    if args.infill and not args.infill[0] < args.infill[1]:
+        raise ValueError(f"--infill START END needs START before END, not {args.infill}")
     check_paths(args.inputs, args.out, {"composer": args.checkpoint})  # before TensorFlow loads
     from compose.stage import DEFAULT_CHECKPOINT, Composer, ComposeStage, write_new_pieces
 
@@ -67,7 +78,8 @@ def run_compose(args) -> int:
         for path in write_new_pieces(composer, args.out, args.count, overwrite=args.overwrite, plot=args.plot):
             print(path)
         return 0
-    stage = ComposeStage(composer, args.primer_seconds, plot=args.plot)
+    stage = ComposeStage(composer, args.primer_seconds, plot=args.plot, infill=args.infill,
+                         candidates=args.candidates)
     report = stage.run(args.inputs, args.out, overwrite=args.overwrite)
     print(report.summary())
     return 0 if report.ok else 1

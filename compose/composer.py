@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import keras
 import numpy as np
 import pretty_midi
+
+if TYPE_CHECKING:
+    from compose.infill import Infilled
 
 from compose import conditioning
 from compose.data import window
@@ -53,6 +57,16 @@ class Composer:
         settings = dict(self.settings, seed=self.settings["seed"] + seed_offset)
         new = self.sampler.generate(tokens, conditioning=self.conditioning, **settings)
         return decode(np.concatenate([tokens, new]) if self.steering["include_primer"] else new)
+
+    def infill(self, piece: NoteSequence, start_s: float, end_s: float, context_seconds: float = 10.0,
+               candidates: int = 8) -> "Infilled":
+        """`piece` with [start_s, end_s) rewritten to lead from the music before into the music
+        after (compose/infill.py); the best of `candidates` samplings."""
+        from compose.infill import infill
+
+        sampling = {k: v for k, v in self.settings.items() if k not in ("seconds", "seed")}
+        return infill(self.sampler, piece, start_s, end_s, context_seconds=context_seconds, candidates=candidates,
+                      lead=self.conditioning, seed=self.settings["seed"], **sampling)
 
 
 def primer_tokens(primer: NoteSequence | None) -> np.ndarray:

@@ -11,6 +11,7 @@ from tqdm.auto import tqdm
 
 from compose.composer import DEFAULT_CHECKPOINT, Composer, primer_tokens  # noqa: F401 (re-exported)
 from compose.data import window
+from compose.infill import AFTER_SECONDS
 from compose.tokens import decode
 from stages.checkpoints import check_checkpoint, load_checkpoint, require_config
 from stages.contract import InputError, Job, Stage, content_id, on_terminal, partial_path
@@ -43,16 +44,24 @@ def plot_composition(path: Path, composed: NoteSequence, primer_end_s: float, ti
 
 
 class ComposeStage(Stage):
-    """MIDI -> `.midi`: the first `primer_seconds` of the input, continued."""
+    """MIDI -> `.midi`: the first `primer_seconds` of the input, continued; with `infill` (start,
+    end seconds), the whole input with that stretch rewritten, best of `candidates` samplings."""
 
     name = "compose"
     input_suffixes = MIDI_SUFFIXES
 
-    def __init__(self, composer: Composer, primer_seconds: float = 10.0, plot: bool = False):
+    def __init__(self, composer: Composer, primer_seconds: float = 10.0, plot: bool = False,
+                 infill: tuple[float, float] | None = None, candidates: int = 8):
         if not primer_seconds > 0:
             raise ValueError(f"the primer must last more than 0 s, not {primer_seconds}")
+        if infill is not None and not 0 <= infill[0] < infill[1]:
+            raise ValueError(f"the gap to fill must start at 0 s or later and before it ends, not {infill}")
+        if candidates < 1:
+            raise ValueError(f"at least one candidate, not {candidates}")
         check_checkpoint(composer.checkpoint, "composer")
         self.composer, self.primer_seconds = composer, primer_seconds
+        self.infill = tuple(float(t) for t in infill) if infill is not None else None
+        self.candidates = candidates
         self.output_suffixes = {"midi": ".midi", **({"plot": ".png"} if plot else {})}
 
     def prepare(self) -> None:
@@ -62,11 +71,26 @@ class ComposeStage(Stage):
         require_config(sampler.model, ComposerConfig, self.composer.checkpoint, "composer")
 
     def config(self) -> dict[str, Any]:
+        infilling = {"infill": list(self.infill), "candidates": self.candidates} if self.infill else {}
         return {"checkpoint_sha256": content_id(self.composer.checkpoint), "primer_seconds": self.primer_seconds,
-                **self.composer.settings, **self.composer.steering}
+                **self.composer.settings, **self.composer.steering, **infilling}
 
     def process(self, job: Job, temporaries: dict[str, Path]) -> None:
         piece = apply_sustain(playable(read_note_sequence(job.source)))
+        if self.infill:
+            filled = self.composer.infill(piece, *self.infill, context_seconds=self.primer_seconds,
+                                          candidates=self.candidates)
+            write_midi(filled.piece, temporaries["midi"])
+            if "plot" in temporaries:
+                start, end = self.infill  # the gap and the music the model read around it
+                kept = notes_from_sequence(filled.piece)
+                onsets = kept["onset_s"]
+                kept = kept[((onsets < start) | (onsets >= end)) & (onsets >= start - self.primer_seconds)
+                            & (onsets < end + AFTER_SECONDS)]
+                plot_piano_rolls(temporaries["plot"], kept, notes_from_sequence(filled.new_notes),
+                                 title=job.source.stem, caption=f"grey: the input, outlines: new music "
+                                                                f"{start:g}-{end:g} s, colour: velocity")
+            return
         primer = window(piece, 0.0, self.primer_seconds)
         if primer.total_time > self.primer_seconds + MAX_NOTE_SECONDS:  # the pedal held for ever
             raise InputError(f"the primer's notes sound until {primer.total_time:.0f} s (the sustain pedal never "

@@ -60,6 +60,9 @@ def wave2midi2wave(
     notes_per_second: Annotated[float | None, Field(gt=0, le=60, description="about how dense the new music is "
                                                                           "(needs a conditioned composer)")] = None,
     include_primer: Annotated[bool, Field(description="compositions hold the primer before the new music")] = False,
+    infill: Annotated[tuple[float, float] | None, Field(
+        description="instead of continuing: rewrite this stretch (start, end seconds) of each transcription to "
+                    "lead from the primer_seconds before into the music after")] = None,
     stages: Annotated[list[Stage], Field(description="stages to run, in DAG order")] = ALL_STAGES,
     transcriber: Annotated[Path | None, Field(description="transcriber .keras (default: shipped)")] = None,
     note_ends: Annotated[bool, Field(description="end notes with the rescorer's note-end network; "
@@ -101,7 +104,7 @@ def wave2midi2wave(
         reports["compose"] = timed("compose", _while_outputs_exist(tasks.compose, folders["composition"]), current,
                                    folders["composition"], composer_checkpoint, primer_seconds, seconds, seed,
                                    composer_style=composer_style, notes_per_second=notes_per_second,
-                                   include_primer=include_primer)
+                                   include_primer=include_primer, infill=infill)
         current = folders["composition"]
     if "synthesize" in stages:
         reports["synthesize"] = timed("synthesize", _while_outputs_exist(tasks.synthesize, folders["synthesis"]),

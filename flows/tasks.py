@@ -168,15 +168,17 @@ def finetune_composer(midi: Path, out: Path, checkpoint: Path, steps: int) -> st
 @task(name="compose", **STAGE_TASK)
 def compose(midi: Path, out: Path, checkpoint: Path, primer_seconds: float, seconds: float, seed: int,
             plot: bool = True, composer_style: str | None = None, notes_per_second: float | None = None,
-            include_primer: bool = False) -> dict:
+            include_primer: bool = False, infill: tuple[float, float] | None = None) -> dict:
     """Continuations as MIDI, each with its piano roll (the next stage reads only the MIDI);
-    steered by a composer's name and a note density where the composer was trained with them."""
+    steered by a composer's name and a note density where the composer was trained with them;
+    with `infill`, each piece with that stretch rewritten instead."""
     from compose.stage import Composer, ComposeStage
 
     with heavy():
         composer = Composer(checkpoint, seconds=seconds, seed=seed, composer=composer_style,
                             notes_per_second=notes_per_second, include_primer=include_primer)
-        return ComposeStage(composer, primer_seconds, plot=plot).run(midi, out, replace_other_config=True).to_dict()
+        stage = ComposeStage(composer, primer_seconds, plot=plot, infill=infill)
+        return stage.run(midi, out, replace_other_config=True).to_dict()
 
 
 @task(name="synthesize", **STAGE_TASK)

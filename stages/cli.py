@@ -32,6 +32,20 @@ def positive_float(text: str) -> float:
     return value
 
 
+def time_seconds(text: str) -> float:
+    """argparse type: a time in seconds, 0 or later."""
+    import argparse
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (value >= 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a time of 0 s or later, not {text}")
+    return value
+
+
 def positive_int(text: str) -> int:
     """argparse type: a whole number above 0 (counts)."""
     import argparse

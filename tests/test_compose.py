@@ -524,3 +524,89 @@ def test_fast_scoring_and_intervals_over_pieces(tmp_path):
     # One group holding every piece: no spread to draw from.
     assert bootstrap_interval(fast["piece_nll"], fast["piece_events"], groups=["a"] * 3) == pytest.approx(
         (fast["nll_per_event"],) * 2)
+
+
+# Infilling (compose/infill.py).
+
+def note_rows(notes):
+    return sorted((round(n["onset_s"], 3), round(n["offset_s"], 3), int(n["pitch"]), int(n["velocity"]))
+                  for n in notes)
+
+
+def test_infill_keeps_the_music_around_the_gap_and_writes_the_gap_within_it(tmp_path):
+    from compose.infill import infill
+
+    keras.utils.set_random_seed(11)
+    sampler = Sampler(build_model(dataclasses.replace(TINY, sequence_length=256)), chunk=8)
+    piece = apply_sustain(read_note_sequence(make_midi(tmp_path / "p.mid", phrase(4, 9.0))))
+    result = infill(sampler, piece, 3.0, 5.5, context_seconds=2.0, after_seconds=2.0, candidates=3, seed=2,
+                    max_tokens=2000)
+    original, filled = notes_from_sequence(piece), notes_from_sequence(result.piece)
+    outside = lambda notes: notes[(notes["onset_s"] < 3.0) | (notes["onset_s"] >= 5.5)]  # noqa: E731
+    assert note_rows(outside(filled)) == note_rows(outside(original))  # untouched, to the millisecond
+    new = notes_from_sequence(result.new_notes)
+    assert len(new) and note_rows(filled[(filled["onset_s"] >= 3.0) & (filled["onset_s"] < 5.5)]) == note_rows(new)
+    assert new["onset_s"].min() >= 3.0 - 1e-9 and new["offset_s"].max() <= 5.5 + 1e-9  # released by the gap's end
+    assert len(result.scores) == 3 and result.scores[result.chosen] == max(result.scores)
+    assert all(np.isfinite(result.scores)) and len(set(result.scores)) == 3  # different candidates, each scored
+    again = infill(sampler, piece, 3.0, 5.5, context_seconds=2.0, after_seconds=2.0, candidates=3, seed=2,
+                   max_tokens=2000)
+    assert note_rows(notes_from_sequence(again.piece)) == note_rows(filled)  # a seed reproduces it
+
+
+def test_the_music_after_the_gap_is_scored_as_a_naive_pass_scores_it(tmp_path):
+    """The batched, padded, left-cut scoring equals log-probabilities summed from one unpadded call."""
+    from compose.evaluate import log_softmax
+    from compose.infill import suffix_log_likelihoods
+
+    keras.utils.set_random_seed(12)
+    model = build_model(TINY)  # 64 tokens: the context must be cut from the left to fit
+    sampler = Sampler(model)
+    rng = np.random.default_rng(12)
+    context, after = rng.integers(2, VOCAB_SIZE, 50).astype(np.int32), rng.integers(2, VOCAB_SIZE, 10).astype(np.int32)
+    gaps = [rng.integers(2, VOCAB_SIZE, n).astype(np.int32) for n in (5, 20)]
+    scores = suffix_log_likelihoods(sampler, np.zeros(0, np.int32), context, gaps, after)
+    for gap, score in zip(gaps, scores):
+        row = np.concatenate([context, gap, after])[-64:]
+        log_probs = log_softmax(np.asarray(model(row[None]), np.float64)[0])
+        naive = sum(log_probs[i - 1, row[i]] for i in range(len(row) - len(after[:16]), len(row)))
+        assert score == pytest.approx(naive, abs=1e-3)
+
+
+def test_the_context_before_a_gap_lasts_up_to_its_start_with_every_key_released(tmp_path):
+    from compose.infill import completed, context_tokens, steps_of
+
+    piece = apply_sustain(read_note_sequence(make_midi(tmp_path / "p.mid", [(0.5, 4.0, 60, 80), (1.0, 1.2, 64, 80)])))
+    context = context_tokens(piece, 2.0, 10.0)
+    assert steps_of(context) == 200 and sounding_at_end(context) == 0  # the held C4 cut at the gap's start
+    short = encode(read_note_sequence(make_midi(tmp_path / "q.mid", [(0.0, 0.3, 62, 70)])), sustain=False)[:2]
+    padded = completed(short, 1.0, context)  # a sampling cut short by its budget: ended and padded
+    assert steps_of(padded) == 100 and sounding_at_end(padded, context) == 0
+
+
+def test_infill_refuses_a_gap_with_nothing_after_or_backwards(tmp_path):
+    from compose.infill import infill
+    from stages.contract import InputError
+
+    sampler = Sampler(build_model(TINY))
+    piece = apply_sustain(read_note_sequence(make_midi(tmp_path / "p.mid", phrase(5, 4.0))))
+    with pytest.raises(InputError, match="before it ends"):
+        infill(sampler, piece, 2.0, 1.0)
+    with pytest.raises(InputError, match="no note starts after"):
+        infill(sampler, piece, 10.0, 12.0)
+
+
+def test_cli_infills_a_stretch_of_each_input(tmp_path, capsys):
+    from pipeline import main
+
+    checkpoint = tmp_path / "tiny.keras"
+    build_model(TINY).save(checkpoint)
+    make_midi(tmp_path / "in" / "piece.mid", phrase(6, 8.0))
+    assert main(["compose", str(tmp_path / "in"), str(tmp_path / "out"), "--checkpoint", str(checkpoint),
+                 "--infill", "2", "4", "--candidates", "2", "--primer-seconds", "2", "--plot"]) == 0
+    original = notes_from_sequence(apply_sustain(read_note_sequence(tmp_path / "in" / "piece.mid")))
+    filled = notes_from_sequence(read_note_sequence(tmp_path / "out" / "piece.midi"))
+    assert note_rows(original[original["onset_s"] >= 4.0]) == note_rows(filled[filled["onset_s"] >= 4.0])
+    assert (tmp_path / "out" / "piece.png").read_bytes()[:4] == b"\x89PNG"
+    assert main(["compose", str(tmp_path / "in"), str(tmp_path / "bad"), "--infill", "4", "2"]) == 2
+    assert "START before END" in capsys.readouterr().err
