@@ -63,6 +63,11 @@ def add_train(models) -> None:
     parser.add_argument("--steps", type=int, default=20_000)
     parser.add_argument("--steps-per-epoch", type=int, default=250)
     parser.add_argument("--learning-rate", type=float, help="initial learning rate (default: the config's)")
+    parser.add_argument("--discriminator-learning-rate", type=float,
+                        help="adversarial: the discriminator's learning rate (default: the config's, 5e-5)")
+    parser.add_argument("--adversarial-weight", type=float,
+                        help="adversarial: the weight of the discriminator's score in the generator's loss "
+                             "(default: the config's, 4)")
     parser.add_argument("--input-noise", type=float,
                         help="noise on the past samples the network reads, in 16-bit steps (default: the config's)")
     parser.add_argument("--average-weights", type=float, metavar="MOMENTUM",
@@ -75,21 +80,29 @@ def add_train(models) -> None:
     parser.set_defaults(run=run_train_synthesize)
 
 
-def run_train_synthesize(args) -> int:
+def training_config(args):
+    """The named config with the command line's changes."""
     import dataclasses
 
     from synthesize.config import SynthesizerConfig
-    from synthesize.train import train
 
     config = SynthesizerConfig.named(args.config)
+    adversarial = {"discriminator_learning_rate": args.discriminator_learning_rate,
+                   "adversarial_weight": args.adversarial_weight}
+    if any(value is not None for value in adversarial.values()) and not config.discriminator_layers:
+        raise ValueError("--discriminator-learning-rate and --adversarial-weight need --config adversarial")
+    changes = {"learning_rate": args.learning_rate or None, "input_noise_lsb": args.input_noise,
+               "weight_average_momentum": args.average_weights, **adversarial}
+    config = dataclasses.replace(config, **{k: v for k, v in changes.items() if v is not None})
     if args.output:
         config = dataclasses.replace(config, output=args.output, name=f"{config.name}-{args.output}")
-    if args.learning_rate:
-        config = dataclasses.replace(config, learning_rate=args.learning_rate)
-    if args.input_noise is not None:
-        config = dataclasses.replace(config, input_noise_lsb=args.input_noise)
-    if args.average_weights is not None:
-        config = dataclasses.replace(config, weight_average_momentum=args.average_weights)
+    return config
+
+
+def run_train_synthesize(args) -> int:
+    config = training_config(args)  # before TensorFlow loads
+    from synthesize.train import train
+
     train(args.root, args.run_dir, config, args.steps, args.steps_per_epoch, seed=args.seed,
           initial_weights=args.initial_weights)
     return 0

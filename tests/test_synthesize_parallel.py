@@ -227,3 +227,20 @@ def test_adversarial_run_resumes_and_keeps_a_generator_per_epoch(rendered, tmp_p
     assert int(keras.saving.load_model(tmp_path / "last.keras").discriminator_optimizer.iterations) == 4
     for name in ("best.keras", "generator-epoch-1.keras", "generator-epoch-2.keras"):
         assert isinstance(keras.saving.load_model(tmp_path / name, compile=False), ParallelWaveNet), name
+
+
+def test_train_command_sets_the_adversarial_settings_only_for_the_adversarial_config():
+    from pipeline import build_parser
+    from synthesize.cli import training_config
+
+    def config(*options):
+        return training_config(build_parser().parse_args(["train", "synthesize", "root", "run", *options]))
+
+    chosen = config("--config", "adversarial", "--discriminator-learning-rate", "2e-4", "--adversarial-weight", "2",
+                    "--learning-rate", "1e-4")
+    assert (chosen.discriminator_layers, chosen.discriminator_learning_rate, chosen.adversarial_weight,
+            chosen.learning_rate) == (10, 2e-4, 2.0, 1e-4)
+    assert config("--config", "adversarial") == SynthesizerConfig.adversarial()
+    assert config().discriminator_layers == 0 and config() == SynthesizerConfig.default()
+    with pytest.raises(ValueError, match="--config adversarial"):
+        config("--discriminator-learning-rate", "2e-4")
