@@ -55,9 +55,11 @@ def add_train(models) -> None:
     parser.add_argument("root", type=Path, help="MAESTRO-layout dataset at 16 kHz (w2m2w maestro render)")
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--config", default="default",
-                        choices=("tiny", "default", "paper", "autoregressive", "adversarial", "tiny_parallel"),
+                        choices=("tiny", "default", "paper", "autoregressive", "adversarial", "adversarial_spectrogram",
+                                 "tiny_parallel"),
                         help="default: the parallel generator; adversarial: it, trained on against a discriminator "
-                             "(Parallel WaveGAN; start it --from a trained generator); autoregressive: the WaveNet "
+                             "(Parallel WaveGAN; start it --from a trained generator); adversarial_spectrogram: "
+                             "a discriminator on spectrograms instead (UnivNet's); autoregressive: the WaveNet "
                              "shipped before it; paper: the paper's autoregressive sizes")
     parser.add_argument("--output", choices=("logistic", "mulaw"), help="output distribution (default: the config's)")
     parser.add_argument("--steps", type=int, default=20_000)

@@ -78,7 +78,10 @@ class SynthesizerConfig(JsonConfig):
     # Parallel generator, adversarial training (synthesize/adversarial.py): a discriminator of this
     # many dilated convolutions (0: none, the STFT loss alone) learns to tell the recording from the
     # generated audio; its least-squares score joins the generator's loss with this weight
-    # (Parallel WaveGAN: 10 layers of 64 channels, weight 4, learning rate 5e-5).
+    # (Parallel WaveGAN: 10 layers of 64 channels, weight 4, learning rate 5e-5). "waveform": that
+    # discriminator, on samples; "spectrogram": 2-D convolutions on log spectrograms at three
+    # resolutions (UnivNet's), 4 layers of 32 channels.
+    discriminator: str = "waveform"
     discriminator_layers: int = 0
     discriminator_channels: int = 64
     adversarial_weight: float = 4.0
@@ -133,6 +136,13 @@ class SynthesizerConfig(JsonConfig):
         return dataclasses.replace(cls.default(), name="adversarial", discriminator_layers=10, learning_rate=2e-4)
 
     @classmethod
+    def adversarial_spectrogram(cls) -> "SynthesizerConfig":
+        """`adversarial` with the spectrogram discriminator, at 2e-4 for both networks."""
+        return dataclasses.replace(cls.adversarial(), name="adversarial_spectrogram", discriminator="spectrogram",
+                                   discriminator_layers=4, discriminator_channels=32,
+                                   discriminator_learning_rate=2e-4)
+
+    @classmethod
     def autoregressive(cls) -> "SynthesizerConfig":
         """The autoregressive WaveNet shipped before the parallel generator (trained on FluidR3_GM)."""
         return cls(name="autoregressive", upsampling="linear", harmonics=4, audio_gain=16.0, dither_lsb=1.0,
@@ -154,7 +164,8 @@ class SynthesizerConfig(JsonConfig):
 
     @classmethod
     def named(cls, name: str) -> "SynthesizerConfig":
-        """`paper`, `default`, `tiny`, or `autoregressive` / `adversarial` / `tiny_parallel`."""
-        if name in ("autoregressive", "adversarial", "tiny_parallel"):
+        """`paper`, `default`, `tiny`, or `autoregressive` / `adversarial` / `adversarial_spectrogram` /
+        `tiny_parallel`."""
+        if name in ("autoregressive", "adversarial", "adversarial_spectrogram", "tiny_parallel"):
             return getattr(cls, name)()
         return super().named(name)

@@ -244,3 +244,19 @@ def test_train_command_sets_the_adversarial_settings_only_for_the_adversarial_co
     assert config().discriminator_layers == 0 and config() == SynthesizerConfig.default()
     with pytest.raises(ValueError, match="--config adversarial"):
         config("--discriminator-learning-rate", "2e-4")
+
+
+def test_spectrogram_discriminator_learns_to_tell_a_fixed_generator_from_the_recording():
+    from synthesize.adversarial import build_adversarial
+
+    keras.utils.set_random_seed(4)
+    config = dataclasses.replace(ADVERSARIAL, learning_rate=0.0, discriminator="spectrogram", discriminator_layers=2,
+                                 discriminator_learning_rate=3e-3)
+    model = build_adversarial(config)
+    model.compile(optimizer=keras.optimizers.SGD(0.0))
+    inputs = random_inputs(16, batch=4, seed=4)
+    t = np.arange(inputs["noise"].shape[1]) / RATE
+    audio = np.stack([0.05 * np.sin(2 * np.pi * f * t) for f in (220, 330, 440, 550)]).astype(np.float32)
+    assert model.discriminator(audio).shape[0] == 4
+    history = model.fit(inputs, audio, batch_size=4, epochs=40, verbose=0).history
+    assert history["discriminator_loss"][-1] < 0.25 < history["discriminator_loss"][0]
