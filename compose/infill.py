@@ -16,12 +16,11 @@ import dataclasses
 
 import numpy as np
 
-from compose import grammar
 from compose.data import window
 from compose.evaluate import log_softmax
 from compose.sample import Sampler, _shift_seconds, ended_at
 from compose.tokens import MAX_SHIFT_STEPS, STEPS_PER_SECOND, decode, encode
-from compose.vocabulary import NOTE_OFF, PAD, TIME_SHIFT
+from compose.vocabulary import PAD, TIME_SHIFT
 from stages.contract import InputError
 from stages.midi import NoteSequence
 
@@ -72,18 +71,11 @@ def context_tokens(piece: NoteSequence, start_s: float, context_seconds: float) 
 
 def completed(gap: np.ndarray, seconds: float, context: np.ndarray) -> np.ndarray:
     """A sampled gap lasting exactly `seconds` with every key released at its end (a sampling cut
-    short by its token budget is ended and padded with silence)."""
-    steps = int(round(seconds * STEPS_PER_SECOND))
-    if steps_of(gap) >= steps:
-        return gap if steps_of(gap) == steps and _all_released(context, gap) else ended_at(gap, seconds, context)
-    states = grammar.key_states(np.concatenate([context, gap]), start_of_piece=True)[-1]
-    releases = NOTE_OFF + np.flatnonzero(states == grammar.SOUNDING)
-    return np.concatenate([gap, releases, shift_tokens(steps - steps_of(gap))]).astype(np.int32)
-
-
-def _all_released(context: np.ndarray, gap: np.ndarray) -> bool:
-    states = grammar.key_states(np.concatenate([context, gap]), start_of_piece=True)[-1]
-    return not (states == grammar.SOUNDING).any()
+    short by its token budget is padded with silence first)."""
+    missing = int(round(seconds * STEPS_PER_SECOND)) - steps_of(gap)
+    if missing > 0:
+        gap = np.concatenate([gap, shift_tokens(missing)]).astype(np.int32)
+    return ended_at(gap, seconds, context)
 
 
 def suffix_log_likelihoods(sampler: Sampler, lead: np.ndarray, context: np.ndarray, gaps: list[np.ndarray],
