@@ -11,9 +11,6 @@ import keras
 import numpy as np
 import pretty_midi
 
-if TYPE_CHECKING:
-    from compose.infill import Infilled
-
 from compose import conditioning
 from compose.data import window
 from compose.sample import Sampler
@@ -21,6 +18,9 @@ from compose.tokens import decode, encode
 from stages.contract import InputError
 from stages.interop import as_note_sequence, to_pretty_midi
 from stages.midi import NoteSequence, apply_sustain
+
+if TYPE_CHECKING:
+    from compose.infill import Infilled
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "default.keras"
 

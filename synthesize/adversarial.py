@@ -3,7 +3,7 @@
 A multi-resolution STFT loss alone matches spectral envelopes but not their fine texture: its
 audio keeps a smeared, buzzy floor a listener (and the realism classifier of
 benchmarks/synthesize_quality.py) picks out at once. A discriminator that must tell the generator's
-waveform from the recording's, sample by sample, punishes exactly that texture.
+audio from the recording's (its waveform sample by sample, or its spectrograms) punishes that texture.
 
     generator loss     = STFT(recording, generated) + adversarial_weight * mean((D(generated) - 1)^2)
     discriminator loss = mean((D(recording) - 1)^2) + mean(D(generated)^2)          (least squares)
@@ -24,7 +24,13 @@ from keras import layers, ops
 from stages.contract import save_model_atomic
 from synthesize.config import SynthesizerConfig
 from synthesize.model import PACKAGE
-from synthesize.parallel import MultiResolutionSTFTLoss, ParallelWaveNet, build_parallel, stft_magnitude
+from synthesize.parallel import (
+    MultiResolutionSTFTLoss,
+    ParallelWaveNet,
+    build_parallel,
+    generator_optimizer,
+    stft_magnitude,
+)
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -104,7 +110,7 @@ class AdversarialTraining(keras.Model):
     """Trains `generator` (compiled optimizer) against `discriminator` (its own Adam, built here).
     Data: (generator inputs, recorded audio (B, N)), as for the generator alone."""
 
-    def __init__(self, generator: ParallelWaveNet, discriminator: Discriminator, adversarial_weight: float = 4.0,
+    def __init__(self, generator: ParallelWaveNet, discriminator: keras.Model, adversarial_weight: float = 4.0,
                  discriminator_learning_rate: float = 5e-5, **kwargs):
         super().__init__(**kwargs)
         self.generator, self.discriminator = generator, discriminator
@@ -133,13 +139,13 @@ class AdversarialTraining(keras.Model):
         self.discriminator_optimizer.build(self.discriminator.trainable_variables)
         self.built = True
 
-    def _report(self, **values):
-        for name, value in values.items():
-            self.trackers[name].update_state(value)
-        return {name: tracker.result() for name, tracker in self.trackers.items()}
-
-    # TensorFlow: one tape per network; the generator's forward pass serves both updates.
-    def _train_step_tensorflow(self, data):
+    def train_step(self, data):
+        """TensorFlow: one tape per network; the generator's forward pass serves both updates."""
+        if keras.backend.backend() != "tensorflow":
+            # Keras's stateless JAX trainer carries one optimizer's state; a second one needs a
+            # hand-written loop there (not written yet).
+            raise NotImplementedError("adversarial training runs on the TensorFlow backend for now "
+                                      f"(KERAS_BACKEND is {keras.backend.backend()!r})")
         import tensorflow as tf
 
         inputs, audio = data
@@ -156,16 +162,11 @@ class AdversarialTraining(keras.Model):
             g_loss = stft + self.adversarial_weight * adversarial
         weights = self.generator.trainable_variables
         self.optimizer.apply_gradients(zip(generator_tape.gradient(g_loss, weights), weights))
-        return self._report(loss=stft, adversarial_loss=adversarial, discriminator_loss=d_loss,
-                            real_score=ops.mean(real_scores), fake_score=ops.mean(fake_scores))
-
-    def train_step(self, data):
-        if keras.backend.backend() != "tensorflow":
-            # Keras's stateless JAX trainer carries one optimizer's state; a second one needs a
-            # hand-written loop there (not written yet).
-            raise NotImplementedError("adversarial training runs on the TensorFlow backend for now "
-                                      f"(KERAS_BACKEND is {keras.backend.backend()!r})")
-        return self._train_step_tensorflow(data)
+        values = {"loss": stft, "adversarial_loss": adversarial, "discriminator_loss": d_loss,
+                  "real_score": ops.mean(real_scores), "fake_score": ops.mean(fake_scores)}
+        for name, value in values.items():
+            self.trackers[name].update_state(value)
+        return {name: tracker.result() for name, tracker in self.trackers.items()}
 
     def test_step(self, data):
         inputs, audio = data
@@ -191,9 +192,9 @@ class AdversarialTraining(keras.Model):
         return cls(**config)
 
 
-def build_adversarial(config: SynthesizerConfig, generator: ParallelWaveNet | None = None) -> AdversarialTraining:
-    """The generator of `config` (or the one given) and a new discriminator, built."""
-    generator = generator or build_parallel(config)
+def build_adversarial(config: SynthesizerConfig) -> AdversarialTraining:
+    """The generator of `config` and a new discriminator, built."""
+    generator = build_parallel(config)
     if config.discriminator == "spectrogram":
         discriminator = SpectrogramDiscriminator(conv_layers=config.discriminator_layers,
                                                  channels=config.discriminator_channels,
@@ -211,9 +212,7 @@ def build_adversarial(config: SynthesizerConfig, generator: ParallelWaveNet | No
 
 def compile_adversarial(model: AdversarialTraining) -> AdversarialTraining:
     """The generator's optimizer (as compile_parallel's); the discriminator's is the model's own."""
-    c = model.config
-    schedule = keras.optimizers.schedules.ExponentialDecay(c.learning_rate, c.decay_steps, c.decay_rate)
-    model.compile(optimizer=keras.optimizers.Adam(schedule, global_clipnorm=c.clip_norm))
+    model.compile(optimizer=generator_optimizer(model.config))
     return model
 
 

@@ -123,9 +123,12 @@ class MultiResolutionSTFTLoss(keras.losses.Loss):
         return {**super().get_config(), "fft_sizes": self.fft_sizes}
 
 
-def compile_parallel(model: ParallelWaveNet) -> ParallelWaveNet:
-    c = model.config
+def generator_optimizer(c: SynthesizerConfig) -> keras.optimizers.Optimizer:
+    """Adam with the config's decaying learning rate and gradient clipping."""
     schedule = keras.optimizers.schedules.ExponentialDecay(c.learning_rate, c.decay_steps, c.decay_rate)
-    optimizer = keras.optimizers.Adam(schedule, global_clipnorm=c.clip_norm)
-    model.compile(optimizer=optimizer, loss=MultiResolutionSTFTLoss(c.stft_sizes))
+    return keras.optimizers.Adam(schedule, global_clipnorm=c.clip_norm)
+
+
+def compile_parallel(model: ParallelWaveNet) -> ParallelWaveNet:
+    model.compile(optimizer=generator_optimizer(model.config), loss=MultiResolutionSTFTLoss(model.config.stft_sizes))
     return model
