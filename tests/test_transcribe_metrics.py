@@ -10,7 +10,7 @@ import pytest
 
 from stages.midi import NOTE_DTYPE, PIANO_KEYS, PIANO_LOWEST_PITCH
 from transcribe.decode import notes_to_roll
-from transcribe.metrics import FAMILIES, format_metrics, mean_metrics, transcription_metrics
+from transcribe.metrics import FAMILIES, format_metrics, matched_notes, mean_metrics, transcription_metrics
 
 FPS = 31.25
 KEYS = [f"{family}/{stat}" for family in FAMILIES for stat in ("precision", "recall", "f1")]
@@ -131,3 +131,16 @@ def test_format_metrics_is_one_aligned_row_per_family():
     assert len(lines) == 1 + len(FAMILIES)
     assert len({len(line) for line in lines}) == 1
     assert lines[1].split()[0] == "frame" and "1.0000" in lines[1]
+
+
+def test_matched_notes_name_the_missed_and_the_wrong_notes_and_agree_with_the_scores():
+    estimate = REFERENCE.copy()
+    estimate["onset_s"][1] += 0.08  # too late: missed, and a wrong note
+    estimate = np.concatenate([estimate, notes([(2.7, 2.9, 90, 64)])])  # a ghost note
+    found, right = matched_notes(REFERENCE, estimate)
+    assert found.tolist() == [True, False, True, True, True, True]
+    assert right.tolist() == [True, False, True, True, True, True, False]
+    metrics = transcription_metrics(REFERENCE, estimate)
+    assert metrics["note/recall"] == pytest.approx(found.mean())
+    assert metrics["note/precision"] == pytest.approx(right.mean())
+    assert [a.tolist() for a in matched_notes(REFERENCE, notes([]))] == [[False] * 6, []]

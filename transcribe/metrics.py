@@ -54,6 +54,18 @@ def transcription_metrics(reference: np.ndarray, estimate: np.ndarray,
     return metrics
 
 
+def matched_notes(reference: np.ndarray, estimate: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Which reference notes were found and which estimated notes are right, by the note metric's
+    matching (pitch, onset within 50 ms): two boolean arrays, to see where the errors lie."""
+    found, right = np.zeros(len(reference), bool), np.zeros(len(estimate), bool)
+    if len(reference) and len(estimate):
+        pairs = transcription.match_notes(*_mir_eval_notes(reference), *_mir_eval_notes(estimate),
+                                          onset_tolerance=ONSET_TOLERANCE_S, offset_ratio=None)
+        for i, j in pairs:
+            found[i], right[j] = True, True
+    return found, right
+
+
 def _mir_eval_notes(notes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(n, 2) onset/offset intervals in seconds and (n,) pitches in Hz."""
     onsets = notes["onset_s"].astype(float)
