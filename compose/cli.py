@@ -209,6 +209,10 @@ def add_train(models) -> None:
     composer.add_argument("--conditioning", action="store_true",
                           help="train with composer and note-density tokens at the start of each crop (a --from "
                                "model without them gets them added: its vocabulary padded)")
+    composer.add_argument("--labels-only", action="store_true",
+                          help="with --conditioning: train only the conditioning tokens' embeddings (prompt "
+                               "tuning), so that music without labels is predicted exactly as by the --from "
+                               "model; judged on validation with each piece's composer leading")
     composer.add_argument("--label-dropout", type=float, default=0.25,
                           help="how often each conditioning token is left out, so that unconditioned sampling "
                                "still works (default: 0.25)")
@@ -266,20 +270,23 @@ def run_train_compose(args) -> int:
         changes["attention_span"] = args.attention_span
     config = dataclasses.replace(config, **changes)
 
-    train_pieces, validation, composers = _training_data(args)
+    if args.labels_only and not (args.conditioning and args.initial_weights):
+        raise ValueError("--labels-only trains the labels of a trained composer: give --conditioning and --from")
+    train_pieces, validation, composers, validation_composers = _training_data(args)
     from compose.corpus import even_spread
     from compose.train import train
 
     train(train_pieces, even_spread(validation, args.validation_pieces), args.run_dir, config, steps,
           args.steps_per_epoch, args.seed, initial_weights=initial, keep_epochs=args.keep_epochs, minutes=args.minutes,
           composers=composers, label_dropout=args.label_dropout, average_from=args.average_from,
-          validation_batch_size=args.validation_batch_size, float16=args.float16)
+          validation_batch_size=args.validation_batch_size, float16=args.float16, labels_only=args.labels_only,
+          validation_composers=even_spread(validation_composers, args.validation_pieces))
     return 0
 
 
 def _training_data(args):
-    """(training pieces as tokens, validation pieces as tokens, each training piece's composer
-    index) from a token file or MIDI."""
+    """(training pieces as tokens, validation pieces as tokens, each one's composer index: training's,
+    validation's) from a token file or MIDI."""
     from compose.conditioning import composer_index
 
     source = args.source
@@ -288,26 +295,30 @@ def _training_data(args):
 
         corpus = TokenFile.load(source).unstretched()
         if args.validation:
-            validation = TokenFile.load(args.validation).unstretched().pieces
+            held_out = TokenFile.load(args.validation).unstretched()
         else:  # the last tenth of the pieces
             held = max(1, len(corpus.pieces) // 10)
-            validation = corpus.pieces[-held:]
-            corpus = dataclasses.replace(corpus, pieces=corpus.pieces[:-held] or validation,
-                                         composers=corpus.composers[:-held] or corpus.composers[-held:])
-        return corpus.pieces, validation, [composer_index(c) for c in corpus.composers]
+            held_out = dataclasses.replace(corpus, pieces=corpus.pieces[-held:], composers=corpus.composers[-held:])
+            corpus = dataclasses.replace(corpus, pieces=corpus.pieces[:-held] or held_out.pieces,
+                                         composers=corpus.composers[:-held] or held_out.composers)
+        return (corpus.pieces, held_out.pieces, [composer_index(c) for c in corpus.composers],
+                [composer_index(c) for c in held_out.composers])
 
     from compose.data import encode_pieces, load_labelled_pieces
 
     pieces = {split: load_labelled_pieces(source, split, args.split_csv) for split in ("train", "validation")}
-    (train_pieces, composers), (validation, _) = pieces["train"], pieces["validation"]
+    (train_pieces, composers), (validation, validation_composers) = pieces["train"], pieces["validation"]
     if args.split_csv is None and not (source / "composition").is_dir():  # one folder: hold out its last tenth
         held = max(1, len(train_pieces) // 10)
-        validation = train_pieces[-held:]
+        validation, validation_composers = train_pieces[-held:], composers[-held:]
         train_pieces, composers = (train_pieces[:-held], composers[:-held]) if len(train_pieces) > held else (
-            validation, composers[-held:])
+            validation, validation_composers)
     with_notes = [i for i, p in enumerate(train_pieces) if p.notes]
+    validation_with_notes = [i for i, p in enumerate(validation) if p.notes]
     return (encode_pieces([train_pieces[i] for i in with_notes], progress=True),
-            encode_pieces([p for p in validation if p.notes]), [composer_index(composers[i]) for i in with_notes])
+            encode_pieces([validation[i] for i in validation_with_notes]),
+            [composer_index(composers[i]) for i in with_notes],
+            [composer_index(validation_composers[i]) for i in validation_with_notes])
 
 
 # -- evaluate compose ------------------------------------------------------------------------

@@ -24,10 +24,12 @@ from typing import Sequence
 import keras
 import numpy as np
 
+from compose import conditioning
 from compose.config import ComposerConfig
 from compose.corpus import TokenCrops
 from compose.evaluate import token_nll_per_event
 from compose.model import build_model, compile_model
+from compose.vocabulary import VOCAB_SIZE
 from compose.weights import save_weights_only
 from stages.contract import write_text_atomic
 from stages.training import Monitor, prepare_run, resume, standard_callbacks
@@ -88,17 +90,39 @@ class TimeBudget(keras.callbacks.Callback):
 
 class ValidationNLL(keras.callbacks.Callback):
     """Adds `val_nll_per_event` (held-out pieces as tokens, non-overlapping chunks, the raw
-    probability) to each epoch's logs."""
+    probability) to each epoch's logs, or with `prefixes` (each piece's conditioning tokens, leading
+    its chunks) `val_nll_per_event_labelled`."""
 
-    def __init__(self, pieces: Sequence[np.ndarray], length: int | None = None, batch_size: int | None = None):
+    def __init__(self, pieces: Sequence[np.ndarray], length: int | None = None, batch_size: int | None = None,
+                 prefixes: Sequence[np.ndarray] | None = None):
         super().__init__()
-        self.pieces, self.length, self.batch_size = list(pieces), length, batch_size
+        self.pieces, self.length, self.batch_size, self.prefixes = list(pieces), length, batch_size, prefixes
+        self.key = "val_nll_per_event" if prefixes is None else "val_nll_per_event_labelled"
 
     def on_epoch_end(self, epoch, logs=None):
-        result = token_nll_per_event(self.model, self.pieces, self.length, self.batch_size, in_grammar=False)
-        logs["val_nll_per_event"] = result["nll_per_event"]
+        result = token_nll_per_event(self.model, self.pieces, self.length, self.batch_size, in_grammar=False,
+                                     prefixes=self.prefixes)
+        logs[self.key] = result["nll_per_event"]
+        labelled = "" if self.prefixes is None else ", each piece's composer leading its chunks"
         print(f"\nvalidation (epoch {epoch + 1}): {result['nll_per_event']:.4f} nats/event "
-              f"over {result['events']} events of {len(self.pieces)} pieces", flush=True)
+              f"over {result['events']} events of {len(self.pieces)} pieces{labelled}", flush=True)
+
+
+class TrainLabelsOnly(keras.callbacks.Callback):
+    """Prompt tuning (Lester et al. 2021): after every step every weight is put back as it was
+    except the conditioning tokens' embeddings. The model then predicts music without labels exactly
+    as before (its validation NLL cannot get worse), and the labels learn to steer the frozen
+    model. On a CPU, where a whole fine-tune only adds noise to weights trained on an accelerator."""
+
+    def on_train_begin(self, logs=None):
+        self.kept = [(variable, variable.numpy()) for variable in self.model.trainable_variables]
+        self.embeddings = self.model.embedding.embeddings
+
+    def on_train_batch_end(self, batch, logs=None):
+        for variable, value in self.kept:
+            if variable is self.embeddings:
+                value = np.concatenate([value[:VOCAB_SIZE], variable.numpy()[VOCAB_SIZE:]])
+            variable.assign(value)
 
 
 class AverageWeights(keras.callbacks.Callback):
@@ -138,13 +162,16 @@ def train(train_pieces: Sequence, validation_pieces: Sequence, run_dir: Path | s
           steps: int | None = None, steps_per_epoch: int = 250, seed: int = 0, initial_weights: Path | None = None,
           keep_epochs: bool = False, minutes: float | None = None, composers: Sequence[int | None] | None = None,
           label_dropout: float = 0.25, average_from: float | None = None, validation_length: int | None = None,
-          validation_batch_size: int | None = None, float16: bool = False) -> keras.Model:
+          validation_batch_size: int | None = None, float16: bool = False, labels_only: bool = False,
+          validation_composers: Sequence[int | None] | None = None) -> keras.Model:
     """Train (or, with `initial_weights`, a trained composer of this config, go on training) for
     `steps` or `minutes` in all; pieces are tokens (or NoteSequences, encoded here). A model with
     the conditioning tokens trains with each piece's composer (`composers`: indices in COMPOSERS,
     None unknown) and its crops' note densities, each dropped at the rate `label_dropout`. With
     `keep_epochs`, every epoch's model stays in run_dir/epochs/; with `float16`, the models
-    written at the end (best-float16.keras, mean.keras) hold float16 weights."""
+    written at the end (best-float16.keras, mean.keras) hold float16 weights. With `labels_only`
+    (a conditioned model) only the conditioning tokens' embeddings train (TrainLabelsOnly), and
+    the run is judged on validation with each piece's composer (`validation_composers`) leading."""
     run_dir = Path(run_dir)
     prepare_run(run_dir, config)
     budget = Budget(run_dir, steps, minutes)
@@ -154,8 +181,15 @@ def train(train_pieces: Sequence, validation_pieces: Sequence, run_dir: Path | s
         return compile_model(model, learning_rate=config.learning_rate if minutes else None)
 
     model, initial_epoch = resume(run_dir, lambda: build_model(config), compiled, seed, initial_weights)
-    monitor = Monitor("val_nll_per_event", "min")
-    callbacks = [ValidationNLL(as_tokens(validation_pieces), validation_length, validation_batch_size)]
+    prefixes = None
+    if labels_only:
+        if not config.conditioned or validation_composers is None:
+            raise ValueError("training the labels alone needs a conditioned model and the validation pieces' "
+                             "composers")
+        prefixes = [conditioning.prefix(composer) for composer in validation_composers]
+    validation = ValidationNLL(as_tokens(validation_pieces), validation_length, validation_batch_size, prefixes)
+    monitor = Monitor(validation.key, "min")
+    callbacks = [validation] + ([TrainLabelsOnly()] if labels_only else [])
     if minutes:
         warmup_epochs = max(1, round(config.warmup_steps / steps_per_epoch))
         callbacks.append(TimeBudget(budget, config.learning_rate, warmup_epochs))

@@ -241,3 +241,37 @@ def test_scoring_tokens_without_the_grammar_gives_the_same_figure(tmp_path):
     assert tokens_only["nll_per_event"] == pytest.approx(full["nll_per_event"])
     assert tokens_only["events"] == full["events"]
     assert "nll_per_event_in_grammar" not in tokens_only and full["nll_per_event_in_grammar"] < full["nll_per_event"]
+
+
+def test_training_the_labels_alone_changes_nothing_else_so_unlabelled_music_scores_the_same(tmp_path):
+    from compose.conditioning import prefix
+    from compose.evaluate import token_nll_per_event
+    from pipeline import main
+
+    pieces = token_files(tmp_path, count=3, seconds=8.0)
+    (tmp_path / "validation.npz").write_bytes(token_file_bytes(pieces[-1:], [1.0], ["Chopin"]))
+    build_model(ComposerConfig.tiny()).save(tmp_path / "start.keras")
+    run = tmp_path / "run"
+    common = ["train", "compose", str(tmp_path / "train.npz"), str(run),
+              "--validation", str(tmp_path / "validation.npz"), "--from", str(tmp_path / "start.keras"),
+              "--steps", "6", "--steps-per-epoch", "3", "--batch-size", "2",
+              "--sequence-length", "32", "--learning-rate", "1e-2"]
+    assert main(common + ["--labels-only"]) != 0  # refused: it needs --conditioning
+    assert not (run / "last.keras").exists()
+    assert main(common + ["--conditioning", "--labels-only"]) == 0
+    start = keras.saving.load_model(run / "start.keras", compile=False)
+    final = keras.saving.load_model(run / "last.keras", compile=False)
+    for before, after, variable in zip(start.get_weights(), final.get_weights(), final.weights):
+        if variable is final.embedding.embeddings:
+            np.testing.assert_array_equal(after[: vocabulary.VOCAB_SIZE], before[: vocabulary.VOCAB_SIZE])
+            assert not np.allclose(after[vocabulary.VOCAB_SIZE:], before[vocabulary.VOCAB_SIZE:])
+        else:
+            np.testing.assert_array_equal(after, before)
+    score = lambda model, **kw: token_nll_per_event(model, pieces[-1:], 32, in_grammar=False, **kw)["nll_per_event"]  # noqa: E731
+    assert score(final) == score(start)
+    chopin = [prefix("Chopin")]
+    assert score(final, prefixes=chopin) != score(start, prefixes=chopin)
+    with open(run / "history.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 2 and float(rows[-1]["val_nll_per_event_labelled"]) == pytest.approx(
+        score(final, prefixes=chopin), abs=1e-4)
