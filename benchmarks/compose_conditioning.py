@@ -2,10 +2,13 @@
 by a conditioned composer, unconditioned and conditioned on each of two composers (Chopin and Bach
 by default), and the new music's statistics (those of benchmarks/compose_samples.py: notes per
 second, note lengths, polyphony, pitch, velocity) are compared with the pianists' in those
-composers' training pieces (seconds 10-30 of each performance).
+composers' training pieces (seconds 10-30 of each performance). With --densities, the same
+primers are also continued conditioned on each of those note densities (notes per second): the
+new music's own density should follow.
 
     python -m benchmarks.compose_conditioning --checkpoint runs/conditioned/mean.keras [--pieces 12]
-                                              [--composers Chopin,Bach] [--seed 0] [--from-nothing]
+                                              [--composers Chopin,Bach] [--densities 6,20] [--seed 0]
+                                              [--from-nothing]
 
 The distance of a set of samples to a composer is the root mean square, over the statistics, of
 the difference of the pooled statistic to the composer's, each divided by that statistic's spread
@@ -53,6 +56,8 @@ def main() -> None:
     parser.add_argument("--pieces", type=int, default=12, help="test pieces to continue, evenly spread")
     parser.add_argument("--composers", default="Chopin,Bach", help="two of ASAP's composers")
     parser.add_argument("--reference-pieces", type=int, default=24, help="training performances per composer")
+    parser.add_argument("--densities", default="",
+                        help="also condition on these notes per second, comma-separated (e.g. 6,20)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--from-nothing", action="store_true", help="write new pieces, no primer (as many as --pieces)")
     args = parser.parse_args()
@@ -74,15 +79,17 @@ def main() -> None:
     figures = {"checkpoint": args.checkpoint.name, "pieces": len(primers), "primer_s": PRIMER_S, "new_s": NEW_S,
                "reference_performances": {name: len(s) for name, s in references.items()},
                "pianists": {name: _rounded(stats) for name, stats in pianists.items()}, "sampled": {}}
-    for condition in (None, first, second):
-        composer = Composer(args.checkpoint, seconds=NEW_S, composer=condition, seed=args.seed)
+    conditions = {"unconditioned": {}, first: {"composer": first}, second: {"composer": second}}
+    conditions.update({f"{float(d):g} notes/s": {"notes_per_second": float(d)}
+                       for d in args.densities.split(",") if d})
+    for label, steering in conditions.items():
+        composer = Composer(args.checkpoint, seconds=NEW_S, seed=args.seed, **steering)
         sampled = []
-        for index, primer in enumerate(tqdm(primers, desc=f"conditioned on {condition}", unit="piece")):
+        for index, primer in enumerate(tqdm(primers, desc=label, unit="piece")):
             new = composer.sampler.generate(primer, seed=args.seed + index, conditioning=composer.conditioning,
                                             **{k: v for k, v in composer.settings.items() if k != "seed"})
             sampled.append(notes_from_sequence(decode(new)))
         stats = _pooled(sampled, NEW_S)
-        label = condition or "unconditioned"
         figures["sampled"][label] = {
             **_rounded(stats), f"distance_to_{first}": round(distance(stats, pianists[first], spread), 3),
             f"distance_to_{second}": round(distance(stats, pianists[second], spread), 3)}
@@ -94,7 +101,7 @@ def main() -> None:
     what = (f"{len(primers)} pieces written from nothing" if args.from_nothing
             else f"The same {len(primers)} test primers")
     record.save("compose_conditioning" + ("_from_nothing" if args.from_nothing else ""), figures, notes=(
-        f"{what} continued three ways (top-p 0.95, temperature 1, in the grammar); "
+        f"{what} continued {len(conditions)} ways (top-p 0.95, temperature 1, in the grammar); "
         f"pianists: seconds 10-30 of {args.reference_pieces} training performances per composer. Distances: RMS over "
         f"{', '.join(COMPARED)} of the difference in units of each statistic's spread over the test pieces' real "
         "20 s stretches."))

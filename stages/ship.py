@@ -24,6 +24,8 @@ from stages.model_card import write_model_card
 # What each stage's training selects best.keras on, and whether higher or lower is better.
 MONITOR = {"transcribe": ("val_note_f1", "max"), "compose": ("val_nll_per_event", "min"),
            "synthesize": ("val_loss", "min")}
+# A run that logs this instead selected on it (`train compose --labels-only`).
+LABELLED = {"val_nll_per_event": "val_nll_per_event_labelled"}
 
 
 def selected_row(history: list[dict[str, str]], monitor: str, mode: str, epoch: int | None = None) -> dict[str, str]:
@@ -58,6 +60,8 @@ def ship(stage: str, run_dir: Path, target: Path, build_model: Callable, model: 
     save_model_atomic(slim, target)
     with open(run_dir / "history.csv") as handle:
         history = list(csv.DictReader(handle))
+    if history and LABELLED.get(monitor) in history[0]:
+        monitor = LABELLED[monitor]
     best = selected_row(history, monitor, mode, epoch if model is not None else None)
     figures = {k: round(float(v), 4) for k, v in best.items() if k.startswith("val_") and v}
     figures.update(validation or {})
