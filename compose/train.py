@@ -119,6 +119,8 @@ class TrainLabelsOnly(keras.callbacks.Callback):
         self.embeddings = self.model.embedding.embeddings
 
     def on_train_batch_end(self, batch, logs=None):
+        if keras.backend.backend() == "jax":  # JAX's trainer holds the weights apart until asked for them
+            self.model.jax_state_sync()
         for variable, value in self.kept:
             if variable is self.embeddings:
                 value = np.concatenate([value[:VOCAB_SIZE], variable.numpy()[VOCAB_SIZE:]])
