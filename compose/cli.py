@@ -18,12 +18,14 @@ def add_compose(commands) -> None:
         "compose", help="continue MIDI, or write new pieces (Music Transformer)",
         description="For each MIDI file under IN, continue its first --primer-seconds with the Music "
                     "Transformer, writing the new music as MIDI under OUT (mirroring the tree). "
-                    "Without IN, write --count new pieces from nothing. A composer trained with "
-                    "conditioning (see `w2m2w train compose --conditioning`) can be steered with "
-                    "--composer and --notes-per-second.")
+                    "Without IN, write --count new pieces from nothing. --composer and --notes-per-second "
+                    "steer the music; they use the shipped conditioned composer (checkpoints/conditioned.keras) "
+                    "unless --checkpoint names another trained with conditioning (`w2m2w train compose "
+                    "--conditioning`).")
     parser.add_argument("inputs", nargs="?", type=Path, help="a MIDI file or folder to continue")
     parser.add_argument("out", type=Path, help="output folder")
-    parser.add_argument("--checkpoint", type=Path, help="a .keras composer (default: the shipped one)")
+    parser.add_argument("--checkpoint", type=Path,
+                        help="a .keras composer (default: the shipped one; steered, the shipped conditioned one)")
     parser.add_argument("--primer-seconds", type=positive_float, default=10.0,
                         help="how much of each input to keep (default: 10)")
     parser.add_argument("--include-primer", action="store_true",
@@ -33,10 +35,10 @@ def add_compose(commands) -> None:
     parser.add_argument("--max-tokens", type=positive_int, default=4096,
                         help="at most this many new events (default: 4096)")
     parser.add_argument("--composer", help="write in the manner of this composer (ASAP's: Bach, Beethoven, Chopin, "
-                                           "Liszt, Schubert, ...); needs a conditioned composer")
+                                           "Liszt, Schubert, ...)")
     parser.add_argument("--notes-per-second", type=float,
                         help="how dense the new music is, about (one of 5 bands: under 8, 8-11.5, 11.5-14.5, "
-                             "14.5-18.5, over 18.5); needs a conditioned composer")
+                             "14.5-18.5, over 18.5)")
     parser.add_argument("--infill", type=time_seconds, nargs=2, metavar=("START", "END"),
                         help="rewrite the music between START and END seconds of each input so that it leads "
                              "from the --primer-seconds before into the music after (the whole piece is written; "
@@ -68,9 +70,9 @@ def run_compose(args) -> int:
     if args.infill and not args.infill[0] < args.infill[1]:
         raise ValueError(f"--infill START END needs START before END, not {args.infill}")
     check_paths(args.inputs, args.out, {"composer": args.checkpoint})  # before TensorFlow loads
-    from compose.stage import DEFAULT_CHECKPOINT, Composer, ComposeStage, write_new_pieces
+    from compose.stage import Composer, ComposeStage, write_new_pieces
 
-    composer = Composer(args.checkpoint or DEFAULT_CHECKPOINT, seconds=args.seconds, max_tokens=args.max_tokens,
+    composer = Composer(args.checkpoint, seconds=args.seconds, max_tokens=args.max_tokens,
                         temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed,
                         in_grammar=args.in_grammar, composer=args.composer, notes_per_second=args.notes_per_second,
                         include_primer=args.include_primer)

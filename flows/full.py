@@ -29,8 +29,8 @@ def _while_outputs_exist(task, *outputs: Path):
     return task if all(Path(p).exists() for p in outputs) else task.with_options(refresh_cache=True)
 
 
-def _checkpoint(given: Path | None, package: str) -> Path:
-    return Path(given) if given else REPO / package / "checkpoints" / "default.keras"
+def _checkpoint(given: Path | None, package: str, name: str = "default") -> Path:
+    return Path(given) if given else REPO / package / "checkpoints" / f"{name}.keras"
 
 
 def check_parameters(input_dir: Path, output_dir: Path, stages: list[str], checkpoints: dict) -> None:
@@ -56,9 +56,9 @@ def wave2midi2wave(
                                                           "0: shipped model")] = 0,
     seed: Annotated[int, Field(description="sampling seed: the same seed, the same music")] = 0,
     composer_style: Annotated[Literal[COMPOSERS] | None, Field(  # type: ignore[valid-type]
-        description="write in the manner of this composer (needs a conditioned composer)")] = None,
-    notes_per_second: Annotated[float | None, Field(gt=0, le=60, description="about how dense the new music is "
-                                                                          "(needs a conditioned composer)")] = None,
+        description="write in the manner of this composer (the shipped conditioned composer steers)")] = None,
+    notes_per_second: Annotated[float | None, Field(
+        gt=0, le=60, description="about how dense the new music is (the shipped conditioned composer steers)")] = None,
     include_primer: Annotated[bool, Field(description="compositions hold the primer before the new music")] = False,
     infill: Annotated[tuple[float, float] | None, Field(
         description="instead of continuing: rewrite this stretch (start, end seconds) of each transcription to "
@@ -71,9 +71,11 @@ def wave2midi2wave(
     synthesizer: Annotated[Path | None, Field(description="synthesizer .keras (default: shipped)")] = None,
     beam_args: Annotated[list[str], Field(description="Apache Beam options for preprocessing")] = [],  # noqa: B006
 ) -> dict:
+    steered = composer_style is not None or notes_per_second is not None  # the conditioned composer steers
+    composer_checkpoint = _checkpoint(composer, "compose", "conditioned" if steered else "default")
     check_parameters(Path(input_dir), Path(output_dir), stages, {
         "transcriber": _checkpoint(transcriber, "transcribe") if {"transcribe", "report"} & set(stages) else None,
-        "composer": _checkpoint(composer, "compose") if "compose" in stages else None,
+        "composer": composer_checkpoint if "compose" in stages else None,
         "synthesizer": _checkpoint(synthesizer, "synthesize") if "synthesize" in stages else None})
     output_dir = Path(output_dir)
     folders = {name: output_dir / name for name in ("audio", "transcription", "composer", "composition", "synthesis")}
@@ -96,7 +98,6 @@ def wave2midi2wave(
                                       current, folders["transcription"], _checkpoint(transcriber, "transcribe"),
                                       note_ends)
         current = folders["transcription"]
-    composer_checkpoint = _checkpoint(composer, "compose")
     if "compose" in stages:
         finetuned = [folders["composer"] / "best.keras"] if finetune_steps > 0 else []
         composer_checkpoint = Path(timed("finetune-composer", _while_outputs_exist(tasks.finetune_composer, *finetuned),

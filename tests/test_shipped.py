@@ -20,6 +20,7 @@ EXAMPLE_AUDIO = REPO / "examples" / "recordings" / "bach_prelude_bwv846_bars1-8.
 EXAMPLE_MIDI = REPO / "examples" / "midi" / "bach_prelude_bwv846_bars1-8.mid"
 SHIPPED = [REPO / "transcribe" / "checkpoints" / "default.keras",
            REPO / "compose" / "checkpoints" / "default.keras",
+           REPO / "compose" / "checkpoints" / "conditioned.keras",
            REPO / "compose" / "checkpoints" / "baseline-absolute.keras",
            REPO / "compose" / "checkpoints" / "baseline-lstm.keras",
            REPO / "synthesize" / "checkpoints" / "default.keras"]
@@ -124,6 +125,19 @@ def test_shipped_composer_predicts_the_example_far_better_than_chance_and_the_ls
            ["nll_per_event"] for name in ("default", "baseline-lstm")}
     assert nll["default"] < math.log(VOCAB_SIZE) - 2.5  # uniform guessing: 5.97 nats per event
     assert nll["default"] < nll["baseline-lstm"]
+
+
+def test_shipped_conditioned_composer_steers_and_is_what_steering_uses():
+    from compose.composer import CONDITIONED_CHECKPOINT, DEFAULT_CHECKPOINT, Composer
+
+    assert Composer(notes_per_second=20).checkpoint == CONDITIONED_CHECKPOINT
+    assert Composer(composer="Bach").checkpoint == CONDITIONED_CHECKPOINT
+    assert Composer().checkpoint == DEFAULT_CHECKPOINT
+    notes = {}
+    for density in (6.0, 20.0):  # bands "under 8" and "over 18.5"
+        composer = Composer(seconds=10.0, notes_per_second=density)
+        notes[density] = sum(len(composer.continue_sequence(None, seed_offset=seed).notes) for seed in range(6))
+    assert notes[20.0] > 1.25 * notes[6.0]  # measured: 866 against 552 notes in 60 s
 
 
 def test_shipped_synthesizer_predicts_the_example_far_better_than_an_untrained_one():
