@@ -5,11 +5,13 @@ dominates), together with how often the sampled events break the grammar of enco
 (a note-on of a key already sounding, a note-off of a silent one, a note never released).
 
     python -m benchmarks.compose_samples [--pieces 12] [--temperature 1.0] [--top-p 0.95] [--seed 0] [--no-grammar]
+                                         [--checkpoint C] [--from-nothing]
 
 Writes benchmarks/results/compose_samples.json and compose_samples.png (with --no-grammar:
-compose_samples_no_grammar.*) (histograms, real against
-sampled). NLL (`compose_nll.py`) measures the model; this shows what its samples sound like in
-numbers, and changes with the sampling settings.
+compose_samples_no_grammar.*; with --from-nothing, pieces written without a primer,
+compose_samples_from_nothing_<checkpoint>.*) (histograms, real against sampled). NLL
+(`compose_nll.py`) measures the model; this shows what its samples sound like in numbers, and
+changes with the sampling settings.
 """
 
 from __future__ import annotations
@@ -110,6 +112,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-grammar", dest="in_grammar", action="store_false",
                         help="sample from the model as it is, not renormalized over the grammar's events")
+    parser.add_argument("--from-nothing", action="store_true",
+                        help="write each piece from nothing instead of continuing its primer (the pianists' stretches "
+                             "stay those after the primers)")
     args = parser.parse_args()
 
     pieces = [apply_sustain(p) for p in load_pieces(args.asap, "test", args.asap / "asap_split.csv")]
@@ -119,7 +124,7 @@ def main() -> None:
                         top_p=args.top_p, seed=args.seed, in_grammar=args.in_grammar)
     real, sampled, breaks = [], [], collections.Counter()
     for index, piece in enumerate(tqdm(pieces, desc="continue", unit="piece")):
-        primer = primer_tokens(window(piece, 0.0, PRIMER_S))
+        primer = np.zeros(0, np.int32) if args.from_nothing else primer_tokens(window(piece, 0.0, PRIMER_S))
         start = decode(primer).total_time  # new music starts after the primer's last event
         new = composer.sampler.generate(primer, seed=args.seed + index, **{
             k: v for k, v in composer.settings.items() if k != "seed"})
@@ -133,7 +138,8 @@ def main() -> None:
     seconds = NEW_S * len(pieces)
     real_notes, sampled_notes = (np.concatenate(n) if n else np.zeros(0, NOTE_DTYPE) for n in (real, sampled))
     # Statistics over the pieces' 20 s stretches laid end to end (polyphony per stretch is what matters).
-    figures = {"pieces": len(pieces), "primer_s": PRIMER_S, "new_s": NEW_S,
+    figures = {"pieces": len(pieces), "primer_s": 0.0 if args.from_nothing else PRIMER_S, "new_s": NEW_S,
+               "checkpoint": args.checkpoint.name,
                "temperature": args.temperature, "top_p": args.top_p, "in_grammar": args.in_grammar,
                "pianists": _rounded(_pooled(real, NEW_S)), "sampled": _rounded(_pooled(sampled, NEW_S)),
                "sampled_events": {"note_ons": breaks["note_ons"],
@@ -145,6 +151,8 @@ def main() -> None:
                                   "repeated_velocities_per_velocity":
                                       round(breaks["repeated_velocities"] / max(breaks["velocities"], 1), 3)}}
     name = "compose_samples" if args.in_grammar else "compose_samples_no_grammar"
+    if args.from_nothing:
+        name += f"_from_nothing_{args.checkpoint.stem}"
     chart = record.RESULTS / f"{name}.png"
     record.RESULTS.mkdir(parents=True, exist_ok=True)
     plot(chart, real_notes, sampled_notes, f"{len(pieces)} ASAP test pieces: the real {NEW_S:.0f} s after "

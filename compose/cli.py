@@ -19,13 +19,14 @@ def add_compose(commands) -> None:
         description="For each MIDI file under IN, continue its first --primer-seconds with the Music "
                     "Transformer, writing the new music as MIDI under OUT (mirroring the tree). "
                     "Without IN, write --count new pieces from nothing. --composer and --notes-per-second "
-                    "steer the music; they use the shipped conditioned composer (checkpoints/conditioned.keras) "
-                    "unless --checkpoint names another trained with conditioning (`w2m2w train compose "
-                    "--conditioning`).")
+                    "steer the music; they, and new pieces, use the shipped conditioned composer "
+                    "(checkpoints/conditioned.keras) unless --checkpoint names another (steering needs one "
+                    "trained with `w2m2w train compose --conditioning`).")
     parser.add_argument("inputs", nargs="?", type=Path, help="a MIDI file or folder to continue")
     parser.add_argument("out", type=Path, help="output folder")
     parser.add_argument("--checkpoint", type=Path,
-                        help="a .keras composer (default: the shipped one; steered, the shipped conditioned one)")
+                        help="a .keras composer (default: the shipped one; steered or from nothing, the shipped "
+                             "conditioned one)")
     parser.add_argument("--primer-seconds", type=positive_float, default=10.0,
                         help="how much of each input to keep (default: 10)")
     parser.add_argument("--include-primer", action="store_true",
@@ -70,9 +71,12 @@ def run_compose(args) -> int:
     if args.infill and not args.infill[0] < args.infill[1]:
         raise ValueError(f"--infill START END needs START before END, not {args.infill}")
     check_paths(args.inputs, args.out, {"composer": args.checkpoint})  # before TensorFlow loads
+    from compose.composer import shipped_checkpoint
     from compose.stage import Composer, ComposeStage, write_new_pieces
 
-    composer = Composer(args.checkpoint, seconds=args.seconds, max_tokens=args.max_tokens,
+    steered = args.composer is not None or args.notes_per_second is not None
+    checkpoint = args.checkpoint or shipped_checkpoint(steered, from_nothing=args.inputs is None)
+    composer = Composer(checkpoint, seconds=args.seconds, max_tokens=args.max_tokens,
                         temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed,
                         in_grammar=args.in_grammar, composer=args.composer, notes_per_second=args.notes_per_second,
                         include_primer=args.include_primer)

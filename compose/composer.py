@@ -24,13 +24,16 @@ if TYPE_CHECKING:
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "default.keras"
 # Trained on with composer and note-density labels: what steering uses unless told otherwise. The
-# default stays the better composer without labels (validation NLL 2.1259 against 2.1286).
+# default stays the better composer of music that continues a primer (validation NLL 2.1259 against 2.1286).
 CONDITIONED_CHECKPOINT = DEFAULT_CHECKPOINT.with_name("conditioned.keras")
 
 
-def shipped_checkpoint(steered: bool) -> Path:
-    """The shipped composer for music steered by a composer or a note density, or for music left free."""
-    return CONDITIONED_CHECKPOINT if steered else DEFAULT_CHECKPOINT
+def shipped_checkpoint(steered: bool, from_nothing: bool = False) -> Path:
+    """The shipped composer for the task: the conditioned one for music steered by a composer or a
+    note density, and for pieces written from nothing (where the default holds notes too long: on
+    24 pieces mean polyphony 9.4 and 95th-percentile note 3.0 s against 4.1 and 0.68 s, the
+    pianists' 4.0 and 1.1 s); the default for continuing music left free."""
+    return CONDITIONED_CHECKPOINT if steered or from_nothing else DEFAULT_CHECKPOINT
 
 
 class Composer:
@@ -97,7 +100,9 @@ def compose(midi: pretty_midi.PrettyMIDI | NoteSequence | Path | str | None = No
     nothing when `midi` is None, as on the command line.
     `sampling`: the Composer's other settings (include_primer, temperature, top_k, top_p, seed,
     max_tokens, in_grammar, composer, notes_per_second). The model is loaded once."""
-    composer = Composer(checkpoint, seconds=seconds, **sampling)
+    steered = sampling.get("composer") is not None or sampling.get("notes_per_second") is not None
+    composer = Composer(checkpoint or shipped_checkpoint(steered, from_nothing=midi is None), seconds=seconds,
+                        **sampling)
     composer._sampler = _sampler(composer.checkpoint.resolve())
     primer = None
     if midi is not None:

@@ -128,11 +128,12 @@ def test_shipped_composer_predicts_the_example_far_better_than_chance_and_the_ls
 
 
 def test_shipped_conditioned_composer_steers_and_is_what_steering_uses():
-    from compose.composer import CONDITIONED_CHECKPOINT, DEFAULT_CHECKPOINT, Composer
+    from compose.composer import CONDITIONED_CHECKPOINT, DEFAULT_CHECKPOINT, Composer, shipped_checkpoint
 
     assert Composer(notes_per_second=20).checkpoint == CONDITIONED_CHECKPOINT
     assert Composer(composer="Bach").checkpoint == CONDITIONED_CHECKPOINT
     assert Composer().checkpoint == DEFAULT_CHECKPOINT
+    assert shipped_checkpoint(steered=False, from_nothing=True) == CONDITIONED_CHECKPOINT
     notes = {}
     for density in (6.0, 20.0):  # bands "under 8" and "over 18.5"
         composer = Composer(seconds=10.0, notes_per_second=density)
