@@ -74,8 +74,8 @@ def run_compose(args) -> int:
     from compose.composer import shipped_checkpoint
     from compose.stage import Composer, ComposeStage, write_new_pieces
 
-    steered = args.composer is not None or args.notes_per_second is not None
-    checkpoint = args.checkpoint or shipped_checkpoint(steered, from_nothing=args.inputs is None)
+    checkpoint = args.checkpoint or shipped_checkpoint(args.composer, args.notes_per_second,
+                                                       from_nothing=args.inputs is None)
     composer = Composer(checkpoint, seconds=args.seconds, max_tokens=args.max_tokens,
                         temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed,
                         in_grammar=args.in_grammar, composer=args.composer, notes_per_second=args.notes_per_second,

@@ -133,7 +133,7 @@ def test_shipped_conditioned_composer_steers_and_is_what_steering_uses():
     assert Composer(notes_per_second=20).checkpoint == CONDITIONED_CHECKPOINT
     assert Composer(composer="Bach").checkpoint == CONDITIONED_CHECKPOINT
     assert Composer().checkpoint == DEFAULT_CHECKPOINT
-    assert shipped_checkpoint(steered=False, from_nothing=True) == CONDITIONED_CHECKPOINT
+    assert shipped_checkpoint(from_nothing=True) == CONDITIONED_CHECKPOINT
     notes = {}
     for density in (6.0, 20.0):  # bands "under 8" and "over 18.5"
         composer = Composer(seconds=10.0, notes_per_second=density)
