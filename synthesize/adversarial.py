@@ -10,8 +10,10 @@ audio from the recording's (its waveform sample by sample, or its spectrograms) 
 
 `AdversarialTraining` holds both networks and their two optimizers; `fit` runs both updates
 each step on one forward pass of the generator. Its `val_loss` is the generator's STFT loss, so
-it continues the curve of a run trained without the discriminator. The update is written for
-TensorFlow (the networks themselves are plain Keras and run on JAX too).
+it continues the curve of a run trained without the discriminator. The step is written twice, for
+TensorFlow (gradient tapes) and for JAX (a pure function of the training state, which is how
+Keras's JAX trainer compiles it); both compute the same update, and a run started under one
+backend resumes under the other.
 """
 
 from __future__ import annotations
@@ -137,18 +139,32 @@ class AdversarialTraining(keras.Model):
         if not self.discriminator.built:
             self.discriminator(ops.zeros((1, self.config.crop_samples)))
         self.discriminator_optimizer.build(self.discriminator.trainable_variables)
+        # Keras's JAX trainer carries between steps only the model's variables and the compiled
+        # optimizer's; held here too, the discriminator's Adam state travels with the model's.
+        self.discriminator_state = list(self.discriminator_optimizer.variables)
         self.built = True
 
-    def train_step(self, data):
-        """TensorFlow: one tape per network; the generator's forward pass serves both updates."""
-        if keras.backend.backend() != "tensorflow":
-            # Keras's stateless JAX trainer carries one optimizer's state; a second one needs a
-            # hand-written loop there (not written yet).
-            raise NotImplementedError("adversarial training runs on the TensorFlow backend for now "
-                                      f"(KERAS_BACKEND is {keras.backend.backend()!r})")
+    def compile(self, *args, **kwargs):
+        super().compile(*args, **kwargs)
+        # The compiled optimizer steps the generator alone (fit would build it for every weight).
+        self.optimizer.build(self.generator.trainable_variables)
+
+    def load_own_variables(self, store):
+        if len(store.keys()) == 0:  # saved before the discriminator's Adam state was held here too
+            return  # (discriminator_optimizer restores it)
+        super().load_own_variables(store)
+
+    def train_step(self, *arguments):
+        """One step of both networks: `(data)` under TensorFlow, `(state, data)` under JAX."""
+        if keras.backend.backend() == "jax":
+            return self._jax_train_step(*arguments)
+        return self._tensorflow_train_step(*arguments)
+
+    def _tensorflow_train_step(self, data):
+        """One tape per network; the generator's forward pass serves both updates."""
         import tensorflow as tf
 
-        inputs, audio = data
+        inputs, audio, _ = keras.utils.unpack_x_y_sample_weight(data)
         with tf.GradientTape() as generator_tape:
             generated = self.generator(inputs, training=True)
             stft = self.stft(audio, generated)
@@ -168,15 +184,82 @@ class AdversarialTraining(keras.Model):
             self.trackers[name].update_state(value)
         return {name: tracker.result() for name, tracker in self.trackers.items()}
 
-    def test_step(self, data):
-        inputs, audio = data
+    def _jax_train_step(self, state, data):
+        """The step above as a pure function of Keras's JAX training state (trainable, non-trainable,
+        optimizer and metrics variables' values): the generator runs forward once, the discriminator
+        steps on its output, then the generator's loss (against the stepped discriminator, as under
+        TensorFlow) is pulled back through that one forward pass."""
+        import jax
+
+        trainable, non_trainable, optimizer_state, metrics_state = state
+        inputs, audio, _ = keras.utils.unpack_x_y_sample_weight(data)
+        everything, held = self.trainable_variables, self.non_trainable_variables
+        g_weights = _pick(trainable, everything, self.generator.trainable_variables)
+        g_held = _pick(non_trainable, held, self.generator.non_trainable_variables)
+        d_weights = _pick(trainable, everything, self.discriminator.trainable_variables)
+        d_held = _pick(non_trainable, held, self.discriminator.non_trainable_variables)
+        d_adam = _pick(non_trainable, held, self.discriminator_state)
+
+        def generate(weights):
+            return self.generator.stateless_call(weights, g_held, inputs)
+
+        generated, pull_back, g_held = jax.vjp(generate, g_weights, has_aux=True)
+
+        def discriminate(weights, audio):
+            return self.discriminator.stateless_call(weights, d_held, audio)[0]
+
+        def d_objective(weights):
+            real_scores, fake_scores = discriminate(weights, audio), discriminate(weights, generated)
+            return discriminator_loss(real_scores, fake_scores), (real_scores, fake_scores)
+
+        (d_loss, (real_scores, fake_scores)), d_gradients = jax.value_and_grad(d_objective, has_aux=True)(d_weights)
+        d_weights, d_adam = self.discriminator_optimizer.stateless_apply(d_adam, d_gradients, d_weights)
+
+        def g_objective(generated):
+            stft = self.stft(audio, generated)
+            adversarial = generator_adversarial_loss(discriminate(d_weights, generated))
+            return stft + self.adversarial_weight * adversarial, (stft, adversarial)
+
+        (_, (stft, adversarial)), to_generated = jax.value_and_grad(g_objective, has_aux=True)(generated)
+        (g_gradients,) = pull_back(to_generated)
+        g_weights, optimizer_state = self.optimizer.stateless_apply(optimizer_state, g_gradients, g_weights)
+
+        trainable = _put(_put(trainable, everything, self.generator.trainable_variables, g_weights),
+                         everything, self.discriminator.trainable_variables, d_weights)
+        non_trainable = _put(_put(non_trainable, held, self.generator.non_trainable_variables, g_held),
+                             held, self.discriminator_state, d_adam)
+        values = {"loss": stft, "adversarial_loss": adversarial, "discriminator_loss": d_loss,
+                  "real_score": ops.mean(real_scores), "fake_score": ops.mean(fake_scores)}
+        logs, metrics_state = self._stateless_track(metrics_state, values)
+        return logs, (trainable, non_trainable, optimizer_state, metrics_state)
+
+    def test_step(self, *arguments):
+        if keras.backend.backend() == "jax":
+            (trainable, non_trainable, metrics_state), data = arguments
+            inputs, audio, _ = keras.utils.unpack_x_y_sample_weight(data)
+            g_weights = _pick(trainable, self.trainable_variables, self.generator.trainable_variables)
+            g_held = _pick(non_trainable, self.non_trainable_variables, self.generator.non_trainable_variables)
+            generated, _ = self.generator.stateless_call(g_weights, g_held, inputs)
+            logs, metrics_state = self._stateless_track(metrics_state, {"loss": self.stft(audio, generated)})
+            return logs, (trainable, non_trainable, metrics_state)
+        inputs, audio, _ = keras.utils.unpack_x_y_sample_weight(arguments[0])
         self.trackers["loss"].update_state(self.stft(audio, self.generator(inputs, training=False)))
         return {"loss": self.trackers["loss"].result()}
 
+    def _stateless_track(self, metrics_state, values: dict):
+        """The trackers of `values` updated in `metrics_state` (the values of self.metrics_variables,
+        tracker after tracker), and their results."""
+        metrics_state, logs, start = list(metrics_state), {}, 0
+        for name, tracker in self.trackers.items():
+            end = start + len(tracker.variables)
+            if name in values:
+                metrics_state[start:end] = tracker.stateless_update_state(metrics_state[start:end], values[name])
+                logs[name] = tracker.stateless_result(metrics_state[start:end])
+            start = end
+        return logs, metrics_state
+
     def compile_from_config(self, config):
         self.compile(**keras.saving.deserialize_keras_object(config))
-        # The compiled optimizer steps the generator alone (Keras would build it for every weight).
-        self.optimizer.build(self.generator.trainable_variables)
 
     def get_config(self):
         return {"generator": keras.saving.serialize_keras_object(self.generator),
@@ -190,6 +273,20 @@ class AdversarialTraining(keras.Model):
         config["generator"] = keras.saving.deserialize_keras_object(config["generator"])
         config["discriminator"] = keras.saving.deserialize_keras_object(config["discriminator"])
         return cls(**config)
+
+
+def _pick(values: list, variables: list, subset: list) -> list:
+    """The entries of `values` (one per variable in `variables`) that belong to `subset`."""
+    position = {id(v): i for i, v in enumerate(variables)}
+    return [values[position[id(v)]] for v in subset]
+
+
+def _put(values: list, variables: list, subset: list, new: list) -> list:
+    """`values` with the entries of `subset`'s variables replaced by `new`."""
+    position, values = {id(v): i for i, v in enumerate(variables)}, list(values)
+    for variable, value in zip(subset, new):
+        values[position[id(variable)]] = value
+    return values
 
 
 def build_adversarial(config: SynthesizerConfig) -> AdversarialTraining:

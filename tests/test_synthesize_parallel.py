@@ -5,6 +5,11 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -260,3 +265,72 @@ def test_spectrogram_discriminator_learns_to_tell_a_fixed_generator_from_the_rec
     assert model.discriminator(audio).shape[0] == 4
     history = model.fit(inputs, audio, batch_size=4, epochs=40, verbose=0).history
     assert history["discriminator_loss"][-1] < 0.25 < history["discriminator_loss"][0]
+
+
+# The same training under JAX (Keras's JAX trainer; how a lent accelerator trains the synthesizer).
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def under_jax(code: str) -> str:
+    """`code` run by a Python with KERAS_BACKEND=jax; its standard output."""
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, env={**os.environ, "KERAS_BACKEND": "jax"},
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+STEPS = """
+import json, sys
+import keras, numpy as np
+import synthesize.adversarial  # registers the classes
+model = keras.saving.load_model(sys.argv[1] + "/start.keras")
+batch = dict(np.load(sys.argv[1] + "/batch.npz"))
+audio = batch.pop("audio")
+logs = [{k: float(v) for k, v in model.train_on_batch(batch, audio, return_dict=True).items()} for _ in range(3)]
+np.savez(sys.argv[1] + "/" + keras.backend.backend() + ".npz",
+         *[np.asarray(w) for w in model.generator.get_weights() + model.discriminator.get_weights()])
+print(json.dumps(logs))
+"""
+
+
+def test_jax_adversarial_steps_compute_what_the_tensorflow_steps_do(tmp_path):
+    """Three steps of both networks from the same weights on the same batch: the same losses and
+    scores (the discriminator steps before the generator's adversarial loss under both), the same
+    weights after."""
+    from synthesize.adversarial import build_adversarial, compile_adversarial
+
+    keras.utils.set_random_seed(5)
+    compile_adversarial(build_adversarial(ADVERSARIAL)).save(tmp_path / "start.keras")
+    inputs = random_inputs(16, batch=2, seed=5)
+    t = np.arange(inputs["noise"].shape[1]) / RATE
+    np.savez(tmp_path / "batch.npz", audio=np.stack([0.05 * np.sin(2 * np.pi * f * t) for f in (220, 330)]),
+             **inputs)
+    tensorflow_logs = json.loads(subprocess.run([sys.executable, "-c", STEPS, str(tmp_path)], cwd=REPO,
+                                                capture_output=True, text=True, check=True).stdout)
+    jax_logs = json.loads(under_jax(STEPS.replace("sys.argv[1]", repr(str(tmp_path)))))
+    assert tensorflow_logs[-1]["discriminator_loss"] < tensorflow_logs[0]["discriminator_loss"]  # they did train
+    for ours, theirs in zip(jax_logs, tensorflow_logs):
+        assert ours == pytest.approx(theirs, rel=1e-4, abs=1e-6)
+    jax_weights, tensorflow_weights = np.load(tmp_path / "jax.npz"), np.load(tmp_path / "tensorflow.npz")
+    for name in tensorflow_weights.files:
+        np.testing.assert_allclose(jax_weights[name], tensorflow_weights[name], atol=1e-4)
+
+
+def test_an_adversarial_run_started_under_jax_resumes_under_tensorflow(rendered, tmp_path):
+    from synthesize.train import train
+
+    under_jax(f"""
+from tests.test_synthesize_parallel import ADVERSARIAL
+from synthesize.train import train
+train({str(rendered)!r}, {str(tmp_path)!r}, ADVERSARIAL, steps=2, steps_per_epoch=2, validation_batches=2)
+""")
+    jax_run = keras.saving.load_model(tmp_path / "last.keras")
+    assert int(jax_run.optimizer.iterations) == 2 and int(jax_run.discriminator_optimizer.iterations) == 2
+    # The discriminator's Adam moments moved under JAX and were saved (not left at their zeros).
+    assert max(float(np.abs(np.asarray(v)).max()) for v in jax_run.discriminator_optimizer.variables[2:]) > 0
+    train(rendered, tmp_path, ADVERSARIAL, steps=4, steps_per_epoch=2, validation_batches=2)
+    with open(tmp_path / "history.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 2 and all(np.isfinite(float(r["val_loss"])) for r in rows)
+    assert int(keras.saving.load_model(tmp_path / "last.keras").discriminator_optimizer.iterations) == 4
