@@ -153,6 +153,41 @@ def test_training_can_start_from_a_trained_transcriber(trained_tiny, preprocesse
     assert any(np.any(w != 0) for w in start)
 
 
+def test_low_register_weighting_moves_the_loss_towards_the_bass_and_keeps_its_scale():
+    from transcribe.model import KeyWeightedCrossentropy
+
+    rng = np.random.default_rng(7)
+    labels = (rng.uniform(size=(2, 5, 88)) < 0.1).astype(np.float32)
+    logits = rng.normal(size=(2, 5, 88)).astype(np.float32)
+    plain = float(keras.losses.BinaryCrossentropy(from_logits=True)(labels, logits))
+    assert float(KeyWeightedCrossentropy(48, 1.0)(labels, logits)) == pytest.approx(plain, rel=1e-5)
+    # A wrong guess on one key costs 3x as much below C3 as above it, at a mean weight of 1.
+    loss = KeyWeightedCrossentropy(48, 3.0)
+    silence = np.zeros((1, 1, 88), np.float32)
+    b2, c4 = silence.copy(), silence.copy()
+    b2[..., 47 - 21], c4[..., 60 - 21] = 1.0, 1.0  # one key sounding that the model is sure is silent
+    sure_silent = np.full((1, 1, 88), -4.0, np.float32)
+
+    def cost(labels):
+        return float(loss(labels, sure_silent) - loss(silence, sure_silent))
+
+    assert cost(b2) == pytest.approx(3 * cost(c4), rel=1e-4)
+    assert np.mean(loss.key_weights) == pytest.approx(1.0)
+    # The weights travel with a saved run (a resumed run trains on with the same loss).
+    assert KeyWeightedCrossentropy.from_config(loss.get_config()).key_weights == loss.key_weights
+
+
+def test_training_weighted_towards_the_low_register_resumes_with_its_loss(preprocessed, tmp_path):
+    from transcribe.model import KeyWeightedCrossentropy
+    from transcribe.train import train
+
+    weighted = dataclasses.replace(TINY, low_register_weight=3.0)
+    train(preprocessed, tmp_path, weighted, steps=1, steps_per_epoch=1, validation_spans=1)
+    resumed = keras.saving.load_model(tmp_path / "last.keras")
+    assert isinstance(resumed.loss["onsets"], KeyWeightedCrossentropy) and resumed.loss["onsets"].weight == 3.0
+    assert resumed.config.low_register_weight == 3.0
+
+
 def test_cli_transcribes_a_folder_and_reports_bad_files(trained_tiny, rendered, tmp_path, capsys):
     from pipeline import main
 

@@ -121,6 +121,9 @@ def add_train(models) -> None:
     transcriber.add_argument("--steps-per-epoch", type=int, default=250, help="steps between validations")
     transcriber.add_argument("--validation-spans", type=int, default=32, help="validation examples scored")
     transcriber.add_argument("--learning-rate", type=float, help="initial learning rate (default: the config's)")
+    transcriber.add_argument("--low-register-weight", type=float, metavar="W",
+                             help="weigh the onset and frame losses on keys below C3 W times the others' "
+                                  "(default: the config's, 1)")
     transcriber.add_argument("--from", dest="initial_weights", type=Path,
                              help="start from this trained transcriber's weights (same config) instead of at random")
     transcriber.add_argument("--cache", type=Path, help="feature cache folder (default: TFRECORDS/transcription-cache)")
@@ -135,6 +138,8 @@ def run_train_transcribe(args) -> int:
     config = TranscriberConfig.named(args.config)
     if args.learning_rate:
         config = dataclasses.replace(config, learning_rate=args.learning_rate)
+    if args.low_register_weight:
+        config = dataclasses.replace(config, low_register_weight=args.low_register_weight)
     train(args.tfrecords, args.run_dir, config, args.steps, args.steps_per_epoch,
           args.validation_spans, args.cache, cache_workers=cores(), seed=args.seed,
           initial_weights=args.initial_weights)

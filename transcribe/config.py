@@ -35,6 +35,10 @@ class TranscriberConfig(JsonConfig):
     clip_norm: float = 3.0
     batch_size: int = 8
     crop_frames: int = 320  # ~10 s
+    # The onset and frame losses on keys below `low_register_below` (MIDI; 48 is C3) weigh this many
+    # times the others': a recorded grand's bass, weak in fundamentals, is what the model hears worst.
+    low_register_weight: float = 1.0
+    low_register_below: int = 48
     # Inference: chunks of audio with overlap, stitched at their centres.
     chunk_frames: int = 625  # 20 s
     overlap_frames: int = 64  # ~2 s of context on each side

@@ -120,14 +120,37 @@ def build_model(config: TranscriberConfig) -> OnsetsAndFrames:
     return model
 
 
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class KeyWeightedCrossentropy(keras.losses.Loss):
+    """Log-loss from logits over (batch, frames, 88 keys), the keys below MIDI pitch `below`
+    weighted `weight` times the others; the weights are scaled to mean 1, so the loss keeps the
+    unweighted one's scale (and equals it at weight 1)."""
+
+    def __init__(self, below: int = 48, weight: float = 1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.below, self.weight = int(below), float(weight)
+        weights = [self.weight if 21 + key < self.below else 1.0 for key in range(PIANO_KEYS)]
+        self.key_weights = [w * PIANO_KEYS / sum(weights) for w in weights]
+
+    def call(self, y_true, y_pred):
+        per_key = ops.binary_crossentropy(ops.cast(y_true, y_pred.dtype), y_pred, from_logits=True)
+        return ops.mean(per_key * ops.convert_to_tensor(self.key_weights, y_pred.dtype), axis=-1)
+
+    def get_config(self):
+        return {**super().get_config(), "below": self.below, "weight": self.weight}
+
+
 def compile_model(model: OnsetsAndFrames) -> OnsetsAndFrames:
     """Adam with exponential decay and gradient clipping; log-loss for onsets, offsets and
-    frames, masked squared error for velocities."""
+    frames (for onsets and frames weighted towards the low register when the config asks),
+    masked squared error for velocities."""
     c = model.config
     schedule = keras.optimizers.schedules.ExponentialDecay(c.learning_rate, c.decay_steps, c.decay_rate)
     bce = keras.losses.BinaryCrossentropy(from_logits=True)
+    keyed = bce if c.low_register_weight == 1.0 else KeyWeightedCrossentropy(c.low_register_below,
+                                                                             c.low_register_weight)
     model.compile(optimizer=keras.optimizers.Adam(schedule, global_clipnorm=c.clip_norm),
-                  loss={"onsets": bce, "offsets": bce, "frames": bce, "velocities": velocity_loss})
+                  loss={"onsets": keyed, "offsets": bce, "frames": keyed, "velocities": velocity_loss})
     return model
 
 
