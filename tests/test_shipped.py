@@ -59,6 +59,12 @@ def test_shipped_rescorer_is_its_record_and_belongs_to_the_shipped_transcriber()
                                                                           record["accept_threshold"])
     assert rescorer.note_ends and (rescorer.sounding_threshold, rescorer.quiet_run) == (
         record["note_ends"]["sounding_threshold"], record["note_ends"]["quiet_run"])
+    # The transcriber finds it beside its checkpoint, named by a Path or by a string.
+    from transcribe.infer import load_rescorer
+
+    for checkpoint in (REPO / "transcribe" / "checkpoints" / "default.keras",
+                       str(REPO / "transcribe" / "checkpoints" / "default.keras")):
+        assert load_rescorer(checkpoint).accept_threshold == record["accept_threshold"]
 
 
 def test_shipped_rescorer_rejects_a_weak_onset_an_octave_above_a_struck_note():

@@ -42,7 +42,7 @@ def load_transcriber_model(path: Path | str = DEFAULT_CHECKPOINT) -> OnsetsAndFr
 def load_rescorer(transcriber_checkpoint: Path | str = DEFAULT_CHECKPOINT) -> OnsetRescorer | None:
     """The onset rescorer trained for this checkpoint (beside it), or None when it has none."""
     path = rescorer_path(transcriber_checkpoint)
-    return keras.saving.load_model(path, compile=False) if path.is_file() else None
+    return keras.saving.load_model(path, compile=False) if Path(path).is_file() else None
 
 
 def float16_rounded(probs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
