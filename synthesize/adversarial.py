@@ -259,6 +259,7 @@ class AdversarialTraining(keras.Model):
         return logs, metrics_state
 
     def compile_from_config(self, config):
+        # Keras's own would build the restored optimizer for every weight, the discriminator's too.
         self.compile(**keras.saving.deserialize_keras_object(config))
 
     def get_config(self):
