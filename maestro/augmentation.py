@@ -3,7 +3,8 @@
 Augmentation makes training audio less uniform than one piano in one dry room: a random timbre
 (a soundfont played by FluidSynth, or the recorded Salamander grand), a whole-piece detuning
 (pianos are not all at A440), a velocity curve (pianos answer the same key speed differently),
-then the recording: a room, a microphone's colour, compression, a gain and background noise.
+then the recording: a room, a microphone's colour, compression, a gain and background noise, and the
+chain after it: a second microphone, clipping, a low source rate and a lossy codec.
 Every choice keeps the labels aligned (maestro/recording.py). Each file's draw comes from a
 generator seeded by the file's name, so a render is reproducible and a resumed run matches a
 fresh one.
@@ -20,7 +21,7 @@ from typing import Sequence
 import numpy as np
 from note_seq.protobuf.music_pb2 import NoteSequence
 
-from maestro import recording, salamander
+from maestro import codecs, recording, salamander
 from maestro.fluidsynth import render_with_fluidsynth
 from stages.midi import read_note_sequence, write_midi
 
@@ -43,6 +44,11 @@ class Augmentation:
     compression: tuple[float, float] | None = None  # threshold dB below the peak level, ratio
     noise_snr_db: float | None = None
     noise_color: str = "white"  # white, pink, brown or room
+    # The recording chain after the room (maestro/codecs.py), drawn from a generator of its own.
+    second_mic: tuple[float, float] | None = None  # the far microphone's delay ms and gain dB
+    clip_drive_db: float | None = None  # a preamp driven this far past full scale
+    source_rate_hz: int | None = None  # the recording was made at this rate
+    codec: tuple[str, float] | None = None  # "mp3" or "opus", kb/s
 
     @classmethod
     def draw(cls, rng: np.random.Generator, soundfonts: Sequence[str], augment: bool) -> "Augmentation":
@@ -60,6 +66,8 @@ class Augmentation:
         for _ in range(int(rng.integers(0, 3))):
             peaks += (round(float(np.exp(rng.uniform(np.log(80.0), np.log(6000.0)))), 1),
                       round(rng.uniform(-8.0, 6.0), 2), round(rng.uniform(0.3, 1.5), 2))
+        # The chain's draws come from a spawned generator: adding them changed no earlier render's draws.
+        chain = rng.spawn(1)[0]
         return cls(
             soundfont=soundfont,
             gain_db=round(rng.uniform(-12.0, 3.0), 2),
@@ -74,7 +82,21 @@ class Augmentation:
             if rng.random() < 0.3 else None,
             noise_snr_db=round(rng.uniform(20, 50), 1) if rng.random() < 0.6 else None,
             noise_color=str(rng.choice(["white", "pink", "brown", "room"])),
+            **_draw_chain(chain),
         )
+
+
+def _draw_chain(rng: np.random.Generator) -> dict:
+    """The recording chain of one augmented file: about a third go through a lossy codec at 32-128 kb/s (an
+    MP3 off a phone is as common as a CD), fewer through a second microphone, a low source rate or clipping."""
+    draws = rng.random(4)
+    return {
+        "second_mic": (round(rng.uniform(1.0, 15.0), 2), round(rng.uniform(-9.0, 0.0), 2)) if draws[0] < 0.25 else None,
+        "clip_drive_db": round(rng.uniform(1.0, 8.0), 2) if draws[1] < 0.1 else None,
+        "source_rate_hz": int(rng.choice([8_000, 11_025, 22_050])) if draws[2] < 0.15 else None,
+        "codec": (str(rng.choice(["mp3", "opus"], p=[0.65, 0.35])),
+                  round(float(np.exp(rng.uniform(np.log(32.0), np.log(128.0)))), 1)) if draws[3] < 0.35 else None,
+    }
 
 
 def file_rng(seed: int, name: str) -> np.random.Generator:
@@ -131,7 +153,21 @@ def render_midi(midi_path: Path | str, augmentation: Augmentation, sample_rate_h
     audio = audio * np.float32(10.0 ** (augmentation.gain_db / 20.0))
     if augmentation.noise_snr_db is not None:
         audio = recording.add_noise(audio, augmentation.noise_snr_db, augmentation.noise_color, rng, sample_rate_hz)
+    return recording_chain(audio, augmentation, sample_rate_hz)
+
+
+def recording_chain(audio: np.ndarray, augmentation: Augmentation, sample_rate_hz: int) -> np.ndarray:
+    """Microphones, preamp, source rate and codec, in the order a recording meets them."""
+    if augmentation.second_mic is not None:
+        audio = codecs.second_microphone(audio, sample_rate_hz, *augmentation.second_mic)
+    if augmentation.clip_drive_db is not None:
+        audio = codecs.clip(audio, augmentation.clip_drive_db)
+    if augmentation.source_rate_hz is not None:
+        audio = codecs.band_limit(audio, sample_rate_hz, augmentation.source_rate_hz)
     peak = float(np.abs(audio).max(initial=0.0))
-    if peak > 0.99:  # never clip: scale the whole file down instead
+    if peak > 0.99:  # never clip beyond what was asked: scale the whole file down instead
         audio = audio * np.float32(0.99 / peak)
+    if augmentation.codec is not None:
+        audio = codecs.lossy_codec(audio, sample_rate_hz, *augmentation.codec)
+        audio = np.clip(audio, -1.0, 1.0)  # a decoder's overshoot past full scale
     return audio.astype(np.float32)

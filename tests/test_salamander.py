@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from note_seq.protobuf import music_pb2
 
-from maestro import recording, salamander
+from maestro import codecs, recording, salamander
 from maestro.augmentation import Augmentation, file_rng, render_midi
 from tests.conftest import make_midi
 
@@ -71,6 +71,43 @@ def test_velocity_sets_loudness_and_renders_start_at_the_onset():
     assert rms(loud) > 4 * rms(soft)
     assert np.abs(loud[: int(0.49 * RATE)]).max() == 0.0  # nothing before the note starts
     assert np.abs(loud[int(0.5 * RATE):int(0.53 * RATE)]).max() > 0.1 * np.abs(loud).max()  # attack within 30 ms
+
+
+def centroid_hz(audio: np.ndarray) -> float:
+    """Power-weighted: the partials count, the soft layers' faint recording hiss hardly does."""
+    power = np.square(np.abs(np.fft.rfft(audio)))
+    return float(np.sum(np.fft.rfftfreq(audio.size, 1.0 / RATE) * power) / np.sum(power))
+
+
+@needs_samples
+@pytest.mark.parametrize("pitch", [45, 60, 76])
+def test_harder_strikes_sound_brighter_through_the_velocity_layers(pitch):
+    """A real hammer's colour: on a fixed key the spectral centroid rises with velocity (the layers),
+    while loudness follows the one velocity curve (each layer's own level divided out)."""
+    velocities = (30, 55, 80, 105, 127)
+    renders = [salamander.render_sequence(sequence([(0.0, 1.0, pitch, v)]), RATE)[: RATE] for v in velocities]
+    centroids = [centroid_hz(audio) for audio in renders]
+    assert all(a < b for a, b in zip(centroids[:4], centroids[1:4])) and centroids[4] > centroids[2], centroids
+    assert centroids[3] > 1.08 * centroids[0]
+    for velocity, audio in zip(velocities, renders):  # the attack's level: the velocity curve within 3 dB
+        level_db = 20 * np.log10(np.abs(audio).max() / np.abs(renders[2]).max())
+        assert level_db == pytest.approx(20 * np.log10(salamander.velocity_gain(velocity)), abs=3.0)
+
+
+def test_each_velocity_plays_the_layer_nearest_its_loudness():
+    layers = [salamander.layer_for(v) for v in range(1, 128)]
+    assert layers == sorted(layers) and set(layers) == set(salamander.LAYERS)
+    assert salamander.layer_for(salamander.REFERENCE_VELOCITY) == salamander.REFERENCE_LAYER
+
+
+@needs_samples
+def test_the_layer_levels_are_those_of_the_recordings():
+    """LAYER_LEVELS_DB against three keys' recordings: each layer within the keys' spread of the table."""
+    for layer in (1, 5, 13, 16):
+        reference = salamander.REFERENCE_LAYER
+        measured = [20 * np.log10(salamander._peak_level(p, layer) / salamander._peak_level(p, reference))
+                    for p in (48, 60, 72)]
+        assert np.mean(measured) == pytest.approx(salamander.LAYER_LEVELS_DB[layer - 1], abs=3.0)
 
 
 @needs_samples
@@ -175,7 +212,8 @@ def onset_strength(audio: np.ndarray) -> np.ndarray:
     return np.maximum(np.diff(energy, prepend=energy[0]), 0.0)
 
 
-@pytest.mark.parametrize("effect", ["room", "equalize", "compress", "noise"])
+@pytest.mark.parametrize("effect", ["room", "equalize", "compress", "noise", "mp3-32", "mp3-128", "opus-48",
+                                    "source-8000", "source-11025", "second-mic", "clip"])
 def test_every_recording_effect_keeps_length_and_onsets(effect):
     rng = np.random.default_rng(0)
     t = np.arange(3 * RATE) / RATE
@@ -188,8 +226,18 @@ def test_every_recording_effect_keeps_length_and_onsets(effect):
         wet = recording.equalize(dry, RATE, -2.0, ((300.0, 6.0, 0.5), (3000.0, -8.0, 1.0)))
     elif effect == "compress":
         wet = recording.compress(dry, RATE, -20.0, 4.0)
-    else:
+    elif effect == "noise":
         wet = recording.add_noise(dry, 30.0, "room", rng, RATE)
+    elif effect.startswith(("mp3", "opus")):
+        codec, kbps = effect.split("-")
+        wet = codecs.lossy_codec(dry, RATE, codec, float(kbps))
+        np.testing.assert_array_equal(wet, codecs.lossy_codec(dry, RATE, codec, float(kbps)))  # reproducible
+    elif effect.startswith("source"):
+        wet = codecs.band_limit(dry, RATE, int(effect.split("-")[1]))
+    elif effect == "second-mic":
+        wet = codecs.second_microphone(dry, RATE, 7.0, -3.0)
+    else:
+        wet = codecs.clip(dry, 6.0)
     assert wet.shape == dry.shape and wet.dtype == np.float32
     strength = onset_strength(wet)
     near = np.zeros(strength.size, bool)
@@ -235,3 +283,44 @@ def test_draws_cover_every_effect_and_plain_splits_stay_plain():
     assert any(d.velocity_exponent != 1 for d in draws)
     assert not any(d.chorus for d in draws if d.soundfont == "salamander")
     assert Augmentation.draw(file_rng(3, "x"), ("salamander",), augment=False) == Augmentation("salamander")
+
+
+def test_the_codecs_bit_rate_is_what_was_asked():
+    """A lower bit rate costs more fidelity, and no codec passes the signal through untouched."""
+    rng = np.random.default_rng(1)
+    t = np.arange(2 * RATE) / RATE
+    dry = (0.1 * np.sin(2 * np.pi * 440 * t) + 0.02 * rng.standard_normal(t.size)).astype(np.float32)
+
+    def error(codec, kbps):
+        return rms(codecs.lossy_codec(dry, RATE, codec, kbps) - dry) / rms(dry)
+
+    for codec in ("mp3", "opus"):
+        assert 0.0 < error(codec, 128) < error(codec, 32) < 1.0
+
+
+def test_a_source_rate_removes_what_lies_above_its_nyquist_frequency():
+    t = np.arange(RATE) / RATE
+    dry = (0.1 * np.sin(2 * np.pi * 300 * t) + 0.1 * np.sin(2 * np.pi * 5000 * t)).astype(np.float32)
+    wet = codecs.band_limit(dry, RATE, 8_000)
+    spectrum = np.abs(np.fft.rfft(wet))
+    assert spectrum[5000] < 0.01 * spectrum[300] and spectrum[300] > 0.9 * np.abs(np.fft.rfft(dry))[300]
+
+
+def test_the_recording_chain_is_drawn_apart_from_the_earlier_effects(monkeypatch):
+    """The chain's draws leave the file's generator where it was, so the room, noise and every earlier
+    choice of a render are what they were before the chain existed; some files get each part of it."""
+    import maestro.augmentation as augmentation
+
+    with_chain = file_rng(0, "a.mid")
+    drawn = Augmentation.draw(with_chain, ("salamander", "TimGM6mb"), augment=True)
+    monkeypatch.setattr(augmentation, "_draw_chain", lambda rng: {})
+    without = file_rng(0, "a.mid")
+    earlier = Augmentation.draw(without, ("salamander", "TimGM6mb"), augment=True)
+    assert with_chain.random() == without.random()
+    assert drawn.room == earlier.room and drawn.noise_snr_db == earlier.noise_snr_db
+    monkeypatch.undo()
+    draws = [Augmentation.draw(file_rng(0, f"{i}.mid"), ("salamander",), augment=True) for i in range(200)]
+    assert sum(d.codec is not None for d in draws) > 40 and any(d.source_rate_hz for d in draws)
+    assert any(d.second_mic for d in draws) and any(d.clip_drive_db for d in draws)
+    plain = Augmentation.draw(file_rng(0, "0.mid"), ("salamander",), augment=False)
+    assert plain.codec is None and plain.second_mic is None
