@@ -13,7 +13,8 @@ with FluidR3_GM and TimGM6mb (baselines), and by each WaveNet named. For each re
 
 Every render is first scaled to the reference's RMS, so the figures judge timbre, not output gain.
 Writes benchmarks/results/synthesize_quality.json, a spectrogram PNG of one excerpt per renderer
-and up to 4 WAVs of it (16 kHz) under benchmarks/results/.
+and up to 4 WAVs of it (16 kHz) under benchmarks/results/, and a listening page (--page, default
+runs/synthesize-listening/index.html): every excerpt by every renderer as players side by side.
 
     python -m benchmarks.synthesize_quality [--wavenet NAME=CHECKPOINT ...] [--count 12] [--seconds 10]
                                            [--split test] [--no-basic-pitch]
@@ -85,31 +86,6 @@ def basic_pitch_notes(wavs: list[Path]) -> dict[str, np.ndarray]:
     return {path: np.array([tuple(n) for n in notes], dtype=NOTE_DTYPE) for path, notes in found.items()}
 
 
-def spectrogram_png(renders: dict[str, np.ndarray], path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from synthesize.realism import log_mel
-
-    figure, axes = plt.subplots(len(renders), 1, figsize=(10, 1.9 * len(renders)), sharex=True)
-    for axis, (name, audio) in zip(axes, renders.items()):
-        mel = log_mel(audio, RATE).T
-        axis.imshow(mel, origin="lower", aspect="auto", vmin=mel.max() - 12, vmax=mel.max(),
-                    extent=(0, len(audio) / RATE, 0, mel.shape[0]), cmap="magma")
-        axis.set_ylabel("mel band")
-        axis.set_title(name, fontsize=9, loc="left")
-    axes[-1].set_xlabel("seconds")
-    figure.suptitle(title, fontsize=10)
-    figure.tight_layout()
-    figure.savefig(path, dpi=80)
-    plt.close(figure)
-    from PIL import Image
-
-    Image.open(path).convert("RGB").quantize(64).save(path, optimize=True)  # a quarter of the bytes
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--asap", type=Path, default=SHARED_DATA / "asap")
@@ -121,6 +97,9 @@ def main() -> None:
     parser.add_argument("--example", type=int, default=1, help="the excerpt drawn and saved as WAV")
     parser.add_argument("--no-basic-pitch", action="store_true")
     parser.add_argument("--name", help="results file stem (default: synthesize_quality[_SPLIT])")
+    parser.add_argument("--page", type=Path, default=ROOT / "runs" / "synthesize-listening",
+                        help="folder of the listening page: every excerpt by every renderer, side by side "
+                             "(default: runs/synthesize-listening; open its index.html)")
     args = parser.parse_args()
 
     from maestro import salamander
@@ -128,6 +107,7 @@ def main() -> None:
     from stages.contract import content_id
     from stages.midi import notes_from_sequence
     from synthesize.evaluate import fluidsynth_render, log_mel_distance
+    from synthesize.listening import spectrogram_png, write_listening_page
     from synthesize.realism import matched_level, two_sample_accuracy
     from synthesize.synthesizer import DEFAULT_CHECKPOINT, Synthesizer
     from transcribe.metrics import mean_metrics, transcription_metrics
@@ -194,6 +174,9 @@ def main() -> None:
             write_wav(results / f"synthesize_example_{name.split(' ')[0]}.wav", example[name], RATE)
     figures = {"renderers": figures, "wavenets": settings, "excerpts": names, "seconds": args.seconds,
                "split": args.split}
+    page = write_listening_page(args.page, names, audio, RATE, figures["renderers"],
+                                f"synthesize_quality: {args.split} excerpts, {args.seconds:g} s each")
+    print(f"listen: {page}")
     record.save(stem, figures, notes="Reference: the Salamander grand (maestro/salamander.py) on the same MIDI. "
                 "Every render scaled to the reference's RMS. Classifier: logistic regression on 0.5 s log-mel "
                 "mean/std, trained on half the excerpts, accuracy on the other half. Round trips scored with "

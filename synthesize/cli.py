@@ -130,6 +130,9 @@ def add_evaluate(models) -> None:
     parser.add_argument("--level", type=float, metavar="STEPS",
                         help="RMS level of the WaveNet's renders in 16-bit steps; 0 keeps the level as sampled "
                              "(default: the checkpoint's)")
+    parser.add_argument("--page", type=Path, metavar="DIR",
+                        help="also write a listening page there: each excerpt by FluidR3_GM, the WaveNet and "
+                             "TimGM6mb as players side by side, with spectrograms (open DIR/index.html)")
     parser.set_defaults(run=run_evaluate_synthesize)
 
 
@@ -137,6 +140,6 @@ def run_evaluate_synthesize(args) -> int:
     from synthesize.evaluate import evaluate
 
     result = evaluate(args.midi_dir, args.split if args.split_csv else None, args.split_csv, args.seconds, args.count,
-                      args.checkpoint, args.transcriber, args.temperature, args.level)
+                      args.checkpoint, args.transcriber, args.temperature, args.level, args.page)
     print(json.dumps(result, indent=2))
     return 0

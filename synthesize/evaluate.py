@@ -52,11 +52,14 @@ def fluidsynth_render(sequence: NoteSequence, soundfont: str, sample_rate_hz: in
 
 
 def round_trip(excerpts: list[NoteSequence], render: Callable[[NoteSequence], np.ndarray], transcriber: Transcriber,
-               reference_soundfont: str = "FluidR3_GM") -> dict:
-    """Mean round-trip metrics and log-mel distance of a renderer over the excerpts."""
+               reference_soundfont: str = "FluidR3_GM", renders: list[np.ndarray] | None = None) -> dict:
+    """Mean round-trip metrics and log-mel distance of a renderer over the excerpts (each render also
+    appended to `renders` when given)."""
     scores, distances = [], []
     for sequence in excerpts:
         audio = render(sequence)
+        if renders is not None:
+            renders.append(audio)
         reference = notes_from_sequence(apply_sustain(sequence))
         scores.append(transcription_metrics(reference, transcriber.transcribe(audio),
                                             transcriber.config.frames_per_second))
@@ -67,9 +70,10 @@ def round_trip(excerpts: list[NoteSequence], render: Callable[[NoteSequence], np
 def evaluate(midi_dir: Path | str, split: str | None = "test", split_csv: Path | str | None = None,
              seconds: float = 10.0, count: int = 20, checkpoint: Path | None = None,
              transcriber_checkpoint: Path | None = None, temperature: float | None = None,
-             output_rms_lsb: float | None = None) -> dict:
+             output_rms_lsb: float | None = None, page: Path | None = None) -> dict:
     """Round-trip figures of the WaveNet and of FluidSynth with TimGM6mb on the first `seconds`
-    of the first `count` pieces of a MIDI folder (one split of it with a split CSV)."""
+    of the first `count` pieces of a MIDI folder (one split of it with a split CSV); with `page`, a
+    listening page of the excerpts by FluidR3_GM (the reference), the WaveNet and TimGM6mb."""
     from compose.data import load_pieces, window
     from synthesize.stage import DEFAULT_CHECKPOINT, Synthesizer
     from transcribe.infer import DEFAULT_CHECKPOINT as TRANSCRIBER
@@ -79,9 +83,22 @@ def evaluate(midi_dir: Path | str, split: str | None = "test", split_csv: Path |
     transcriber = Transcriber.load(transcriber_checkpoint or TRANSCRIBER)
     synthesizer = Synthesizer.load(checkpoint or DEFAULT_CHECKPOINT, temperature=temperature,
                                    output_rms_lsb=output_rms_lsb)
-    result = {"wavenet": round_trip(excerpts, synthesizer.render, transcriber),
-              "fluidsynth_timgm6mb": round_trip(excerpts, lambda s: fluidsynth_render(s, "TimGM6mb"), transcriber)}
+    renders: dict[str, list[np.ndarray]] = {"wavenet": [], "fluidsynth_timgm6mb": []}
+    result = {"wavenet": round_trip(excerpts, synthesizer.render, transcriber, renders=renders["wavenet"]),
+              "fluidsynth_timgm6mb": round_trip(excerpts, lambda s: fluidsynth_render(s, "TimGM6mb"), transcriber,
+                                                renders=renders["fluidsynth_timgm6mb"])}
     rounded = {name: {k: round(v, 4) if isinstance(v, float) else v for k, v in figures.items()}
                for name, figures in result.items()}
+    if page is not None:
+        from synthesize.listening import write_listening_page
+
+        reference = [fluidsynth_render(sequence, "FluidR3_GM") for sequence in excerpts]
+        length = {i: min(len(r[i]) for r in (reference, *renders.values())) for i in range(len(excerpts))}
+        players = {name: [audio[i][: length[i]] for i in range(len(excerpts))]
+                   for name, audio in {"fluidsynth_fluidr3_gm (reference)": reference, **renders}.items()}
+        names = [f"excerpt {i + 1}: {piece.filename or piece.id or ''}".strip() for i, piece in enumerate(excerpts)]
+        figures = {name: {k: v for k, v in row.items() if k in ("note/f1", "frame/f1", "log_mel_distance")}
+                   for name, row in rounded.items()}
+        rounded["page"] = str(write_listening_page(page, names, players, figures=figures))
     return {**rounded, "wavenet_sampling_temperature": synthesizer.generator.temperature,
             "wavenet_output_rms_lsb": synthesizer.output_rms_lsb}
