@@ -65,21 +65,23 @@ def corpus(root: str, source_midi: str, transcriptions: Path, out: Path, checkpo
 
 
 @task(name="maestro-t-train", **STAGE_TASK)
-def train(corpus_dir: Path, out: Path, composer_config: str, architecture: str, steps: int,
+def train(pieces_from: str, pieces_id: str, out: Path, composer_config: str, architecture: str, steps: int,
           initial: Path | None, seed: int, steps_per_epoch: int) -> str:
-    """The composer trained on the corpus' train split (`compose.on_maestro.train_on`)."""
+    """The composer trained on the train split of a MAESTRO-layout MIDI folder (the transcribed
+    corpus, or the ground truth), `compose.on_maestro.train_on`; `pieces_id` (its midi_id) keys
+    the cache on its metadata and MIDI."""
     from compose.on_maestro import train_on, training_config
 
     with heavy():
         config = training_config(composer_config, architecture, steps, initial)
-        return str(train_on(corpus_dir, out, config, steps, initial, seed, steps_per_epoch))
+        return str(train_on(pieces_from, out, config, steps, initial, seed, steps_per_epoch))
 
 
 @task(name="maestro-t-evaluate", **STAGE_TASK)
-def evaluate(checkpoint: Path, root: str, source_midi: str, corpus_dir: Path, out: Path, split: str,
+def evaluate(checkpoint: Path, root: str, source_midi: str, corpus_dir: str, corpus_midi: str, out: Path, split: str,
              chunk_length: int | None, max_pieces: int | None, raw_only: bool) -> dict:
     """NLL per event on the ground truth's split and on the transcribed corpus' split, as
-    OUT (evaluation.json)."""
+    OUT (evaluation.json); `source_midi` and `corpus_midi` (their midi_id) key the cache."""
     from compose.on_maestro import score_split
     from stages.contract import write_text_atomic
 
@@ -108,10 +110,16 @@ def model_card(record: dict) -> str:
                      f"{s['nll_per_event_interval_95'][0]}-{s['nll_per_event_interval_95'][1]} | {s['pieces']} | "
                      f"{s['events']} |" for name, s in scores.items() if isinstance(s, dict))
     start = record["composer"]["from"] or f"random ({record['composer']['config']} config)"
-    return f"""# Composer trained on transcriptions (MAESTRO-T)
+    if record["composer"]["trained_on"] == "transcribed":
+        title, what = "Composer trained on transcriptions (MAESTRO-T)", (
+            "trained on the transcriptions of a MAESTRO-layout dataset's recordings instead of\nits performance MIDI")
+    else:
+        title, what = "Composer trained on ground-truth MIDI (the MAESTRO-T baseline)", (
+            "trained on a MAESTRO-layout dataset's performance MIDI, scored as the one trained\non its transcriptions")
+    return f"""# {title}
 
-A Music Transformer trained on the transcriptions of a MAESTRO-layout dataset's recordings instead of
-its performance MIDI: the Wave2Midi2Wave loop (`w2m2w maestro-t`, flow `flows/maestro_t.py`).
+A {record['composer']['architecture']} composer {what}: the Wave2Midi2Wave loop (`w2m2w maestro-t`,
+flow `flows/maestro_t.py`).
 
 - Dataset: `{record['dataset']}` ({record['corpus']['records']} recordings; splits {record['corpus']['splits']})
 - Transcriber: `{transcriber['checkpoint']}`, content id `{transcriber['sha256_16']}`; its note F1 on this
@@ -149,6 +157,9 @@ def maestro_t(
                                ] = "default",
     architecture: Annotated[Literal["relative", "absolute", "lstm"], Field(
         description="relative: Music Transformer; absolute, lstm: the baselines")] = "relative",
+    train_on: Annotated[Literal["transcribed", "ground-truth"], Field(
+        description="the train split the composer learns from: the transcriptions (MAESTRO-T), or the dataset's "
+                    "own MIDI (the baseline of the same loop)")] = "transcribed",
     steps: Annotated[int, Field(gt=0, description="optimizer steps; the learning rate decays over them")] = 1_750,
     from_checkpoint: Annotated[Path | None, Field(description="fine-tune this composer .keras instead of "
                                                               "training from random weights")] = None,
@@ -180,17 +191,20 @@ def maestro_t(
     source_midi = midi_id(dataset)
     written = timed("corpus", _while_outputs_exist(corpus, folders["corpus"] / "transcribed_by.json"),
                     str(dataset), source_midi, transcription, folders["corpus"], transcriber, note_ends)
-    best = Path(timed("train", _while_outputs_exist(train, folders["composer"] / "best.keras"), folders["corpus"],
-                      folders["composer"], composer_config, architecture, steps, from_checkpoint, seed,
+    corpus_midi = midi_id(folders["corpus"])
+    pieces_from, pieces_id = ((folders["corpus"], corpus_midi) if train_on == "transcribed" else (dataset, source_midi))
+    best = Path(timed("train", _while_outputs_exist(train, folders["composer"] / "best.keras"), str(pieces_from),
+                      pieces_id, folders["composer"], composer_config, architecture, steps, from_checkpoint, seed,
                       steps_per_epoch))
     scores = timed("evaluate", _while_outputs_exist(evaluate, output_dir / "evaluation.json"), best, str(dataset),
-                   source_midi, folders["corpus"], output_dir / "evaluation.json", split, chunk_length, max_pieces,
-                   raw_only)
+                   source_midi, str(folders["corpus"]), corpus_midi, output_dir / "evaluation.json", split,
+                   chunk_length, max_pieces, raw_only)
     record = {"dataset": str(dataset), "transcriber": written["transcriber"],
               "corpus": {k: v for k, v in written.items() if k not in ("transcriber", "written")},
               "transcription_failed": retranscribed["failed"],
               "composer": {"checkpoint": str(best), "from": str(from_checkpoint) if from_checkpoint else None,
-                           "config": composer_config, "architecture": architecture, "steps": steps, "seed": seed},
+                           "trained_on": train_on, "config": composer_config, "architecture": architecture,
+                           "steps": steps, "seed": seed},
               "evaluation": scores}
     timed("card", _while_outputs_exist(card, output_dir / "maestro-t.json", output_dir / "model-card.md"),
           output_dir, record)

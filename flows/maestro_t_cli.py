@@ -15,8 +15,9 @@ def add_maestro_t(commands) -> None:
         description="The Wave2Midi2Wave loop on a MAESTRO-layout DATASET (any version's metadata): its audio "
                     "re-transcribed on Beam (OUT/transcription/), written as a MAESTRO-layout MIDI corpus with "
                     "the same metadata, splits and file names (OUT/corpus/, transcribed_by.json names the "
-                    "transcriber), a composer trained on it (OUT/composer/), scored in NLL per event on the "
-                    "ground-truth and the transcribed test split (OUT/evaluation.json), and a record and model "
+                    "transcriber), a composer trained on it (OUT/composer/; with --train-on ground-truth, on the "
+                    "dataset's own MIDI instead), scored in NLL per event on the ground-truth and the transcribed "
+                    "test split (OUT/evaluation.json), and a record and model "
                     "card (OUT/maestro-t.json, OUT/model-card.md). Each step is cached on what it reads: a "
                     "rerun recomputes nothing, a killed run resumes. Other arguments are Beam options for the "
                     "re-transcription.")
@@ -28,6 +29,9 @@ def add_maestro_t(commands) -> None:
     parser.add_argument("--composer-config", default="default", choices=("tiny", "default", "paper"),
                         help="the composer's size and training settings (with --from, its training settings)")
     parser.add_argument("--architecture", default="relative", choices=("relative", "absolute", "lstm"))
+    parser.add_argument("--train-on", default="transcribed", choices=("transcribed", "ground-truth"),
+                        help="learn from the transcriptions (default), or from the dataset's own MIDI: the baseline, "
+                             "scored the same way")
     parser.add_argument("--steps", type=positive_int, default=1_750,
                         help="optimizer steps; the learning rate decays over them (default: 1,750)")
     parser.add_argument("--from", dest="from_checkpoint", type=Path,
@@ -57,8 +61,9 @@ def run_maestro_t(args) -> int:
         beam_args.append("--direct_running_mode=multi_threading")  # worker processes would each log ~20 lines
     with prefect_api():
         summary = maestro_t(dataset=args.dataset, output_dir=args.out, transcriber=args.transcriber,
-                            note_ends=not args.no_note_ends, composer_config=args.composer_config,
-                            architecture=args.architecture, steps=args.steps, from_checkpoint=args.from_checkpoint,
+                            note_ends=not args.no_note_ends, train_on=args.train_on,
+                            composer_config=args.composer_config, architecture=args.architecture, steps=args.steps,
+                            from_checkpoint=args.from_checkpoint,
                             seed=args.seed, steps_per_epoch=args.steps_per_epoch, split=args.split,
                             chunk_length=args.chunk_length, max_pieces=args.max_pieces, raw_only=args.raw_only,
                             beam_args=beam_args)

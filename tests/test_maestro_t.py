@@ -86,6 +86,30 @@ def test_a_recording_without_transcription_is_left_out_of_the_metadata(rendered,
     assert not (tmp_path / "corpus" / lost.midi_filename).exists()
 
 
+def test_the_composer_learns_and_is_scored_on_a_maestro_layout(rendered, checkpoints, tmp_path):
+    """compose.on_maestro on the ground truth itself (what --train-on ground-truth trains on)."""
+    from compose.config import ComposerConfig
+    from compose.on_maestro import load_split, score_split, train_on, training_config
+    from stages.midi import apply_sustain, read_note_sequence
+
+    source = Dataset.open(rendered)
+    pieces, composers = load_split(rendered, "train")
+    train_records = source.select(splits=["train"])
+    assert [len(p.notes) for p in pieces] == [
+        len(apply_sustain(read_note_sequence(source.midi_path(r))).notes) for r in train_records]
+    assert composers == ["Chopin", "Chopin"]  # canonical_composer, as ASAP's labels
+    tiny = checkpoints / "composer.keras"
+    config = training_config("default", steps=3, initial_weights=tiny)
+    assert (config.num_layers, config.model_dim) == (ComposerConfig.tiny().num_layers, ComposerConfig.tiny().model_dim)
+    assert (config.sequence_length, config.decay_steps) == (ComposerConfig.default().sequence_length, 3)
+    best = train_on(rendered, tmp_path / "composer", training_config("tiny", steps=2), 2, seed=0)
+    assert best.is_file()
+    scores = score_split(best, rendered, "test", chunk_length=32, raw_only=True)
+    assert scores["pieces"] == 1 and scores["chunk_tokens"] == 32 and "nll_per_event_in_grammar" not in scores
+    low, high = scores["nll_per_event_interval_95"]
+    assert low <= scores["nll_per_event"] <= high
+
+
 @pytest.fixture(scope="module")
 def harness():
     from prefect.testing.utilities import prefect_test_harness
@@ -156,7 +180,9 @@ def test_the_command_and_the_deployment(monkeypatch, rendered, tmp_path):
     monkeypatch.setattr(module, "maestro_t", fake_flow)
     monkeypatch.setattr("flows.server.prefect_api", contextlib.nullcontext)  # no server: the flow is faked
     assert pipeline.main(["maestro-t", str(rendered), str(tmp_path / "run"), "--composer-config", "tiny",
-                          "--steps", "3", "--chunk-length", "128", "--direct_num_workers=1"]) == 0
+                          "--steps", "3", "--chunk-length", "128", "--train-on", "ground-truth",
+                          "--direct_num_workers=1"]) == 0
     assert seen["composer_config"] == "tiny" and seen["steps"] == 3 and seen["chunk_length"] == 128
+    assert seen["train_on"] == "ground-truth"
     assert "--direct_num_workers=1" in seen["beam_args"] and seen["from_checkpoint"] is None
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["corpus"]["records"] == 4
