@@ -39,6 +39,25 @@ def transcriber_identity(checkpoint: Path | str) -> dict:
     return identity
 
 
+def claim_transcriptions(folder: Path | str, checkpoint: Path | str, note_ends: bool = True) -> dict:
+    """Mark a re-transcription folder as this transcriber's (FOLDER/transcriber.json), or refuse
+    one that another transcriber, or the same with other decoding, began: re-transcription skips
+    finished recordings whoever made them, so one folder must hold one transcriber's work."""
+    folder = Path(folder)
+    identity = {**transcriber_identity(checkpoint), "note_ends": note_ends}
+    mark = folder / "transcriber.json"
+    if mark.is_file():
+        before = json.loads(mark.read_text())
+        keys = ("sha256_16", "companions", "note_ends")
+        if any(before.get(key) != identity[key] for key in keys):
+            raise ValueError(f"{folder} holds transcriptions by another transcriber ({before.get('checkpoint')}, "
+                             f"{before.get('sha256_16')}, note_ends {before.get('note_ends')}): choose another folder")
+        return before
+    folder.mkdir(parents=True, exist_ok=True)
+    write_if_changed(mark, (json.dumps(identity, indent=2) + "\n").encode())
+    return identity
+
+
 def write_if_changed(path: Path, data: bytes) -> bool:
     """Write `data` atomically unless the file already holds it; whether it was written."""
     if path.is_file() and path.read_bytes() == data:

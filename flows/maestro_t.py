@@ -48,7 +48,9 @@ def midi_id(root: Path) -> str:
 def retranscribe(root: Path, out: Path, checkpoint: Path, note_ends: bool, beam_args: tuple[str, ...]) -> dict:
     """Every recording of ROOT transcribed on Beam (`batch.retranscribe.run`), with its metrics."""
     from batch import retranscribe as batch
+    from batch.transcribed_corpus import claim_transcriptions
 
+    claim_transcriptions(out, checkpoint, note_ends)  # one folder, one transcriber's work
     with heavy():
         summary = batch.run(str(root), str(out), str(checkpoint), batch.RetranscribeConfig(note_ends=note_ends),
                             beam_args)
@@ -151,6 +153,8 @@ def maestro_t(
     dataset: Annotated[Path, Field(description="MAESTRO-layout dataset: audio, MIDI, maestro-v*.csv|json")],
     output_dir: Annotated[Path, Field(description="run folder: transcription/, corpus/, composer/, records")],
     transcriber: Annotated[Path | None, Field(description="transcriber .keras (default: shipped)")] = None,
+    transcriptions: Annotated[Path | None, Field(
+        description="re-transcription folder (default: OUT/transcription); another run's, to share its work")] = None,
     note_ends: Annotated[bool, Field(description="end notes with the rescorer's note-end network")] = True,
     composer_config: Annotated[Literal["tiny", "default", "paper"], Field(
         description="composer size and training settings (with from_checkpoint: its training settings)")
@@ -185,7 +189,7 @@ def maestro_t(
         timings[name] = round(time.perf_counter() - started, 3)
         return result
 
-    transcription = folders["transcription"]
+    transcription = Path(transcriptions) if transcriptions else folders["transcription"]
     retranscribed = timed("retranscribe", _while_outputs_exist(retranscribe, transcription / "retranscription.json"),
                           dataset, transcription, transcriber, note_ends, tuple(beam_args))
     source_midi = midi_id(dataset)

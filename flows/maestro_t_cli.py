@@ -24,6 +24,9 @@ def add_maestro_t(commands) -> None:
     parser.add_argument("dataset", type=Path, help="MAESTRO-layout dataset folder")
     parser.add_argument("out", type=Path, help="run folder")
     parser.add_argument("--transcriber", type=Path, help="a .keras transcriber (default: the shipped one)")
+    parser.add_argument("--transcriptions", type=Path,
+                        help="re-transcription folder (default: OUT/transcription): another run's, so that a second "
+                             "run of the same dataset and transcriber (e.g. --train-on ground-truth) shares its work")
     parser.add_argument("--no-note-ends", action="store_true",
                         help="end transcribed notes at the frame and offset thresholds (see `w2m2w transcribe --help`)")
     parser.add_argument("--composer-config", default="default", choices=("tiny", "default", "paper"),
@@ -61,6 +64,7 @@ def run_maestro_t(args) -> int:
         beam_args.append("--direct_running_mode=multi_threading")  # worker processes would each log ~20 lines
     with prefect_api():
         summary = maestro_t(dataset=args.dataset, output_dir=args.out, transcriber=args.transcriber,
+                            transcriptions=args.transcriptions,
                             note_ends=not args.no_note_ends, train_on=args.train_on,
                             composer_config=args.composer_config, architecture=args.architecture, steps=args.steps,
                             from_checkpoint=args.from_checkpoint,

@@ -1,7 +1,7 @@
 """The Wave2Midi2Wave loop (flows/maestro_t.py) on the tiny rendered MAESTRO with tiny models:
 the transcribed corpus keeps the source's metadata, splits and names and names its transcriber;
 every step of the flow writes its outputs; a rerun recomputes nothing; a deleted output is
-written again."""
+written again; the ground-truth baseline shares the transcriptions."""
 
 from __future__ import annotations
 
@@ -110,6 +110,17 @@ def test_the_composer_learns_and_is_scored_on_a_maestro_layout(rendered, checkpo
     assert low <= scores["nll_per_event"] <= high
 
 
+def test_a_transcription_folder_holds_one_transcribers_work(transcriber, checkpoints, tmp_path):
+    from batch.transcribed_corpus import claim_transcriptions
+
+    folder = tmp_path / "transcription"
+    first = claim_transcriptions(folder, transcriber)
+    assert claim_transcriptions(folder, transcriber) == first  # the same transcriber goes on
+    for other, note_ends in ((checkpoints / "transcriber.keras", True), (transcriber, False)):
+        with pytest.raises(ValueError, match="another transcriber"):
+            claim_transcriptions(folder, other, note_ends)
+
+
 @pytest.fixture(scope="module")
 def harness():
     from prefect.testing.utilities import prefect_test_harness
@@ -134,6 +145,7 @@ def test_the_loop_writes_every_step_and_a_rerun_recomputes_nothing(harness, rend
         assert (out / "transcription" / record.audio_filename).with_suffix(".midi").is_file()
         assert (out / "corpus" / record.midi_filename).is_file()
     assert Dataset.open(out / "corpus").records == source.records
+    assert (out / "transcription" / "transcriber.json").is_file()
     assert (out / "composer" / "best.keras").is_file() and (out / "composer" / "history.csv").is_file()
     evaluation = json.loads((out / "evaluation.json").read_text())
     for name in ("ground_truth", "transcribed"):
@@ -160,6 +172,16 @@ def test_the_loop_writes_every_step_and_a_rerun_recomputes_nothing(harness, rend
     assert json.loads((out / "evaluation.json").read_text()) == evaluation
     assert (out / "composer" / "best.keras").stat().st_mtime_ns == stamps[(out / "composer" / "best.keras")
                                                                          .relative_to(out)]
+
+    # The baseline: the same loop trained on the ground truth, sharing the first run's transcriptions.
+    transcribed = {p: p.stat().st_mtime_ns for p in (out / "transcription").rglob("*.midi")}
+    baseline = maestro_t(**{**kwargs, "output_dir": tmp_path / "baseline", "transcriptions": out / "transcription",
+                            "train_on": "ground-truth"})
+    assert {p: p.stat().st_mtime_ns for p in (out / "transcription").rglob("*.midi")} == transcribed
+    assert not (tmp_path / "baseline" / "transcription").exists()
+    assert baseline["composer"]["trained_on"] == "ground-truth"
+    assert baseline["transcriber"] == summary["transcriber"]
+    assert "ground-truth MIDI" in (tmp_path / "baseline" / "model-card.md").read_text()
 
 
 def test_the_command_and_the_deployment(monkeypatch, rendered, tmp_path):
