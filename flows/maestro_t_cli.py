@@ -52,6 +52,9 @@ def add_maestro_t(commands) -> None:
 def run_maestro_t(args) -> int:
     check_paths(args.dataset, args.out, {"transcriber": args.transcriber,
                                          "composer": args.from_checkpoint})  # before Prefect and TensorFlow load
+    from maestro.metadata import find_metadata
+
+    find_metadata(args.dataset)  # a MAESTRO layout, or one line saying it is not
     from flows.maestro_t import maestro_t
     from flows.server import prefect_api
     from stages.contract import write_text_atomic

@@ -70,6 +70,22 @@ def test_corpus_keeps_the_sources_metadata_splits_and_names(rendered, transcribe
     assert files(out) == stamps
 
 
+def test_a_v2_dataset_gives_a_v2_corpus(rendered, transcriber, transcriptions, tmp_path):
+    """MAESTRO v1/v2 ship one JSON list of records: the corpus keeps it, and the composer reads it."""
+    from batch.transcribed_corpus import write_corpus
+    from compose.on_maestro import load_split
+
+    source = tmp_path / "v2"
+    shutil.copytree(rendered, source, ignore=shutil.ignore_patterns("maestro-v*"))
+    records = Dataset.open(rendered).records
+    (source / "maestro-v2.0.0.json").write_text(json.dumps([dataclasses.asdict(r) for r in records]))
+    write_corpus(source, transcriptions, tmp_path / "corpus", transcriber)
+    assert sorted(p.name for p in (tmp_path / "corpus").glob("maestro-v*")) == ["maestro-v2.0.0.json"]
+    assert Dataset.open(tmp_path / "corpus").records == records
+    pieces, _ = load_split(tmp_path / "corpus", "test")
+    assert len(pieces) == 1 and pieces[0].notes
+
+
 def test_a_recording_without_transcription_is_left_out_of_the_metadata(rendered, transcriber, transcriptions,
                                                                      tmp_path):
     from batch.transcribed_corpus import write_corpus
@@ -208,3 +224,7 @@ def test_the_command_and_the_deployment(monkeypatch, rendered, tmp_path):
     assert seen["train_on"] == "ground-truth"
     assert "--direct_num_workers=1" in seen["beam_args"] and seen["from_checkpoint"] is None
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["corpus"]["records"] == 4
+    seen.clear()
+    (tmp_path / "empty").mkdir()
+    assert pipeline.main(["maestro-t", str(tmp_path / "empty"), str(tmp_path / "run2")]) == 2  # not MAESTRO
+    assert seen == {}  # refused before the flow ran
