@@ -118,12 +118,14 @@ def model_card(record: dict) -> str:
     else:
         title, what = "Composer trained on ground-truth MIDI (the MAESTRO-T baseline)", (
             "trained on a MAESTRO-layout dataset's performance MIDI, scored as the one trained\non its transcriptions")
+    model = {"relative": "Music Transformer", "absolute": "Transformer with absolute positions",
+             "lstm": "LSTM"}[record["composer"]["architecture"]]
+    splits = ", ".join(f"{name} {count}" for name, count in record["corpus"]["splits"].items())
     return f"""# {title}
 
-A {record['composer']['architecture']} composer {what}: the Wave2Midi2Wave loop (`w2m2w maestro-t`,
-flow `flows/maestro_t.py`).
+A {model} {what}: the Wave2Midi2Wave loop (`w2m2w maestro-t`, flow `flows/maestro_t.py`).
 
-- Dataset: `{record['dataset']}` ({record['corpus']['records']} recordings; splits {record['corpus']['splits']})
+- Dataset: `{record['dataset']}` ({record['corpus']['records']} recordings transcribed: {splits})
 - Transcriber: `{transcriber['checkpoint']}`, content id `{transcriber['sha256_16']}`; its note F1 on this
   dataset: {record['corpus'].get('transcription_accuracy', {}).get('note/f1', 'n/a')}
 - Composer: from {start}, {record['composer']['steps']} steps, seed {record['composer']['seed']}:
