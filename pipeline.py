@@ -21,6 +21,7 @@ from pathlib import Path
 from batch import cli as batch_cli
 from compose import cli as compose_cli
 from flows import cli as flows_cli
+from flows import maestro_t_cli
 from maestro import cli as maestro_cli
 from stages import quiet
 from stages.cli import REPO, cores
@@ -200,6 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     transcribe_cli.add_benchmark(commands)
     add_ship(commands)
     flows_cli.add_full(commands)
+    maestro_t_cli.add_maestro_t(commands)
     flows_cli.add_serve(commands)
     add_example(commands)
     return parser
@@ -212,7 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     passes_beam_options = getattr(args, "run", None) in (maestro_cli.run_preprocess, batch_cli.run_retranscribe,
-                                                         flows_cli.run_full, run_example)
+                                                         flows_cli.run_full, maestro_t_cli.run_maestro_t,
+                                                         run_example)
     if extra and not passes_beam_options:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.beam_args = extra

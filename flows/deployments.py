@@ -2,6 +2,7 @@
 
   wave2midi2wave/full        the whole DAG
   wave2midi2wave/preprocess  one stage on a folder (likewise transcribe, compose, synthesize)
+  wave2midi2wave/maestro-t   the loop: a dataset re-transcribed, a composer trained on it (flows/maestro_t.py)
   retranscribe-maestro/batch the Beam re-transcription of a MAESTRO-layout dataset
   benchmark-report/report    the mir_eval benchmark report
 """
@@ -15,6 +16,7 @@ from prefect import flow
 from pydantic import Field
 
 from flows.full import wave2midi2wave
+from flows.maestro_t import maestro_t
 
 
 @flow(name="retranscribe-maestro", log_prints=True)
@@ -48,5 +50,6 @@ def deployments() -> list:
               for stage in ("preprocess", "transcribe", "compose", "synthesize")]
     return [wave2midi2wave.to_deployment(name="full", description="the whole Wave2Midi2Wave DAG"),
             *single,
+            maestro_t.to_deployment(name="maestro-t", description="a composer trained on a dataset's transcriptions"),
             retranscribe_maestro.to_deployment(name="batch", description="Beam re-transcription of a MAESTRO dataset"),
             benchmark_report.to_deployment(name="report", description="mir_eval benchmark report")]
