@@ -25,7 +25,8 @@ from synthesize.mixture import (
     sample_logistic_mixture,
     sample_mulaw,
 )
-from synthesize.model import ROLL_CHANNELS, ContextStack, build_model, transfer_weights
+from synthesize.model import build_model, transfer_weights
+from synthesize.wavenet import ROLL_CHANNELS, ContextStack
 from tests.conftest import make_midi, phrase
 
 TINY = SynthesizerConfig.tiny()

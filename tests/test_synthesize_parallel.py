@@ -19,9 +19,9 @@ from stages.midi import NOTE_DTYPE
 from synthesize.config import SynthesizerConfig
 from synthesize.excitation import harmonic_excitation
 from synthesize.generate import ParallelGenerator
-from synthesize.model import ROLL_CHANNELS
 from synthesize.parallel import MultiResolutionSTFTLoss, build_parallel
 from synthesize.realism import matched_level, two_sample_accuracy
+from synthesize.wavenet import ROLL_CHANNELS
 from tests.conftest import make_midi, phrase
 
 TINY = SynthesizerConfig.tiny_parallel()
