@@ -32,7 +32,7 @@ def test_the_classes_are_the_ones_the_stages_use():
     import transcribe
     from compose.stage import Composer
     from synthesize.stage import Synthesizer
-    from transcribe.infer import Transcriber
+    from transcribe.transcriber import Transcriber
 
     assert (transcribe.Transcriber, compose.Composer, synthesize.Synthesizer) == (Transcriber, Composer, Synthesizer)
     assert transcribe.Transcriber.__module__ == "transcribe.transcriber"

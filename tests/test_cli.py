@@ -53,9 +53,9 @@ def test_evaluate_transcribe_uses_the_rescorer_beside_the_checkpoint_unless_told
     import numpy as np
 
     from transcribe.config import TranscriberConfig
-    from transcribe.infer import Transcriber
     from transcribe.model import build_model
     from transcribe.rescore import NUM_FEATURES, build_rescorer, rescorer_path
+    from transcribe.transcriber import Transcriber
 
     checkpoint = tmp_path / "tiny.keras"
     build_model(TranscriberConfig.tiny()).save(checkpoint)

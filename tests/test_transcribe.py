@@ -16,8 +16,8 @@ from stages.pianoroll import piano_roll
 from tests.conftest import make_midi
 from transcribe.config import TranscriberConfig
 from transcribe.features import log_mel, num_frames
-from transcribe.infer import Transcriber
 from transcribe.model import build_model
+from transcribe.transcriber import Transcriber
 
 TINY = TranscriberConfig.tiny()
 FPS = TINY.frames_per_second

@@ -8,7 +8,6 @@ import numpy as np
 from stages.midi import PIANO_KEYS, PIANO_LOWEST_PITCH
 from transcribe import note_ends
 from transcribe.config import TranscriberConfig
-from transcribe.infer import decode_probabilities
 from transcribe.note_ends import (
     MAX_FRAMES,
     NUM_FEATURES,
@@ -21,6 +20,7 @@ from transcribe.note_ends import (
 )
 from transcribe.rescore import NUM_FEATURES as NUM_ONSET_FEATURES
 from transcribe.rescore import build_rescorer
+from transcribe.transcriber import decode_probabilities
 
 C4 = 60 - PIANO_LOWEST_PITCH
 
@@ -153,9 +153,9 @@ def test_a_rescorer_with_note_ends_survives_a_keras_round_trip(tmp_path):
 
 
 def test_a_transcriber_loaded_without_note_ends_ends_notes_at_the_thresholds(tmp_path):
-    from transcribe.infer import Transcriber
     from transcribe.model import build_model
     from transcribe.rescore import rescorer_path
+    from transcribe.transcriber import Transcriber
 
     config = TranscriberConfig.tiny()
     checkpoint = tmp_path / "mine.keras"

@@ -7,7 +7,6 @@ import numpy as np
 
 from stages.midi import PIANO_KEYS, PIANO_LOWEST_PITCH
 from transcribe.config import TranscriberConfig
-from transcribe.infer import Transcriber, decode_probabilities, load_rescorer
 from transcribe.model import build_model
 from transcribe.rescore import (
     FRAME_OFFSETS,
@@ -20,6 +19,7 @@ from transcribe.rescore import (
     candidates,
     rescorer_path,
 )
+from transcribe.transcriber import Transcriber, decode_probabilities, load_rescorer
 
 C4 = 60 - PIANO_LOWEST_PITCH
 
