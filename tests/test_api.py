@@ -15,6 +15,8 @@ import soundfile
 
 from tests.conftest import make_midi, phrase
 
+pytestmark = pytest.mark.slow  # each test loads and runs models through the one-call API
+
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "recordings" / "bach_prelude_bwv846_bars1-8"
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from stages.checkpoints import (
     bundle_files,
     checkpoint_for,
@@ -53,6 +55,7 @@ def test_the_bundle_holds_every_file_of_the_stem_and_its_records(tmp_path):
     assert read_record(tmp_path / "other.keras") is None
 
 
+@pytest.mark.slow
 def test_the_flow_and_the_composer_choose_the_same_checkpoint():
     from compose.composer import shipped_checkpoint as composer_choice
     from flows.full import _checkpoint

@@ -19,6 +19,8 @@ from transcribe.config import TranscriberConfig
 from transcribe.model import build_model
 from transcribe.transcriber import Transcriber
 
+pytestmark = pytest.mark.slow  # Beam pipelines over a rendered dataset
+
 IN_PROCESS = ["--direct_num_workers=1", "--direct_running_mode=in_memory"]
 
 

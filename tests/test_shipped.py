@@ -15,6 +15,8 @@ import soundfile
 from stages.contract import content_id
 from stages.midi import apply_sustain, crop, notes_from_sequence, read_note_sequence
 
+pytestmark = pytest.mark.slow  # the shipped checkpoints, on the bundled example
+
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE_AUDIO = REPO / "examples" / "recordings" / "bach_prelude_bwv846_bars1-8.wav"
 EXAMPLE_MIDI = REPO / "examples" / "midi" / "bach_prelude_bwv846_bars1-8.mid"

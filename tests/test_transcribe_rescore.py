@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import keras
 import numpy as np
+import pytest
 
 from stages.midi import PIANO_KEYS, PIANO_LOWEST_PITCH
 from transcribe.config import TranscriberConfig
@@ -101,6 +102,7 @@ def test_rescorer_keras_round_trip_keeps_outputs_and_thresholds(tmp_path):
                                rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_transcriber_loads_the_rescorer_beside_its_checkpoint(tmp_path):
     checkpoint = tmp_path / "mine.keras"
     build_model(TranscriberConfig.tiny()).save(checkpoint)
