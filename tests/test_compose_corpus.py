@@ -234,6 +234,7 @@ def test_conditioned_crops_start_with_the_labels_and_never_predict_them(tmp_path
                     conditioning.notes_per_second(np.append(music, target[-1])))
 
 
+@pytest.mark.slow
 def test_scoring_tokens_without_the_grammar_gives_the_same_figure(tmp_path):
     from compose.evaluate import nll_per_event, token_nll_per_event
 
