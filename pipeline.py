@@ -48,7 +48,7 @@ def run_example(args) -> int:
     from maestro import preprocess
     from maestro.metadata import Dataset
     from maestro.render import render_dataset
-    from transcribe.infer import DEFAULT_CHECKPOINT
+    from stages.checkpoints import shipped_checkpoint
 
     dataset = args.out / "dataset"
     report = render_dataset(EXAMPLE_MIDI, dataset, workers=cores())
@@ -56,20 +56,20 @@ def run_example(args) -> int:
     summary = preprocess.run(str(dataset), str(args.out / "tfrecords"), beam_args=args.beam_args)
     print(json.dumps(summary["splits"], indent=2))
     ok = report.ok and summary["failed_count"] == 0
-    if DEFAULT_CHECKPOINT.exists():
+    if shipped_checkpoint("transcribe").exists():
         ok &= transcribe_and_score(Dataset.open(dataset), args.out / "transcription")
     return 0 if ok else 1
 
 
 def transcribe_and_score(dataset, out: Path, checkpoint: Path | None = None) -> bool:
     """Transcribe a dataset's recordings, score them against its MIDI and draw piano rolls."""
+    from stages.checkpoints import checkpoint_for
     from stages.midi import apply_sustain, notes_from_sequence, read_note_sequence
     from stages.plots import plot_piano_rolls
-    from transcribe.infer import DEFAULT_CHECKPOINT
     from transcribe.metrics import format_metrics, mean_metrics, transcription_metrics
     from transcribe.stage import TranscribeStage
 
-    stage = TranscribeStage(checkpoint or DEFAULT_CHECKPOINT, notes_csv=True)
+    stage = TranscribeStage(checkpoint_for("transcribe", checkpoint), notes_csv=True)
     report = stage.run(dataset.root, out)  # outputs mirror the dataset: <year>/<name>.midi
     print(report.summary())
     scores = []
@@ -135,18 +135,18 @@ def assignments(items: list[str], option: str) -> dict:
 def run_ship(args) -> int:
     import importlib
 
+    from stages.checkpoints import companion, shipped_checkpoint
     from stages.contract import content_id
     from stages.ship import ship
 
     model_module = importlib.import_module(f"{args.stage}.model")  # registers the stage's Keras classes
-    folder = args.checkpoints or Path(model_module.__file__).parent / "checkpoints"
-    record = ship(args.stage, args.run_dir, folder / f"{args.name}.keras", model_module.build_model, model=args.model,
-                  epoch=args.epoch, selected_on=args.selected_on,
-                  validation=assignments(args.validation, "--validation"), settings=assignments(args.set, "--set"),
-                  trained_with=[*args.trained_with, args.command_line])
-    target = record.with_suffix(".keras")
+    folder = args.checkpoints or shipped_checkpoint(args.stage).parent
+    target = folder / f"{args.name}.keras"
+    ship(args.stage, args.run_dir, target, model_module.build_model, model=args.model, epoch=args.epoch,
+         selected_on=args.selected_on, validation=assignments(args.validation, "--validation"),
+         settings=assignments(args.set, "--set"), trained_with=[*args.trained_with, args.command_line])
     print(target, content_id(target))
-    print(record.with_suffix(".md"))
+    print(companion(target, "card"))
     return 0
 
 

@@ -33,12 +33,13 @@ def add_retranscribe(commands) -> None:
 def run_retranscribe(args) -> int:
     check_paths(args.root, args.out, {"transcriber": args.checkpoint})  # before TensorFlow and Beam load
     from batch import retranscribe
-    from transcribe.infer import DEFAULT_CHECKPOINT
+    from stages.checkpoints import checkpoint_for
     from transcribe.metrics import format_metrics
 
     config = retranscribe.RetranscribeConfig(args.splits, args.years, args.composers, args.batch_size,
                                              note_ends=not args.no_note_ends)
-    summary = retranscribe.run(args.root, args.out, args.checkpoint or str(DEFAULT_CHECKPOINT), config, args.beam_args)
+    checkpoint = str(checkpoint_for("transcribe", args.checkpoint))
+    summary = retranscribe.run(args.root, args.out, checkpoint, config, args.beam_args)
     print(f"{summary['transcribed']} of {summary['recordings']} recordings transcribed, "
           f"{summary['failed_count']} failed")
     for path, reason in summary["failed"]:

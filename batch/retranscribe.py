@@ -179,7 +179,7 @@ class WriteTranscription(beam.DoFn):
 
     def process(self, element):
         from transcribe.evaluate import reference_notes
-        from transcribe.infer import decode_probabilities
+        from transcribe.transcriber import decode_probabilities
 
         path, chunks = element
         record = self.records[path]

@@ -17,7 +17,7 @@ from pathlib import Path
 from batch import retranscribe
 from benchmarks import record
 from maestro.metadata import Dataset, write_metadata
-from transcribe.infer import DEFAULT_CHECKPOINT
+from transcribe.transcriber import DEFAULT_CHECKPOINT
 
 
 def main() -> None:

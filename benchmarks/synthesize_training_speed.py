@@ -33,8 +33,8 @@ def seconds_per_step(config_name: str, steps: int) -> float:
 
     from synthesize.adversarial import build_adversarial, compile_adversarial
     from synthesize.config import SynthesizerConfig
-    from synthesize.model import ROLL_CHANNELS
     from synthesize.parallel import build_parallel, compile_parallel
+    from synthesize.wavenet import ROLL_CHANNELS
 
     config = SynthesizerConfig.named(config_name)
     keras.utils.set_random_seed(0)

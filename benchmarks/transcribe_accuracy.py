@@ -20,9 +20,9 @@ from benchmarks import record
 from stages.cli import SHARED_DATA
 from stages.contract import content_id
 from transcribe.evaluate import evaluate
-from transcribe.infer import DEFAULT_CHECKPOINT, Transcriber
 from transcribe.metrics import format_metrics
 from transcribe.rescore import rescorer_path
+from transcribe.transcriber import DEFAULT_CHECKPOINT, Transcriber
 
 
 def rounded(metrics: dict) -> dict:

@@ -6,11 +6,10 @@ import dataclasses
 import json
 from pathlib import Path
 
+from stages.checkpoints import checkpoint_for
 from stages.cli import positive_float, positive_int, time_seconds
 
 TOKEN_FILE_SUFFIXES = (".npz", ".xz")
-# compose.composer.DEFAULT_CHECKPOINT, named here without importing note-seq (absent on accelerator machines).
-SHIPPED_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "default.keras"
 
 
 def add_compose(commands) -> None:
@@ -20,7 +19,7 @@ def add_compose(commands) -> None:
                     "Transformer, writing the new music as MIDI under OUT (mirroring the tree). "
                     "Without IN, write --count new pieces from nothing. --composer and --notes-per-second "
                     "steer the music; they, and new pieces, use the shipped conditioned composer "
-                    "(checkpoints/conditioned.keras) unless --checkpoint names another (steering needs one "
+                    "(compose/checkpoints/conditioned.*) unless --checkpoint names another (steering needs one "
                     "trained with `w2m2w train compose --conditioning`).")
     parser.add_argument("inputs", nargs="?", type=Path, help="a MIDI file or folder to continue")
     parser.add_argument("out", type=Path, help="output folder")
@@ -366,7 +365,7 @@ def run_evaluate_compose(args) -> int:
     if not (args.midi_dir.is_file() and args.midi_dir.name.endswith(TOKEN_FILE_SUFFIXES)):
         from compose.data import load_pieces, piece_tokens
 
-    model = keras.saving.load_model(args.checkpoint or SHIPPED_CHECKPOINT, compile=False)
+    model = keras.saving.load_model(checkpoint_for("compose", args.checkpoint), compile=False)
     if args.midi_dir.is_file() and args.midi_dir.name.endswith(TOKEN_FILE_SUFFIXES):  # no note-seq needed (--raw-only)
         pieces = even_spread(TokenFile.load(args.midi_dir).unstretched().pieces, args.max_pieces)
     else:

@@ -15,6 +15,7 @@ from compose import conditioning
 from compose.data import window
 from compose.sample import Sampler
 from compose.tokens import decode, encode
+from stages import checkpoints
 from stages.contract import InputError
 from stages.interop import as_note_sequence, to_pretty_midi
 from stages.midi import NoteSequence, apply_sustain
@@ -22,20 +23,15 @@ from stages.midi import NoteSequence, apply_sustain
 if TYPE_CHECKING:
     from compose.infill import Infilled
 
-DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "default.keras"
-# Trained on with composer and note-density labels: what steering uses unless told otherwise. The
-# default stays the better composer of music that continues a primer (validation NLL 2.1259 against 2.1286).
-CONDITIONED_CHECKPOINT = DEFAULT_CHECKPOINT.with_name("conditioned.keras")
+DEFAULT_CHECKPOINT = checkpoints.shipped_checkpoint("compose")
+CONDITIONED_CHECKPOINT = checkpoints.shipped_checkpoint("compose", checkpoints.CONDITIONED)
 
 
 def shipped_checkpoint(composer: str | None = None, notes_per_second: float | None = None,
                        from_nothing: bool = False) -> Path:
-    """The shipped composer for the task: the conditioned one for music steered by a `composer` or
-    `notes_per_second`, and for pieces written from nothing (where the default holds notes too long: on
-    24 pieces mean polyphony 9.4 and 95th-percentile note 3.0 s against 4.1 and 0.68 s, the
-    pianists' 4.0 and 1.1 s); the default for continuing music left free."""
-    steered = composer is not None or notes_per_second is not None
-    return CONDITIONED_CHECKPOINT if steered or from_nothing else DEFAULT_CHECKPOINT
+    """The shipped composer for the task (stages.checkpoints.checkpoint_for says which, and why)."""
+    return checkpoints.checkpoint_for("compose", composer=composer, notes_per_second=notes_per_second,
+                                      from_nothing=from_nothing)
 
 
 class Composer:

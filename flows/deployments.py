@@ -29,9 +29,9 @@ def retranscribe_maestro(
     beam_args: list[str] = [],  # noqa: B006
 ) -> dict:
     from batch import retranscribe
-    from transcribe.infer import DEFAULT_CHECKPOINT
+    from stages.checkpoints import checkpoint_for
 
-    summary = retranscribe.run(root, output_dir, checkpoint or str(DEFAULT_CHECKPOINT),
+    summary = retranscribe.run(root, output_dir, str(checkpoint_for("transcribe", checkpoint)),
                                retranscribe.RetranscribeConfig(splits=tuple(splits), note_ends=note_ends), beam_args)
     return {k: v for k, v in summary.items() if k != "per_recording"}
 

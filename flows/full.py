@@ -16,6 +16,7 @@ from pydantic import Field
 from compose.vocabulary import COMPOSERS
 from flows import tasks
 from flows.report import report
+from stages.checkpoints import checkpoint_for
 from stages.cli import REPO
 
 Stage = Literal["preprocess", "transcribe", "compose", "synthesize", "report"]
@@ -29,8 +30,9 @@ def _while_outputs_exist(task, *outputs: Path):
     return task if all(Path(p).exists() for p in outputs) else task.with_options(refresh_cache=True)
 
 
-def _checkpoint(given: Path | None, package: str, name: str = "default") -> Path:
-    return Path(given) if given else REPO / package / "checkpoints" / f"{name}.keras"
+def _checkpoint(given: Path | None, package: str, **request) -> Path:
+    """The checkpoint given, else the shipped one for the request, chosen as the stages choose it."""
+    return Path(checkpoint_for(package, given, **request))
 
 
 def check_parameters(input_dir: Path, output_dir: Path, stages: list[str], checkpoints: dict) -> None:
@@ -71,8 +73,7 @@ def wave2midi2wave(
     synthesizer: Annotated[Path | None, Field(description="synthesizer .keras (default: shipped)")] = None,
     beam_args: Annotated[list[str], Field(description="Apache Beam options for preprocessing")] = [],  # noqa: B006
 ) -> dict:
-    steered = composer_style is not None or notes_per_second is not None  # the conditioned composer steers
-    composer_checkpoint = _checkpoint(composer, "compose", "conditioned" if steered else "default")
+    composer_checkpoint = _checkpoint(composer, "compose", composer=composer_style, notes_per_second=notes_per_second)
     check_parameters(Path(input_dir), Path(output_dir), stages, {
         "transcriber": _checkpoint(transcriber, "transcribe") if {"transcribe", "report"} & set(stages) else None,
         "composer": composer_checkpoint if "compose" in stages else None,

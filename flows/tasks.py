@@ -4,8 +4,8 @@ A task's cache key hashes the *contents* of its input folder (every file's bytes
 checkpoint it uses, plus its other parameters, so a rerun with the same inputs recomputes
 nothing, a changed recording or model recomputes, and a killed run resumes: finished tasks come
 from their persisted results and an unfinished stage skips the files it already wrote. A
-checkpoint counts with every file beside it that shares its name (`default.keras` with
-`default.rescorer.keras`, holding the note-end network, and `default.json`), and every key
+checkpoint counts with every file beside it that shares its stem (stages.checkpoints.bundle_files:
+the transcriber's rescorer, holding the note-end network, its record...), and every key
 holds the installed version, so a new model file or an upgrade never serves an old result.
 Heavy tasks share a concurrency limit (created on first use); failures retry only when they may
 be transient (never a missing input, a bad parameter or a full disk).
@@ -23,6 +23,8 @@ from typing import Any
 from prefect import task
 from prefect.concurrency.sync import concurrency
 
+from stages.checkpoints import bundle_files
+
 HEAVY = "w2m2w-heavy"  # a global concurrency limit: model stages one at a time by default
 
 
@@ -38,12 +40,6 @@ def fingerprint(path: Path) -> str:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)
     return digest.hexdigest()
-
-
-def companions(checkpoint: Path) -> list[Path]:
-    """A checkpoint and the files beside it that the model loads with it: every file named
-    `<stem>.*` (`default.keras`: `default.rescorer.keras`, `default.json`, ...)."""
-    return sorted(p for p in checkpoint.parent.glob(f"{checkpoint.stem}.*") if p.is_file())
 
 
 @functools.lru_cache(maxsize=1)
@@ -71,7 +67,7 @@ def content_key(context, parameters: dict[str, Any]) -> str:
             for key, item in sorted(value.items()):
                 add(f"{name}.{key}", item)
         elif isinstance(value, Path) and name != "out" and value.is_file() and value.suffix == ".keras":
-            for path in companions(value):
+            for path in bundle_files(value):
                 digest.update(path.name.encode())
                 digest.update(fingerprint(path).encode())
         elif isinstance(value, Path) and name != "out" and value.exists():

@@ -26,6 +26,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from stages.checkpoints import companion
+
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
 
@@ -235,7 +237,7 @@ def card_text(record: dict, json_path: Path, results: Path = RESULTS) -> str:
         lines += [f"[`{path.name}`]({relative(path, here)}) ({date}; `{bench.get('command', '')}`):", ""]
         lines += figure_table(figures) + [""]
 
-    rescorer = json_path.with_name(json_path.stem + ".rescorer.json")
+    rescorer = companion(json_path.with_suffix(".keras"), "rescorer_record")
     if rescorer.is_file():
         lines += rescorer_section(json.loads(rescorer.read_text()), rescorer)
     return "\n".join(lines).rstrip() + "\n"

@@ -18,6 +18,7 @@ from typing import Any, Callable, Sequence
 
 import keras
 
+from stages.checkpoints import companion
 from stages.contract import content_id, save_model_atomic, write_text_atomic
 from stages.model_card import write_model_card
 
@@ -65,7 +66,7 @@ def ship(stage: str, run_dir: Path, target: Path, build_model: Callable, model: 
     best = selected_row(history, monitor, mode, epoch if model is not None else None)
     figures = {k: round(float(v), 4) for k, v in best.items() if k.startswith("val_") and v}
     figures.update(validation or {})
-    record_path = target.with_suffix(".json")
+    record_path = companion(target, "record")
     write_text_atomic(record_path, json.dumps({
         "checkpoint": target.name,
         "sha256_16": content_id(target),

@@ -25,7 +25,6 @@ from keras import layers, ops
 
 from stages.contract import save_model_atomic
 from synthesize.config import SynthesizerConfig
-from synthesize.model import PACKAGE
 from synthesize.parallel import (
     MultiResolutionSTFTLoss,
     ParallelWaveNet,
@@ -33,6 +32,7 @@ from synthesize.parallel import (
     generator_optimizer,
     stft_magnitude,
 )
+from synthesize.wavenet import PACKAGE
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)

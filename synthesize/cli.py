@@ -34,9 +34,10 @@ def add_synthesize(commands) -> None:
 
 def run_synthesize(args) -> int:
     check_paths(args.inputs, args.out, {"synthesizer": args.checkpoint})  # before TensorFlow loads
-    from synthesize.stage import DEFAULT_CHECKPOINT, SynthesizeStage
+    from stages.checkpoints import checkpoint_for
+    from synthesize.stage import SynthesizeStage
 
-    stage = SynthesizeStage(args.checkpoint or DEFAULT_CHECKPOINT, seed=args.seed, temperature=args.temperature,
+    stage = SynthesizeStage(checkpoint_for("synthesize", args.checkpoint), seed=args.seed, temperature=args.temperature,
                             output_rms_lsb=args.level, max_seconds=args.max_seconds)
     report = stage.run(args.inputs, args.out, overwrite=args.overwrite)
     print(report.summary())

@@ -16,8 +16,8 @@ import numpy as np
 
 from maestro.augmentation import Augmentation, render_midi
 from stages.midi import NoteSequence, apply_sustain, notes_from_sequence, write_midi
-from transcribe.infer import Transcriber
 from transcribe.metrics import mean_metrics, transcription_metrics
+from transcribe.transcriber import Transcriber
 
 RESOLUTIONS = (512, 1024, 2048)  # FFT sizes; hop a quarter of each, 80 mel bands
 
@@ -75,13 +75,13 @@ def evaluate(midi_dir: Path | str, split: str | None = "test", split_csv: Path |
     of the first `count` pieces of a MIDI folder (one split of it with a split CSV); with `page`, a
     listening page of the excerpts by FluidR3_GM (the reference), the WaveNet and TimGM6mb."""
     from compose.data import load_pieces, window
-    from synthesize.stage import DEFAULT_CHECKPOINT, Synthesizer
-    from transcribe.infer import DEFAULT_CHECKPOINT as TRANSCRIBER
+    from stages.checkpoints import checkpoint_for
+    from synthesize.stage import Synthesizer
 
     pieces = load_pieces(midi_dir, split, split_csv)
     excerpts = [window(piece, 0.0, seconds) for piece in pieces[:count]]
-    transcriber = Transcriber.load(transcriber_checkpoint or TRANSCRIBER)
-    synthesizer = Synthesizer.load(checkpoint or DEFAULT_CHECKPOINT, temperature=temperature,
+    transcriber = Transcriber.load(checkpoint_for("transcribe", transcriber_checkpoint))
+    synthesizer = Synthesizer.load(checkpoint_for("synthesize", checkpoint), temperature=temperature,
                                    output_rms_lsb=output_rms_lsb)
     renders: dict[str, list[np.ndarray]] = {"wavenet": [], "fluidsynth_timgm6mb": []}
     result = {"wavenet": round_trip(excerpts, synthesizer.render, transcriber, renders=renders["wavenet"]),

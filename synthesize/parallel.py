@@ -3,7 +3,8 @@ conditioned as the autoregressive WaveNet is, and its multi-resolution STFT loss
 
 noise (B, N) and the harmonic excitation (B, N, E) -> input projection -> stacks of gated
 non-causal dilated convolutions, each also fed the conditioning (the ContextStack's upsampled roll
-joined by the excitation), with residual and skip connections -> audio (B, N) in one pass. The
+joined by the excitation; the layers it shares with the autoregressive WaveNet are in
+synthesize/wavenet.py), with residual and skip connections -> audio (B, N) in one pass. The
 excitation in the input makes it a neural source-filter model too: the layers shape given
 oscillators into piano tone instead of inventing periodicity from noise. With a loss on STFT
 magnitudes only, the excitation's phase need not match the recording's.
@@ -11,7 +12,6 @@ magnitudes only, the excitation's phase need not match the recording's.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import keras
@@ -19,40 +19,28 @@ import numpy as np
 from keras import layers, ops
 
 from synthesize.config import SynthesizerConfig
-from synthesize.model import PACKAGE, ROLL_CHANNELS, ContextStack, join_conditioning
+from synthesize.wavenet import PACKAGE, ROLL_CHANNELS, GatedWaveNet, as_config
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
-class ParallelWaveNet(keras.Model):
+class ParallelWaveNet(GatedWaveNet):
     """{"noise": (B, N), "roll": (B, N / spf + 2 margin, 176)[, "excitation": (B, N, E)]} -> (B, N).
 
     Output sample n sees inputs within receptive_field // 2 samples of n each side."""
 
     def __init__(self, config: dict | SynthesizerConfig | None = None, **kwargs):
-        super().__init__(**kwargs)
-        if isinstance(config, dict):
-            config = SynthesizerConfig.from_dict(config)
-        self.config = config or SynthesizerConfig.default()
-        c = self.config
-        if c.architecture != "parallel":
-            raise ValueError(f"ParallelWaveNet needs a parallel config, not {c.architecture!r}")
-        self.context = ContextStack(c.context_channels, c.context_dilations, c.samples_per_frame, c.upsampling,
-                                    name="context")
-        self.input_projection = layers.Conv1D(c.residual_channels, 1, name="input")
-        self.dilations = [2 ** i for _ in range(c.stacks) for i in range(c.layers_per_stack)]
-        self.dilated = [layers.Conv1D(2 * c.gate_channels, c.kernel_size, dilation_rate=d, padding="same",
-                                      name=f"dilated_{i}") for i, d in enumerate(self.dilations)]
-        self.conditioning = [layers.Conv1D(2 * c.gate_channels, 1, use_bias=False, name=f"conditioning_{i}")
-                             for i in range(len(self.dilations))]
-        self.residual = [layers.Conv1D(c.residual_channels, 1, name=f"residual_{i}")
-                         for i in range(len(self.dilations))]
-        self.skip = [layers.Conv1D(c.skip_channels, 1, name=f"skip_{i}") for i in range(len(self.dilations))]
-        self.head = layers.Conv1D(c.skip_channels, 1, activation="relu", name="head")
-        self.out = layers.Conv1D(1, 1, name="out")
+        config = as_config(config, SynthesizerConfig.default)
+        if config.architecture != "parallel":
+            raise ValueError(f"ParallelWaveNet needs a parallel config, not {config.architecture!r}")
+        super().__init__(config, **kwargs)
 
-    def condition(self, roll, excitation=None):
-        """The per-sample conditioning (B, N, C [+ E]) the gated layers see."""
-        return join_conditioning(self.context(roll), excitation if self.config.harmonics else None)
+    def dilated_layer(self, dilation: int, name: str) -> layers.Conv1D:
+        c = self.config
+        return layers.Conv1D(2 * c.gate_channels, c.kernel_size, dilation_rate=dilation, padding="same", name=name)
+
+    @property
+    def output_size(self) -> int:
+        return 1
 
     def call(self, inputs):
         c = self.config
@@ -63,18 +51,13 @@ class ParallelWaveNet(keras.Model):
             source = ops.concatenate([source, ops.cast(excitation, source.dtype)], axis=-1)
         x = self.input_projection(source)  # (B, N, R)
         skips = 0.0
-        g = c.gate_channels
         for dilated, cond, residual, skip in zip(self.dilated, self.conditioning, self.residual, self.skip):
-            h = dilated(x) + cond(conditioning)
-            z = ops.tanh(h[..., :g]) * ops.sigmoid(h[..., g:])
+            z = self._gate(dilated(x) + cond(conditioning))
             skips = skips + skip(z)
             x = (x + residual(z)) * math.sqrt(0.5)
         skips = skips * math.sqrt(1.0 / len(self.dilations))
         # Predicted at audio_gain times the audio's level: the renders are quiet (rms about 0.02).
         return self.out(self.head(ops.relu(skips)))[..., 0] / c.audio_gain
-
-    def get_config(self):
-        return {"config": dataclasses.asdict(self.config), "name": self.name}
 
 
 def build_parallel(config: SynthesizerConfig) -> ParallelWaveNet:

@@ -11,6 +11,7 @@ import keras
 import numpy as np
 import pretty_midi
 
+from stages.checkpoints import shipped_checkpoint
 from stages.contract import InputError
 from stages.interop import as_note_sequence
 from stages.midi import NoteSequence, apply_sustain, notes_from_sequence
@@ -18,7 +19,7 @@ from synthesize.conditioning import performance_roll, snap_to_render_grid
 from synthesize.excitation import config_excitation
 from synthesize.generate import Generator, ParallelGenerator, join_segments, segment_plan, set_loudness
 
-DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "default.keras"
+DEFAULT_CHECKPOINT = shipped_checkpoint("synthesize")
 
 
 class Synthesizer:

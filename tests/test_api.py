@@ -15,6 +15,8 @@ import soundfile
 
 from tests.conftest import make_midi, phrase
 
+pytestmark = pytest.mark.slow  # each test loads and runs models through the one-call API
+
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "recordings" / "bach_prelude_bwv846_bars1-8"
 
@@ -32,7 +34,7 @@ def test_the_classes_are_the_ones_the_stages_use():
     import transcribe
     from compose.stage import Composer
     from synthesize.stage import Synthesizer
-    from transcribe.infer import Transcriber
+    from transcribe.transcriber import Transcriber
 
     assert (transcribe.Transcriber, compose.Composer, synthesize.Synthesizer) == (Transcriber, Composer, Synthesizer)
     assert transcribe.Transcriber.__module__ == "transcribe.transcriber"

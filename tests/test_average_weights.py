@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import keras
 import numpy as np
+import pytest
 
 from compose.config import ComposerConfig
 from compose.model import build_model
 from compose.tokens import VOCAB_SIZE
 from pipeline import main
+
+pytestmark = pytest.mark.slow  # builds, saves and reloads models, 5-15 s each
 
 TINY = ComposerConfig.named("tiny", "relative")
 

@@ -120,6 +120,7 @@ def make_audio_corpus(folder: Path) -> dict[str, str]:
             "silent.wav": "silent", "nan.wav": "NaN", "short.wav": "too short"}
 
 
+@pytest.mark.slow
 def test_transcribe_reports_each_bad_recording_and_writes_the_good_ones(checkpoints, tmp_path, capsys):
     inputs, out = tmp_path / "in", tmp_path / "out"
     expected = make_audio_corpus(inputs)
@@ -141,6 +142,7 @@ def test_transcribe_reports_each_bad_recording_and_writes_the_good_ones(checkpoi
 
 
 @pytest.mark.parametrize("kind", ["missing", "folder", "truncated", "wav", "composer", "lambda"])
+@pytest.mark.slow
 def test_a_bad_checkpoint_fails_once_before_anything_is_written(kind, checkpoints, tmp_path, capsys):
     inputs, out = tmp_path / "in", tmp_path / "out"
     inputs.mkdir()
@@ -190,6 +192,7 @@ def test_the_rescorer_decides_far_from_its_threshold_without_overflow():
         assert len(note_probs) and np.all(note_probs == expected)
 
 
+@pytest.mark.slow
 def test_transcribe_command_errors_are_one_line_and_fast(checkpoints, tmp_path, capsys):
     checkpoint = str(checkpoints / "transcriber.keras")
     (tmp_path / "in").mkdir()
@@ -221,6 +224,7 @@ def test_transcribe_command_errors_are_one_line_and_fast(checkpoints, tmp_path, 
     assert snapshot(tmp_path / "out") == before
 
 
+@pytest.mark.slow
 def test_nosuch_input_is_refused_before_tensorflow_loads(tmp_path):
     start = time.perf_counter()
     result = subprocess.run([sys.executable, str(REPO / "pipeline.py"), "transcribe", str(tmp_path / "nosuch"),
@@ -231,6 +235,7 @@ def test_nosuch_input_is_refused_before_tensorflow_loads(tmp_path):
     assert seconds < 5, f"{seconds:.1f} s"  # TensorFlow alone takes longer to load
 
 
+@pytest.mark.slow
 def test_a_full_disk_is_named_and_leaves_no_partial(checkpoints, tmp_path, capsys, monkeypatch):
     import transcribe.stage
 
@@ -266,6 +271,7 @@ def test_a_full_disk_is_named_and_leaves_no_partial(checkpoints, tmp_path, capsy
     assert not [p for p in out.rglob("*") if p.is_file()]
 
 
+@pytest.mark.slow
 def test_ctrl_c_is_one_line_and_keeps_finished_files(checkpoints, tmp_path, capsys, monkeypatch):
     from transcribe.stage import TranscribeStage
 
@@ -316,6 +322,7 @@ def make_midi_corpus(folder: Path, long_seconds: float | None = None) -> dict[st
     return expected
 
 
+@pytest.mark.slow
 def test_compose_reports_each_bad_midi_and_continues_the_good_one(checkpoints, tmp_path, capsys):
     inputs, out = tmp_path / "in", tmp_path / "out"
     expected = make_midi_corpus(inputs)
@@ -334,6 +341,7 @@ def test_compose_reports_each_bad_midi_and_continues_the_good_one(checkpoints, t
     assert snapshot(inputs) == before
 
 
+@pytest.mark.slow
 def test_compose_refuses_its_input_folder_as_output_and_bad_lengths(checkpoints, tmp_path, capsys):
     inputs = tmp_path / "in"
     make_midi(inputs / "good.mid", phrase(4, 1.5))
@@ -356,6 +364,7 @@ def test_compose_refuses_its_input_folder_as_output_and_bad_lengths(checkpoints,
 
 # -- synthesize ------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_synthesize_reports_each_bad_midi_and_renders_the_good_one(checkpoints, tmp_path, capsys):
     inputs, out = tmp_path / "in", tmp_path / "out"
     expected = make_midi_corpus(inputs, long_seconds=6.0)
@@ -394,6 +403,7 @@ def test_full_refuses_bad_commands_at_once_without_tracebacks(tmp_path, capsys):
         assert option in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_flow_checks_parameters_first_and_retries_only_what_may_be_transient(tmp_path):
     # (no capsys here: Prefect's log handlers keep the stderr they find when first imported)
     from prefect.states import Failed
@@ -491,6 +501,7 @@ def row(split: str, audio: str, midi: str) -> dict:
             "midi_filename": midi, "audio_filename": audio, "duration": 1.0}
 
 
+@pytest.mark.slow
 def test_preprocess_refuses_escaping_paths_and_bad_metadata(rendered, tmp_path, capsys):
     from maestro.metadata import Dataset
 
@@ -512,6 +523,7 @@ def test_preprocess_refuses_escaping_paths_and_bad_metadata(rendered, tmp_path, 
     assert_one_line_error(err, "metadata record lacks")
 
 
+@pytest.mark.slow
 def test_retranscribe_never_writes_outside_its_output_folder(rendered, checkpoints, tmp_path, capsys):
     from maestro.metadata import Dataset
 

@@ -25,6 +25,7 @@ def test_help_explains_every_command():
     assert exit_info.value.code == 0
 
 
+@pytest.mark.slow
 def test_render_then_preprocess_with_beam_options_passed_through(tmp_path, capsys):
     make_midi(tmp_path / "in" / "piece.mid", phrase(11, 3.0))
     (tmp_path / "in" / "broken.mid").write_bytes(b"not midi")
@@ -48,14 +49,15 @@ def test_missing_dataset_is_a_clear_error(tmp_path, capsys):
     assert "maestro-v" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_evaluate_transcribe_uses_the_rescorer_beside_the_checkpoint_unless_told(rendered, tmp_path, capsys,
                                                                                   monkeypatch):
     import numpy as np
 
     from transcribe.config import TranscriberConfig
-    from transcribe.infer import Transcriber
     from transcribe.model import build_model
     from transcribe.rescore import NUM_FEATURES, build_rescorer, rescorer_path
+    from transcribe.transcriber import Transcriber
 
     checkpoint = tmp_path / "tiny.keras"
     build_model(TranscriberConfig.tiny()).save(checkpoint)

@@ -79,6 +79,7 @@ def test_no_gradient_flows_from_future_positions(architecture):
 
 @pytest.mark.parametrize("architecture,span,per_head", [("relative", 0, False), ("absolute", 0, False),
                                                        ("relative", 6, False), ("relative", 6, True)])
+@pytest.mark.slow
 def test_cached_decoding_equals_full_recomputation(architecture, span, per_head):
     """With a span, the cache is a ring of `span` slots that wraps three times in 20 positions."""
     from compose.sample import ring
@@ -105,6 +106,7 @@ def test_cached_decoding_equals_full_recomputation(architecture, span, per_head)
         np.testing.assert_allclose(np.asarray(logits), full[:, position], atol=1e-4)
 
 
+@pytest.mark.slow
 def test_with_a_span_each_layer_looks_back_at_most_span_positions():
     """Each of the tiny model's 2 layers reaches span - 1 positions back: the prediction at t
     depends on tokens t - 2 (span - 1) .. t only; within one span nothing changes."""
@@ -125,6 +127,7 @@ def test_with_a_span_each_layer_looks_back_at_most_span_positions():
                                atol=1e-5)
 
 
+@pytest.mark.slow
 def test_sampler_with_cache_matches_sampler_without_within_the_window():
     keras.utils.set_random_seed(3)
     sampler = Sampler(build_model(TINY), window=48)
@@ -139,6 +142,7 @@ def test_sampler_with_cache_matches_sampler_without_within_the_window():
                                                          stop_at_end=False))
 
 
+@pytest.mark.slow
 def test_with_a_span_cached_sampling_equals_one_long_pass_far_past_the_span():
     """A span model's ring-buffer cache never re-encodes, and every token it draws is the one a
     full pass over the latest layers x (span - 1) + 1 tokens (all the model can see) picks."""
@@ -153,6 +157,7 @@ def test_with_a_span_cached_sampling_equals_one_long_pass_far_past_the_span():
     assert len(set(cached.tolist())) > 3  # not one token repeated: the comparison has teeth
 
 
+@pytest.mark.slow
 def test_choose_respects_temperature_top_k_and_top_p():
     rng = np.random.default_rng(0)
     logits = np.log(np.array([1e-9, 0.5, 0.3, 0.15, 0.05]))
@@ -214,6 +219,7 @@ def test_encoding_sounds_one_note_per_key_at_a_time():
         (0.0, 0.5), (0.5, 1.2), (1.2, 1.3), (1.7, 2.0)]
 
 
+@pytest.mark.slow
 def test_encoded_music_keeps_the_grammar_and_the_rules_agree_step_by_step(tmp_path):
     pieces = [apply_sustain(read_note_sequence(make_midi(tmp_path / f"{i}.mid", phrase(i, 8.0),
                                                          pedal=[(1.0, 127), (3.0, 0)]))) for i in range(3)]
@@ -249,6 +255,7 @@ def test_the_grammar_rules():
     assert not grammar.invalid_after(opening, start_of_piece=False)[0, on(60)]
 
 
+@pytest.mark.slow
 def test_sampling_in_the_grammar_never_breaks_it():
     keras.utils.set_random_seed(7)
     sampler = Sampler(build_model(TINY), chunk=8)
@@ -275,6 +282,7 @@ def test_a_window_holds_the_notes_that_start_in_it(tmp_path):
     assert len(part.notes) == sum(5.0 <= n.start_time < 10.0 for n in piece.notes)
 
 
+@pytest.mark.slow
 def test_nll_of_a_uniform_model_is_log_vocabulary(tmp_path):
     assert [list(c) for c in chunks(np.arange(10), 4)] == [[0, 1, 2, 3, 4], [4, 5, 6, 7, 8], [8, 9]]
     model = build_model(TINY)
@@ -297,6 +305,7 @@ def test_nll_of_a_uniform_model_is_log_vocabulary(tmp_path):
     assert result["nll_per_event_in_grammar"] < result["nll_per_event"] - 0.05
 
 
+@pytest.mark.slow
 def test_keras_save_and_load_round_trip(tmp_path):
     for architecture in ("relative", "lstm"):
         model = build_model(ComposerConfig.named("tiny", architecture))
@@ -307,6 +316,7 @@ def test_keras_save_and_load_round_trip(tmp_path):
         assert loaded.config.architecture == architecture
 
 
+@pytest.mark.slow
 def test_training_and_resuming(tmp_path):
     from compose.train import train
 
@@ -327,6 +337,7 @@ def test_training_and_resuming(tmp_path):
     assert not [p.name for p in (tmp_path / "run").rglob(".*")], "a temporary was left behind"
 
 
+@pytest.mark.slow
 def test_cli_continues_a_primer_and_writes_new_pieces(tmp_path, capsys):
     from pipeline import main
 
@@ -375,6 +386,7 @@ def test_a_continuation_splits_into_its_primer_and_the_new_notes(tmp_path):
     assert len(new_notes) == 2 and new_notes["onset_s"].min() == pytest.approx(decode(tokens).total_time)
 
 
+@pytest.mark.slow
 def test_evaluate_cli_scores_every_event_once_whatever_the_chunk_length(tmp_path, capsys):
     import json
 
@@ -407,6 +419,7 @@ def sounding_at_end(tokens: np.ndarray, primer: np.ndarray = np.zeros(0, np.int3
 
 
 @pytest.mark.parametrize("in_grammar", [True, False])
+@pytest.mark.slow
 def test_a_continuation_of_given_seconds_ends_there_with_every_note_released(tmp_path, in_grammar):
     from compose.sample import _shift_seconds
     from compose.stage import primer_tokens
@@ -426,6 +439,7 @@ def test_a_continuation_of_given_seconds_ends_there_with_every_note_released(tmp
                for s in range(4)) > 0  # notes do sound at the cut: the release is the sampler's doing
 
 
+@pytest.mark.slow
 def test_an_old_composer_gains_the_conditioning_tokens_without_changing_its_predictions():
     from compose.growth import extend_vocabulary
     from compose.vocabulary import CONDITIONED_VOCAB_SIZE
@@ -444,6 +458,7 @@ def test_an_old_composer_gains_the_conditioning_tokens_without_changing_its_pred
         np.testing.assert_allclose(log_softmax(after)[..., :VOCAB_SIZE], log_softmax(before), atol=1e-5)
 
 
+@pytest.mark.slow
 def test_a_conditioned_composer_reads_its_labels_and_samples_without_them(tmp_path):
     from compose import conditioning
     from compose.growth import extend_vocabulary
@@ -476,6 +491,7 @@ def test_a_conditioned_composer_reads_its_labels_and_samples_without_them(tmp_pa
     assert conditioning.composer_index("Frédéric Chopin") == conditioning.composer_index("chopin")
 
 
+@pytest.mark.slow
 def test_mixed_precision_trains_and_keeps_float32_weights_and_logits():
     from compose.model import compile_model
 
@@ -501,6 +517,7 @@ def test_the_paper_config_is_the_papers_model():
     assert paper.conditioned
 
 
+@pytest.mark.slow
 def test_fast_scoring_and_intervals_over_pieces(tmp_path):
     from compose.data import piece_tokens
     from compose.evaluate import bootstrap_interval, token_nll_per_event
@@ -533,6 +550,7 @@ def note_rows(notes):
                   for n in notes)
 
 
+@pytest.mark.slow
 def test_infill_keeps_the_music_around_the_gap_and_writes_the_gap_within_it(tmp_path):
     from compose.infill import infill
 
@@ -596,6 +614,7 @@ def test_infill_refuses_a_gap_with_nothing_after_or_backwards(tmp_path):
         infill(sampler, piece, 10.0, 12.0)
 
 
+@pytest.mark.slow
 def test_cli_infills_a_stretch_of_each_input(tmp_path, capsys):
     from pipeline import main
 

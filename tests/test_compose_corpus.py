@@ -109,6 +109,7 @@ def token_files(tmp_path, count: int = 4, seconds: float = 10.0) -> list[np.ndar
     return pieces
 
 
+@pytest.mark.slow
 def test_training_from_a_token_file_on_a_time_budget_goes_on_from_a_composer_and_averages(tmp_path):
     from pipeline import main
 
@@ -139,6 +140,7 @@ def test_training_from_a_token_file_on_a_time_budget_goes_on_from_a_composer_and
         assert len(list(csv.DictReader(handle))) == len(rows)
 
 
+@pytest.mark.slow
 def test_training_widens_first_counts_steps_and_adds_the_conditioning_tokens(tmp_path):
     from compose.evaluate import token_nll_per_event
     from pipeline import main
@@ -162,6 +164,7 @@ def test_training_widens_first_counts_steps_and_adds_the_conditioning_tokens(tmp
     assert final.config.model_dim == 2 * start.config.model_dim and final.config.conditioned
 
 
+@pytest.mark.slow
 def test_training_from_a_token_file_needs_no_note_seq(tmp_path):
     # As on an accelerator machine (where it runs under JAX, with no TensorFlow either).
     token_files(tmp_path, count=3, seconds=6.0)
@@ -231,6 +234,7 @@ def test_conditioned_crops_start_with_the_labels_and_never_predict_them(tmp_path
                     conditioning.notes_per_second(np.append(music, target[-1])))
 
 
+@pytest.mark.slow
 def test_scoring_tokens_without_the_grammar_gives_the_same_figure(tmp_path):
     from compose.evaluate import nll_per_event, token_nll_per_event
 
@@ -243,6 +247,7 @@ def test_scoring_tokens_without_the_grammar_gives_the_same_figure(tmp_path):
     assert "nll_per_event_in_grammar" not in tokens_only and full["nll_per_event_in_grammar"] < full["nll_per_event"]
 
 
+@pytest.mark.slow
 def test_training_the_labels_alone_changes_nothing_else_so_unlabelled_music_scores_the_same(tmp_path):
     from compose.conditioning import prefix
     from compose.evaluate import token_nll_per_event

@@ -101,6 +101,7 @@ def test_never_writes_over_an_input(tmp_path):
     assert "over the input" in report.failed[0].reason
 
 
+@pytest.mark.slow
 def test_parallel_workers_give_the_same_outputs(tree, tmp_path):
     Upper().run(tree, tmp_path / "one", progress=False)
     report = Upper().run(tree, tmp_path / "two", workers=2, progress=False)

@@ -7,6 +7,8 @@ import json
 
 import pytest
 
+pytestmark = pytest.mark.slow  # Prefect's test harness (a server) running the whole flow
+
 
 @pytest.fixture(scope="module")
 def harness():

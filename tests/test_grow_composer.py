@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import keras
 import numpy as np
+import pytest
 
 from compose.config import ComposerConfig
 from compose.growth import grow, source_blocks
@@ -28,6 +29,7 @@ def test_new_blocks_are_spread_evenly_and_every_old_block_is_kept_in_order():
         assert [source for source, _ in plan] == sorted(source for source, _ in plan)
 
 
+@pytest.mark.slow
 def test_the_grown_model_predicts_what_the_small_one_did_and_its_new_blocks_learn():
     keras.utils.set_random_seed(3)
     small = build_model(TINY)
@@ -47,6 +49,7 @@ def test_the_grown_model_predicts_what_the_small_one_did_and_its_new_blocks_lear
     assert np.any(np.asarray(new_block.ff_out.kernel)) and np.any(np.asarray(new_block.attention.out.kernel))
 
 
+@pytest.mark.slow
 def test_the_command_writes_a_loadable_model_and_refuses_to_overwrite(tmp_path, capsys):
     keras.utils.set_random_seed(4)
     small = build_model(TINY)
@@ -66,6 +69,7 @@ def test_the_command_writes_a_loadable_model_and_refuses_to_overwrite(tmp_path, 
     assert "only adds blocks" in capsys.readouterr().err and not (tmp_path / "shallow.keras").exists()
 
 
+@pytest.mark.slow
 def test_training_goes_on_from_a_grown_model_with_the_runs_own_settings(tmp_path):
     from tests.conftest import make_midi, phrase
 

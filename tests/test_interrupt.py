@@ -19,6 +19,8 @@ import soundfile
 
 from stages.contract import PARTIAL_MARK
 
+pytestmark = pytest.mark.slow  # signals sent to subprocesses
+
 REPO = Path(__file__).resolve().parents[1]
 INTERRUPTED = "w2m2w: interrupted; finished files are kept, and the same command goes on from there"
 

@@ -1,5 +1,5 @@
 """Layering, checked by reading every module's imports (module level and inside functions) with
-ast: no import cycle between the top-level packages, no import upward.
+ast: no import cycle between the top-level packages or between modules, no import upward.
 
     pipeline (the CLI)
     flows (Prefect)
@@ -101,24 +101,90 @@ def test_no_upward_or_sideways_import():
     assert not wrong, "imports against the layering:\n" + "\n".join(wrong)
 
 
-def test_no_import_cycle_between_packages():
-    graph = {package: set(edges) for package, edges in package_imports().items()}
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One cycle of a directed graph, as the nodes along it with the first repeated at the end."""
     state: dict[str, str] = {}  # "open" while on the DFS path, "done" after
 
-    def visit(package: str, path: list[str]) -> list[str] | None:
-        state[package] = "open"
-        for target in sorted(graph.get(package, ())):
+    def visit(node: str, path: list[str]) -> list[str] | None:
+        state[node] = "open"
+        for target in sorted(graph.get(node, ())):
             if state.get(target) == "open":
-                return path + [package, target]
-            if target not in state and (cycle := visit(target, path + [package])):
+                return path + [node, target]
+            if target not in state and (cycle := visit(target, path + [node])):
                 return cycle
-        state[package] = "done"
+        state[node] = "done"
         return None
 
-    for package in sorted(graph):
-        if package not in state:
-            cycle = visit(package, [])
-            assert cycle is None, "import cycle: " + " -> ".join(cycle[cycle.index(cycle[-1]):])
+    for node in sorted(graph):
+        if node not in state and (cycle := visit(node, [])):
+            return cycle[cycle.index(cycle[-1]):]
+    return None
+
+
+def test_no_import_cycle_between_packages():
+    cycle = find_cycle({package: set(edges) for package, edges in package_imports().items()})
+    assert cycle is None, "import cycle: " + " -> ".join(cycle)
+
+
+def module_name(path: Path, root: Path) -> str:
+    parts = path.relative_to(root).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def load_time_imports(path: Path) -> list[str]:
+    """Dotted names a module imports while it loads: its body's imports, in if, try and class
+    blocks too, but not those inside functions (run later) or under `if TYPE_CHECKING:`."""
+    found: list[str] = []
+
+    def visit(node: ast.AST) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+                continue
+            if isinstance(child, ast.If) and "TYPE_CHECKING" in ast.unparse(child.test):
+                for statement in child.orelse:
+                    visit(ast.Module(body=[statement], type_ignores=[]))
+                continue
+            if isinstance(child, ast.Import):
+                found.extend(alias.name for alias in child.names)
+            elif isinstance(child, ast.ImportFrom) and child.level == 0 and child.module:
+                found.extend(f"{child.module}.{alias.name}" for alias in child.names)
+            visit(child)
+
+    visit(ast.parse(path.read_text(encoding="utf-8"), str(path)))
+    return found
+
+
+def module_graph(root: Path, paths: list[Path]) -> dict[str, set[str]]:
+    """module -> the modules of ours it imports while it loads (`from a import b` is module a.b
+    when a/b.py exists, else a itself)."""
+    names = {module_name(path, root): path for path in paths}
+    graph = {}
+    for name, path in names.items():
+        edges = set()
+        for imported in load_time_imports(path):
+            while imported and imported not in names:
+                imported = imported.rpartition(".")[0]
+            if imported and imported != name:
+                edges.add(imported)
+        graph[name] = edges
+    return graph
+
+
+def test_no_import_cycle_between_modules():
+    cycle = find_cycle(module_graph(REPO, [path for package in ALLOWED for path in modules(package)]))
+    assert cycle is None, "modules that import each other while they load: " + " -> ".join(cycle)
+
+
+def test_the_checker_sees_a_cycle_between_modules(tmp_path):
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    (tmp_path / "pkg" / "a.py").write_text("from pkg.b import f\n")
+    (tmp_path / "pkg" / "b.py").write_text("import os\n\ndef f():\n    pass\n\nfrom pkg import a  # noqa\n")
+    (tmp_path / "pkg" / "c.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+                                           "    from pkg.a import x\n\ndef g():\n    from pkg import a\n")
+    graph = module_graph(tmp_path, sorted(tmp_path.rglob("*.py")))
+    assert graph["pkg.c"] == set()  # under TYPE_CHECKING or inside a function: no cycle
+    assert find_cycle(graph) == ["pkg.a", "pkg.b", "pkg.a"]
 
 
 def test_pending_imports_are_still_there():

@@ -15,6 +15,8 @@ import pytest
 
 from maestro.metadata import Dataset
 
+pytestmark = pytest.mark.slow  # Beam re-transcription and training, in Prefect flows
+
 IN_PROCESS = ["--direct_num_workers=1", "--direct_running_mode=in_memory"]
 
 

@@ -115,6 +115,7 @@ CLIP = SHARED_DATA / "maestro_clip"
 
 
 @pytest.mark.skipif(not CLIP.is_dir(), reason="shared/data/maestro_clip not present")
+@pytest.mark.slow
 def test_real_maestro_v2_clip_loads_and_labels_are_cut_to_the_audio():
     from maestro.preprocess import PreprocessConfig, transcription_examples
     from stages.audio import load_audio

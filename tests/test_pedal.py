@@ -82,6 +82,7 @@ def test_metrics_count_presses_within_50_ms():
     assert pedal_metrics(reference, shifted)["pedal/f1"] == pytest.approx(0.5)
 
 
+@pytest.mark.slow
 def test_tiny_pedal_network_trains_saves_and_reloads(preprocessed, tmp_path):
     config = PedalConfig.tiny()
     model = train_pedal(preprocessed, tmp_path / "run", config, steps=2, steps_per_epoch=1)
@@ -122,6 +123,7 @@ def test_cc64_without_a_pedal_network_is_refused_by_name(checkpoints):
         TranscribeStage(checkpoints / "transcriber.keras", pedal="soft")
 
 
+@pytest.mark.slow
 def test_cc64_writes_the_pedal_and_ends_notes_at_key_release(checkpoints, recordings, tmp_path, monkeypatch):
     from stages.midi import read_note_sequence
     from transcribe.stage import TranscribeStage
@@ -145,6 +147,7 @@ def test_cc64_writes_the_pedal_and_ends_notes_at_key_release(checkpoints, record
     np.testing.assert_allclose(np.sort(again["offset_s"]), [1.5, 1.5], atol=0.01)
 
 
+@pytest.mark.slow
 def test_cc64_with_real_networks_writes_paired_pedal_events(checkpoints, recordings, tmp_path):
     from stages.midi import read_note_sequence
     from transcribe.stage import TranscribeStage
@@ -157,6 +160,7 @@ def test_cc64_with_real_networks_writes_paired_pedal_events(checkpoints, recordi
         assert values == [127, 0] * (len(values) // 2)  # every press released, none twice
 
 
+@pytest.mark.slow
 def test_tune_pedal_picks_settings_from_the_grid_and_applies_them(preprocessed, tmp_path):
     from transcribe.pedal_training import TUNING_GRID, tune_pedal
 

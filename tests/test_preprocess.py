@@ -27,6 +27,7 @@ def read_shards(folder: Path, split: str) -> list[bytes]:
     return records
 
 
+@pytest.mark.slow
 def test_spans_decode_back_to_the_recording_and_its_notes(rendered, preprocessed):
     dataset = Dataset.open(rendered)
     for record in dataset.records:
@@ -47,6 +48,7 @@ def test_spans_decode_back_to_the_recording_and_its_notes(rendered, preprocessed
             assert all(n.end_time <= span.end_seconds - span.start_seconds + 1e-6 for n in span.sequence.notes)
 
 
+@pytest.mark.slow
 def test_composition_examples_hold_whole_performances(rendered, preprocessed):
     dataset = Dataset.open(rendered)
     examples = {e.id: e for split in ("train", "validation", "test")
@@ -58,6 +60,7 @@ def test_composition_examples_hold_whole_performances(rendered, preprocessed):
         assert example.sequence == read_note_sequence(dataset.midi_path(record))
 
 
+@pytest.mark.slow
 def test_output_is_deterministic_and_bad_files_are_reported(rendered, tmp_path):
     broken = tmp_path / "dataset"
     shutil.copytree(rendered, broken)

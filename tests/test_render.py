@@ -16,6 +16,7 @@ from stages.midi import apply_sustain, read_note_sequence
 from tests.conftest import make_midi, phrase
 
 
+@pytest.mark.slow
 def test_layout_metadata_and_audio(rendered, midi_folder):
     dataset = Dataset.open(rendered)
     records = {r.midi_filename: r for r in dataset.records}
@@ -37,6 +38,7 @@ def test_layout_metadata_and_audio(rendered, midi_folder):
         assert 0.01 < np.abs(audio).max() <= 1.0
 
 
+@pytest.mark.slow
 def test_renders_csv_names_the_soundfont_each_file_was_rendered_with(rendered):
     dataset = Dataset.open(rendered)
     soundfonts = read_soundfonts(rendered)
@@ -53,6 +55,7 @@ def test_renders_csv_names_the_soundfont_each_file_was_rendered_with(rendered):
     assert read_soundfonts(rendered / "2018") == {}  # no manifest (the real MAESTRO): nothing to say
 
 
+@pytest.mark.slow
 def test_rerun_skips_finished_files_and_renders_deterministically(rendered, midi_folder, tmp_path):
     before = {p: p.stat().st_mtime_ns for p in rendered.rglob("*.wav")}
     report = render_dataset(midi_folder, rendered, midi_folder / "split.csv", progress=False)
@@ -79,6 +82,7 @@ def test_without_split_file_everything_is_train_and_bad_files_are_reported(tmp_p
     assert sorted(p.name for p in (tmp_path / "out" / "2020").iterdir()) == ["good.midi", "good.wav"]
 
 
+@pytest.mark.slow
 def test_dotted_folder_names_keep_every_file_apart(tmp_path):
     source = tmp_path / "in" / "Schubert" / "Impromptu_op.90_D.899"
     for number in (3, 4):

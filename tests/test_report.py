@@ -33,6 +33,7 @@ def folders(tmp_path):
     return reference, perfect, shifted
 
 
+@pytest.mark.slow
 def test_two_estimate_folders_side_by_side(folders, tmp_path, capsys):
     from pipeline import main
 
@@ -52,6 +53,7 @@ def test_two_estimate_folders_side_by_side(folders, tmp_path, capsys):
     assert "perfect" in page and "shifted" in page
 
 
+@pytest.mark.slow
 def test_maestro_root_references_are_cut_to_the_audio_and_grouped(rendered, tmp_path):
     from transcribe.report import find_references, reference_notes, score, write_report
 
@@ -68,6 +70,7 @@ def test_maestro_root_references_are_cut_to_the_audio_and_grouped(rendered, tmp_
     assert "Note F1 by composer" in (tmp_path / "out" / "report.html").read_text()
 
 
+@pytest.mark.slow
 def test_a_basic_pitch_folder_scored_next_to_ours_in_one_report(folders, tmp_path, capsys):
     from pipeline import main
 

@@ -16,8 +16,10 @@ from batch import retranscribe
 from maestro.metadata import Dataset
 from stages.midi import notes_from_sequence, read_note_sequence
 from transcribe.config import TranscriberConfig
-from transcribe.infer import Transcriber
 from transcribe.model import build_model
+from transcribe.transcriber import Transcriber
+
+pytestmark = pytest.mark.slow  # Beam pipelines over a rendered dataset
 
 IN_PROCESS = ["--direct_num_workers=1", "--direct_running_mode=in_memory"]
 

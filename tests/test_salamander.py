@@ -39,12 +39,14 @@ def rms(audio: np.ndarray) -> float:
 
 @needs_samples
 @pytest.mark.parametrize("pitch", [57, 58, 60, 61, 62, 66, 68, 69, 70])  # recorded and resampled keys
+@pytest.mark.slow
 def test_a_key_plays_at_its_pitch(pitch):
     audio = salamander.render_sequence(sequence([(0.0, 1.0, pitch, 80)]), RATE)
     assert abs(f0_cents(audio[int(0.1 * RATE):int(0.8 * RATE)], pitch)) < 5.0
 
 
 @needs_samples
+@pytest.mark.slow
 def test_detuning_moves_the_pitch_by_the_cents_asked():
     plain = salamander.render_sequence(sequence([(0.0, 1.0, 64, 80)]), RATE)
     sharp = salamander.render_sequence(sequence([(0.0, 1.0, 64, 80)]), RATE, detune_cents=25.0)
@@ -81,6 +83,7 @@ def centroid_hz(audio: np.ndarray) -> float:
 
 @needs_samples
 @pytest.mark.parametrize("pitch", [45, 60, 76])
+@pytest.mark.slow
 def test_harder_strikes_sound_brighter_through_the_velocity_layers(pitch):
     """A real hammer's colour: on a fixed key the spectral centroid rises with velocity (the layers),
     while loudness follows the one velocity curve (each layer's own level divided out)."""
@@ -101,6 +104,7 @@ def test_each_velocity_plays_the_layer_nearest_its_loudness():
 
 
 @needs_samples
+@pytest.mark.slow
 def test_the_layer_levels_are_those_of_the_recordings():
     """LAYER_LEVELS_DB against three keys' recordings: each layer within the keys' spread of the table."""
     for layer in (1, 5, 13, 16):
@@ -111,6 +115,7 @@ def test_the_layer_levels_are_those_of_the_recordings():
 
 
 @needs_samples
+@pytest.mark.slow
 def test_renders_are_deterministic_for_a_seed(tmp_path):
     midi = make_midi(tmp_path / "a.mid", [(0.1, 0.6, 60, 90), (0.4, 1.2, 67, 70), (0.8, 1.5, 72, 50)],
                      pedal=[(0.3, 127), (1.3, 0)])
@@ -197,6 +202,7 @@ def test_the_dampers_fall_at_pedal_up_and_not_before(monkeypatch):
 
 
 @needs_samples
+@pytest.mark.slow
 def test_pedal_renders_are_deterministic():
     notes, pedal = [(0.1, 0.6, 45, 90), (0.3, 0.5, 70, 60), (0.9, 1.4, 88, 70)], [(0.2, 127), (1.0, 0), (1.1, 100)]
     first = salamander.render_sequence(sequence(notes, pedal), RATE, detune_cents=7.0)

@@ -15,6 +15,8 @@ import soundfile
 from stages.contract import content_id
 from stages.midi import apply_sustain, crop, notes_from_sequence, read_note_sequence
 
+pytestmark = pytest.mark.slow  # the shipped checkpoints, on the bundled example
+
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE_AUDIO = REPO / "examples" / "recordings" / "bach_prelude_bwv846_bars1-8.wav"
 EXAMPLE_MIDI = REPO / "examples" / "midi" / "bach_prelude_bwv846_bars1-8.mid"
@@ -60,7 +62,7 @@ def test_shipped_rescorer_is_its_record_and_belongs_to_the_shipped_transcriber()
     assert rescorer.note_ends and (rescorer.sounding_threshold, rescorer.quiet_run) == (
         record["note_ends"]["sounding_threshold"], record["note_ends"]["quiet_run"])
     # The transcriber finds it beside its checkpoint, named by a Path or by a string.
-    from transcribe.infer import load_rescorer
+    from transcribe.transcriber import load_rescorer
 
     for checkpoint in (REPO / "transcribe" / "checkpoints" / "default.keras",
                        str(REPO / "transcribe" / "checkpoints" / "default.keras")):
@@ -68,8 +70,8 @@ def test_shipped_rescorer_is_its_record_and_belongs_to_the_shipped_transcriber()
 
 
 def test_shipped_rescorer_rejects_a_weak_onset_an_octave_above_a_struck_note():
-    from transcribe.infer import load_rescorer
     from transcribe.rescore import note_probabilities
+    from transcribe.transcriber import load_rescorer
 
     c4, c5 = 60 - 21, 72 - 21
 
@@ -92,7 +94,7 @@ def test_shipped_rescorer_rejects_a_weak_onset_an_octave_above_a_struck_note():
 
 def test_shipped_note_end_network_ends_a_stopped_note_and_holds_a_fading_one():
     from transcribe.config import TranscriberConfig
-    from transcribe.infer import decode_probabilities, load_rescorer
+    from transcribe.transcriber import decode_probabilities, load_rescorer
 
     c4, config = 60 - 21, TranscriberConfig.default()
 
@@ -111,8 +113,8 @@ def test_shipped_note_end_network_ends_a_stopped_note_and_holds_a_fading_one():
 
 
 def test_shipped_transcriber_transcribes_the_example():
-    from transcribe.infer import Transcriber
     from transcribe.metrics import transcription_metrics
+    from transcribe.transcriber import Transcriber
 
     audio, sequence = example_excerpt(10.0)
     metrics = transcription_metrics(notes_from_sequence(sequence), Transcriber.load().transcribe(audio))
@@ -229,8 +231,8 @@ def test_shipped_synthesizer_renders_midi_the_transcriber_recognizes():
     import mir_eval
 
     from synthesize.stage import Synthesizer
-    from transcribe.infer import Transcriber
     from transcribe.metrics import transcription_metrics
+    from transcribe.transcriber import Transcriber
 
     _, sequence = example_excerpt(4.0)
     audio = Synthesizer.load().render(sequence)

@@ -25,7 +25,8 @@ from synthesize.mixture import (
     sample_logistic_mixture,
     sample_mulaw,
 )
-from synthesize.model import ROLL_CHANNELS, ContextStack, build_model, transfer_weights
+from synthesize.model import build_model, transfer_weights
+from synthesize.wavenet import ROLL_CHANNELS, ContextStack
 from tests.conftest import make_midi, phrase
 
 TINY = SynthesizerConfig.tiny()
@@ -295,6 +296,7 @@ def test_rendered_pieces_come_out_at_the_configured_level():
     assert level == pytest.approx(500.0, rel=1e-3) or np.abs(audio).max() == pytest.approx(0.99)
 
 
+@pytest.mark.slow
 def test_keras_save_and_load_round_trip(tmp_path):
     model = build_model(TINY)
     model.save(tmp_path / "w.keras")
@@ -312,6 +314,7 @@ def trained_tiny(rendered, tmp_path_factory):
     return run
 
 
+@pytest.mark.slow
 def test_training_reports_the_loss_with_shuffled_rolls(trained_tiny):
     with open(trained_tiny / "history.csv") as handle:
         rows = list(csv.DictReader(handle))
@@ -320,6 +323,7 @@ def test_training_reports_the_loss_with_shuffled_rolls(trained_tiny):
     assert (trained_tiny / "best.keras").exists()
 
 
+@pytest.mark.slow
 def test_training_can_start_from_a_trained_wavenet(trained_tiny, rendered, tmp_path):
     import dataclasses
 
@@ -334,6 +338,7 @@ def test_training_can_start_from_a_trained_wavenet(trained_tiny, rendered, tmp_p
     assert any(np.any(w != 0) for w in start)
 
 
+@pytest.mark.slow
 def test_training_saves_the_moving_average_of_the_weights(rendered, tmp_path):
     import dataclasses
 
@@ -352,6 +357,7 @@ def test_training_saves_the_moving_average_of_the_weights(rendered, tmp_path):
     assert (tmp_path / "averaged-epoch-1.keras").exists()
 
 
+@pytest.mark.slow
 def test_cli_renders_midi_to_wav_and_reports_bad_files(trained_tiny, tmp_path, capsys):
     from pipeline import main
 
@@ -367,6 +373,7 @@ def test_cli_renders_midi_to_wav_and_reports_bad_files(trained_tiny, tmp_path, c
     assert level == pytest.approx(300, abs=2) or np.abs(audio).max() == pytest.approx(0.99, abs=1e-4)
 
 
+@pytest.mark.slow
 def test_input_noise_reaches_the_past_samples_only(rendered):
     import dataclasses
 

@@ -19,9 +19,9 @@ from stages.midi import NOTE_DTYPE
 from synthesize.config import SynthesizerConfig
 from synthesize.excitation import harmonic_excitation
 from synthesize.generate import ParallelGenerator
-from synthesize.model import ROLL_CHANNELS
 from synthesize.parallel import MultiResolutionSTFTLoss, build_parallel
 from synthesize.realism import matched_level, two_sample_accuracy
+from synthesize.wavenet import ROLL_CHANNELS
 from tests.conftest import make_midi, phrase
 
 TINY = SynthesizerConfig.tiny_parallel()
@@ -81,6 +81,7 @@ def test_segmented_rendering_equals_one_pass_over_the_piece():
     assert not np.allclose(silent, whole)
 
 
+@pytest.mark.slow
 def test_keras_save_and_load_round_trip(tmp_path):
     model = build_parallel(TINY)
     inputs = random_inputs(6)
@@ -141,6 +142,7 @@ def trained_parallel(rendered, tmp_path_factory):
     return run
 
 
+@pytest.mark.slow
 def test_training_resumes_and_reports_the_loss_with_shuffled_rolls(trained_parallel, rendered):
     from synthesize.train import train
 
@@ -153,6 +155,7 @@ def test_training_resumes_and_reports_the_loss_with_shuffled_rolls(trained_paral
         assert len(list(csv.DictReader(handle))) == 3
 
 
+@pytest.mark.slow
 def test_stage_renders_midi_with_the_parallel_generator(trained_parallel, tmp_path):
     from synthesize.stage import SynthesizeStage
 
@@ -196,6 +199,7 @@ def test_least_squares_losses_reward_telling_real_from_generated():
     assert float(generator_adversarial_loss(ones)) == 0.0 and float(generator_adversarial_loss(zeros)) == 1.0
 
 
+@pytest.mark.slow
 def test_discriminator_learns_to_tell_a_fixed_generator_from_the_recording():
     """With the generator's learning rate 0 only the discriminator moves: on recorded sines
     against the untrained generator's noise, its loss must fall well below chance's 0.5."""
@@ -216,6 +220,7 @@ def test_discriminator_learns_to_tell_a_fixed_generator_from_the_recording():
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.slow
 def test_adversarial_run_resumes_and_keeps_a_generator_per_epoch(rendered, tmp_path):
     from synthesize.adversarial import AdversarialTraining
     from synthesize.parallel import ParallelWaveNet
@@ -251,6 +256,7 @@ def test_train_command_sets_the_adversarial_settings_only_for_the_adversarial_co
         config("--discriminator-learning-rate", "2e-4")
 
 
+@pytest.mark.slow
 def test_spectrogram_discriminator_learns_to_tell_a_fixed_generator_from_the_recording():
     from synthesize.adversarial import build_adversarial
 
@@ -294,6 +300,7 @@ print(json.dumps(logs))
 """
 
 
+@pytest.mark.slow
 def test_jax_adversarial_steps_compute_what_the_tensorflow_steps_do(tmp_path):
     """Three steps of both networks from the same weights on the same batch: the same losses and
     scores (the discriminator steps before the generator's adversarial loss under both), the same
@@ -317,6 +324,7 @@ def test_jax_adversarial_steps_compute_what_the_tensorflow_steps_do(tmp_path):
         np.testing.assert_allclose(jax_weights[name], tensorflow_weights[name], atol=1e-4)
 
 
+@pytest.mark.slow
 def test_an_adversarial_run_started_under_jax_resumes_under_tensorflow(rendered, tmp_path):
     from synthesize.train import train
 

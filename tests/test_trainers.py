@@ -12,6 +12,8 @@ import pytest
 
 from pipeline import main
 
+pytestmark = pytest.mark.slow  # training, tuning and shipping runs on a rendered dataset
+
 
 @pytest.fixture
 def tiny(checkpoints, tmp_path):

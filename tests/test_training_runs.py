@@ -44,6 +44,7 @@ def test_a_field_the_code_no_longer_has_is_refused(tmp_path):
         prepare_run(tmp_path, Config())
 
 
+@pytest.mark.slow
 def test_history_plot_has_a_panel_per_figure_with_validation_beside_training(tmp_path):
     import matplotlib.image
 

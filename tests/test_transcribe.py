@@ -16,8 +16,8 @@ from stages.pianoroll import piano_roll
 from tests.conftest import make_midi
 from transcribe.config import TranscriberConfig
 from transcribe.features import log_mel, num_frames
-from transcribe.infer import Transcriber
 from transcribe.model import build_model
+from transcribe.transcriber import Transcriber
 
 TINY = TranscriberConfig.tiny()
 FPS = TINY.frames_per_second
@@ -46,6 +46,7 @@ def test_labels_of_a_note_already_sounding_have_frames_but_no_onset():
     assert labels.onsets[91, 72 - 21] == 1 and not labels.offsets[:, 72 - 21].any()  # ends after the clip
 
 
+@pytest.mark.slow
 def test_model_heads_shapes_and_onset_stack_untouched_by_frame_loss():
     import tensorflow as tf
 
@@ -62,6 +63,7 @@ def test_model_heads_shapes_and_onset_stack_untouched_by_frame_loss():
     assert any(g is not None and np.any(g.numpy()) for g in gradients[len(onset_weights):])
 
 
+@pytest.mark.slow
 def test_outputs_at_a_frame_do_not_depend_on_distant_audio_through_the_convolutions():
     """The acoustic stacks see +-3 frames; with BiLSTMs removed from the comparison by looking
     at the velocity head (no LSTM), a change far away leaves a frame's output unchanged."""
@@ -74,6 +76,7 @@ def test_outputs_at_a_frame_do_not_depend_on_distant_audio_through_the_convoluti
     assert np.abs(np.asarray(a)[0, 40:] - np.asarray(b)[0, 40:]).max() > 1e-3
 
 
+@pytest.mark.slow
 def test_keras_save_and_load_round_trip(tmp_path):
     model = build_model(TINY)
     mel = np.random.default_rng(2).standard_normal((1, 50, TINY.mel_bins)).astype(np.float32)
@@ -84,6 +87,7 @@ def test_keras_save_and_load_round_trip(tmp_path):
         np.testing.assert_allclose(np.asarray(loaded(mel)[name]), np.asarray(value), atol=1e-6)
 
 
+@pytest.mark.slow
 def test_chunked_inference_equals_whole_clip_away_from_chunk_edges():
     keras.utils.set_random_seed(0)
     model = build_model(TINY)
@@ -121,6 +125,7 @@ def trained_tiny(preprocessed, tmp_path_factory) -> Path:
     return run
 
 
+@pytest.mark.slow
 def test_training_writes_checkpoints_logs_and_resumes(trained_tiny, preprocessed):
     from transcribe.train import train
 
@@ -137,6 +142,7 @@ def test_training_writes_checkpoints_logs_and_resumes(trained_tiny, preprocessed
         train(preprocessed, trained_tiny, TranscriberConfig.default(), steps=2, steps_per_epoch=2)
 
 
+@pytest.mark.slow
 def test_training_can_start_from_a_trained_transcriber(trained_tiny, preprocessed, tmp_path):
     from transcribe.train import train
 
@@ -177,6 +183,7 @@ def test_low_register_weighting_moves_the_loss_towards_the_bass_and_keeps_its_sc
     assert KeyWeightedCrossentropy.from_config(loss.get_config()).key_weights == loss.key_weights
 
 
+@pytest.mark.slow
 def test_training_weighted_towards_the_low_register_resumes_with_its_loss(preprocessed, tmp_path):
     from transcribe.model import KeyWeightedCrossentropy
     from transcribe.train import train
@@ -188,6 +195,7 @@ def test_training_weighted_towards_the_low_register_resumes_with_its_loss(prepro
     assert resumed.config.low_register_weight == 3.0
 
 
+@pytest.mark.slow
 def test_cli_transcribes_a_folder_and_reports_bad_files(trained_tiny, rendered, tmp_path, capsys):
     from pipeline import main
 
@@ -219,6 +227,7 @@ def test_streamed_features_equal_whole_clip_features(block):
     np.testing.assert_allclose(log_mel_blocks(blocks, TINY), log_mel(audio, TINY), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_transcribe_and_score_writes_midi_scores_and_piano_rolls(trained_tiny, rendered, tmp_path, capsys):
     from maestro.metadata import Dataset
     from pipeline import transcribe_and_score
@@ -230,6 +239,7 @@ def test_transcribe_and_score_writes_midi_scores_and_piano_rolls(trained_tiny, r
     assert len(pictures) == 4 and all(p.read_bytes().startswith(b"\x89PNG") for p in pictures)
 
 
+@pytest.mark.slow
 def test_evaluation_scores_each_piece_and_breaks_scores_down_by_soundfont(rendered):
     from maestro.metadata import Dataset
     from maestro.render import read_soundfonts

@@ -24,6 +24,7 @@ def notes(path) -> list[pretty_midi.Note]:
     return [n for instrument in pretty_midi.PrettyMIDI(str(path)).instruments for n in instrument.notes]
 
 
+@pytest.mark.slow
 def test_several_inputs_thresholds_tempo_and_probabilities(recordings, tiny, tmp_path):
     loose = tmp_path / "loose"
     loose.mkdir()
@@ -54,6 +55,7 @@ def test_several_inputs_thresholds_tempo_and_probabilities(recordings, tiny, tmp
     assert len(kept) == sum(n.end - n.start >= 0.099 for n in notes(out / "single.midi"))
 
 
+@pytest.mark.slow
 def test_inputs_that_would_write_the_same_file_are_refused(recordings, tiny, tmp_path, capsys):
     other = tmp_path / "other"
     other.mkdir()
@@ -63,6 +65,7 @@ def test_inputs_that_would_write_the_same_file_are_refused(recordings, tiny, tmp
     assert not (tmp_path / "out" / "piece0.midi").exists()
 
 
+@pytest.mark.slow
 def test_thresholds_the_rescorer_would_ignore_are_refused(recordings, tiny, tmp_path, capsys):
     tiny.with_suffix(".rescorer.keras").write_bytes(b"")  # only its presence is read before refusing
     out = str(tmp_path / "out")

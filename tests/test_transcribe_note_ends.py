@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import keras
 import numpy as np
+import pytest
 
 from stages.midi import PIANO_KEYS, PIANO_LOWEST_PITCH
 from transcribe import note_ends
 from transcribe.config import TranscriberConfig
-from transcribe.infer import decode_probabilities
 from transcribe.note_ends import (
     MAX_FRAMES,
     NUM_FEATURES,
@@ -21,6 +21,7 @@ from transcribe.note_ends import (
 )
 from transcribe.rescore import NUM_FEATURES as NUM_ONSET_FEATURES
 from transcribe.rescore import build_rescorer
+from transcribe.transcriber import decode_probabilities
 
 C4 = 60 - PIANO_LOWEST_PITCH
 
@@ -83,6 +84,7 @@ def test_features_read_the_note_its_frame_and_the_other_keys():
     assert at_19[-1] == np.float32(0.6) and at_19[-2] == 0.0  # the octave above, the octave below
 
 
+@pytest.mark.slow
 def test_scoring_block_by_block_decides_as_scoring_at_once(monkeypatch):
     rng = np.random.default_rng(3)
     probs = heads(300)
@@ -152,10 +154,11 @@ def test_a_rescorer_with_note_ends_survives_a_keras_round_trip(tmp_path):
     np.testing.assert_allclose(loaded.end_logits(cells), rescorer.end_logits(cells), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_a_transcriber_loaded_without_note_ends_ends_notes_at_the_thresholds(tmp_path):
-    from transcribe.infer import Transcriber
     from transcribe.model import build_model
     from transcribe.rescore import rescorer_path
+    from transcribe.transcriber import Transcriber
 
     config = TranscriberConfig.tiny()
     checkpoint = tmp_path / "mine.keras"
@@ -170,6 +173,7 @@ def test_a_transcriber_loaded_without_note_ends_ends_notes_at_the_thresholds(tmp
     assert round(without.notes(probs)[0]["offset_s"] * fps) == 14  # the tiny config's frame threshold, 0.5
 
 
+@pytest.mark.slow
 def test_the_stage_without_note_ends_uses_the_thresholds_and_keeps_its_outputs_apart(tmp_path):
     from transcribe.model import build_model
     from transcribe.rescore import rescorer_path

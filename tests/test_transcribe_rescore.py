@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import keras
 import numpy as np
+import pytest
 
 from stages.midi import PIANO_KEYS, PIANO_LOWEST_PITCH
 from transcribe.config import TranscriberConfig
-from transcribe.infer import Transcriber, decode_probabilities, load_rescorer
 from transcribe.model import build_model
 from transcribe.rescore import (
     FRAME_OFFSETS,
@@ -20,6 +20,7 @@ from transcribe.rescore import (
     candidates,
     rescorer_path,
 )
+from transcribe.transcriber import Transcriber, decode_probabilities, load_rescorer
 
 C4 = 60 - PIANO_LOWEST_PITCH
 
@@ -101,6 +102,7 @@ def test_rescorer_keras_round_trip_keeps_outputs_and_thresholds(tmp_path):
                                rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_transcriber_loads_the_rescorer_beside_its_checkpoint(tmp_path):
     checkpoint = tmp_path / "mine.keras"
     build_model(TranscriberConfig.tiny()).save(checkpoint)

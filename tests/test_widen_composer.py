@@ -42,6 +42,7 @@ def test_a_weight_split_between_two_copies_sums_to_the_weight():
     assert not np.allclose(split[:3], split[3:])  # uneven: the copies take different gradients
 
 
+@pytest.mark.slow
 def test_the_wide_model_predicts_what_the_narrow_one_did():
     narrow = trained_a_little(NARROW, 0)
     wide = widen(narrow, seed=1)
@@ -52,6 +53,7 @@ def test_the_wide_model_predicts_what_the_narrow_one_did():
     np.testing.assert_allclose(wide.predict_on_batch(x), narrow.predict_on_batch(x), rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_cached_decoding_of_the_wide_model_matches_the_narrow_one():
     narrow = trained_a_little(NARROW, 2)
     wide = widen(narrow, seed=3)
@@ -65,6 +67,7 @@ def test_cached_decoding_of_the_wide_model_matches_the_narrow_one():
     np.testing.assert_allclose(np.stack(wide.outputs_by_step), np.stack(narrow.outputs_by_step), rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_the_duplicated_units_grow_apart_in_training():
     wide = widen(trained_a_little(NARROW, 5), seed=6)
     half = NARROW.model_dim
@@ -84,6 +87,7 @@ def test_only_the_relative_transformer_widens(architecture):
         widen(build_model(ComposerConfig.named("tiny", architecture)))
 
 
+@pytest.mark.slow
 def test_the_command_writes_a_loadable_model_and_refuses_to_overwrite(tmp_path, capsys):
     narrow = trained_a_little(NARROW, 8)
     narrow.save(tmp_path / "narrow.keras")
@@ -99,6 +103,7 @@ def test_the_command_writes_a_loadable_model_and_refuses_to_overwrite(tmp_path, 
     assert (tmp_path / "wide.keras").read_bytes() == before
 
 
+@pytest.mark.slow
 def test_per_head_relative_embeddings_widen_too():
     narrow = trained_a_little(dataclasses.replace(NARROW, relative_per_head=True), 10)
     wide = widen(narrow, seed=11)

@@ -58,6 +58,7 @@ def add_transcribe(commands) -> None:
 
 def check_decoding_options(args, checkpoint: Path) -> None:
     """Refuse thresholds that the rescorer beside the checkpoint would leave unused."""
+    from stages.checkpoints import read_record
     from transcribe.rescore import rescorer_path
 
     rescorer = rescorer_path(checkpoint)
@@ -66,8 +67,8 @@ def check_decoding_options(args, checkpoint: Path) -> None:
     if args.onset_threshold is not None:
         raise ValueError("--onset-threshold is not used with the onset rescorer (it decides where notes start); "
                          "add --no-rescorer to start notes at the threshold")
-    record = rescorer.with_suffix(".json")
-    has_note_ends = "note_ends" in json.loads(record.read_text()) if record.is_file() else True
+    record = read_record(checkpoint, "rescorer_record")
+    has_note_ends = "note_ends" in record if record is not None else True
     if args.frame_threshold is not None and has_note_ends and not args.no_note_ends:
         raise ValueError("--frame-threshold is not used with the rescorer's note-end network (it decides where "
                          "notes stop); add --no-note-ends or --no-rescorer")
@@ -75,11 +76,11 @@ def check_decoding_options(args, checkpoint: Path) -> None:
 
 def run_transcribe(args) -> int:
     check_paths(args.inputs, args.out, {"transcriber": args.checkpoint})  # before TensorFlow loads
+    from stages.checkpoints import checkpoint_for
     from stages.contract import StageReport
     from transcribe.stage import TranscribeStage
-    from transcribe.transcriber import DEFAULT_CHECKPOINT
 
-    checkpoint = args.checkpoint or DEFAULT_CHECKPOINT
+    checkpoint = checkpoint_for("transcribe", args.checkpoint)
     check_decoding_options(args, checkpoint)
     stage = TranscribeStage(checkpoint, sequence=args.sequence, notes_csv=args.csv, note_ends=not args.no_note_ends,
                             rescore=not args.no_rescorer, onset_threshold=args.onset_threshold,
@@ -195,11 +196,12 @@ def add_evaluate(models) -> None:
 
 
 def run_evaluate_transcribe(args) -> int:
+    from stages.checkpoints import checkpoint_for
     from transcribe.evaluate import evaluate
     from transcribe.metrics import format_metrics
-    from transcribe.transcriber import DEFAULT_CHECKPOINT, Transcriber
+    from transcribe.transcriber import Transcriber
 
-    transcriber = Transcriber.load(args.checkpoint or DEFAULT_CHECKPOINT, rescore=not args.no_rescorer,
+    transcriber = Transcriber.load(checkpoint_for("transcribe", args.checkpoint), rescore=not args.no_rescorer,
                                    note_ends=not args.no_note_ends)
     result = evaluate(transcriber, args.root, args.split, args.excerpt_seconds, args.limit)
     print(format_metrics(result.mean), file=sys.stderr)
@@ -281,10 +283,10 @@ def add_train_rescorer(models) -> None:
 
 
 def run_train_rescorer(args) -> int:
+    from stages.checkpoints import checkpoint_for
     from transcribe.rescorer_training import train_rescorer
-    from transcribe.transcriber import DEFAULT_CHECKPOINT
 
-    record = train_rescorer(args.checkpoint or DEFAULT_CHECKPOINT, args.train_dataset, args.validation_dataset,
+    record = train_rescorer(checkpoint_for("transcribe", args.checkpoint), args.train_dataset, args.validation_dataset,
                             cache=args.cache, train_pieces=args.train_pieces,
                             candidate_threshold=args.candidate_threshold, epochs=args.epochs, seed=args.seed,
                             note_ends=args.note_ends, end_epochs=args.end_epochs, apply=args.apply,
@@ -332,10 +334,10 @@ def run_tune_pedal(args) -> int:
 
 
 def run_tune_transcribe(args) -> int:
-    from transcribe.transcriber import DEFAULT_CHECKPOINT
+    from stages.checkpoints import checkpoint_for
     from transcribe.tuning import tune_thresholds
 
-    chosen = tune_thresholds(args.checkpoint or DEFAULT_CHECKPOINT, args.dataset, args.pieces, args.seconds,
+    chosen = tune_thresholds(checkpoint_for("transcribe", args.checkpoint), args.dataset, args.pieces, args.seconds,
                              apply=args.apply, command=getattr(args, "command_line", ""))
     print(json.dumps(chosen, indent=2))
     return 0

@@ -15,8 +15,8 @@ from maestro.metadata import Dataset
 from maestro.render import read_soundfonts
 from stages.audio import load_audio
 from stages.midi import NOTE_DTYPE, apply_sustain, notes_from_sequence, read_note_sequence
-from transcribe.infer import Transcriber
 from transcribe.metrics import mean_metrics, transcription_metrics
+from transcribe.transcriber import Transcriber
 
 
 def reference_notes(midi_path: Path, end_seconds: float | None) -> np.ndarray:

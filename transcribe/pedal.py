@@ -19,13 +19,13 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from stages.checkpoints import companion
 from stages.config import JsonConfig
 from stages.midi import SUSTAIN_CONTROL, NoteSequence
 from transcribe.model import PACKAGE, AcousticModel
 
 DOWN, PRESSED, RELEASED = range(3)
 PEDAL_DOWN_VALUE = 64  # CC 64 at or above this holds the dampers off
-PEDAL_CHECKPOINT_SUFFIX = ".pedal.keras"  # beside the transcriber's checkpoint
 
 
 @dataclasses.dataclass(frozen=True)
@@ -193,8 +193,8 @@ def add_pedal(sequence: NoteSequence, intervals: np.ndarray) -> NoteSequence:
 
 
 def pedal_checkpoint(transcriber_checkpoint: Path | str) -> Path:
-    path = Path(transcriber_checkpoint)
-    return path.with_name(path.name.removesuffix(".keras") + PEDAL_CHECKPOINT_SUFFIX)
+    """Where a transcriber checkpoint's pedal network lies: `<stem>.keras` -> `<stem>.pedal.keras`."""
+    return Path(companion(transcriber_checkpoint, "pedal"))
 
 
 class PedalTranscriber:

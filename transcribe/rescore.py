@@ -13,7 +13,6 @@ renders (scripts/train_rescorer.py), its threshold chosen on validation renders.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import keras
@@ -22,6 +21,7 @@ from keras import layers
 from scipy.ndimage import maximum_filter1d
 from scipy.special import expit
 
+from stages.checkpoints import companion
 from transcribe.model import PACKAGE
 from transcribe.note_ends import NUM_FEATURES as NUM_END_FEATURES
 
@@ -38,10 +38,9 @@ NUM_FEATURES = RUN_FEATURES + len(FRAME_OFFSETS) + 2 * len(RELATED_KEYS)
 
 
 def rescorer_path(transcriber_checkpoint: Path | str) -> Path | str:
-    """Where a transcriber checkpoint's rescorer lies: `default.keras` -> `default.rescorer.keras`.
+    """Where a transcriber checkpoint's rescorer lies: `<stem>.keras` -> `<stem>.rescorer.keras`.
     A string stays a string, so that remote paths (gs://...) keep their form for Beam."""
-    path = re.sub(r"(\.keras)?$", ".rescorer.keras", str(transcriber_checkpoint), count=1)
-    return path if isinstance(transcriber_checkpoint, str) else Path(path)
+    return companion(transcriber_checkpoint, "rescorer")
 
 
 def candidates(onset_probs: np.ndarray, threshold: float) -> np.ndarray:

@@ -30,6 +30,7 @@ from tqdm import tqdm
 
 from maestro.metadata import Dataset
 from stages.audio import load_audio
+from stages.checkpoints import companion
 from stages.contract import content_id, save_model_atomic, write_bytes_atomic, write_text_atomic
 from stages.midi import PIANO_LOWEST_PITCH
 from transcribe.decode import notes_to_roll
@@ -185,6 +186,6 @@ def train_rescorer(checkpoint: Path, train_dataset: Path, validation_dataset: Pa
     if apply:
         save_model_atomic(rescorer, path)
         record["sha256_16"] = content_id(path)
-        write_text_atomic(path.with_suffix(".json"), json.dumps(record, indent=2) + "\n")
+        write_text_atomic(companion(checkpoint, "rescorer_record"), json.dumps(record, indent=2) + "\n")
         log.info("%s: accept threshold %s", path, accept)
     return record

@@ -16,9 +16,9 @@ import numpy as np
 from stages.training import Monitor, prepare_run, resume, standard_callbacks
 from transcribe.config import TranscriberConfig
 from transcribe.dataset import RandomCrops, ShardCache, build_cache, span_notes
-from transcribe.infer import Transcriber
 from transcribe.metrics import mean_metrics, transcription_metrics
 from transcribe.model import build_model, compile_model
+from transcribe.transcriber import Transcriber
 
 log = logging.getLogger(__name__)
 

@@ -18,6 +18,7 @@ import numpy as np
 import pretty_midi
 
 from stages.audio import stream_audio
+from stages.checkpoints import shipped_checkpoint
 from stages.contract import InputError
 from stages.interop import to_pretty_midi
 from stages.midi import NoteSequence, sequence_from_notes
@@ -28,7 +29,7 @@ from transcribe.model import OnsetsAndFrames, probabilities
 from transcribe.note_ends import decode_with_ends
 from transcribe.rescore import OnsetRescorer, accepted_onsets, rescorer_path
 
-DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "default.keras"
+DEFAULT_CHECKPOINT = shipped_checkpoint("transcribe")
 SILENCE_PEAK = 1e-4  # -80 dBFS: nothing a piano played
 
 

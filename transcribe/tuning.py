@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from maestro.metadata import Dataset
 from stages.audio import load_audio
+from stages.checkpoints import companion
 from stages.contract import content_id, save_model_atomic, write_text_atomic
 from transcribe.decode import decode_notes, offset_ends
 from transcribe.evaluate import reference_notes
@@ -108,7 +109,7 @@ def apply_settings(model, checkpoint: Path, onset: float, frame: float, offset: 
     rethresholded = build_model(config)
     rethresholded.set_weights(model.get_weights())
     save_model_atomic(rethresholded, checkpoint)
-    record_path = checkpoint.with_suffix(".json")
+    record_path = companion(checkpoint, "record")
     record = json.loads(record_path.read_text()) if record_path.exists() else {}
     record.update({"sha256_16": content_id(checkpoint), "onset_threshold": onset, "frame_threshold": frame,
                    "offset_threshold": offset, "offset_frame_gate": gate, "offset_correction_s": correction,
