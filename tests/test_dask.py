@@ -164,3 +164,36 @@ def test_a_worker_killed_mid_file_loses_nothing(client, on_dask, recordings, tmp
         if name.endswith(".wav"):
             np.testing.assert_allclose(soundfile.read(tmp_path / "dask" / name)[0],
                                        soundfile.read(tmp_path / "local" / name)[0], atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def prefect_server():
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+def test_the_full_flow_on_dask_equals_the_local_run(client, prefect_server, checkpoints, recordings, tmp_path):
+    from flows.full import wave2midi2wave
+
+    kwargs = dict(input_dir=recordings, seconds=1.0, primer_seconds=1.0,
+                  stages=["preprocess", "transcribe", "compose", "synthesize"],
+                  transcriber=checkpoints / "transcriber.keras", composer=checkpoints / "composer.keras",
+                  synthesizer=checkpoints / "synthesizer.keras", beam_args=LOCAL)
+    local = wave2midi2wave(output_dir=tmp_path / "local", **kwargs)
+    with distributed.get_task_stream(client) as stream:
+        dask = wave2midi2wave(output_dir=tmp_path / "dask", dask_address=client.scheduler.address, **kwargs)
+    for name in ("preprocess", "transcribe", "compose", "synthesize"):
+        assert len(dask["stages"][name]["written"]) == 2 and not dask["stages"][name]["failed"]
+        assert {Path(p).name for p in dask["stages"][name]["written"]} == \
+            {Path(p).name for p in local["stages"][name]["written"]}
+    local_files, dask_files = files(tmp_path / "local"), files(tmp_path / "dask")
+    assert local_files.keys() == dask_files.keys()
+    for name, data in local_files.items():
+        if name.endswith(".wav"):
+            np.testing.assert_allclose(soundfile.read(tmp_path / "dask" / name)[0],
+                                       soundfile.read(tmp_path / "local" / name)[0], atol=1e-5)
+        elif name.endswith(".midi"):
+            assert dask_files[name] == data, name
+    assert len(stream.data) == 8 and len({task["worker"] for task in stream.data}) == 2  # 4 stages x 2 files
