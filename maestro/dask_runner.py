@@ -12,8 +12,9 @@ This subclass keeps Beam's translations and fixes those: consumers see only thei
 finish_bundle's outputs are kept, every leaf is computed, each DoFn is set up once per worker
 thread and reused for every partition after, elements go one per partition unless
 `--dask_npartitions` or `--dask_partition_size` says otherwise, and the client closes when the
-pipeline ends. Unchanged: no metrics, no state or timers, and side inputs are computed inside the
-task that reads them (our pipelines use none).
+pipeline ends; on a terminal a progress bar counts the graph's tasks (the Dask dashboard shows
+each). Unchanged: no Beam metrics, no state or timers, and side inputs are computed inside the
+task that reads them, from the same graph keys (a global combine's default is one).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import functools
+import sys
 import threading
 import uuid
 
@@ -142,6 +144,10 @@ class DaskRunnerResult(beam_dask.DaskRunnerResult):
 
     def wait_until_finish(self, duration=None) -> str:
         try:
+            if duration is None and sys.stderr.isatty():  # a progress bar over every task of the graph
+                from distributed.diagnostics.progressbar import progress
+
+                progress(self.futures, notebook=False)
             return super().wait_until_finish(duration)
         finally:
             if self.state in (PipelineState.DONE, PipelineState.FAILED):

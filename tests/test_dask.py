@@ -197,3 +197,17 @@ def test_the_full_flow_on_dask_equals_the_local_run(client, prefect_server, chec
         elif name.endswith(".midi"):
             assert dask_files[name] == data, name
     assert len(stream.data) == 8 and len({task["worker"] for task in stream.data}) == 2  # 4 stages x 2 files
+
+
+def test_temporaries_of_another_machines_workers_are_left_alone(tmp_path):
+    """Workers on several machines write into one shared folder: a process number of another
+    machine says nothing here, so its temporary stays; this machine's dead ones go."""
+    from stages.contract import partial_path, remove_stale_partials
+
+    ours = partial_path(tmp_path / "a.wav")
+    dead_here = ours.with_name(ours.name.replace(f"-{os.getpid()}-", "-999999999-"))
+    elsewhere = ours.with_name(ours.name.replace(ours.name.split("-")[2], "0badf00d"))
+    for path in (ours, dead_here, elsewhere):
+        path.write_bytes(b"half")
+    remove_stale_partials(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([ours.name, elsewhere.name])
