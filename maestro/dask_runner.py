@@ -13,8 +13,9 @@ finish_bundle's outputs are kept, every leaf is computed, each DoFn is set up on
 thread and reused for every partition after, elements go one per partition unless
 `--dask_npartitions` or `--dask_partition_size` says otherwise, and the client closes when the
 pipeline ends; on a terminal a progress bar counts the graph's tasks (the Dask dashboard shows
-each). Unchanged: no Beam metrics, no state or timers, and side inputs are computed inside the
-task that reads them, from the same graph keys (a global combine's default is one).
+each); a side input (a global combine's default is one) is a dependency of the tasks that read
+it, where Beam's computes it inside them, unseen by the scheduler. Still missing: Beam metrics,
+state and timers.
 """
 
 from __future__ import annotations
@@ -39,15 +40,18 @@ _set_up: dict[tuple[str, int], tuple] = {}  # (ParDo id, thread) -> (invoker, re
 _set_up_lock = threading.Lock()
 
 
-def run_bundle(items, invoker_args, invoker_kwargs, receivers, pardo_id: str):
-    """One partition through a DoFn set up once per worker thread; its outputs, finish_bundle's too."""
+def run_bundle(items, invoker_args, invoker_kwargs, receivers, pardo_id: str, side_specs=(), *side_values):
+    """One partition through a DoFn set up once per worker thread; its outputs, finish_bundle's too.
+    `side_values`: each side input's elements, computed before this task as its dependencies."""
     from apache_beam.runners.common import DoFnInvoker
 
     key = (pardo_id, threading.get_ident())
     with _set_up_lock:
         cached = _set_up.get(key)
     if cached is None:
-        invoker = DoFnInvoker.create_invoker(*invoker_args, **invoker_kwargs)
+        sides = [SideInputMap(kind, view_options, [evaluators.get_windowed_value(v, window_fn) for v in values])
+                 for (kind, view_options, window_fn), values in zip(side_specs, side_values)]
+        invoker = DoFnInvoker.create_invoker(*invoker_args, **dict(invoker_kwargs, side_inputs=sides or None))
         invoker.invoke_setup()  # a model loads here, once for this worker thread
         cached = (invoker, receivers)
         with _set_up_lock:
@@ -82,11 +86,32 @@ class ParDo(evaluators.ParDo):
                            per_element_output_counter=None, output_batch_converter=None,
                            process_yields_batches=False, process_batch_yields_elements=False),
         ]
-        invoker_kwargs = dict(context=DoFnContext(transform.label, state=None), side_inputs=side_inputs,
+        invoker_kwargs = dict(context=DoFnContext(transform.label, state=None), side_inputs=None,
                               input_args=list(args), input_kwargs=kwargs, user_state_context=None,
                               bundle_finalizer_param=beam.DoFn.BundleFinalizerParam())
+        side_inputs = side_inputs or []
         return input_bag.map(evaluators.get_windowed_value, window_fn).map_partitions(
-            run_bundle, invoker_args, invoker_kwargs, receivers, uuid.uuid4().hex)
+            run_bundle, invoker_args, invoker_kwargs, receivers, uuid.uuid4().hex,
+            [side.spec for side in side_inputs], *(side.bag.reduction(list, _concatenated) for side in side_inputs))
+
+
+@dataclasses.dataclass
+class SideInput:
+    """A side input as a dask dependency of the task that reads it (Beam's computes it inside that
+    task, a dependency the scheduler cannot see, holding a worker thread while it waits)."""
+
+    kind: type
+    view_options: dict
+    window_fn: object
+    bag: object
+
+    @property
+    def spec(self) -> tuple:
+        return self.kind, self.view_options, self.window_fn
+
+
+def _concatenated(lists) -> list:
+    return [item for items in lists for item in items]
 
 
 TRANSLATIONS = {**evaluators.TRANSLATIONS, beam.ParDo: ParDo}
@@ -128,10 +153,8 @@ class BagVisitor(PipelineVisitor):
         if bags:
             kwargs["input_bag"] = bags[0] if len(bags) == 1 and not isinstance(op, evaluators.Flatten) else bags
         if node.side_inputs:
-            kwargs["side_inputs"] = [
-                SideInputMap(type(side), side._view_options(),
-                             evaluators.DaskBagWindowedIterator(self.input_bag(side.pvalue), side._window_mapping_fn))
-                for side in node.side_inputs]
+            kwargs["side_inputs"] = [SideInput(type(side), side._view_options(), side._window_mapping_fn,
+                                               self.input_bag(side.pvalue)) for side in node.side_inputs]
         self.bags[node] = op.apply(**kwargs)
 
     def leaves(self) -> list:

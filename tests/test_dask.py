@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
 import apache_beam as beam
@@ -58,6 +59,7 @@ class Record(beam.DoFn):
             handle.write("x")
 
     def process(self, element):
+        time.sleep(0.3)  # long enough for the scheduler to hand elements to both workers
         with open(os.path.join(self.folder, f"element-{element}"), "w") as handle:
             handle.write(str(os.getpid()))
         if element % 3 == 0:
@@ -78,8 +80,11 @@ def test_the_runner_sets_up_once_per_worker_and_keeps_tags_batches_and_every_lea
          | "SaveOthers" >> beam.Map(lambda items: (tmp_path / "others.json").write_text(json.dumps(sorted(items)))))
         (outputs.threes | "Threes" >> beam.combiners.ToList()
          | "SaveThrees" >> beam.Map(lambda items: (tmp_path / "threes.json").write_text(json.dumps(sorted(items)))))
+        (pipeline | "Nothing" >> beam.Create([], reshuffle=False) | "NoItems" >> beam.combiners.ToList()  # a default
+         | "SaveNone" >> beam.Map(lambda items: (tmp_path / "none.json").write_text(json.dumps(items))))
     assert json.loads((tmp_path / "others.json").read_text()) == [i for i in range(12) if i % 3]
     assert json.loads((tmp_path / "threes.json").read_text()) == [0, 3, 6, 9]
+    assert json.loads((tmp_path / "none.json").read_text()) == []
     ran_in = {int((tmp_path / f"element-{i}").read_text()) for i in range(12)}
     assert ran_in == worker_pids(client)  # all twelve ran in the workers, spread over both
     setups = {p.name: p.read_text() for p in tmp_path.glob("setup-*")}
@@ -120,11 +125,12 @@ def test_preprocessing_on_dask_equals_the_local_run(client, on_dask, rendered, p
     assert shards and shards == files(preprocessed)
 
 
-def test_rendering_on_dask_equals_the_local_run(client, on_dask, midi_folder, rendered, tmp_path):
-    from maestro.render import render_dataset
+def test_rendering_on_dask_equals_the_local_run(client, on_dask, midi_folder, rendered, tmp_path, capsys):
+    from pipeline import main
 
-    report = render_dataset(midi_folder, tmp_path, midi_folder / "split.csv", beam_args=on_dask)
-    assert report.ok and len(report.written) == 4
+    assert main(["maestro", "render", str(midi_folder), str(tmp_path), "--split-csv", str(midi_folder / "split.csv"),
+                 *on_dask]) == 0
+    assert "4 written" in capsys.readouterr().out
     local, dask = files(rendered), files(tmp_path)
     assert local.keys() == dask.keys()
     for name in local:
