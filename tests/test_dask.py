@@ -217,3 +217,19 @@ def test_temporaries_of_another_machines_workers_are_left_alone(tmp_path):
         path.write_bytes(b"half")
     remove_stale_partials(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([ours.name, elsewhere.name])
+
+
+def test_a_flow_task_loads_its_model_once_per_process_while_the_checkpoint_is_unchanged(tmp_path):
+    from flows.tasks import loaded
+
+    class Model:
+        def __init__(self, checkpoint, seed=0):
+            self.checkpoint, self.seed = checkpoint, seed
+
+    checkpoint = tmp_path / "model.keras"
+    checkpoint.write_bytes(b"weights")
+    first = loaded(Model, checkpoint, seed=1)
+    assert loaded(Model, checkpoint, seed=1) is first  # the next file on this worker
+    assert loaded(Model, checkpoint, seed=2) is not first
+    checkpoint.write_bytes(b"new weights!")  # replaced under a long-lived worker or `w2m2w serve`
+    assert loaded(Model, checkpoint, seed=1) is not first
