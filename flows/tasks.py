@@ -113,16 +113,30 @@ def _ensure_limit(api_url: str | None) -> None:
 def heavy():
     """One slot of the `w2m2w-heavy` limit on a shared server: model stages run one at a time
     across flows. Not on the temporary server of one `w2m2w full`, which runs one flow (and whose
-    database would keep the slot of a killed run taken, so that the next run waited for ever)."""
+    database would keep the slot of a killed run taken, so that the next run waited for ever), nor
+    on a Dask worker, where the cluster's worker threads say how many run at once (and the slot
+    would make its workers take turns)."""
     from prefect.settings import PREFECT_API_URL
 
     from flows.server import TEMPORARY_URLS
 
     url = PREFECT_API_URL.value()
-    if url in TEMPORARY_URLS:
+    if url in TEMPORARY_URLS or on_dask_worker():
         return contextlib.nullcontext()
     _ensure_limit(url)
     return concurrency(HEAVY, occupy=1, strict=False)
+
+
+def on_dask_worker() -> bool:
+    try:
+        from distributed import get_worker
+    except ImportError:  # the `dask` extra is not installed
+        return False
+    try:
+        get_worker()
+    except ValueError:
+        return False
+    return True
 
 
 @functools.lru_cache(maxsize=8)
