@@ -214,8 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     passes_beam_options = getattr(args, "run", None) in (maestro_cli.run_preprocess, batch_cli.run_retranscribe,
-                                                         flows_cli.run_full, maestro_t_cli.run_maestro_t,
-                                                         run_example)
+                                                         maestro_cli.run_render, flows_cli.run_full,
+                                                         maestro_t_cli.run_maestro_t, run_example)
     if extra and not passes_beam_options:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.beam_args = extra

@@ -31,6 +31,9 @@ def add_full(commands) -> None:
                         help="end transcribed notes at the frame and offset thresholds (see `w2m2w transcribe --help`)")
     parser.add_argument("--composer", type=Path)
     parser.add_argument("--synthesizer", type=Path)
+    parser.add_argument("--dask", metavar="HOST:PORT",
+                        help="a Dask scheduler: run each stage as one task per file on its workers "
+                             "(prefect-dask's DaskTaskRunner); IN and OUT must be on a filesystem they share")
     parser.set_defaults(run=run_full)
 
 
@@ -66,7 +69,7 @@ def run_full(args) -> int:
                                  finetune_steps=args.finetune_steps, seed=args.seed, stages=args.stages,
                                  transcriber=args.transcriber, note_ends=not args.no_note_ends,
                                  composer=args.composer, synthesizer=args.synthesizer,
-                                 beam_args=beam_args)
+                                 beam_args=beam_args, dask_address=args.dask)
     write_text_atomic(args.out / "summary.json", json.dumps(summary, indent=2, default=str) + "\n")
     print("\n".join(summary_lines(summary)))
     failed = sum(len(r.get("failed", [])) for r in summary["stages"].values())

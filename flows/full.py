@@ -72,6 +72,8 @@ def wave2midi2wave(
     composer: Annotated[Path | None, Field(description="composer .keras (default: shipped)")] = None,
     synthesizer: Annotated[Path | None, Field(description="synthesizer .keras (default: shipped)")] = None,
     beam_args: Annotated[list[str], Field(description="Apache Beam options for preprocessing")] = [],  # noqa: B006
+    dask_address: Annotated[str | None, Field(
+        description="HOST:PORT of a Dask scheduler: each stage runs as one task per file on its workers")] = None,
 ) -> dict:
     composer_checkpoint = _checkpoint(composer, "compose", composer=composer_style, notes_per_second=notes_per_second)
     check_parameters(Path(input_dir), Path(output_dir), stages, {
@@ -89,28 +91,35 @@ def wave2midi2wave(
         timings[name] = round(time.perf_counter() - start, 3)
         return result
 
+    def stage(name, task, inputs, out, *args, **kwargs):
+        """The stage's task on the whole folder here, or one task per file on the Dask cluster."""
+        if dask_address:
+            from flows.dask import on_cluster
+
+            return timed(name, on_cluster, dask_address, name, inputs, out, *args, **kwargs)
+        return timed(name, _while_outputs_exist(task, out), inputs, out, *args, **kwargs)
+
     reports = {}
     if "preprocess" in stages:
-        reports["preprocess"] = timed("preprocess", _while_outputs_exist(tasks.preprocess, folders["audio"]), current,
-                                      folders["audio"], tuple(beam_args))
+        beam = {} if dask_address else {"beam_args": tuple(beam_args)}  # one file needs no Beam pipeline
+        reports["preprocess"] = stage("preprocess", tasks.preprocess, current, folders["audio"], **beam)
         current = folders["audio"]
     if "transcribe" in stages:
-        reports["transcribe"] = timed("transcribe", _while_outputs_exist(tasks.transcribe, folders["transcription"]),
-                                      current, folders["transcription"], _checkpoint(transcriber, "transcribe"),
-                                      note_ends)
+        reports["transcribe"] = stage("transcribe", tasks.transcribe, current, folders["transcription"],
+                                      checkpoint=_checkpoint(transcriber, "transcribe"), note_ends=note_ends)
         current = folders["transcription"]
     if "compose" in stages:
         finetuned = [folders["composer"] / "best.keras"] if finetune_steps > 0 else []
         composer_checkpoint = Path(timed("finetune-composer", _while_outputs_exist(tasks.finetune_composer, *finetuned),
                                          current, folders["composer"], composer_checkpoint, finetune_steps))
-        reports["compose"] = timed("compose", _while_outputs_exist(tasks.compose, folders["composition"]), current,
-                                   folders["composition"], composer_checkpoint, primer_seconds, seconds, seed,
-                                   composer_style=composer_style, notes_per_second=notes_per_second,
+        reports["compose"] = stage("compose", tasks.compose, current, folders["composition"],
+                                   checkpoint=composer_checkpoint, primer_seconds=primer_seconds, seconds=seconds,
+                                   seed=seed, composer_style=composer_style, notes_per_second=notes_per_second,
                                    include_primer=include_primer, infill=infill)
         current = folders["composition"]
     if "synthesize" in stages:
-        reports["synthesize"] = timed("synthesize", _while_outputs_exist(tasks.synthesize, folders["synthesis"]),
-                                      current, folders["synthesis"], _checkpoint(synthesizer, "synthesize"), seed)
+        reports["synthesize"] = stage("synthesize", tasks.synthesize, current, folders["synthesis"],
+                                      checkpoint=_checkpoint(synthesizer, "synthesize"), seed=seed)
     summary = {"stages": reports, "stage_seconds": timings, "output_dir": str(output_dir)}
     if "report" in stages:
         summary["report"] = timed("report", _while_outputs_exist(report, output_dir / "report.json"), Path(input_dir),

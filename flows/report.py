@@ -46,6 +46,7 @@ def report(input_dir: Path, folders: dict[str, Path], composer_checkpoint: Path,
     if folders["transcription"].is_dir() and composer_checkpoint.is_file():
         import keras
 
+        import compose.model  # noqa: F401  (registers the composer's layers: the compose task may have run elsewhere)
         from compose.data import load_pieces
         from compose.evaluate import nll_per_event
 

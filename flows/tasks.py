@@ -109,16 +109,42 @@ def _ensure_limit(api_url: str | None) -> None:
 def heavy():
     """One slot of the `w2m2w-heavy` limit on a shared server: model stages run one at a time
     across flows. Not on the temporary server of one `w2m2w full`, which runs one flow (and whose
-    database would keep the slot of a killed run taken, so that the next run waited for ever)."""
+    database would keep the slot of a killed run taken, so that the next run waited for ever), nor
+    on a Dask worker, where the cluster's worker threads say how many run at once (and the slot
+    would make its workers take turns)."""
     from prefect.settings import PREFECT_API_URL
 
     from flows.server import TEMPORARY_URLS
 
     url = PREFECT_API_URL.value()
-    if url in TEMPORARY_URLS:
+    if url in TEMPORARY_URLS or on_dask_worker():
         return contextlib.nullcontext()
     _ensure_limit(url)
     return concurrency(HEAVY, occupy=1, strict=False)
+
+
+def on_dask_worker() -> bool:
+    try:
+        from distributed import get_worker
+    except ImportError:  # the `dask` extra is not installed
+        return False
+    try:
+        get_worker()
+    except ValueError:
+        return False
+    return True
+
+
+@functools.lru_cache(maxsize=8)
+def _loaded(kind, checkpoint: Path, stamp: tuple, **settings):
+    return kind(checkpoint, **settings)
+
+
+def loaded(kind, checkpoint: Path, **settings):
+    """`kind(checkpoint, **settings)`, made once per process while the checkpoint file is
+    unchanged: a model loads once per worker (or per `w2m2w serve`), not once per task."""
+    stat = Path(checkpoint).stat()
+    return _loaded(kind, Path(checkpoint), (stat.st_mtime_ns, stat.st_size), **settings)
 
 
 STAGE_TASK = dict(cache_key_fn=content_key, persist_result=True, retries=2, retry_delay_seconds=5,
@@ -134,12 +160,21 @@ def preprocess(inputs: Path, out: Path, beam_args: tuple[str, ...] = ()) -> dict
     return run_stage(NormalizeAudioStage(), inputs, out, beam_args=beam_args).to_dict()
 
 
+@task(name="normalize", **STAGE_TASK)
+def normalize(inputs: Path, out: Path) -> dict:
+    """A recording -> 16 kHz mono WAV in this process: `preprocess` without a Beam pipeline, for
+    one file on a Dask worker."""
+    from stages.normalize import NormalizeAudioStage
+
+    return NormalizeAudioStage().run(inputs, out).to_dict()
+
+
 @task(name="transcribe", **STAGE_TASK)
 def transcribe(inputs: Path, out: Path, checkpoint: Path, note_ends: bool = True) -> dict:
     from transcribe.stage import TranscribeStage
 
     with heavy():
-        return TranscribeStage(checkpoint, notes_csv=True, note_ends=note_ends).run(
+        return loaded(TranscribeStage, checkpoint, notes_csv=True, note_ends=note_ends).run(
             inputs, out, replace_other_config=True).to_dict()
 
 
@@ -171,8 +206,8 @@ def compose(midi: Path, out: Path, checkpoint: Path, primer_seconds: float, seco
     from compose.stage import Composer, ComposeStage
 
     with heavy():
-        composer = Composer(checkpoint, seconds=seconds, seed=seed, composer=composer_style,
-                            notes_per_second=notes_per_second, include_primer=include_primer)
+        composer = loaded(Composer, checkpoint, seconds=seconds, seed=seed, composer=composer_style,
+                          notes_per_second=notes_per_second, include_primer=include_primer)
         stage = ComposeStage(composer, primer_seconds, plot=plot, infill=infill)
         return stage.run(midi, out, replace_other_config=True).to_dict()
 
@@ -182,4 +217,4 @@ def synthesize(midi: Path, out: Path, checkpoint: Path, seed: int) -> dict:
     from synthesize.stage import SynthesizeStage
 
     with heavy():
-        return SynthesizeStage(checkpoint, seed=seed).run(midi, out, replace_other_config=True).to_dict()
+        return loaded(SynthesizeStage, checkpoint, seed=seed).run(midi, out, replace_other_config=True).to_dict()

@@ -1,6 +1,6 @@
 """Run any stage (stages.contract.Stage) as an Apache Beam pipeline: one element per input file,
 the same jobs, atomic writes, skips and per-file errors as `Stage.run`, spread over Beam workers
-(all local cores by default; Dataflow, Flink or Spark through Beam options)."""
+(all local cores by default; a Dask cluster, Dataflow, Flink or Spark through Beam options)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,15 @@ from typing import Sequence
 import apache_beam as beam
 
 from maestro.preprocess import pipeline_options
-from stages.contract import FileError, Stage, StageReport, check_output_dir, run_job
+from stages.contract import FileError, Stage, StageReport, check_output_dir, remove_stale_partials, run_job
 
 
 class RunJob(beam.DoFn):
     def __init__(self, stage: Stage):
         self.stage = stage
+
+    def setup(self):
+        self.stage.prepare()  # a model stage loads its model here: once per worker, not per file
 
     def process(self, job):
         yield job, run_job(self.stage, job)
@@ -39,6 +42,7 @@ def run_stage(stage: Stage, inputs: Path | str | Sequence[Path], output_dir: Pat
             results = (pipeline | beam.Create(todo, reshuffle=False) | beam.Reshuffle()
                        | beam.ParDo(RunJob(stage)) | beam.combiners.ToList())
             results | beam.Map(lambda pairs: _store(output_dir, pairs))
+        remove_stale_partials(output_dir)  # what a worker killed mid-file left (its file was done again)
         targets = {str(job.source): str(job.main_target) for job in todo}
         for source, error in _load(output_dir):
             if error is None:

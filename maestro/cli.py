@@ -18,7 +18,9 @@ def add_render(commands) -> None:
         description="Render every performance MIDI under MIDI_DIR (FluidSynth soundfonts or the sampled "
                     "Salamander grand) into a "
                     "MAESTRO-v3 layout under OUT_ROOT: <year>/<name>.midi + .wav, "
-                    "maestro-v3.0.0.csv and .json. Re-running skips finished files.")
+                    "maestro-v3.0.0.csv and .json. Re-running skips finished files. Other arguments are "
+                    "Beam pipeline options: with them the files render on Beam (e.g. --runner=DaskRunner "
+                    "--dask_client_address=HOST:PORT, on a Dask cluster) instead of --workers processes.")
     parser.add_argument("midi_dir", nargs="?", type=Path,
                         help=f"folder of .mid/.midi files (default: {SHARED_DATA / 'asap'} "
                              "with its asap_split.csv)")
@@ -57,7 +59,7 @@ def run_render(args) -> int:
     report = render_dataset(midi_dir, args.out_root, split_csv, overwrite=args.overwrite,
                             workers=args.workers, soundfonts=args.soundfonts,
                             sample_rate_hz=args.sample_rate, augment_splits=augment,
-                            splits=args.splits, seed=args.seed, year=args.year)
+                            splits=args.splits, seed=args.seed, year=args.year, beam_args=args.beam_args)
     print(report.summary())
     return 0 if report.ok else 1
 

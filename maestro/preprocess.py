@@ -22,7 +22,7 @@ from typing import Iterable, Sequence
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions
+from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 
 from maestro.filesystems import read_bytes, write_json
 from maestro.metadata import SPLITS, Record, join_under, newest_metadata, read_metadata, select
@@ -170,8 +170,13 @@ def summarize(stats: list[dict]) -> dict:
 
 def pipeline_options(beam_args: Sequence[str]) -> tuple[PipelineOptions, object | None]:
     """Beam options from the command line; without --runner, the portable FnApiRunner in
-    multi-processing mode on every core (the DirectRunner would first try to fetch Prism)."""
+    multi-processing mode on every core (the DirectRunner would first try to fetch Prism);
+    `--runner=DaskRunner`, our fixed DaskRunner (maestro.dask_runner; Beam knows no such name)."""
     options = PipelineOptions(list(beam_args))
+    if options.view_as(StandardOptions).runner == "DaskRunner":
+        from maestro.dask_runner import DaskRunner
+
+        return options, DaskRunner()
     if any(arg.startswith("--runner") for arg in beam_args):
         return options, None
     from apache_beam.runners.portability.fn_api_runner import FnApiRunner

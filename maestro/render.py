@@ -152,12 +152,19 @@ class RenderStage(Stage):
 
 def render_dataset(midi_dir: Path | str, out_root: Path | str, split_file: Path | str | None = None,
                    *, overwrite: bool = False, workers: int = 1, progress: bool = True,
-                   **settings) -> StageReport:
-    """Render every (listed) MIDI file and write the v3 metadata of everything rendered so far."""
+                   beam_args: Sequence[str] = (), **settings) -> StageReport:
+    """Render every (listed) MIDI file and write the v3 metadata of everything rendered so far;
+    with Beam options, the files render on that Beam runner (a Dask cluster, say) instead of in
+    `workers` processes."""
     out_root = Path(out_root)
     entries = read_split_file(split_file) if split_file else None
     stage = RenderStage(entries, **settings)
-    report = stage.run(midi_dir, out_root, overwrite=overwrite, workers=workers, progress=progress)
+    if beam_args:
+        from maestro.beam_stage import run_stage
+
+        report = run_stage(stage, midi_dir, out_root, overwrite=overwrite, beam_args=beam_args)
+    else:
+        report = stage.run(midi_dir, out_root, overwrite=overwrite, workers=workers, progress=progress)
     done = [job for job in stage.plan(midi_dir, out_root) if job.done()]
     records = sorted((stage.record(job, out_root) for job in done), key=lambda r: r.midi_filename)
     write_metadata(out_root, records)

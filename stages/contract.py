@@ -19,12 +19,14 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import errno
+import functools
 import hashlib
 import json
 import logging
 import multiprocessing
 import os
 import shutil
+import socket
 import sys
 import uuid
 from pathlib import Path, PurePosixPath
@@ -344,8 +346,16 @@ def content_id(path: Path | str) -> str:
 
 
 def partial_path(final: Path) -> Path:
-    """A hidden temporary name beside `final` that keeps its suffix (writers pick formats by it)."""
-    return final.with_name(f".{final.stem}{PARTIAL_MARK}{os.getpid()}-{uuid.uuid4().hex[:8]}{final.suffix}")
+    """A hidden temporary name beside `final` that keeps its suffix (writers pick formats by it),
+    naming the process and machine that writes it."""
+    return final.with_name(f".{final.stem}{PARTIAL_MARK}{os.getpid()}-{_host_tag()}-{uuid.uuid4().hex[:8]}"
+                           f"{final.suffix}")
+
+
+@functools.lru_cache(maxsize=1)
+def _host_tag() -> str:
+    """This machine, in 8 hex digits: Dask workers on other machines share output folders."""
+    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
 
 
 def write_text_atomic(path: Path, text: str) -> None:
@@ -373,10 +383,12 @@ def save_model_atomic(model, path: Path) -> None:
 
 
 def remove_stale_partials(output_dir: Path) -> None:
-    """Delete temporaries left by killed runs (their process no longer exists)."""
+    """Delete temporaries left by killed runs (their process no longer exists); another machine's
+    (a Dask worker writing into a shared folder) are left alone, their processes unknown here."""
     for path in output_dir.rglob(f".*{PARTIAL_MARK}*"):
-        pid = path.name.split(PARTIAL_MARK, 1)[1].split("-", 1)[0]
-        if not (pid.isdigit() and _process_alive(int(pid))):
+        fields = path.name.split(PARTIAL_MARK, 1)[1].split("-")
+        pid, host = fields[0], fields[1] if len(fields) > 2 else _host_tag()  # older names: no machine
+        if host == _host_tag() and not (pid.isdigit() and _process_alive(int(pid))):
             path.unlink(missing_ok=True)
 
 

@@ -41,7 +41,7 @@ def test_render_then_preprocess_with_beam_options_passed_through(tmp_path, capsy
 
 def test_unknown_options_are_refused_where_no_beam_options_go(tmp_path):
     with pytest.raises(SystemExit):
-        main(["maestro", "render", str(tmp_path), str(tmp_path / "o"), "--runner=DataflowRunner"])
+        main(["synthesize", str(tmp_path), str(tmp_path / "o"), "--runner=DataflowRunner"])
 
 
 def test_missing_dataset_is_a_clear_error(tmp_path, capsys):
