@@ -126,15 +126,16 @@ def run_basic_pitch(binary: Path, wavs: list[Path], cache: Path) -> None:
 
 
 def run_transkun(binary: Path, wavs: list[Path], cache: Path) -> None:
-    """transkun's command line on each WAV (one command per file, as a user runs it), on the CPU."""
-    for wav in wavs:
-        with tempfile.TemporaryDirectory(prefix="w2m2w-transkun-") as out:
-            subprocess.run([str(binary), str(wav), f"{out}/out.mid", "--device", "cpu"], check=True,
-                           capture_output=True)
-            shutil.move(f"{out}/out.mid", cache / f"{wav.stem}.mid")
+    """transkun's command line (it takes one file) on one WAV, on the CPU, its MIDI into `cache`."""
+    (wav,) = wavs
+    with tempfile.TemporaryDirectory(prefix="w2m2w-transkun-") as out:
+        subprocess.run([str(binary), str(wav), f"{out}/out.mid", "--device", "cpu"], check=True,
+                       capture_output=True)
+        shutil.move(f"{out}/out.mid", cache / f"{wav.stem}.mid")
 
 
-PEERS = {"basic_pitch": (run_basic_pitch, "basic-pitch"), "transkun": (run_transkun, "transkun")}
+# tool: (how to run it, its executable's name, whether one command takes many files)
+PEERS = {"basic_pitch": (run_basic_pitch, "basic-pitch", True), "transkun": (run_transkun, "transkun", False)}
 
 
 def peer_binary(tool: str, path: Path) -> Path:
@@ -148,14 +149,18 @@ def peer_binary(tool: str, path: Path) -> Path:
 def peer_notes(tool: str, binary: Path, wavs: list[Path], cache: Path) -> tuple[dict[str, np.ndarray], float]:
     """A peer's notes for each WAV, its own sustain pedal applied (as the reference's is), and the
     seconds its commands took. Runs it only on WAVs whose MIDI is not in `cache` yet; each MIDI
-    keeps its share of the command's time beside it (NAME.seconds)."""
+    keeps its share of its command's time beside it (NAME.seconds), written once the MIDI is there,
+    so a killed run resumes and another process may fill the same cache."""
+    run, _, batched = PEERS[tool]
     cache.mkdir(parents=True, exist_ok=True)
     missing = [wav for wav in wavs if not (cache / f"{wav.stem}.seconds").exists()]
-    if missing:
+    for batch in [missing] if batched and missing else [[wav] for wav in missing]:
+        if all((cache / f"{wav.stem}.seconds").exists() for wav in batch):
+            continue
         start = time.perf_counter()
-        PEERS[tool][0](binary, missing, cache)
-        share = (time.perf_counter() - start) / len(missing)
-        for wav in missing:
+        run(binary, batch, cache)
+        share = (time.perf_counter() - start) / len(batch)
+        for wav in batch:
             write_bytes_atomic(cache / f"{wav.stem}.seconds", f"{share:.3f}\n".encode())
     notes = {wav.stem: notes_from_sequence(apply_sustain(read_note_sequence(cache / f"{wav.stem}.mid")))
              for wav in wavs}
