@@ -10,7 +10,15 @@ import pytest
 
 from stages.midi import NOTE_DTYPE, PIANO_KEYS, PIANO_LOWEST_PITCH
 from transcribe.decode import notes_to_roll
-from transcribe.metrics import FAMILIES, format_metrics, matched_notes, mean_metrics, transcription_metrics
+from transcribe.metrics import (
+    FAMILIES,
+    format_metrics,
+    matched_notes,
+    mean_metrics,
+    release_ghost_share,
+    release_ghosts,
+    transcription_metrics,
+)
 
 FPS = 31.25
 KEYS = [f"{family}/{stat}" for family in FAMILIES for stat in ("precision", "recall", "f1")]
@@ -144,3 +152,31 @@ def test_matched_notes_name_the_missed_and_the_wrong_notes_and_agree_with_the_sc
     assert metrics["note/recall"] == pytest.approx(found.mean())
     assert metrics["note/precision"] == pytest.approx(right.mean())
     assert [a.tolist() for a in matched_notes(REFERENCE, notes([]))] == [[False] * 6, []]
+
+
+# A C major chord struck at 1.0 s and held to 1.75 s, then a melody note; the pianist repeats E at 2.2 s.
+CHORD = notes([(1.0, 1.75, 60, 80), (1.0, 1.75, 64, 80), (1.0, 1.75, 67, 80),
+               (1.8, 2.1, 72, 70), (2.2, 2.6, 64, 70)])
+
+
+def test_a_release_ghost_counts_and_a_repeated_note_does_not():
+    # Each key of the chord found again, short and quiet, 0.7 s after the strike as the keys come up.
+    ghosts = notes([(1.7, 1.73, 60, 12), (1.7, 1.73, 64, 12), (1.7, 1.73, 67, 12)])
+    estimate = np.sort(np.concatenate([CHORD, ghosts]), order=["onset_s", "pitch"])
+    assert release_ghosts(CHORD, estimate).sum() == 3
+    assert release_ghost_share(CHORD, estimate) == pytest.approx(3 / 5)
+    # The repeated E at 2.2 s (0.45 s after the first E ends) is in the reference: not a ghost.
+    assert release_ghosts(CHORD, CHORD).sum() == 0
+    assert release_ghost_share(CHORD, CHORD) == 0.0
+
+
+def test_ghosts_just_after_a_release_count_and_other_wrong_notes_do_not():
+    after_release = notes([(1.95, 2.0, 67, 20)])  # 0.2 s after the G was released
+    assert release_ghosts(CHORD, np.concatenate([CHORD, after_release])).tolist() == [False] * 5 + [True]
+    others = notes([(1.4, 1.6, 62, 40),    # a wrong pitch while the chord sounds
+                    (2.75, 2.8, 72, 40),   # the melody's C again, 0.65 s after it ended
+                    (3.6, 3.9, 64, 40),    # the E again, 1 s after the repeated E ended
+                    (1.03, 1.1, 60, 40)])  # the chord's C twice within the onset tolerance: a duplicate
+    assert not release_ghosts(CHORD, np.concatenate([CHORD, others])).any()
+    assert release_ghost_share(notes([]), others) == 0.0
+    assert release_ghosts(CHORD, notes([])).tolist() == []

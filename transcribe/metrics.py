@@ -2,6 +2,8 @@
 
 Metrics are computed per piece and then averaged over pieces (`mean_metrics`), as the
 MAESTRO protocol does. Each family has `<family>/precision`, `/recall` and `/f1`.
+`release_ghost_share` counts one kind of error apart: re-detections of a key still sounding or
+just released (issue 57).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ ONSET_TOLERANCE_S = 0.05
 OFFSET_RATIO = 0.2
 OFFSET_MIN_TOLERANCE_S = 0.05
 VELOCITY_TOLERANCE = 0.1
+# A wrong note of a key that sounded up to this long before it counts as a release ghost.
+RELEASE_WINDOW_S = 0.3
 FAMILIES = ("frame", "note", "note-with-offset", "note-with-offset-and-velocity")
 # mir_eval rejects zero-length notes, which MIDI files can hold.
 MIN_DURATION_S = 1e-6
@@ -64,6 +68,26 @@ def matched_notes(reference: np.ndarray, estimate: np.ndarray) -> tuple[np.ndarr
         for i, j in pairs:
             found[i], right[j] = True, True
     return found, right
+
+
+def release_ghosts(reference: np.ndarray, estimate: np.ndarray) -> np.ndarray:
+    """Which estimated notes are release ghosts: wrong by the note metric's matching, and of a pitch
+    that the reference holds at their onset, past its own onset's 50 ms tolerance, or released at
+    most RELEASE_WINDOW_S before it. On a real piano the dampers' noise as the keys come up reads as
+    a new strike of every key of a chord. A boolean array over the estimated notes."""
+    _, right = matched_notes(reference, estimate)
+    if not len(reference) or not len(estimate):
+        return right
+    onsets = estimate["onset_s"].astype(float)[:, None]  # (estimated, 1) against (reference,)
+    near = ((estimate["pitch"][:, None] == reference["pitch"][None, :])
+            & (onsets > reference["onset_s"].astype(float) + ONSET_TOLERANCE_S)
+            & (onsets <= reference["offset_s"].astype(float) + RELEASE_WINDOW_S))
+    return ~right & near.any(axis=1)
+
+
+def release_ghost_share(reference: np.ndarray, estimate: np.ndarray) -> float:
+    """Release ghosts (`release_ghosts`) per reference note; 0 with no reference notes."""
+    return float(release_ghosts(reference, estimate).sum() / len(reference)) if len(reference) else 0.0
 
 
 def _mir_eval_notes(notes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
