@@ -29,7 +29,7 @@ import soundfile
 from batch import retranscribe
 from benchmarks import record
 from maestro.metadata import Dataset, write_metadata
-from transcribe.infer import DEFAULT_CHECKPOINT
+from transcribe.transcriber import DEFAULT_CHECKPOINT
 
 ONE_CORE = {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1", "OMP_NUM_THREADS": "1"}
 
