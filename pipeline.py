@@ -22,7 +22,7 @@ from batch import cli as batch_cli
 from compose import cli as compose_cli
 from flows import cli as flows_cli
 from maestro import cli as maestro_cli
-from stages import quiet
+from stages import options, quiet
 from stages.cli import REPO, cores
 from synthesize import cli as synthesize_cli
 from transcribe import cli as transcribe_cli
@@ -109,7 +109,7 @@ def add_ship(commands) -> None:
                              "(chosen on validation; repeatable)")
     parser.add_argument("--model", type=Path, help="ship this saved model of the run instead of best.keras "
                         "(one picked on another validation figure, or averaged), with --epoch and --selected-on")
-    parser.add_argument("--epoch", type=int, help="the epoch (1-based) --model was saved at")
+    parser.add_argument("--epoch", type=options.COUNT, help="the epoch (1-based) --model was saved at")
     parser.add_argument("--selected-on", help="what --model was picked on, for the record")
     parser.add_argument("--validation", action="append", default=[], metavar="NAME=VALUE",
                         help="validation figures --model reached where history.csv lacks them, e.g. "

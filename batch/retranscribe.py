@@ -41,6 +41,7 @@ from transcribe.features import SILENCE, log_mel
 from transcribe.metrics import mean_metrics, transcription_metrics
 
 FAILED = "failed"
+MAX_SECONDS = 7200.0  # as `w2m2w transcribe --max-seconds`: longer recordings are refused from their headers
 
 
 def output_path(out: str, record: Record, suffix: str) -> str:
@@ -126,7 +127,8 @@ class ChunkRecording(beam.DoFn):
     def process(self, record: Record):
         config = TranscriberConfig.from_dict(json.loads(self.config_json))
         try:
-            audio = decode_audio(read_bytes(join_under(self.root, record.audio_filename)), config.sample_rate_hz)
+            audio = decode_audio(read_bytes(join_under(self.root, record.audio_filename)), config.sample_rate_hz,
+                                 max_seconds=MAX_SECONDS)
             if len(audio) < MIN_AUDIO_SECONDS * config.sample_rate_hz:
                 raise InputError(f"audio too short ({len(audio) / config.sample_rate_hz:.2f} s): at least "
                                  f"{MIN_AUDIO_SECONDS} s is needed")
@@ -280,11 +282,14 @@ def run(root: str, out: str, checkpoint: str, config: RetranscribeConfig = Retra
 
     import transcribe.model  # noqa: F401  (registers the custom layers)
 
-    records = select(load_records(root), splits=config.splits or None, years=config.years or None,
+    unreadable: list = []  # metadata rows with a value that is not one: reported, the others go on
+    records = select(load_records(root, unreadable), splits=config.splits or None, years=config.years or None,
                      composers=config.composers or None)
     if not records:
-        raise ValueError(f"no records in {root} match the filters")
+        raise ValueError(f"no records in {root} match the filters"
+                         + (f" ({len(unreadable)} rows unreadable: {unreadable[0][1]})" if unreadable else ""))
     records, failures = refuse_unsafe(root, out, records)
+    failures += unreadable
     refused = len(failures)
     if "://" in checkpoint:
         transcriber_config = load_keras(checkpoint).config

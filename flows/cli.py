@@ -6,6 +6,7 @@ import json
 import logging
 from pathlib import Path
 
+from stages import options
 from stages.cli import check_paths, non_negative_int, positive_float
 
 
@@ -23,7 +24,7 @@ def add_full(commands) -> None:
     parser.add_argument("--primer-seconds", type=positive_float, default=10.0)
     parser.add_argument("--finetune-steps", type=non_negative_int, default=0,
                         help="fine-tune the composer first (default: 0)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=options.SEED, default=0)
     parser.add_argument("--stages", type=stage_list, default="preprocess,transcribe,compose,synthesize,report",
                         help="comma-separated, from preprocess,transcribe,compose,synthesize,report (default: all)")
     parser.add_argument("--transcriber", type=Path)

@@ -187,7 +187,8 @@ def pipeline_options(beam_args: Sequence[str]) -> tuple[PipelineOptions, object 
 def run(root: str, out: str, config: PreprocessConfig = PreprocessConfig(),
         beam_args: Sequence[str] = ()) -> dict:
     """Run the pipeline to completion and write OUT/preprocess.json; returns that summary."""
-    records = select(load_records(root), splits=config.splits, years=config.years or None,
+    unreadable: list = []  # metadata rows with a value that is not one: reported, the others go on
+    records = select(load_records(root, unreadable), splits=config.splits, years=config.years or None,
                      composers=config.composers or None)
     if not records:
         raise ValueError(f"no records in {root} match splits={config.splits} years={config.years} "
@@ -199,11 +200,17 @@ def run(root: str, out: str, config: PreprocessConfig = PreprocessConfig(),
          | "Collect" >> beam.combiners.ToList()
          | "Summarize" >> beam.Map(lambda stats: write_json(summary_path, summarize(stats))))
     with FileSystems.open(summary_path) as handle:
-        return json.loads(handle.read())
+        summary = json.loads(handle.read())
+    if unreadable:
+        summary["failed"] = sorted(summary["failed"] + unreadable)
+        summary["failed_count"] = len(summary["failed"])
+        write_json(summary_path, summary)
+    return summary
 
 
-def load_records(root: str) -> list[Record]:
-    """The metadata of a dataset root, local or behind any Beam filesystem."""
+def load_records(root: str, problems: list | None = None) -> list[Record]:
+    """The metadata of a dataset root, local or behind any Beam filesystem; rows that cannot be
+    read go to `problems` (see read_metadata)."""
     matches = FileSystems.match([FileSystems.join(root, "maestro-v*")])[0].metadata_list
     names = [m.path for m in matches if m.path.endswith((".csv", ".json"))]
     if not names:
@@ -213,4 +220,4 @@ def load_records(root: str) -> list[Record]:
         local = os.path.join(scratch, os.path.basename(newest))
         with open(local, "wb") as handle:
             handle.write(read_bytes(newest))
-        return read_metadata(local)
+        return read_metadata(local, problems)
