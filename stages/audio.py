@@ -152,17 +152,19 @@ def decode_audio(data: bytes, sample_rate_hz: int = SAMPLE_RATE_HZ, max_seconds:
     return resample(samples.mean(axis=1), rate, sample_rate_hz)
 
 
-def check_duration(seconds: float, max_seconds: float, frames: int | None = None, rate: int | None = None) -> None:
-    """InputError for a recording longer than `max_seconds` (from its header, before decoding)."""
+def check_duration(seconds: float, max_seconds: float, frames: int | None = None, rate: int | None = None,
+                   option: str | None = "--max-seconds") -> None:
+    """InputError for a recording longer than `max_seconds` (from its header, before decoding);
+    `option` is the one that raises the limit."""
     if seconds > max_seconds:
         header = f" (its header: {frames:,} frames at {rate:,} Hz)" if frames is not None and rate else ""
         length = f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds:.0f} s"
-        raise InputError(f"the recording lasts {length}{header}, more than the {max_seconds:g} s allowed "
-                         f"(--max-seconds)")
+        raise InputError(f"the recording lasts {length}{header}, more than the {max_seconds:g} s allowed"
+                         + (f" ({option})" if option else ""))
 
 
 def check_audio_header(path: Path | str, min_seconds: float = MIN_AUDIO_SECONDS,
-                       max_seconds: float | None = None) -> None:
+                       max_seconds: float | None = None, option: str | None = "--max-seconds") -> None:
     """InputError for a recording that its header shows is too short, too long or not audio at
     all, before a sample is decoded; a header that cannot be read is left to the decoder, which
     names the reason."""
@@ -181,7 +183,7 @@ def check_audio_header(path: Path | str, min_seconds: float = MIN_AUDIO_SECONDS,
     if seconds < min_seconds:
         raise InputError(f"audio too short ({seconds:.2f} s): at least {min_seconds} s is needed")
     if max_seconds is not None:
-        check_duration(seconds, max_seconds, frames, rate)
+        check_duration(seconds, max_seconds, frames, rate, option)
 
 
 def _concatenate(pieces: list[np.ndarray]) -> np.ndarray:

@@ -98,6 +98,16 @@ class StageReport:
         return dataclasses.asdict(self)
 
 
+#: Every file that failed in this process, by stage, as it failed: an interrupted command still
+#: names what had already failed (its summary is never printed).
+FAILED_SO_FAR: list[tuple[str, FileError]] = []
+
+
+def _fail(report: StageReport, error: FileError) -> None:
+    report.failed.append(error)
+    FAILED_SO_FAR.append((report.stage, error))
+
+
 def printable(text: str) -> str:
     """A path (or a reason naming one) fit for any terminal or log: bytes of a file name that are
     not UTF-8 (kept by Python as surrogates) shown as \\xNN escapes instead of failing to print."""
@@ -268,16 +278,16 @@ class Stage:
             in_the_way = next((t for t in job.targets.values() if t.is_dir()), None)
             outside = next((t for t in job.targets.values() if escapes(t, output_dir)), None)
             if problem is not None:
-                report.failed.append(FileError(str(job.source), problem))
+                _fail(report, FileError(str(job.source), problem))
             elif clash is not None:
-                report.failed.append(FileError(str(job.source), f"its output would overwrite that of {clash}"))
+                _fail(report, FileError(str(job.source), f"its output would overwrite that of {clash}"))
             elif any(_same_file(job.source, t) for t in job.targets.values()):
-                report.failed.append(FileError(str(job.source), "refusing to write over the input file"))
+                _fail(report, FileError(str(job.source), "refusing to write over the input file"))
             elif outside is not None:
-                report.failed.append(FileError(str(job.source), f"its output {outside} would land outside the "
+                _fail(report, FileError(str(job.source), f"its output {outside} would land outside the "
                                                                 f"output folder (a link leads to {resolved(outside)})"))
             elif in_the_way is not None:
-                report.failed.append(FileError(str(job.source), f"a folder is in the way of its output: {in_the_way}"))
+                _fail(report, FileError(str(job.source), f"a folder is in the way of its output: {in_the_way}"))
             elif not overwrite and job.done():
                 report.skipped.append(str(job.source))
             else:
@@ -294,7 +304,7 @@ class Stage:
             if error is None:
                 report.written.append(str(job.main_target))
             else:
-                report.failed.append(FileError(str(job.source), error))
+                _fail(report, FileError(str(job.source), error))
                 if not bar.disable:  # on a terminal, as it happens; the summary lists them all
                     bar.write(f"{self.name}: FAILED {printable(str(job.source))}: {printable(error)}")
             bar.update(1)

@@ -834,3 +834,70 @@ def test_retranscribe_reports_bad_rows_and_transcribes_the_good_recording(render
     assert (tmp_path / "rt" / Path(record.audio_filename).with_suffix(".midi")).is_file()
     assert f"lists {record.audio_filename} twice" in caplog.text
     assert not [line for line in err.splitlines() if line.startswith("INFO")]
+
+
+def test_full_names_why_a_file_cannot_be_read_and_lists_only_what_it_wrote(tmp_path):
+    from flows.cli import summary_lines
+    from stages.normalize import NormalizeAudioStage
+
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    write_bytes(inputs / "text.mp3", b"this is not audio at all\n" * 20)
+    soundfile.write(inputs / "one-hertz.wav", tone(3.0), 1, subtype="PCM_16")
+    report = NormalizeAudioStage().run(inputs, tmp_path / "audio", progress=False)
+    reasons = {Path(e.path).name: e.reason for e in report.failed}
+    assert reasons["text.mp3"].startswith("cannot decode audio (libsndfile: not a format it reads")  # no NoBackendError
+    assert "sample rate of 1 Hz" in reasons["one-hertz.wav"]
+    summary = {"stages": {"transcribe": report.to_dict()}, "stage_seconds": {}, "output_dir": str(tmp_path)}
+    assert summary_lines(summary)[-1] == f"-> {tmp_path} (summary.json)"  # the report stage did not run
+
+
+def test_an_interrupt_still_names_the_files_that_had_failed(checkpoints, tmp_path, capsys, monkeypatch):
+    from transcribe.stage import TranscribeStage
+
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    inputs.mkdir()
+    write_bytes(inputs / "a-empty.wav", b"")
+    soundfile.write(inputs / "b-good.wav", tone(1.0), 16_000)
+    process = TranscribeStage.process
+
+    def interrupted_on_the_good_one(self, job, temporaries):
+        if job.source.name == "b-good.wav":
+            raise KeyboardInterrupt
+        return process(self, job, temporaries)
+
+    monkeypatch.setattr(TranscribeStage, "process", interrupted_on_the_good_one)
+    checkpoint = str(checkpoints / "transcriber.keras")
+    status, text, err = run(["transcribe", str(inputs), str(out), "--checkpoint", checkpoint], capsys)
+    assert status == 130 and "interrupted" in err
+    assert text.splitlines() == [f"transcribe: FAILED {inputs / 'a-empty.wav'}: empty file (0 bytes)"]
+
+
+def test_a_command_leaves_no_temporary_files_behind(tmp_path):
+    import argparse
+    import tempfile
+
+    from pipeline import run_command
+
+    made = []
+
+    def command(args):
+        with tempfile.NamedTemporaryFile(prefix="__autograph_generated_file", suffix=".py", delete=False) as handle:
+            made.append(Path(handle.name))  # as TensorFlow's autograph does, and never removes
+        return 0
+
+    before = tempfile.gettempdir()
+    assert run_command(argparse.Namespace(run=command, verbose=False)) == 0
+    assert made and not made[0].exists() and not made[0].parent.exists()
+    assert tempfile.gettempdir() == before
+
+
+def test_full_keeps_prefect_results_under_the_run_folder(tmp_path, monkeypatch):
+    from prefect.settings import PREFECT_RESULTS_LOCAL_STORAGE_PATH
+
+    from flows.cli import results_under
+
+    monkeypatch.delenv("PREFECT_RESULTS_LOCAL_STORAGE_PATH", raising=False)
+    monkeypatch.delenv("PREFECT_LOCAL_STORAGE_PATH", raising=False)
+    with results_under(tmp_path / "run"):
+        assert PREFECT_RESULTS_LOCAL_STORAGE_PATH.value() == (tmp_path / "run" / ".prefect-cache").resolve()
