@@ -30,7 +30,7 @@ from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, Predi
 
 from maestro.filesystems import read_bytes, write_json
 from maestro.metadata import Record, join_under, select
-from maestro.preprocess import load_records, pipeline_options
+from maestro.preprocess import load_records, pipeline_options, quiet_workers
 from stages.audio import MIN_AUDIO_SECONDS, decode_audio
 from stages.checkpoints import load_checkpoint, require_config
 from stages.contract import InputError, describe_error
@@ -302,7 +302,7 @@ def run(root: str, out: str, checkpoint: str, config: RetranscribeConfig = Retra
     if todo:
         options, runner = pipeline_options(beam_args)
         failed_path = FileSystems.join(out, ".failed.partial.json")
-        with beam.Pipeline(runner=runner, options=options) as pipeline:
+        with quiet_workers(beam_args), beam.Pipeline(runner=runner, options=options) as pipeline:
             rows, failed = build(pipeline, root, out, todo, checkpoint, transcriber_config, config.batch_size,
                                    config.note_ends)
             (((rows | "FailedRows" >> beam.Filter(lambda row: FAILED in row)

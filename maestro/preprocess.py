@@ -13,8 +13,10 @@ pipeline runs on Dataflow, Flink or Spark with gs:// (or hdfs://) paths.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import logging
 import os
 import tempfile
 from collections import Counter
@@ -184,6 +186,21 @@ def pipeline_options(beam_args: Sequence[str]) -> tuple[PipelineOptions, object 
     return options, FnApiRunner()
 
 
+@contextlib.contextmanager
+def quiet_workers(beam_args: Sequence[str] = ()):
+    """Beam's local worker processes log their start-up at INFO (a dozen lines each) on the
+    standard error they share with this process, before any option can quiet them: unless the
+    command runs with -v (logging at DEBUG), that stream is silenced while the pipeline runs.
+    What fails is reported from the pipeline's results afterwards, as ever."""
+    if logging.getLogger().isEnabledFor(logging.INFO) or any(a.startswith("--runner") for a in beam_args):
+        yield
+        return
+    from stages.quiet import native_stderr_silenced
+
+    with native_stderr_silenced():
+        yield
+
+
 def run(root: str, out: str, config: PreprocessConfig = PreprocessConfig(),
         beam_args: Sequence[str] = ()) -> dict:
     """Run the pipeline to completion and write OUT/preprocess.json; returns that summary."""
@@ -195,7 +212,7 @@ def run(root: str, out: str, config: PreprocessConfig = PreprocessConfig(),
                          f"composers={config.composers}")
     options, runner = pipeline_options(beam_args)
     summary_path = FileSystems.join(out, "preprocess.json")
-    with beam.Pipeline(runner=runner, options=options) as pipeline:
+    with quiet_workers(beam_args), beam.Pipeline(runner=runner, options=options) as pipeline:
         (build(pipeline, root, out, records, config)
          | "Collect" >> beam.combiners.ToList()
          | "Summarize" >> beam.Map(lambda stats: write_json(summary_path, summarize(stats))))

@@ -901,3 +901,20 @@ def test_full_keeps_prefect_results_under_the_run_folder(tmp_path, monkeypatch):
     monkeypatch.delenv("PREFECT_LOCAL_STORAGE_PATH", raising=False)
     with results_under(tmp_path / "run"):
         assert PREFECT_RESULTS_LOCAL_STORAGE_PATH.value() == (tmp_path / "run" / ".prefect-cache").resolve()
+
+
+def test_beam_workers_are_quiet_unless_verbose(capfd):
+    import logging
+
+    from maestro.preprocess import quiet_workers
+
+    root = logging.getLogger()
+    level = root.level
+    try:
+        for verbose, heard in ((False, ""), (True, "INFO:__main__:Logging handler created.\n")):
+            root.setLevel(logging.DEBUG if verbose else logging.WARNING)
+            with quiet_workers():
+                os.write(2, b"INFO:__main__:Logging handler created.\n")  # as a worker process writes it
+            assert capfd.readouterr().err == heard
+    finally:
+        root.setLevel(level)
