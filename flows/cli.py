@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 from stages import options
-from stages.cli import check_paths, non_negative_int, positive_float
+from stages.cli import check_paths, non_negative_int
 from stages.contract import printable
 
 CACHE_FOLDER = ".prefect-cache"  # Prefect's task results under the run folder
@@ -24,9 +24,10 @@ def add_full(commands) -> None:
                     "recomputes nothing, a killed run resumes.")
     parser.add_argument("inputs", nargs="?", type=Path, help="folder of recordings (default: the bundled example)")
     parser.add_argument("out", type=Path, help="run folder")
-    parser.add_argument("--seconds", type=positive_float, default=20.0,
-                        help="new music per piece, seconds (default: 20)")
-    parser.add_argument("--primer-seconds", type=positive_float, default=10.0)
+    parser.add_argument("--seconds", type=options.number(above=0, at_most=600), default=20.0,
+                        help="new music per piece, seconds (default: 20; at most 600)")
+    parser.add_argument("--primer-seconds", type=options.number(above=0, at_most=120), default=10.0,
+                        help="seconds of each transcription to continue (default: 10; at most 120)")
     parser.add_argument("--finetune-steps", type=non_negative_int, default=0,
                         help="fine-tune the composer first (default: 0)")
     parser.add_argument("--seed", type=options.SEED, default=0)

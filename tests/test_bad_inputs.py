@@ -583,6 +583,7 @@ BAD_OPTION_VALUES = [
     ("transcribe", "--min-note-ms", ["-1", "inf"]),
     ("transcribe", "--max-seconds", ["0", "nan"]),
     ("full", "--seed", ["-1"]),
+    ("full", "--seconds", ["nan", "601"]),  # the flow's own bound, said before Prefect starts
     ("maestro render", "--workers", ["0"]),
     ("maestro render", "--sample-rate", ["1", "nan"]),
     ("maestro preprocess", "--min-seconds", ["nan"]),
