@@ -323,7 +323,7 @@ def test_compose_reports_each_bad_midi_and_continues_the_good_one(checkpoints, t
     expected["pedal.mid"] = "sustain pedal never released"
     before = snapshot(inputs)
     status, text, _ = run(["compose", str(inputs), str(out), "--checkpoint", str(checkpoints / "composer.keras"),
-                           "--seconds", "0.5", "--primer-seconds", "1", "--max-tokens", "16"], capsys)
+                           "--seconds", "2", "--primer-seconds", "1", "--max-tokens", "64"], capsys)
     assert status == 1
     found = failures(text)
     assert set(found) == set(expected)
