@@ -53,9 +53,10 @@ class Record:
         )
 
 
-def read_metadata(path: Path | str, problems: list | None = None) -> list[Record]:
+def read_metadata(path: Path | str, problems: list | None = None, unique: bool = False) -> list[Record]:
     """Records from a MAESTRO metadata file (.json or .csv, any version), read as Excel and pandas
-    write them: a UTF-8 byte-order mark is skipped, a row repeated is kept once (with a warning).
+    write them: a UTF-8 byte-order mark is skipped; with `unique`, a recording listed again is kept
+    once (with a warning naming both rows), as the batch tools need.
 
     A row with a value that is not one (a year "unknown") is a ValueError naming the row, or, given
     `problems`, appended to it as [its audio path or "row N", reason] while the other rows are read."""
@@ -89,7 +90,7 @@ def read_metadata(path: Path | str, problems: list | None = None) -> list[Record
                 raise ValueError(reason) from error
             problems.append([str(row.get("audio_filename") or where), reason])
             continue
-        if record.audio_filename in first_row:
+        if unique and record.audio_filename in first_row:
             log.warning("%s lists %s twice (%s and %s): the repeat is ignored", path.name, record.audio_filename,
                         first_row[record.audio_filename], where)
             continue

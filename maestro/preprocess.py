@@ -226,8 +226,8 @@ def run(root: str, out: str, config: PreprocessConfig = PreprocessConfig(),
 
 
 def load_records(root: str, problems: list | None = None) -> list[Record]:
-    """The metadata of a dataset root, local or behind any Beam filesystem; rows that cannot be
-    read go to `problems` (see read_metadata)."""
+    """The metadata of a dataset root, local or behind any Beam filesystem, each recording once;
+    rows that cannot be read go to `problems` (see read_metadata)."""
     matches = FileSystems.match([FileSystems.join(root, "maestro-v*")])[0].metadata_list
     names = [m.path for m in matches if m.path.endswith((".csv", ".json"))]
     if not names:
@@ -237,4 +237,4 @@ def load_records(root: str, problems: list | None = None) -> list[Record]:
         local = os.path.join(scratch, os.path.basename(newest))
         with open(local, "wb") as handle:
             handle.write(read_bytes(newest))
-        return read_metadata(local, problems)
+        return read_metadata(local, problems, unique=True)
