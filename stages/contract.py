@@ -137,6 +137,11 @@ def link_problem(path: Path) -> str | None:
     return None
 
 
+def _dead_link(path: Path) -> bool:
+    """A link that leads nowhere (broken, or looping): an input to report, not to pass over."""
+    return path.is_symlink() and not path.exists()
+
+
 def escapes(target: Path, output_dir: Path) -> bool:
     """Whether writing `target` would land outside `output_dir` (through a link inside it)."""
     folder, where = resolved(output_dir), resolved(target)
@@ -217,7 +222,7 @@ class Stage:
             # Links are followed (a broken or looping one is kept, to be reported by name).
             files = [
                 path for path in root.rglob("*")
-                if path.suffix.lower() in self.input_suffixes and (path.is_file() or path.is_symlink())
+                if path.suffix.lower() in self.input_suffixes and (path.is_file() or _dead_link(path))
                 and not path.name.startswith(".")
                 and not (excluded and resolved(path).is_relative_to(excluded))
             ]
@@ -284,8 +289,8 @@ class Stage:
             elif any(_same_file(job.source, t) for t in job.targets.values()):
                 _fail(report, FileError(str(job.source), "refusing to write over the input file"))
             elif outside is not None:
-                _fail(report, FileError(str(job.source), f"its output {outside} would land outside the "
-                                                                f"output folder (a link leads to {resolved(outside)})"))
+                _fail(report, FileError(str(job.source), f"its output {outside} would land outside the output "
+                                                         f"folder (a link leads to {resolved(outside)})"))
             elif in_the_way is not None:
                 _fail(report, FileError(str(job.source), f"a folder is in the way of its output: {in_the_way}"))
             elif not overwrite and job.done():

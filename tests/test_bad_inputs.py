@@ -735,6 +735,7 @@ def test_links_are_followed_named_by_the_link_and_reported_when_broken(tmp_path)
     (inputs / "again.txt").symlink_to(elsewhere / "target.txt")  # two links to one file: two inputs
     (inputs / "dangling.txt").symlink_to(tmp_path / "nosuch.txt")
     (inputs / "loop.txt").symlink_to(inputs / "loop.txt")
+    (inputs / "folder.txt").symlink_to(elsewhere)  # a link to a folder named like an input: not one
     (inputs / "sub").mkdir()
     (inputs / "sub" / "deep.txt").write_text("deep")
     (out / "sub-elsewhere").mkdir(parents=True)
