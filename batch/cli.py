@@ -34,6 +34,7 @@ def add_retranscribe(commands) -> None:
 def run_retranscribe(args) -> int:
     check_paths(args.root, args.out, {"transcriber": args.checkpoint})  # before TensorFlow and Beam load
     from batch import retranscribe
+    from stages.contract import printable
     from transcribe.infer import DEFAULT_CHECKPOINT
     from transcribe.metrics import format_metrics
 
@@ -43,7 +44,7 @@ def run_retranscribe(args) -> int:
     print(f"{summary['transcribed']} of {summary['recordings']} recordings transcribed, "
           f"{summary['failed_count']} failed")
     for path, reason in summary["failed"]:
-        print(f"  FAILED {path}: {reason}")
+        print(f"  FAILED {printable(path)}: {printable(reason)}")
     if summary["mean"]:
         print(format_metrics(summary["mean"]))
     return 0 if summary["failed_count"] == 0 else 1
