@@ -106,6 +106,7 @@ FAILED_SO_FAR: list[tuple[str, FileError]] = []
 def _fail(report: StageReport, error: FileError) -> None:
     report.failed.append(error)
     FAILED_SO_FAR.append((report.stage, error))
+    del FAILED_SO_FAR[:-10_000]  # a long-lived process (`w2m2w serve`) keeps only the latest
 
 
 def printable(text: str) -> str:
