@@ -9,12 +9,15 @@ Exit status: 0 when everything succeeded, 1 when some files failed (the rest wer
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.metadata
 import json
 import os
 import shlex
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
@@ -23,7 +26,7 @@ from compose import cli as compose_cli
 from flows import cli as flows_cli
 from flows import maestro_t_cli
 from maestro import cli as maestro_cli
-from stages import quiet
+from stages import options, quiet
 from stages.cli import REPO, cores
 from synthesize import cli as synthesize_cli
 from transcribe import cli as transcribe_cli
@@ -110,7 +113,7 @@ def add_ship(commands) -> None:
                              "(chosen on validation; repeatable)")
     parser.add_argument("--model", type=Path, help="ship this saved model of the run instead of best.keras "
                         "(one picked on another validation figure, or averaged), with --epoch and --selected-on")
-    parser.add_argument("--epoch", type=int, help="the epoch (1-based) --model was saved at")
+    parser.add_argument("--epoch", type=options.COUNT, help="the epoch (1-based) --model was saved at")
     parser.add_argument("--selected-on", help="what --model was picked on, for the record")
     parser.add_argument("--validation", action="append", default=[], metavar="NAME=VALUE",
                         help="validation figures --model reached where history.csv lacks them, e.g. "
@@ -239,13 +242,17 @@ def run_command(args) -> int:
     """Run a parsed command. What the user can fix gets one line, not a traceback (`-v` adds it):
     exit status 2 for a bad argument, folder or checkpoint, 1 for other failures; an interrupted
     run keeps what it finished and exits with 128 + the signal's number."""
-    from stages.contract import describe_error
+    from stages.contract import FAILED_SO_FAR, describe_error, printable
 
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _raise_terminated) if in_main_thread else None
+    FAILED_SO_FAR.clear()
     try:
-        return args.run(args)
+        with private_temporaries():
+            return args.run(args)
     except KeyboardInterrupt as interrupt:
+        for stage, error in FAILED_SO_FAR:  # what failed before the interruption is still said
+            print(f"{stage}: FAILED {printable(error.path)}: {printable(error.reason)}")
         print("w2m2w: interrupted; finished files are kept, and the same command goes on from there",
               file=sys.stderr)
         return 128 + int(getattr(interrupt, "signum", signal.SIGINT))
@@ -259,6 +266,25 @@ def run_command(args) -> int:
     finally:
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def private_temporaries():
+    """Temporary files of the libraries a command runs (TensorFlow's autograph writes
+    `__autograph_generated_file*.py` and never removes them) in a folder of the command's own,
+    removed when it ends, however it ends."""
+    folder = tempfile.mkdtemp(prefix="w2m2w-")
+    saved = tempfile.tempdir, os.environ.get("TMPDIR")
+    tempfile.tempdir, os.environ["TMPDIR"] = folder, folder  # and the processes it starts
+    try:
+        yield folder
+    finally:
+        tempfile.tempdir = saved[0]
+        if saved[1] is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = saved[1]
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _explain(args, line: str) -> None:

@@ -6,6 +6,7 @@ Beam, TensorFlow and the transcriber load inside `run_retranscribe`, so that `w2
 from __future__ import annotations
 
 from maestro.cli import add_selection
+from stages import options
 from stages.cli import check_paths, csv_list
 
 
@@ -24,7 +25,7 @@ def add_retranscribe(commands) -> None:
     parser.add_argument("--checkpoint", help="a .keras transcriber (default: the shipped one)")
     parser.add_argument("--splits", type=csv_list, default=(), help="only these splits, comma-separated")
     add_selection(parser)
-    parser.add_argument("--batch-size", type=int, default=4, help="20 s windows per model call (default: 4)")
+    parser.add_argument("--batch-size", type=options.COUNT, default=4, help="20 s windows per model call (default: 4)")
     parser.add_argument("--no-note-ends", action="store_true",
                         help="end notes at the frame and offset thresholds (see `w2m2w transcribe --help`)")
     parser.set_defaults(run=run_retranscribe)
@@ -34,6 +35,7 @@ def run_retranscribe(args) -> int:
     check_paths(args.root, args.out, {"transcriber": args.checkpoint})  # before TensorFlow and Beam load
     from batch import retranscribe
     from stages.checkpoints import checkpoint_for
+    from stages.contract import printable
     from transcribe.metrics import format_metrics
 
     config = retranscribe.RetranscribeConfig(args.splits, args.years, args.composers, args.batch_size,
@@ -43,7 +45,7 @@ def run_retranscribe(args) -> int:
     print(f"{summary['transcribed']} of {summary['recordings']} recordings transcribed, "
           f"{summary['failed_count']} failed")
     for path, reason in summary["failed"]:
-        print(f"  FAILED {path}: {reason}")
+        print(f"  FAILED {printable(path)}: {printable(reason)}")
     if summary["mean"]:
         print(format_metrics(summary["mean"]))
     return 0 if summary["failed_count"] == 0 else 1

@@ -30,7 +30,7 @@ from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, Predi
 
 from maestro.filesystems import read_bytes, write_json
 from maestro.metadata import Record, join_under, select
-from maestro.preprocess import load_records, pipeline_options
+from maestro.preprocess import load_records, pipeline_options, quiet_workers
 from stages.audio import MIN_AUDIO_SECONDS, decode_audio
 from stages.checkpoints import load_checkpoint, require_config
 from stages.contract import InputError, describe_error
@@ -41,6 +41,7 @@ from transcribe.features import SILENCE, log_mel
 from transcribe.metrics import mean_metrics, transcription_metrics
 
 FAILED = "failed"
+MAX_SECONDS = 7200.0  # as `w2m2w transcribe --max-seconds`: longer recordings are refused from their headers
 
 
 def output_path(out: str, record: Record, suffix: str) -> str:
@@ -126,7 +127,8 @@ class ChunkRecording(beam.DoFn):
     def process(self, record: Record):
         config = TranscriberConfig.from_dict(json.loads(self.config_json))
         try:
-            audio = decode_audio(read_bytes(join_under(self.root, record.audio_filename)), config.sample_rate_hz)
+            audio = decode_audio(read_bytes(join_under(self.root, record.audio_filename)), config.sample_rate_hz,
+                                 max_seconds=MAX_SECONDS)
             if len(audio) < MIN_AUDIO_SECONDS * config.sample_rate_hz:
                 raise InputError(f"audio too short ({len(audio) / config.sample_rate_hz:.2f} s): at least "
                                  f"{MIN_AUDIO_SECONDS} s is needed")
@@ -280,11 +282,14 @@ def run(root: str, out: str, checkpoint: str, config: RetranscribeConfig = Retra
 
     import transcribe.model  # noqa: F401  (registers the custom layers)
 
-    records = select(load_records(root), splits=config.splits or None, years=config.years or None,
+    unreadable: list = []  # metadata rows with a value that is not one: reported, the others go on
+    records = select(load_records(root, unreadable), splits=config.splits or None, years=config.years or None,
                      composers=config.composers or None)
     if not records:
-        raise ValueError(f"no records in {root} match the filters")
+        raise ValueError(f"no records in {root} match the filters"
+                         + (f" ({len(unreadable)} rows unreadable: {unreadable[0][1]})" if unreadable else ""))
     records, failures = refuse_unsafe(root, out, records)
+    failures += unreadable
     refused = len(failures)
     if "://" in checkpoint:
         transcriber_config = load_keras(checkpoint).config
@@ -297,7 +302,7 @@ def run(root: str, out: str, checkpoint: str, config: RetranscribeConfig = Retra
     if todo:
         options, runner = pipeline_options(beam_args)
         failed_path = FileSystems.join(out, ".failed.partial.json")
-        with beam.Pipeline(runner=runner, options=options) as pipeline:
+        with quiet_workers(beam_args), beam.Pipeline(runner=runner, options=options) as pipeline:
             rows, failed = build(pipeline, root, out, todo, checkpoint, transcriber_config, config.batch_size,
                                    config.note_ends)
             (((rows | "FailedRows" >> beam.Filter(lambda row: FAILED in row)

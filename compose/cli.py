@@ -6,10 +6,12 @@ import dataclasses
 import json
 from pathlib import Path
 
+from stages import options
 from stages.checkpoints import checkpoint_for
 from stages.cli import positive_float, positive_int, time_seconds
 
 TOKEN_FILE_SUFFIXES = (".npz", ".xz")
+MAX_SECONDS_PER_EVENT = 1.0  # compose.tokens: a time shift is at most 100 steps of 10 ms
 
 
 def add_compose(commands) -> None:
@@ -36,7 +38,7 @@ def add_compose(commands) -> None:
                         help="at most this many new events (default: 4096)")
     parser.add_argument("--composer", help="write in the manner of this composer (ASAP's: Bach, Beethoven, Chopin, "
                                            "Liszt, Schubert, ...)")
-    parser.add_argument("--notes-per-second", type=float,
+    parser.add_argument("--notes-per-second", type=options.NOTES_PER_SECOND,
                         help="how dense the new music is, about (one of 5 bands: under 8, 8-11.5, 11.5-14.5, "
                              "14.5-18.5, over 18.5)")
     parser.add_argument("--infill", type=time_seconds, nargs=2, metavar=("START", "END"),
@@ -46,11 +48,11 @@ def add_compose(commands) -> None:
     parser.add_argument("--candidates", type=positive_int, default=8,
                         help="with --infill: gaps sampled, the one under which the music after is likeliest kept "
                              "(default: 8)")
-    parser.add_argument("--temperature", type=float, default=1.0)
-    parser.add_argument("--top-k", type=int, default=0, help="sample among the k likeliest events (0: all)")
-    parser.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling mass (default: 0.95)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed: the same seed gives the same music")
-    parser.add_argument("--count", type=int, default=1, help="pieces to write when there is no input")
+    parser.add_argument("--temperature", type=options.COMPOSE_TEMPERATURE, default=1.0)
+    parser.add_argument("--top-k", type=options.TOP_K, default=0, help="sample among the k likeliest events (0: all)")
+    parser.add_argument("--top-p", type=options.TOP_P, default=0.95, help="nucleus sampling mass (default: 0.95)")
+    parser.add_argument("--seed", type=options.SEED, default=0, help="random seed: the same seed gives the same music")
+    parser.add_argument("--count", type=options.COUNT, default=1, help="pieces to write when there is no input")
     parser.add_argument("--no-grammar", dest="in_grammar", action="store_false",
                         help="sample from the model as it is, also events that encoded music never holds "
                              "(a key struck again while it sounds, a silent key released); by default "
@@ -69,6 +71,10 @@ def run_compose(args) -> int:
         raise ValueError("--infill needs input MIDI whose gap to fill")
     if args.infill and not args.infill[0] < args.infill[1]:
         raise ValueError(f"--infill START END needs START before END, not {args.infill}")
+    if not args.infill and args.seconds > args.max_tokens * MAX_SECONDS_PER_EVENT:
+        raise ValueError(f"--seconds {args.seconds:g} cannot be reached in --max-tokens {args.max_tokens} events "
+                         f"(each moves time on by {MAX_SECONDS_PER_EVENT:g} s at most, and music takes several a "
+                         f"second): raise --max-tokens")
     check_paths(args.inputs, args.out, {"composer": args.checkpoint})  # before TensorFlow loads
     from compose.composer import shipped_checkpoint
     from compose.stage import Composer, ComposeStage, write_new_pieces
@@ -103,13 +109,13 @@ def add_tools(commands) -> None:
                             description="Grow a Music Transformer to --layers blocks; it predicts what it did.")
     grow.add_argument("model", type=Path)
     grow.add_argument("out", type=Path)
-    grow.add_argument("--layers", type=int, required=True, help="blocks of the grown model")
+    grow.add_argument("--layers", type=options.COUNT, required=True, help="blocks of the grown model")
     widen = tools.add_parser("widen", help="twice the width, every unit duplicated",
                              description="Double a Music Transformer's model and feed-forward width; it "
                                          "predicts what it did.")
     widen.add_argument("model", type=Path)
     widen.add_argument("out", type=Path)
-    widen.add_argument("--seed", type=int, default=0, help="for the random splits of the weights")
+    widen.add_argument("--seed", type=options.SEED, default=0, help="for the random splits of the weights")
     average = tools.add_parser("average", help="the mean of several saved composers' weights",
                                description="The mean of the weights of saved composers of one config (a run's "
                                            "last epochs, --keep-epochs), weights only.")
@@ -128,7 +134,7 @@ def add_tools(commands) -> None:
     encode.add_argument("out", type=Path)
     encode.add_argument("--split-csv", type=Path, help="the split file choosing the pieces (ASAP's asap_split.csv)")
     encode.add_argument("--split", default="train")
-    encode.add_argument("--workers", type=int, default=1)
+    encode.add_argument("--workers", type=options.COUNT, default=1)
     parser.set_defaults(run=run_tools)
 
 
@@ -195,21 +201,24 @@ def add_train(models) -> None:
                           help="paper: 6 layers of 512, 8 heads with their own relative embeddings, full attention "
                                "over 2048 tokens, dropout 0.1, conditioned (an accelerator's work)")
     budget = composer.add_mutually_exclusive_group()
-    budget.add_argument("--steps", type=int, help="optimizer steps in all; the learning rate decays (cosine) over them "
+    budget.add_argument("--steps", type=options.COUNT,
+                        help="optimizer steps in all; the learning rate decays (cosine) over them "
                                                   "(default: 20,000)")
-    budget.add_argument("--minutes", type=float, help="wall-clock budget instead; the learning rate decays over it")
-    composer.add_argument("--learning-rate", type=float, help="peak learning rate (default: the config's)")
-    composer.add_argument("--sequence-length", type=int,
+    budget.add_argument("--minutes", type=options.POSITIVE,
+                        help="wall-clock budget instead; the learning rate decays over it")
+    composer.add_argument("--learning-rate", type=options.LEARNING_RATE,
+                          help="peak learning rate (default: the config's)")
+    composer.add_argument("--sequence-length", type=options.COUNT,
                           help="tokens per training crop, and the chunk length it is evaluated on "
                                "(default: the config's)")
-    composer.add_argument("--batch-size", type=int, help="crops per step (default: the config's)")
-    composer.add_argument("--attention-span", type=int,
+    composer.add_argument("--batch-size", type=options.COUNT, help="crops per step (default: the config's)")
+    composer.add_argument("--attention-span", type=options.COUNT_OR_ZERO,
                           help="each position attends to the latest this many (0: all before it; "
                                "default: the config's)")
     composer.add_argument("--from", dest="initial_weights", type=Path,
                           help="start from this trained composer (its architecture and sizes; this run's training "
                                "settings) instead of at random")
-    composer.add_argument("--grow-layers", type=int, help="first grow the --from model to this many blocks")
+    composer.add_argument("--grow-layers", type=options.COUNT, help="first grow the --from model to this many blocks")
     composer.add_argument("--widen", action="store_true", help="first double the --from model's width")
     composer.add_argument("--conditioning", action="store_true",
                           help="train with composer and note-density tokens at the start of each crop (a --from "
@@ -218,15 +227,15 @@ def add_train(models) -> None:
                           help="with --conditioning: train only the conditioning tokens' embeddings (prompt "
                                "tuning), so that music without labels is predicted exactly as by the --from "
                                "model; judged on validation with each piece's composer leading")
-    composer.add_argument("--label-dropout", type=float, default=0.25,
+    composer.add_argument("--label-dropout", type=options.number(at_least=0, below=1), default=0.25,
                           help="how often each conditioning token is left out, so that unconditioned sampling "
                                "still works (default: 0.25)")
-    composer.add_argument("--steps-per-epoch", type=int, default=250)
-    composer.add_argument("--validation-pieces", type=int, default=24,
+    composer.add_argument("--steps-per-epoch", type=options.COUNT, default=250)
+    composer.add_argument("--validation-pieces", type=options.COUNT_OR_ZERO, default=24,
                           help="score this many validation pieces (evenly spread) after each epoch; 0: all")
-    composer.add_argument("--validation-batch-size", type=int,
+    composer.add_argument("--validation-batch-size", type=options.COUNT,
                           help="chunks scored at once (default: 4096 tokens' worth)")
-    composer.add_argument("--average-from", type=float,
+    composer.add_argument("--average-from", type=options.FRACTION,
                           help="keep the mean of the weights of every epoch after this share of the budget (0-1) "
                                "in RUN_DIR/mean.keras")
     composer.add_argument("--mixed-precision", action="store_true",
@@ -234,7 +243,7 @@ def add_train(models) -> None:
     composer.add_argument("--float16", action="store_true",
                           help="also write the best model (best-float16.keras) and mean.keras with float16 weights, "
                                "half the size, to travel")
-    composer.add_argument("--seed", type=int, default=0)
+    composer.add_argument("--seed", type=options.SEED, default=0)
     composer.add_argument("--keep-epochs", action="store_true",
                           help="keep every epoch's model in RUN_DIR/epochs/, to average the last ones with "
                                "`w2m2w compose-tools average`")
@@ -342,13 +351,14 @@ def add_evaluate(models) -> None:
     composer.add_argument("--checkpoint", type=Path, help="a .keras composer (default: the shipped one)")
     composer.add_argument("--split-csv", type=Path)
     composer.add_argument("--split", default="test")
-    composer.add_argument("--chunk-length", type=int,
+    composer.add_argument("--chunk-length", type=options.COUNT,
                           help="score chunks of this many tokens instead: 2048 as the Music Transformer paper "
                                "(a model attends at most its attention span back in each layer)")
-    composer.add_argument("--max-pieces", type=int,
+    composer.add_argument("--max-pieces", type=options.COUNT,
                           help="score at most this many pieces, spread evenly over the split (24: the "
                                "validation subset that `w2m2w train compose` selects on)")
-    composer.add_argument("--batch-size", type=int, help="chunks scored at once (default: 4096 tokens' worth)")
+    composer.add_argument("--batch-size", type=options.COUNT,
+                          help="chunks scored at once (default: 4096 tokens' worth)")
     composer.add_argument("--raw-only", action="store_true",
                           help="only the raw-probability figure, its log-probabilities gathered where the model "
                                "runs (fast on an accelerator)")

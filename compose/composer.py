@@ -4,6 +4,7 @@ the one-call API (MIDI in, MIDI with new music after it out)."""
 from __future__ import annotations
 
 import functools
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,13 +16,15 @@ from compose import conditioning
 from compose.data import window
 from compose.sample import Sampler
 from compose.tokens import decode, encode
-from stages import checkpoints
+from stages import checkpoints, options
 from stages.contract import InputError
 from stages.interop import as_note_sequence, to_pretty_midi
 from stages.midi import NoteSequence, apply_sustain
 
 if TYPE_CHECKING:
     from compose.infill import Infilled
+
+log = logging.getLogger(__name__)
 
 DEFAULT_CHECKPOINT = checkpoints.shipped_checkpoint("compose")
 CONDITIONED_CHECKPOINT = checkpoints.shipped_checkpoint("compose", checkpoints.CONDITIONED)
@@ -49,6 +52,14 @@ class Composer:
         checkpoint = checkpoint or shipped_checkpoint(composer, notes_per_second)
         if not Path(checkpoint).is_file():
             raise FileNotFoundError(f"composer checkpoint not found: {checkpoint}")
+        options.POSITIVE.check(seconds, "seconds")
+        options.COUNT.check(max_tokens, "max_tokens")
+        options.COMPOSE_TEMPERATURE.check(temperature, "temperature")
+        options.TOP_K.check(top_k, "top_k")
+        options.TOP_P.check(top_p, "top_p")
+        options.SEED.check(seed, "seed")
+        if notes_per_second is not None:
+            options.NOTES_PER_SECOND.check(notes_per_second, "notes_per_second")
         self.conditioning = conditioning.prefix(composer, notes_per_second)  # checks the composer's name
         self.checkpoint = Path(checkpoint)
         self.settings = dict(seconds=seconds, max_tokens=max_tokens, temperature=temperature, top_k=top_k,
@@ -67,6 +78,11 @@ class Composer:
         tokens = primer_tokens(primer)
         settings = dict(self.settings, seed=self.settings["seed"] + seed_offset)
         new = self.sampler.generate(tokens, conditioning=self.conditioning, **settings)
+        if len(new) >= settings["max_tokens"]:  # cut short by --max-tokens, not by --seconds nor the model's end
+            reached = decode(new).total_time
+            if reached < settings["seconds"] - 0.01:
+                log.warning("the new music stopped at %.1f s of the %g s asked: --max-tokens %d events were used up "
+                            "(raise it for longer music)", reached, settings["seconds"], settings["max_tokens"])
         return decode(np.concatenate([tokens, new]) if self.steering["include_primer"] else new)
 
     def infill(self, piece: NoteSequence, start_s: float, end_s: float, context_seconds: float = 10.0,

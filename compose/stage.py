@@ -27,6 +27,8 @@ from stages.midi import (
 )
 from stages.plots import plot_piano_rolls
 
+NO_NOTES = "the composer wrote no notes (an empty MIDI file is no music): nothing written"
+
 
 def split_at_primer_end(composed: NoteSequence, primer_end_s: float) -> tuple[np.ndarray, np.ndarray]:
     """(primer notes, new notes) of a continuation: every primer note starts before the primer's
@@ -96,6 +98,8 @@ class ComposeStage(Stage):
             raise InputError(f"the primer's notes sound until {primer.total_time:.0f} s (the sustain pedal never "
                              f"released?): at most {MAX_NOTE_SECONDS:.0f} s past the primer is allowed")
         composed = self.composer.continue_sequence(primer)
+        if not composed.notes:  # an empty MIDI file is no composition
+            raise InputError(NO_NOTES)
         write_midi(composed, temporaries["midi"])
         if "plot" in temporaries:  # the primer grey, where the continuation holds it
             primer_end_s = decode(primer_tokens(primer)).total_time if self.composer.steering["include_primer"] else 0.0
@@ -116,6 +120,8 @@ def write_new_pieces(composer: Composer, out: Path, count: int, overwrite: bool 
         temporaries = [partial_path(t) for t in targets]
         try:
             piece = composer.continue_sequence(None, seed_offset=index)
+            if not piece.notes:
+                raise InputError(f"{target.name}: {NO_NOTES}")
             write_midi(piece, temporaries[0])
             if plot:
                 plot_composition(temporaries[1], piece, 0.0, title=target.stem)

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 from pathlib import Path
 
-from stages.cli import check_paths, non_negative_int, positive_float
+from stages import options
+from stages.cli import check_paths, non_negative_int
+from stages.contract import printable
+
+CACHE_FOLDER = ".prefect-cache"  # Prefect's task results under the run folder
 
 
 def add_full(commands) -> None:
@@ -18,12 +24,13 @@ def add_full(commands) -> None:
                     "recomputes nothing, a killed run resumes.")
     parser.add_argument("inputs", nargs="?", type=Path, help="folder of recordings (default: the bundled example)")
     parser.add_argument("out", type=Path, help="run folder")
-    parser.add_argument("--seconds", type=positive_float, default=20.0,
-                        help="new music per piece, seconds (default: 20)")
-    parser.add_argument("--primer-seconds", type=positive_float, default=10.0)
+    parser.add_argument("--seconds", type=options.number(above=0, at_most=600), default=20.0,
+                        help="new music per piece, seconds (default: 20; at most 600)")
+    parser.add_argument("--primer-seconds", type=options.number(above=0, at_most=120), default=10.0,
+                        help="seconds of each transcription to continue (default: 10; at most 120)")
     parser.add_argument("--finetune-steps", type=non_negative_int, default=0,
                         help="fine-tune the composer first (default: 0)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=options.SEED, default=0)
     parser.add_argument("--stages", type=stage_list, default="preprocess,transcribe,compose,synthesize,report",
                         help="comma-separated, from preprocess,transcribe,compose,synthesize,report (default: all)")
     parser.add_argument("--transcriber", type=Path)
@@ -63,7 +70,7 @@ def run_full(args) -> int:
     beam_args = list(args.beam_args)
     if not args.verbose and not any(a.startswith(("--runner", "--direct_running_mode")) for a in beam_args):
         beam_args.append("--direct_running_mode=multi_threading")  # worker processes would each log ~20 lines
-    with prefect_api():
+    with prefect_api(), results_under(args.out):
         summary = wave2midi2wave(input_dir=args.inputs or EXAMPLE_RECORDINGS, output_dir=args.out,
                                  seconds=args.seconds, primer_seconds=args.primer_seconds,
                                  finetune_steps=args.finetune_steps, seed=args.seed, stages=args.stages,
@@ -76,6 +83,20 @@ def run_full(args) -> int:
     return 0 if failed == 0 else 1
 
 
+@contextlib.contextmanager
+def results_under(out: Path):
+    """Prefect's task results, which its cache serves a rerun from, under the run folder
+    (OUT/.prefect-cache) rather than in ~/.prefect: a run's cache goes with its folder. A
+    PREFECT_RESULTS_LOCAL_STORAGE_PATH set by the user is kept."""
+    from prefect.settings import PREFECT_RESULTS_LOCAL_STORAGE_PATH, temporary_settings
+
+    if any(name in os.environ for name in ("PREFECT_RESULTS_LOCAL_STORAGE_PATH", "PREFECT_LOCAL_STORAGE_PATH")):
+        yield
+        return
+    with temporary_settings({PREFECT_RESULTS_LOCAL_STORAGE_PATH: (out / CACHE_FOLDER).resolve()}):
+        yield
+
+
 def summary_lines(summary: dict) -> list[str]:
     """A few lines for the terminal: one per stage, its failures, the report's main figures (the
     whole summary is in OUT/summary.json)."""
@@ -84,7 +105,7 @@ def summary_lines(summary: dict) -> list[str]:
         seconds = summary["stage_seconds"].get(name)
         lines.append(f"{name}: {len(report['written'])} written, {len(report['skipped'])} skipped (already done), "
                      f"{len(report['failed'])} failed" + (f" [{seconds:.1f} s]" if seconds is not None else ""))
-        lines += [f"  FAILED {error['path']}: {error['reason']}" for error in report["failed"]]
+        lines += [f"  FAILED {printable(error['path'])}: {printable(error['reason'])}" for error in report["failed"]]
     for measure, figures in (summary.get("report") or {}).items():
         systems = {name: value for name, value in figures.items() if isinstance(value, dict)}
         plain = {name: value for name, value in figures.items() if not isinstance(value, dict)}
@@ -93,7 +114,10 @@ def summary_lines(summary: dict) -> list[str]:
         for system, values in systems.items():
             shown = {k: v for k, v in values.items() if k.endswith("/f1") or k == "pieces"}
             lines.append(f"{measure} / {system}: " + ", ".join(f"{k} {v}" for k, v in shown.items()))
-    lines.append(f"-> {summary['output_dir']} (summary.json, report.json, reports/)")
+    out = Path(summary["output_dir"])
+    reports = (("report.json", out / "report.json"), ("reports/", out / "reports"))
+    made = ["summary.json"] + [name for name, path in reports if "report" in summary and path.exists()]
+    lines.append(f"-> {summary['output_dir']} ({', '.join(made)})")
     return lines
 
 

@@ -18,6 +18,7 @@ from flows import tasks
 from flows.report import report
 from stages.checkpoints import checkpoint_for
 from stages.cli import REPO
+from stages.contract import printable
 
 Stage = Literal["preprocess", "transcribe", "compose", "synthesize", "report"]
 ALL_STAGES: list[Stage] = ["preprocess", "transcribe", "compose", "synthesize", "report"]
@@ -56,7 +57,7 @@ def wave2midi2wave(
                               ] = 10.0,
     finetune_steps: Annotated[int, Field(ge=0, description="fine-tune the composer on the transcriptions; "
                                                           "0: shipped model")] = 0,
-    seed: Annotated[int, Field(description="sampling seed: the same seed, the same music")] = 0,
+    seed: Annotated[int, Field(ge=0, le=2**31 - 1, description="sampling seed: the same seed, the same music")] = 0,
     composer_style: Annotated[Literal[COMPOSERS] | None, Field(  # type: ignore[valid-type]
         description="write in the manner of this composer (the shipped conditioned composer steers)")] = None,
     notes_per_second: Annotated[float | None, Field(
@@ -126,5 +127,6 @@ def wave2midi2wave(
                                   folders, composer_checkpoint, _checkpoint(transcriber, "transcribe"))
     failed = [e for r in reports.values() for e in r.get("failed", [])]
     if failed:
-        print(f"{len(failed)} file(s) failed: " + "; ".join(f"{e['path']}: {e['reason']}" for e in failed))
+        print(f"{len(failed)} file(s) failed: " + "; ".join(f"{printable(e['path'])}: {printable(e['reason'])}"
+                                                            for e in failed))
     return summary

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from stages import options
 from stages.cli import SHARED_DATA, check_paths, cores, csv_list
 
 
@@ -34,15 +35,15 @@ def add_render(commands) -> None:
     parser.add_argument("--soundfonts", type=csv_list, default=TRAINING_SOUNDFONTS,
                         help="timbres, comma-separated: soundfont names or .sf2 paths, or 'salamander' (the "
                              "recorded Yamaha grand); each file picks one at random (default: %(default)s)")
-    parser.add_argument("--sample-rate", type=int, default=16_000, help="Hz (default: 16000)")
+    parser.add_argument("--sample-rate", type=options.SAMPLE_RATE, default=16_000, help="Hz (default: 16000)")
     parser.add_argument("--augment-splits", type=csv_list, default=("train",),
                         help="splits rendered as if recorded: random rooms, microphone colour, compression, "
                              "noise, detuning and velocity curves; "
                              "'none' for plain renders everywhere (default: train)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the per-file random choices")
-    parser.add_argument("--year", type=int, default=2018,
+    parser.add_argument("--seed", type=options.SEED, default=0, help="seed of the per-file random choices")
+    parser.add_argument("--year", type=options.YEAR, default=2018,
                         help="year folder for files the split CSV gives no year (default: 2018)")
-    parser.add_argument("--workers", type=int, default=cores(), help="parallel renders (default: all cores)")
+    parser.add_argument("--workers", type=options.COUNT, default=cores(), help="parallel renders (default: all cores)")
     parser.add_argument("--overwrite", action="store_true", help="render again files already done")
     parser.set_defaults(run=run_render)
 
@@ -66,9 +67,14 @@ def run_render(args) -> int:
 
 # -- maestro preprocess ----------------------------------------------------------------------
 
+def year_list(text: str) -> tuple[int, ...]:
+    """argparse type of --years: years, comma-separated."""
+    return tuple(options.YEAR(year) for year in csv_list(text))
+
+
 def add_selection(parser) -> None:
     """--years and --composers, the metadata filters both Beam pipelines take."""
-    parser.add_argument("--years", type=lambda t: tuple(int(y) for y in csv_list(t)), default=(),
+    parser.add_argument("--years", type=year_list, default=(),
                         help="only these years, comma-separated")
     parser.add_argument("--composers", type=csv_list, default=(),
                         help="only composers whose name contains one of these, comma-separated")
@@ -90,9 +96,9 @@ def add_preprocess(commands) -> None:
     parser.add_argument("out", help="output folder (local or gs://...)")
     parser.add_argument("--splits", type=csv_list, default=SPLITS, help="splits to write (default: all)")
     add_selection(parser)
-    parser.add_argument("--max-shards", type=int, default=16, help="shards per split at most (default: 16)")
-    parser.add_argument("--min-seconds", type=float, default=5.0, help="shortest span (default: 5)")
-    parser.add_argument("--max-seconds", type=float, default=20.0, help="longest span (default: 20)")
+    parser.add_argument("--max-shards", type=options.COUNT, default=16, help="shards per split at most (default: 16)")
+    parser.add_argument("--min-seconds", type=options.POSITIVE, default=5.0, help="shortest span (default: 5)")
+    parser.add_argument("--max-seconds", type=options.POSITIVE, default=20.0, help="longest span (default: 20)")
     parser.set_defaults(run=run_preprocess)
 
 
@@ -100,6 +106,8 @@ def run_preprocess(args) -> int:
     if "://" not in args.root and not Path(args.root).is_dir():
         raise FileNotFoundError(f"no maestro-v*.csv or maestro-v*.json in {args.root}: no such folder")
     check_paths(None, args.out)
+    if not args.min_seconds < args.max_seconds:
+        raise ValueError(f"--min-seconds {args.min_seconds:g} must be below --max-seconds {args.max_seconds:g}")
     from maestro import preprocess
 
     config = preprocess.PreprocessConfig(

@@ -10,12 +10,15 @@ import csv
 import dataclasses
 import io
 import json
+import logging
 import posixpath
 import re
 from pathlib import Path
 from typing import Iterable, Sequence
 
 from stages.contract import InputError, write_text_atomic
+
+log = logging.getLogger(__name__)
 
 SPLITS = ("train", "validation", "test")
 FIELDS = ("canonical_composer", "canonical_title", "split", "year", "midi_filename",
@@ -50,19 +53,61 @@ class Record:
         )
 
 
-def read_metadata(path: Path | str) -> list[Record]:
-    """Records from a MAESTRO metadata file (.json or .csv, any version)."""
+def read_metadata(path: Path | str, problems: list | None = None, unique: bool = False) -> list[Record]:
+    """Records from a MAESTRO metadata file (.json or .csv, any version), read as Excel and pandas
+    write them: a UTF-8 byte-order mark is skipped; with `unique`, a recording listed again is kept
+    once (with a warning naming both rows), as the batch tools need.
+
+    A row with a value that is not one (a year "unknown") is a ValueError naming the row, or, given
+    `problems`, appended to it as [its audio path or "row N", reason] while the other rows are read."""
     path = Path(path)
     if path.suffix.lower() == ".csv":
-        with path.open(newline="", encoding="utf-8") as handle:
-            return [Record.from_mapping(row) for row in csv.DictReader(handle)]
-    data = json.loads(path.read_text(encoding="utf-8"))
-    if isinstance(data, list):  # v1, v2: a list of records
-        return [Record.from_mapping(row) for row in data]
-    if isinstance(data, dict):  # v3: one mapping per column, keyed by row index
-        indices = sorted(data["midi_filename"], key=int)
-        return [Record.from_mapping({name: data[name][i] for name in FIELDS}) for i in indices]
-    raise ValueError(f"{path}: not MAESTRO metadata")
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            rows = [(f"row {number}", row) for number, row in enumerate(csv.DictReader(handle), start=2)]
+    else:
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
+        if isinstance(data, list):  # v1, v2: a list of records
+            rows = [(f"record {number}", row) for number, row in enumerate(data, start=1)]
+        elif isinstance(data, dict) and "midi_filename" in data:  # v3: one mapping per column, keyed by row index
+            indices = sorted(data["midi_filename"], key=int)
+            rows = [(f"row {i}", {name: data[name][i] for name in FIELDS if i in data.get(name, {})})
+                    for i in indices]
+        else:
+            raise ValueError(f"{path}: not MAESTRO metadata")
+    records: list[Record] = []
+    first_row: dict[str, str] = {}
+    for where, row in rows:
+        if not isinstance(row, dict):
+            raise ValueError(f"{path}: not MAESTRO metadata ({where} is not a record)")
+        missing = [name for name in FIELDS if name not in row]
+        if missing:  # the file's columns: nothing can be read
+            raise ValueError(f"metadata record lacks {', '.join(missing)} ({path.name}, {where})")
+        try:
+            record = Record.from_mapping(row)
+        except (TypeError, ValueError) as error:
+            reason = f"{path.name}, {where}: {_bad_value(row, error)}"
+            if problems is None:
+                raise ValueError(reason) from error
+            problems.append([str(row.get("audio_filename") or where), reason])
+            continue
+        if unique and record.audio_filename in first_row:
+            log.warning("%s lists %s twice (%s and %s): the repeat is ignored", path.name, record.audio_filename,
+                        first_row[record.audio_filename], where)
+            continue
+        first_row[record.audio_filename] = where
+        records.append(record)
+    return records
+
+
+def _bad_value(row: dict, error: Exception) -> str:
+    """Which value of a metadata row could not be read, and what it is."""
+    for name, kind in (("year", int), ("duration", float)):
+        try:
+            kind(row[name])
+        except (TypeError, ValueError):
+            needed = "a whole number" if kind is int else "a number"
+            return f"{name} is not {needed}: {row[name]!r}"
+    return " ".join(str(error).split())
 
 
 def find_metadata(root: Path | str) -> Path:

@@ -13,8 +13,10 @@ pipeline runs on Dataflow, Flink or Spark with gs:// (or hdfs://) paths.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import logging
 import os
 import tempfile
 from collections import Counter
@@ -189,26 +191,48 @@ def pipeline_options(beam_args: Sequence[str]) -> tuple[PipelineOptions, object 
     return options, FnApiRunner()
 
 
+@contextlib.contextmanager
+def quiet_workers(beam_args: Sequence[str] = ()):
+    """Beam's local worker processes log their start-up at INFO (a dozen lines each) on the
+    standard error they share with this process, before any option can quiet them: unless the
+    command runs with -v (logging at DEBUG), that stream is silenced while the pipeline runs.
+    What fails is reported from the pipeline's results afterwards, as ever."""
+    if logging.getLogger().isEnabledFor(logging.INFO) or any(a.startswith("--runner") for a in beam_args):
+        yield
+        return
+    from stages.quiet import native_stderr_silenced
+
+    with native_stderr_silenced():
+        yield
+
+
 def run(root: str, out: str, config: PreprocessConfig = PreprocessConfig(),
         beam_args: Sequence[str] = ()) -> dict:
     """Run the pipeline to completion and write OUT/preprocess.json; returns that summary."""
-    records = select(load_records(root), splits=config.splits, years=config.years or None,
+    unreadable: list = []  # metadata rows with a value that is not one: reported, the others go on
+    records = select(load_records(root, unreadable), splits=config.splits, years=config.years or None,
                      composers=config.composers or None)
     if not records:
         raise ValueError(f"no records in {root} match splits={config.splits} years={config.years} "
                          f"composers={config.composers}")
     options, runner = pipeline_options(beam_args)
     summary_path = FileSystems.join(out, "preprocess.json")
-    with beam.Pipeline(runner=runner, options=options) as pipeline:
+    with quiet_workers(beam_args), beam.Pipeline(runner=runner, options=options) as pipeline:
         (build(pipeline, root, out, records, config)
          | "Collect" >> beam.combiners.ToList()
          | "Summarize" >> beam.Map(lambda stats: write_json(summary_path, summarize(stats))))
     with FileSystems.open(summary_path) as handle:
-        return json.loads(handle.read())
+        summary = json.loads(handle.read())
+    if unreadable:
+        summary["failed"] = sorted(summary["failed"] + unreadable)
+        summary["failed_count"] = len(summary["failed"])
+        write_json(summary_path, summary)
+    return summary
 
 
-def load_records(root: str) -> list[Record]:
-    """The metadata of a dataset root, local or behind any Beam filesystem."""
+def load_records(root: str, problems: list | None = None) -> list[Record]:
+    """The metadata of a dataset root, local or behind any Beam filesystem, each recording once;
+    rows that cannot be read go to `problems` (see read_metadata)."""
     matches = FileSystems.match([FileSystems.join(root, "maestro-v*")])[0].metadata_list
     names = [m.path for m in matches if m.path.endswith((".csv", ".json"))]
     if not names:
@@ -218,4 +242,4 @@ def load_records(root: str) -> list[Record]:
         local = os.path.join(scratch, os.path.basename(newest))
         with open(local, "wb") as handle:
             handle.write(read_bytes(newest))
-        return read_metadata(local)
+        return read_metadata(local, problems, unique=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 from typing import Iterator
 
@@ -16,6 +17,32 @@ from stages.quiet import native_stderr_silenced
 SAMPLE_RATE_HZ = 16_000
 MIN_AUDIO_SECONDS = 0.5  # the transcriber's decoder reads up to half a second of frames around each onset
 AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".aif", ".aiff", ".m4a")
+#: Below this a header's sample rate describes no recording (a WAV claiming 1 Hz would be resampled
+#: to 16,000 times its size).
+MIN_SAMPLE_RATE_HZ = 1000
+#: Float samples beyond this (+60 dBFS) are no recording either: 1e30 overflows every spectrum.
+MAX_SAMPLE = 1000.0
+
+
+def native_path(path: Path | str) -> bytes:
+    """A path as the bytes the file system holds: libsndfile is given bytes, so that a name that
+    is not UTF-8 (Python keeps its odd bytes as surrogates) opens like any other."""
+    return os.fsencode(path)
+
+
+def check_samples(block: np.ndarray) -> None:
+    """InputError for decoded samples that are no recording: NaN, infinite or absurdly large."""
+    if not np.all(np.isfinite(block)):
+        raise InputError("audio holds NaN or infinite samples")
+    peak = float(np.max(np.abs(block), initial=0.0))
+    if peak > MAX_SAMPLE:
+        raise InputError(f"audio samples reach {peak:.3g}, far beyond full scale (1.0): not a recording")
+
+
+def check_sample_rate(rate: int) -> None:
+    if rate < MIN_SAMPLE_RATE_HZ:
+        raise InputError(f"the header gives a sample rate of {rate} Hz: not a recording "
+                         f"(at least {MIN_SAMPLE_RATE_HZ} Hz)")
 
 
 def load_audio(path: Path | str, sample_rate_hz: int = SAMPLE_RATE_HZ,
@@ -39,8 +66,7 @@ def stream_audio(path: Path | str, sample_rate_hz: int = SAMPLE_RATE_HZ, offset_
     count = 0
     try:
         for block in _decoded_blocks(path, sample_rate_hz, offset_seconds, duration_seconds, block_seconds):
-            if not np.all(np.isfinite(block)):
-                raise InputError("audio holds NaN or infinite samples")
+            check_samples(block)
             count += block.size
             yield block
     except InputError:
@@ -55,7 +81,7 @@ def _decoded_blocks(path: Path, sample_rate_hz: int, offset_seconds: float, dura
                     block_seconds: float) -> Iterator[np.ndarray]:
     try:
         with native_stderr_silenced():  # mpg123 writes "Note: Illegal Audio-MPEG-Header" on bad MP3
-            sound = soundfile.SoundFile(path)
+            sound = soundfile.SoundFile(native_path(path))
     except soundfile.LibsndfileError as error:
         reason = error.error_string
         if reason.startswith("File does not exist"):  # libsndfile's words for a file it cannot parse
@@ -64,6 +90,7 @@ def _decoded_blocks(path: Path, sample_rate_hz: int, offset_seconds: float, dura
         return
     with sound:
         rate = sound.samplerate
+        check_sample_rate(rate)
         sound.seek(min(int(round(offset_seconds * rate)), sound.frames))
         frames = -1 if duration_seconds is None else int(round(duration_seconds * rate))
         blocks = sound.blocks(blocksize=int(rate * block_seconds), frames=frames, dtype="float32", always_2d=True)
@@ -98,24 +125,65 @@ def _decode_otherwise(path: Path, offset_seconds: float, duration_seconds: float
         if shutil.which("ffmpeg") is None:
             other += "; ffmpeg, which reads more formats, is not installed"
         raise InputError(f"cannot decode audio (libsndfile: {libsndfile_reason}; {other})") from error
+    check_sample_rate(int(rate))
     return data, int(rate)
 
 
-def decode_audio(data: bytes, sample_rate_hz: int = SAMPLE_RATE_HZ) -> np.ndarray:
-    """Like load_audio, for the bytes of an audio file (e.g. read through a Beam filesystem)."""
+def decode_audio(data: bytes, sample_rate_hz: int = SAMPLE_RATE_HZ, max_seconds: float | None = None) -> np.ndarray:
+    """Like load_audio, for the bytes of an audio file (e.g. read through a Beam filesystem);
+    `max_seconds` refuses a longer recording from its header, before decoding it."""
     if not data:
         raise InputError("empty file (0 bytes)")
     try:
+        header = soundfile.info(io.BytesIO(data))  # what decoding would cost, before it is paid
+        check_sample_rate(header.samplerate)
+        if max_seconds is not None:
+            check_duration(header.frames / header.samplerate, max_seconds, header.frames, header.samplerate)
         samples, rate = soundfile.read(io.BytesIO(data), dtype="float32", always_2d=True)
+    except InputError:
+        raise
     except soundfile.LibsndfileError as error:  # its str() names the buffer object: keep the reason only
         raise InputError(f"cannot decode audio ({error.error_string})") from error
     except Exception as error:
         raise InputError(f"cannot decode audio ({type(error).__name__}: {error})") from error
     if samples.size == 0:
         raise InputError("audio has no samples")
-    if not np.all(np.isfinite(samples)):
-        raise InputError("audio holds NaN or infinite samples")
+    check_samples(samples)
     return resample(samples.mean(axis=1), rate, sample_rate_hz)
+
+
+def check_duration(seconds: float, max_seconds: float, frames: int | None = None, rate: int | None = None,
+                   option: str | None = "--max-seconds") -> None:
+    """InputError for a recording longer than `max_seconds` (from its header, before decoding);
+    `option` is the one that raises the limit."""
+    if seconds > max_seconds:
+        header = f" (its header: {frames:,} frames at {rate:,} Hz)" if frames is not None and rate else ""
+        length = f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds:.0f} s"
+        raise InputError(f"the recording lasts {length}{header}, more than the {max_seconds:g} s allowed"
+                         + (f" ({option})" if option else ""))
+
+
+def check_audio_header(path: Path | str, min_seconds: float = MIN_AUDIO_SECONDS,
+                       max_seconds: float | None = None, option: str | None = "--max-seconds") -> None:
+    """InputError for a recording that its header shows is too short, too long or not audio at
+    all, before a sample is decoded; a header that cannot be read is left to the decoder, which
+    names the reason."""
+    try:
+        with native_stderr_silenced():
+            header = soundfile.info(native_path(path))
+        frames, rate = header.frames, header.samplerate
+    except Exception:  # noqa: BLE001 - not a format libsndfile reads: the duration from other decoders
+        try:
+            seconds, frames, rate = audio_duration_seconds(path), None, None
+        except Exception:  # noqa: BLE001
+            return
+    else:
+        check_sample_rate(rate)
+        seconds = frames / rate
+    if seconds < min_seconds:
+        raise InputError(f"audio too short ({seconds:.2f} s): at least {min_seconds} s is needed")
+    if max_seconds is not None:
+        check_duration(seconds, max_seconds, frames, rate, option)
 
 
 def _concatenate(pieces: list[np.ndarray]) -> np.ndarray:
@@ -135,7 +203,7 @@ def audio_duration_seconds(path: Path | str) -> float:
     """Duration from the header, without decoding the samples."""
     try:
         with native_stderr_silenced():
-            return float(soundfile.info(str(path)).duration)
+            return float(soundfile.info(native_path(path)).duration)
     except soundfile.LibsndfileError:
         import warnings
 
@@ -148,12 +216,35 @@ def audio_duration_seconds(path: Path | str) -> float:
 
 def _clipped(samples: np.ndarray) -> np.ndarray:
     # soundfile scales floats by 32768 both ways, so 16-bit audio round-trips exactly.
-    return np.clip(np.asarray(samples, dtype=np.float32), -1.0, 1.0)
+    samples = np.asarray(samples, dtype=np.float32)
+    if not np.all(np.isfinite(samples)):  # clipped, NaN would be written as full scale
+        raise ValueError("refusing to write audio that holds NaN or infinite samples")
+    return np.clip(samples, -1.0, 1.0)
+
+
+def checked_output(samples: np.ndarray, what: str = "the rendered audio") -> np.ndarray:
+    """Audio fit to leave a stage: InputError (the file's FAILED line) when it holds NaN or
+    infinite samples or is silent; a peak beyond full scale is turned down to 0.99 (a plain gain,
+    said in a warning), never clipped or written at full scale."""
+    samples = np.asarray(samples, dtype=np.float32)
+    bad = int(np.count_nonzero(~np.isfinite(samples)))
+    if bad:
+        raise InputError(f"{what} holds {bad:,} NaN or infinite samples of {samples.size:,}: not written")
+    peak = float(np.max(np.abs(samples), initial=0.0))
+    if peak == 0.0:
+        raise InputError(f"{what} is silent: not written")
+    if peak > 1.0:
+        import logging
+
+        logging.getLogger(__name__).warning("%s peaked at %.2f, beyond full scale: turned down %.1f dB to a peak "
+                                            "of 0.99", what, peak, 20 * np.log10(peak / 0.99))
+        samples = samples * np.float32(0.99 / peak)
+    return samples
 
 
 def write_wav(path: Path | str, samples: np.ndarray, sample_rate_hz: int = SAMPLE_RATE_HZ) -> None:
     """16-bit PCM WAV (the path should be a stage temporary: this write is not atomic)."""
-    soundfile.write(str(path), _clipped(samples), sample_rate_hz, subtype="PCM_16", format="WAV")
+    soundfile.write(native_path(path), _clipped(samples), sample_rate_hz, subtype="PCM_16", format="WAV")
 
 
 def encode_wav(samples: np.ndarray, sample_rate_hz: int = SAMPLE_RATE_HZ) -> bytes:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from stages import options
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
@@ -18,58 +20,11 @@ def csv_list(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
-def positive_float(text: str) -> float:
-    """argparse type: a number above 0 (seconds, lengths)."""
-    import argparse
-    import math
-
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"must be above 0, not {text}")
-    return value
-
-
-def time_seconds(text: str) -> float:
-    """argparse type: a time in seconds, 0 or later."""
-    import argparse
-    import math
-
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not (value >= 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"must be a time of 0 s or later, not {text}")
-    return value
-
-
-def positive_int(text: str) -> int:
-    """argparse type: a whole number above 0 (counts)."""
-    import argparse
-
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be above 0, not {text}")
-    return value
-
-
-def non_negative_int(text: str) -> int:
-    """argparse type: a whole number, 0 or more (steps)."""
-    import argparse
-
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative, not {text}")
-    return value
+# argparse types of the options every command shares; declared in stages/options.py with the rest.
+positive_float = options.POSITIVE  # a number above 0 (seconds, lengths)
+time_seconds = options.TIME  # a time in seconds, 0 or later
+positive_int = options.COUNT  # a whole number above 0 (counts)
+non_negative_int = options.COUNT_OR_ZERO  # a whole number, 0 or more (steps)
 
 
 def check_paths(inputs: Path | str | list | tuple | None, out: Path | str | None,

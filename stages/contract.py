@@ -64,7 +64,8 @@ class Job:
     targets: dict[str, Path]
 
     def done(self) -> bool:
-        return all(path.exists() for path in self.targets.values())
+        """Every output is there, as a file (a folder at an output's path is in the way, not done)."""
+        return all(path.is_file() for path in self.targets.values())
 
     @property
     def main_target(self) -> Path:
@@ -93,10 +94,61 @@ class StageReport:
     def summary(self) -> str:
         text = (f"{self.stage}: {len(self.written)} written, {len(self.skipped)} skipped "
                 f"(already done), {len(self.failed)} failed -> {self.output_dir}")
-        return "\n".join([text] + [f"  FAILED {e.path}: {e.reason}" for e in self.failed])
+        return "\n".join([text] + [f"  FAILED {printable(e.path)}: {printable(e.reason)}" for e in self.failed])
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+#: Every file that failed in this process, by stage, as it failed: an interrupted command still
+#: names what had already failed (its summary is never printed).
+FAILED_SO_FAR: list[tuple[str, FileError]] = []
+
+
+def _fail(report: StageReport, error: FileError) -> None:
+    report.failed.append(error)
+    FAILED_SO_FAR.append((report.stage, error))
+    del FAILED_SO_FAR[:-10_000]  # a long-lived process (`w2m2w serve`) keeps only the latest
+
+
+def printable(text: str) -> str:
+    """A path (or a reason naming one) fit for any terminal or log: bytes of a file name that are
+    not UTF-8 (kept by Python as surrogates) shown as \\xNN escapes instead of failing to print."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def resolved(path: Path) -> Path:
+    """The path with every link followed, as far as they lead (a broken or looping link is left
+    where it stops, never an error)."""
+    return Path(os.path.realpath(path))
+
+
+def link_problem(path: Path) -> str | None:
+    """Why an input that is a link cannot be read (it is broken, or loops), or None."""
+    if not path.is_symlink():
+        return None
+    try:
+        path.stat()
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            return "the link loops (it leads back to itself): nothing to read"
+        try:
+            target = os.readlink(path)
+        except OSError:
+            target = "?"
+        return f"broken link: its target {target} does not exist"
+    return None
+
+
+def _dead_link(path: Path) -> bool:
+    """A link that leads nowhere (broken, or looping): an input to report, not to pass over."""
+    return path.is_symlink() and not path.exists()
+
+
+def escapes(target: Path, output_dir: Path) -> bool:
+    """Whether writing `target` would land outside `output_dir` (through a link inside it)."""
+    folder, where = resolved(output_dir), resolved(target)
+    return where != folder and folder not in where.parents
 
 
 def describe_error(error: BaseException) -> str:
@@ -169,18 +221,20 @@ class Stage:
                 raise FileNotFoundError(f"input folder not found: {root}")
             self.check_not_feeding_back(root, exclude)
             # An output folder nested in the input folder holds outputs, not inputs.
-            excluded = exclude.resolve() if exclude and exclude.resolve() != root.resolve() else None
+            excluded = resolved(exclude) if exclude and resolved(exclude) != resolved(root) else None
+            # Links are followed (a broken or looping one is kept, to be reported by name).
             files = [
                 path for path in root.rglob("*")
-                if path.suffix.lower() in self.input_suffixes and path.is_file()
+                if path.suffix.lower() in self.input_suffixes and (path.is_file() or _dead_link(path))
                 and not path.name.startswith(".")
-                and not (excluded and path.resolve().is_relative_to(excluded))
+                and not (excluded and resolved(path).is_relative_to(excluded))
             ]
             return root, sorted(files)
         files = [Path(path) for path in inputs]
         if not files:
             return Path("."), []
-        root = Path(os.path.commonpath([path.resolve().parent for path in files]))
+        # Named as given: a link is named by the link, never by where it leads.
+        root = Path(os.path.commonpath([Path(os.path.abspath(path)).parent for path in files]))
         return root, files
 
     def check_not_feeding_back(self, root: Path, output_dir: Path | None) -> None:
@@ -199,7 +253,9 @@ class Stage:
         for source in files:
             if not self.accepts(source):
                 continue
-            relative = PurePosixPath(source.resolve().relative_to(root.resolve()).as_posix())
+            # The input's own path under the root, links not followed: two links to one file are two
+            # inputs, and a link to a file outside the input folder is named by the link.
+            relative = PurePosixPath(Path(os.path.abspath(source)).relative_to(os.path.abspath(root)).as_posix())
             targets = {role: output_dir / name for role, name in self.output_names(source, relative).items()}
             jobs.append(Job(source=source, relative=relative, targets=targets))
         return jobs
@@ -226,10 +282,20 @@ class Stage:
         for job in jobs:
             clash = next((claimed[t] for t in job.targets.values() if t in claimed), None)
             claimed.update({t: job.source for t in job.targets.values()})
-            if clash is not None:
-                report.failed.append(FileError(str(job.source), f"its output would overwrite that of {clash}"))
+            problem = link_problem(job.source)
+            in_the_way = next((t for t in job.targets.values() if t.is_dir()), None)
+            outside = next((t for t in job.targets.values() if escapes(t, output_dir)), None)
+            if problem is not None:
+                _fail(report, FileError(str(job.source), problem))
+            elif clash is not None:
+                _fail(report, FileError(str(job.source), f"its output would overwrite that of {clash}"))
             elif any(_same_file(job.source, t) for t in job.targets.values()):
-                report.failed.append(FileError(str(job.source), "refusing to write over the input file"))
+                _fail(report, FileError(str(job.source), "refusing to write over the input file"))
+            elif outside is not None:
+                _fail(report, FileError(str(job.source), f"its output {outside} would land outside the output "
+                                                         f"folder (a link leads to {resolved(outside)})"))
+            elif in_the_way is not None:
+                _fail(report, FileError(str(job.source), f"a folder is in the way of its output: {in_the_way}"))
             elif not overwrite and job.done():
                 report.skipped.append(str(job.source))
             else:
@@ -246,9 +312,9 @@ class Stage:
             if error is None:
                 report.written.append(str(job.main_target))
             else:
-                report.failed.append(FileError(str(job.source), error))
+                _fail(report, FileError(str(job.source), error))
                 if not bar.disable:  # on a terminal, as it happens; the summary lists them all
-                    bar.write(f"{self.name}: FAILED {job.source}: {error}")
+                    bar.write(f"{self.name}: FAILED {printable(str(job.source))}: {printable(error)}")
             bar.update(1)
         bar.close()
         return report

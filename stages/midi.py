@@ -35,10 +35,35 @@ def parse_midi(data: bytes) -> NoteSequence:
     """A NoteSequence from the bytes of a MIDI file."""
     if not data:
         raise InputError("empty file (0 bytes)")
+    check_midi_length(data)
     try:
         return midi_io.midi_to_note_sequence(data)
     except Exception as error:  # mido and pretty_midi raise many types on bad bytes
         raise InputError(f"not a readable MIDI file ({type(error).__name__}: {error})") from error
+
+
+#: pretty_midi, which note-seq reads MIDI with, allocates 8 bytes for every tick up to the last
+#: event: 2**25 ticks (hours of music at any usual resolution) is 270 MB.
+MAX_MIDI_TICKS = 2**25
+
+
+def check_midi_length(data: bytes) -> None:
+    """InputError for a MIDI file whose last event lies so many ticks in that reading it would
+    allocate gigabytes (a few bytes can put a note 1000 hours in); from the event times alone. A file
+    that cannot be parsed is left to the reader, which names the reason."""
+    import io
+
+    import mido
+
+    try:
+        midi = mido.MidiFile(file=io.BytesIO(data))
+        last_tick = max((sum(message.time for message in track) for track in midi.tracks), default=0)
+    except Exception:  # noqa: BLE001
+        return
+    if last_tick > MAX_MIDI_TICKS:
+        beats = last_tick / midi.ticks_per_beat
+        raise InputError(f"the MIDI file's last event lies {last_tick:,} ticks in ({beats:,.0f} beats): more than "
+                         f"the {MAX_MIDI_TICKS:,} ticks read (hours of music); refused before reading it")
 
 
 def write_midi(sequence: NoteSequence, path: Path | str) -> None:

@@ -26,10 +26,11 @@ class NormalizeAudioStage(Stage):
         return {"sample_rate_hz": self.sample_rate_hz}
 
     def process(self, job: Job, temporaries: dict[str, Path]) -> None:
-        from stages.audio import audio_duration_seconds
+        from stages.audio import check_audio_header
 
-        if audio_duration_seconds(job.source) > self.max_hours * 3600:
-            raise InputError(f"recording is longer than {self.max_hours} hours")
+        # From the header, before decoding: too long, or no recording at all (a sample rate of 1 Hz);
+        # a header nothing reads is left to the decoder, which names the reason.
+        check_audio_header(job.source, min_seconds=0.0, max_seconds=self.max_hours * 3600, option=None)
         audio = load_audio(job.source, self.sample_rate_hz)
         if float(np.abs(audio).max()) < SILENCE_PEAK:
             raise InputError("audio is silent (peak below -80 dBFS)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from stages import options
 from stages.cli import check_paths, positive_float
 
 
@@ -17,12 +18,12 @@ def add_synthesize(commands) -> None:
     parser.add_argument("inputs", type=Path, help="a MIDI file or folder")
     parser.add_argument("out", type=Path, help="output folder")
     parser.add_argument("--checkpoint", type=Path, help="a .keras synthesizer (default: the shipped one)")
-    parser.add_argument("--seed", type=int, default=0, help="sampling seed: the same seed, the same audio")
-    parser.add_argument("--temperature", type=float,
+    parser.add_argument("--seed", type=options.SEED, default=0, help="sampling seed: the same seed, the same audio")
+    parser.add_argument("--temperature", type=options.SYNTH_TEMPERATURE,
                         help="sampling temperature: 1 samples the learned distribution, 0 takes its likeliest "
                              "value without noise; for the parallel generator, the scale of its input noise "
                              "(default: the checkpoint's)")
-    parser.add_argument("--level", type=float, metavar="STEPS",
+    parser.add_argument("--level", type=options.LEVEL, metavar="STEPS",
                         help="RMS level of each rendered piece, in 16-bit steps (450 is about -37 dBFS, 3,300 "
                              "about -20 dBFS, the level of the Salamander training renders); 0 keeps the level as "
                              "generated (default: the checkpoint's)")
@@ -63,20 +64,21 @@ def add_train(models) -> None:
                              "a discriminator on spectrograms instead (UnivNet's); autoregressive: the WaveNet "
                              "shipped before it; paper: the paper's autoregressive sizes")
     parser.add_argument("--output", choices=("logistic", "mulaw"), help="output distribution (default: the config's)")
-    parser.add_argument("--steps", type=int, default=20_000)
-    parser.add_argument("--steps-per-epoch", type=int, default=250)
-    parser.add_argument("--learning-rate", type=float, help="initial learning rate (default: the config's)")
-    parser.add_argument("--discriminator-learning-rate", type=float,
+    parser.add_argument("--steps", type=options.COUNT, default=20_000)
+    parser.add_argument("--steps-per-epoch", type=options.COUNT, default=250)
+    parser.add_argument("--learning-rate", type=options.LEARNING_RATE,
+                        help="initial learning rate (default: the config's)")
+    parser.add_argument("--discriminator-learning-rate", type=options.LEARNING_RATE,
                         help="adversarial: the discriminator's learning rate (default: the config's, 5e-5)")
-    parser.add_argument("--adversarial-weight", type=float,
+    parser.add_argument("--adversarial-weight", type=options.number(at_least=0),
                         help="adversarial: the weight of the discriminator's score in the generator's loss "
                              "(default: the config's, 4)")
-    parser.add_argument("--input-noise", type=float,
+    parser.add_argument("--input-noise", type=options.number(at_least=0),
                         help="noise on the past samples the network reads, in 16-bit steps (default: the config's)")
-    parser.add_argument("--average-weights", type=float, metavar="MOMENTUM",
+    parser.add_argument("--average-weights", type=options.MOMENTUM, metavar="MOMENTUM",
                         help="also keep a moving average of the weights with this momentum (e.g. 0.995), saved "
                              "each epoch as averaged-epoch-N.keras (default: the config's; 0: none)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=options.SEED, default=0)
     parser.add_argument("--from", dest="initial_weights", type=Path,
                         help="start from this .keras WaveNet's weights (same sizes; older transposed upsampling is "
                              "converted), e.g. a run's best.keras")
@@ -121,14 +123,14 @@ def add_evaluate(models) -> None:
     parser.add_argument("midi_dir", type=Path)
     parser.add_argument("--split-csv", type=Path)
     parser.add_argument("--split", default="test")
-    parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--count", type=int, default=20)
+    parser.add_argument("--seconds", type=options.POSITIVE, default=10.0)
+    parser.add_argument("--count", type=options.COUNT, default=20)
     parser.add_argument("--checkpoint", type=Path, help="a .keras synthesizer (default: the shipped one)")
     parser.add_argument("--transcriber", type=Path, help="a .keras transcriber (default: the shipped one)")
-    parser.add_argument("--temperature", type=float,
+    parser.add_argument("--temperature", type=options.SYNTH_TEMPERATURE,
                         help="sampling temperature: 1 samples the learned distribution, 0 takes its likeliest "
                              "value without noise (default: the checkpoint's)")
-    parser.add_argument("--level", type=float, metavar="STEPS",
+    parser.add_argument("--level", type=options.LEVEL, metavar="STEPS",
                         help="RMS level of the WaveNet's renders in 16-bit steps; 0 keeps the level as sampled "
                              "(default: the checkpoint's)")
     parser.add_argument("--page", type=Path, metavar="DIR",

@@ -54,3 +54,11 @@ def performance_roll(notes: np.ndarray, roll_rate_hz: int, tail_seconds: float =
     """sequence_roll of a note array (sustain applied)."""
     end = float(notes["offset_s"].max()) if len(notes) else 0.0
     return conditioning_roll(notes, int(np.ceil((end + tail_seconds) * roll_rate_hz)), roll_rate_hz)
+
+
+def piece_seconds(sequence: NoteSequence, tail_seconds: float = 1.0) -> float:
+    """How long sequence_roll's roll lasts, in seconds, from the notes' times alone (sustain
+    applied): what a piece will cost, known before a frame of it is allocated."""
+    notes = notes_from_sequence(apply_sustain(sequence))
+    end = float(notes["offset_s"].max()) if len(notes) else 0.0
+    return end + tail_seconds

@@ -7,11 +7,12 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from stages.audio import write_wav
+from stages import options
+from stages.audio import checked_output, write_wav
 from stages.checkpoints import check_checkpoint, load_checkpoint, require_config
 from stages.contract import InputError, Job, Stage, content_id, on_terminal
 from stages.midi import MIDI_SUFFIXES, playable, read_note_sequence
-from synthesize.conditioning import sequence_roll
+from synthesize.conditioning import piece_seconds
 from synthesize.synthesizer import DEFAULT_CHECKPOINT, Synthesizer  # noqa: F401 (re-exported)
 
 MAX_SECONDS = 1200.0  # 20 minutes of audio: hours of CPU time; longer asks for --max-seconds
@@ -26,6 +27,12 @@ class SynthesizeStage(Stage):
 
     def __init__(self, checkpoint: Path | str = DEFAULT_CHECKPOINT, seed: int = 0, temperature: float | None = None,
                  output_rms_lsb: float | None = None, max_seconds: float = MAX_SECONDS):
+        options.SEED.check(seed, "seed")
+        options.POSITIVE.check(max_seconds, "max_seconds")
+        if temperature is not None:
+            options.SYNTH_TEMPERATURE.check(temperature, "temperature")
+        if output_rms_lsb is not None:
+            options.LEVEL.check(output_rms_lsb, "level (output_rms_lsb)")
         self.checkpoint, self.seed, self.temperature = check_checkpoint(checkpoint, "synthesizer"), seed, temperature
         self.output_rms_lsb, self.max_seconds = output_rms_lsb, max_seconds
         self.checkpoint_id = content_id(self.checkpoint)
@@ -53,8 +60,7 @@ class SynthesizeStage(Stage):
 
     def process(self, job: Job, temporaries: dict[str, Path]) -> None:
         sequence = playable(read_note_sequence(job.source))
-        roll_rate_hz = self.synthesizer.config.roll_rate_hz
-        seconds = len(sequence_roll(sequence, roll_rate_hz)) / roll_rate_hz
+        seconds = piece_seconds(sequence)  # from the notes' times: the roll is built only once this passes
         if seconds > self.max_seconds:
             raise InputError(f"the piece lasts {seconds:.0f} s (sustain pedal included), more than the "
                              f"{self.max_seconds:g} s allowed (--max-seconds)")
@@ -63,4 +69,5 @@ class SynthesizeStage(Stage):
                   disable=not on_terminal(),
                   bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} s [{elapsed}<{remaining}]") as bar:
             audio = self.synthesizer.render(sequence, progress=lambda s: bar.update(min(s, bar.total - bar.n)))
+        audio = checked_output(audio, "the rendered audio")  # never NaN, silence or beyond full scale
         write_wav(temporaries["audio"], audio, self.synthesizer.config.sample_rate_hz)

@@ -330,7 +330,7 @@ def test_compose_reports_each_bad_midi_and_continues_the_good_one(checkpoints, t
     expected["pedal.mid"] = "sustain pedal never released"
     before = snapshot(inputs)
     status, text, _ = run(["compose", str(inputs), str(out), "--checkpoint", str(checkpoints / "composer.keras"),
-                           "--seconds", "0.5", "--primer-seconds", "1", "--max-tokens", "16"], capsys)
+                           "--seconds", "2", "--primer-seconds", "1", "--max-tokens", "64"], capsys)
     assert status == 1
     found = failures(text)
     assert set(found) == set(expected)
@@ -568,3 +568,367 @@ def test_benchmark_refuses_missing_folders_and_references(tmp_path, capsys):
                          capsys)
     assert status == 2
     assert_one_line_error(err, "no reference MIDI")
+
+
+# -- second round (issue 62): options, sizes, outputs, links and names, batch tools ------------
+
+def usage_error(argv: list[str], capsys) -> str:
+    """argparse's error for a bad option value: exit status 2; returns what it printed."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    return capsys.readouterr().err
+
+
+BAD_OPTION_VALUES = [
+    ("compose", "--temperature", ["nan", "inf", "-1", "0"]),
+    ("compose", "--top-p", ["2", "0", "nan"]),
+    ("compose", "--top-k", ["-1", "1.5"]),
+    ("compose", "--notes-per-second", ["nan", "-3"]),
+    ("compose", "--seed", ["-1", "nan"]),
+    ("compose", "--count", ["0", "-1"]),
+    ("synthesize", "--temperature", ["nan", "-1", "inf"]),
+    ("synthesize", "--level", ["nan", "-1", "1e9"]),
+    ("synthesize", "--seed", ["-1"]),
+    ("transcribe", "--midi-tempo", ["0", "nan", "-120"]),
+    ("transcribe", "--onset-threshold", ["2", "nan"]),
+    ("transcribe", "--min-note-ms", ["-1", "inf"]),
+    ("transcribe", "--max-seconds", ["0", "nan"]),
+    ("full", "--seed", ["-1"]),
+    ("full", "--seconds", ["nan", "601"]),  # the flow's own bound, said before Prefect starts
+    ("maestro render", "--workers", ["0"]),
+    ("maestro render", "--sample-rate", ["1", "nan"]),
+    ("maestro preprocess", "--min-seconds", ["nan"]),
+    ("maestro retranscribe", "--batch-size", ["0"]),
+    ("maestro retranscribe", "--years", ["x", "-5"]),
+]
+
+
+@pytest.mark.parametrize("command, option, values", BAD_OPTION_VALUES,
+                         ids=[f"{c.replace(' ', '-')}{o}" for c, o, _ in BAD_OPTION_VALUES])
+def test_every_numeric_option_is_checked_when_parsed(command, option, values, tmp_path, capsys):
+    (tmp_path / "in").mkdir()
+    out = tmp_path / "out"
+    for value in values:
+        err = usage_error([*command.split(), str(tmp_path / "in"), str(out), f"{option}={value}"], capsys)
+        assert f"argument {option}: " in err and value in err.splitlines()[-1], (option, value, err)
+        assert "Traceback" not in err
+    assert not out.exists()
+
+
+def test_the_python_api_checks_the_same_settings(checkpoints):
+    from compose.composer import Composer
+    from synthesize.stage import SynthesizeStage
+    from transcribe.stage import TranscribeStage
+
+    for settings, fragment in (({"temperature": float("nan")}, "temperature must be a finite number"),
+                               ({"top_p": 2.0}, "top_p must be above 0 and at most 1"),
+                               ({"seed": -1}, "seed must be from 0")):
+        with pytest.raises(ValueError, match=fragment):
+            Composer(checkpoints / "composer.keras", **settings)
+    with pytest.raises(ValueError, match="level"):
+        SynthesizeStage(checkpoints / "synthesizer.keras", output_rms_lsb=float("nan"))
+    with pytest.raises(ValueError, match="midi_tempo"):
+        TranscribeStage(checkpoints / "transcriber.keras", midi_tempo=0.0)
+
+
+def test_compose_says_when_max_tokens_cannot_reach_the_seconds_asked(checkpoints, tmp_path, capsys, caplog):
+    make_midi(tmp_path / "in" / "good.mid", phrase(4, 1.5))
+    status, text, err = run(["compose", str(tmp_path / "in"), str(tmp_path / "out"), "--seconds", "100000"], capsys)
+    assert status == 2 and not text
+    assert_one_line_error(err, "--seconds 100000 cannot be reached in --max-tokens 4096 events")
+    assert not (tmp_path / "out").exists()
+    # Within reach of the bound but cut short by --max-tokens all the same: a warning says so.
+    status, text, err = run(["compose", str(tmp_path / "in"), str(tmp_path / "out2"), "--checkpoint",
+                             str(checkpoints / "composer.keras"), "--primer-seconds", "1", "--seconds", "3",
+                             "--max-tokens", "4"], capsys)
+    assert status in (0, 1)  # (the untrained composer may write no note at all: then that file fails)
+    assert "the new music stopped at" in caplog.text and "--max-tokens 4 events were used up" in caplog.text
+
+
+def test_synthesize_sizes_a_piece_from_its_notes_before_building_its_roll(checkpoints, tmp_path, capsys):
+    import tracemalloc
+
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    make_midi(inputs / "late.mid", [(0.1, 0.5, 60, 80), (36_000.0, 36_000.5, 64, 80)])  # 74 bytes, 10 h
+    make_midi(inputs / "later.mid", [(0.1, 0.5, 60, 80), (3_600_000.0, 3_600_000.5, 64, 80)])  # 1000 h
+    assert (inputs / "late.mid").stat().st_size < 100
+    tracemalloc.start()
+    try:
+        status, text, _ = run(["synthesize", str(inputs), str(out), "--checkpoint",
+                               str(checkpoints / "synthesizer.keras")], capsys)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert status == 1
+    assert failures(text)["late.mid"].startswith("the piece lasts 36002 s (sustain pedal included), more than the "
+                                                 "1200 s allowed")
+    assert "ticks in (" in failures(text)["later.mid"] and "refused before reading it" in failures(text)["later.mid"]
+    assert peak < 600 * 2**20, f"{peak / 2**20:.0f} MiB"  # the roll alone would take 6 GB, the 1000 h file 13 GB
+    assert not list(out.rglob("*.wav"))
+
+
+def test_synthesized_audio_is_checked_before_it_is_written(checkpoints, tmp_path, capsys, monkeypatch, caplog):
+    from stages.audio import checked_output, encode_wav
+    from synthesize.synthesizer import Synthesizer
+
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        encode_wav(np.array([0.0, np.nan], np.float32))  # would be written as full scale
+    loud = checked_output(np.array([0.5, -3.0, 2.0], np.float32))
+    assert np.max(np.abs(loud)) == pytest.approx(0.99)
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    rendered = {60: np.full(16_000, np.nan, np.float32), 61: np.zeros(16_000, np.float32),
+                62: np.full(16_000, 1e3, np.float32)}  # by the pitch of the file's one note
+    for name, pitch in (("nan", 60), ("silent", 61), ("loud", 62)):
+        make_midi(inputs / f"{name}.mid", [(0.1, 0.5, pitch, 80)])
+    monkeypatch.setattr(Synthesizer, "render", lambda self, sequence, progress=None: rendered[sequence.notes[0].pitch])
+    status, text, _ = run(["synthesize", str(inputs), str(out), "--checkpoint",
+                             str(checkpoints / "synthesizer.keras")], capsys)
+    assert status == 1
+    assert failures(text) == {"nan.mid": "the rendered audio holds 16,000 NaN or infinite samples of 16,000: "
+                                         "not written",
+                              "silent.mid": "the rendered audio is silent: not written"}
+    audio, _ = soundfile.read(out / "loud.wav")
+    assert np.max(np.abs(audio)) == pytest.approx(0.99, abs=1e-3) and "beyond full scale" in caplog.text
+    assert_clean(out)
+
+
+def test_transcribe_reads_headers_first_and_odd_names_work(checkpoints, tmp_path, capsys):
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    inputs.mkdir()
+    # 96 KB of 16-bit samples that the header says were taken at 1 Hz: 13 hours.
+    soundfile.write(inputs / "one-hertz.wav", (tone(3.0) * 0.5), 1, subtype="PCM_16")
+    huge = tone(1.0)
+    huge[::100] = 1e30
+    soundfile.write(inputs / "huge.wav", huge, 16_000, subtype="FLOAT")
+    soundfile.write(inputs / "long.wav", tone(3.0), 16_000)
+    odd = Path(os.fsdecode(os.fsencode(str(inputs)) + b"/caf\xe9 \xff.wav"))  # not UTF-8
+    soundfile.write(os.fsencode(odd), tone(1.0), 16_000)
+    before = snapshot(inputs)
+    status, text, _ = run(["transcribe", str(inputs), str(out), "--checkpoint", str(checkpoints / "transcriber.keras"),
+                           "--max-seconds", "2"], capsys)
+    assert status == 1
+    found = failures(text)
+    assert set(found) == {"one-hertz.wav", "huge.wav", "long.wav"}
+    assert "sample rate of 1 Hz: not a recording" in found["one-hertz.wav"]
+    assert "far beyond full scale" in found["huge.wav"]
+    assert found["long.wav"] == ("the recording lasts 3 s (its header: 48,000 frames at 16,000 Hz), more than the "
+                                 "2 s allowed (--max-seconds)")
+    assert [p.name for p in out.glob("*.midi")] == [odd.with_suffix(".midi").name]
+    assert snapshot(inputs) == before
+    assert_clean(out)
+
+
+class Copy:
+    """A toy stage for the link and name policy: .txt -> .out, the bytes as they are."""
+
+    @staticmethod
+    def stage():
+        from stages.contract import Stage
+
+        class CopyStage(Stage):
+            name = "copy"
+            input_suffixes = (".txt",)
+            output_suffixes = {"out": ".out"}
+
+            def process(self, job, temporaries):
+                temporaries["out"].write_bytes(job.source.read_bytes())
+
+        return CopyStage()
+
+
+def test_links_are_followed_named_by_the_link_and_reported_when_broken(tmp_path):
+    elsewhere, inputs, out = tmp_path / "elsewhere", tmp_path / "in", tmp_path / "out"
+    elsewhere.mkdir()
+    (elsewhere / "target.txt").write_text("outside")
+    inputs.mkdir()
+    (inputs / "here.txt").write_text("inside")
+    (inputs / "outside.txt").symlink_to(elsewhere / "target.txt")  # a file outside the input folder
+    (inputs / "again.txt").symlink_to(elsewhere / "target.txt")  # two links to one file: two inputs
+    (inputs / "dangling.txt").symlink_to(tmp_path / "nosuch.txt")
+    (inputs / "loop.txt").symlink_to(inputs / "loop.txt")
+    (inputs / "folder.txt").symlink_to(elsewhere)  # a link to a folder named like an input: not one
+    (inputs / "sub").mkdir()
+    (inputs / "sub" / "deep.txt").write_text("deep")
+    (out / "sub-elsewhere").mkdir(parents=True)
+    (out / "sub").symlink_to(out / "sub-elsewhere" / ".." / ".." / "elsewhere")  # a link out of OUT
+    (out / "here.out").mkdir()  # a folder where an output goes: in the way, not done
+    report = Copy.stage().run(inputs, out, progress=False)
+    assert (out / "outside.out").read_text() == "outside" and (out / "again.out").read_text() == "outside"
+    reasons = {Path(e.path).name: e.reason for e in report.failed}
+    assert set(reasons) == {"dangling.txt", "loop.txt", "deep.txt", "here.txt"}
+    assert reasons["dangling.txt"].startswith("broken link: its target")
+    assert reasons["loop.txt"].startswith("the link loops")
+    assert "outside the output folder" in reasons["deep.txt"]
+    assert reasons["here.txt"].startswith("a folder is in the way of its output")
+    assert not (elsewhere / "deep.out").exists()
+    # A link given by name: processed, named by the link.
+    report = Copy.stage().run([inputs / "again.txt"], tmp_path / "single", progress=False)
+    assert report.ok and (tmp_path / "single" / "again.out").read_text() == "outside"
+
+
+def test_a_link_given_to_transcribe_by_name_is_transcribed(checkpoints, tmp_path, capsys):
+    (tmp_path / "elsewhere").mkdir()
+    soundfile.write(tmp_path / "elsewhere" / "take.wav", tone(1.0), 16_000)
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "linked.wav").symlink_to(tmp_path / "elsewhere" / "take.wav")
+    status, text, _ = run(["transcribe", str(tmp_path / "in" / "linked.wav"), str(tmp_path / "out"),
+                           "--checkpoint", str(checkpoints / "transcriber.keras")], capsys)
+    assert status == 0, text
+    assert (tmp_path / "out" / "linked.midi").is_file()
+
+
+def test_a_failed_line_prints_a_name_that_is_not_utf8(tmp_path):
+    from stages.contract import FileError, StageReport
+
+    report = StageReport("copy", str(tmp_path), failed=[FileError(os.fsdecode(b"/in/caf\xe9.txt"), "bad")])
+    assert "FAILED /in/caf\\xe9.txt: bad" in report.summary()
+    report.summary().encode("utf-8")  # printable on any terminal
+
+
+def test_benchmark_names_an_unreadable_estimate_and_scores_the_rest(tmp_path, capsys):
+    refs, est = tmp_path / "refs", tmp_path / "est"
+    for name in ("a", "b"):
+        make_midi(refs / f"{name}.mid", phrase(7, 2.0))
+    make_midi(est / "a.mid", phrase(7, 2.0))
+    write_bytes(est / "b.mid", b"MThd not MIDI")
+    status, text, _ = run(["benchmark", str(refs), f"ours={est}", "--out", str(tmp_path / "r")], capsys)
+    assert status == 1
+    assert "ours: 1 pieces scored, 0 without an estimate, 1 failed" in text
+    assert "not a readable MIDI file" in failures(text)["b.mid"]
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert [p["piece"] for p in report["systems"]["ours"]["pieces"]] == ["a"]
+    # Estimates that share no name with the references: an error, not an empty report.
+    (tmp_path / "other").mkdir()
+    make_midi(tmp_path / "other" / "zzz.mid", phrase(7, 2.0))
+    status, _, err = run(["benchmark", str(refs), str(tmp_path / "other"), "--out", str(tmp_path / "r2")], capsys)
+    assert status == 2
+    assert_one_line_error(err, "is named after a reference piece")
+    assert not (tmp_path / "r2").exists()
+
+
+def test_metadata_is_read_as_excel_and_pandas_write_it(tmp_path, caplog):
+    import csv
+
+    from maestro.metadata import FIELDS, read_metadata
+
+    rows = [row("train", "2018/a.wav", "2018/a.midi"), row("train", "2018/a.wav", "2018/a.midi"),
+            {**row("test", "2018/b.wav", "2018/b.midi"), "year": "unknown"}, row("test", "2018/c.wav", "2018/c.midi")]
+    path = tmp_path / "maestro-v3.0.0.csv"
+    with path.open("w", newline="", encoding="utf-8-sig") as handle:  # Excel's "CSV UTF-8": a byte-order mark
+        writer = csv.DictWriter(handle, fieldnames=FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+    problems: list = []
+    records = read_metadata(path, problems, unique=True)  # as the batch tools read it
+    assert [r.audio_filename for r in records] == ["2018/a.wav", "2018/c.wav"]
+    assert problems == [["2018/b.wav", "maestro-v3.0.0.csv, row 4: year is not a whole number: 'unknown'"]]
+    assert "lists 2018/a.wav twice (row 2 and row 3): the repeat is ignored" in caplog.text
+    with pytest.raises(ValueError, match="row 4: year is not a whole number"):
+        read_metadata(path)
+
+
+def test_retranscribe_reports_bad_rows_and_transcribes_the_good_recording(rendered, checkpoints, tmp_path, capsys,
+                                                                          caplog):
+    from maestro.metadata import Dataset
+
+    root = tmp_path / "ds"
+    shutil.copytree(rendered, root)
+    record = next(r for r in Dataset.open(root).records if r.split == "test")
+    duplicate = row("test", record.audio_filename, record.midi_filename)
+    write_rows(root, [duplicate, {**row("test", "2018/x.wav", record.midi_filename), "year": "n/a"}])
+    metadata = next(root.glob("maestro-v*.csv"))
+    metadata.write_bytes(b"\xef\xbb\xbf" + metadata.read_bytes())  # a BOM, as Excel saves it
+    status, text, err = run(["maestro", "retranscribe", str(root), str(tmp_path / "rt"), "--splits", "test",
+                             "--checkpoint", str(checkpoints / "transcriber.keras"),
+                             "--direct_num_workers=1", "--direct_running_mode=in_memory"], capsys)
+    assert status == 1, text + err
+    assert "1 of 2 recordings transcribed, 1 failed" in text
+    assert "year is not a whole number: 'n/a'" in text
+    assert (tmp_path / "rt" / Path(record.audio_filename).with_suffix(".midi")).is_file()
+    assert f"lists {record.audio_filename} twice" in caplog.text
+    assert not [line for line in err.splitlines() if line.startswith("INFO")]
+
+
+def test_full_names_why_a_file_cannot_be_read_and_lists_only_what_it_wrote(tmp_path):
+    from flows.cli import summary_lines
+    from stages.normalize import NormalizeAudioStage
+
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    write_bytes(inputs / "text.mp3", b"this is not audio at all\n" * 20)
+    soundfile.write(inputs / "one-hertz.wav", tone(3.0), 1, subtype="PCM_16")
+    report = NormalizeAudioStage().run(inputs, tmp_path / "audio", progress=False)
+    reasons = {Path(e.path).name: e.reason for e in report.failed}
+    assert reasons["text.mp3"].startswith("cannot decode audio (libsndfile: not a format it reads")  # no NoBackendError
+    assert "sample rate of 1 Hz" in reasons["one-hertz.wav"]
+    summary = {"stages": {"transcribe": report.to_dict()}, "stage_seconds": {}, "output_dir": str(tmp_path)}
+    assert summary_lines(summary)[-1] == f"-> {tmp_path} (summary.json)"  # the report stage did not run
+
+
+def test_an_interrupt_still_names_the_files_that_had_failed(checkpoints, tmp_path, capsys, monkeypatch):
+    from transcribe.stage import TranscribeStage
+
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    inputs.mkdir()
+    write_bytes(inputs / "a-empty.wav", b"")
+    soundfile.write(inputs / "b-good.wav", tone(1.0), 16_000)
+    process = TranscribeStage.process
+
+    def interrupted_on_the_good_one(self, job, temporaries):
+        if job.source.name == "b-good.wav":
+            raise KeyboardInterrupt
+        return process(self, job, temporaries)
+
+    monkeypatch.setattr(TranscribeStage, "process", interrupted_on_the_good_one)
+    checkpoint = str(checkpoints / "transcriber.keras")
+    status, text, err = run(["transcribe", str(inputs), str(out), "--checkpoint", checkpoint], capsys)
+    assert status == 130 and "interrupted" in err
+    assert text.splitlines() == [f"transcribe: FAILED {inputs / 'a-empty.wav'}: empty file (0 bytes)"]
+
+
+def test_a_command_leaves_no_temporary_files_behind(tmp_path):
+    import argparse
+    import tempfile
+
+    from pipeline import run_command
+
+    made = []
+
+    def command(args):
+        with tempfile.NamedTemporaryFile(prefix="__autograph_generated_file", suffix=".py", delete=False) as handle:
+            made.append(Path(handle.name))  # as TensorFlow's autograph does, and never removes
+        return 0
+
+    before = tempfile.gettempdir()
+    assert run_command(argparse.Namespace(run=command, verbose=False)) == 0
+    assert made and not made[0].exists() and not made[0].parent.exists()
+    assert tempfile.gettempdir() == before
+
+
+def test_full_keeps_prefect_results_under_the_run_folder(tmp_path, monkeypatch):
+    from prefect.settings import PREFECT_RESULTS_LOCAL_STORAGE_PATH
+
+    from flows.cli import results_under
+
+    monkeypatch.delenv("PREFECT_RESULTS_LOCAL_STORAGE_PATH", raising=False)
+    monkeypatch.delenv("PREFECT_LOCAL_STORAGE_PATH", raising=False)
+    with results_under(tmp_path / "run"):
+        assert PREFECT_RESULTS_LOCAL_STORAGE_PATH.value() == (tmp_path / "run" / ".prefect-cache").resolve()
+
+
+def test_beam_workers_are_quiet_unless_verbose(capfd):
+    import logging
+
+    from maestro.preprocess import quiet_workers
+
+    root = logging.getLogger()
+    level = root.level
+    try:
+        for verbose, heard in ((False, ""), (True, "INFO:__main__:Logging handler created.\n")):
+            root.setLevel(logging.DEBUG if verbose else logging.WARNING)
+            with quiet_workers():
+                os.write(2, b"INFO:__main__:Logging handler created.\n")  # as a worker process writes it
+            assert capfd.readouterr().err == heard
+    finally:
+        root.setLevel(level)

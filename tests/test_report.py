@@ -91,10 +91,11 @@ def test_a_basic_pitch_folder_scored_next_to_ours_in_one_report(folders, tmp_pat
     assert report["systems"]["ours"]["missing"] == ["three"]
     page = (out / "report.html").read_text()
     assert "<td>basic-pitch</td>" in page and "<td>ours</td>" in page
-    # One naming pattern only: the other tool's files are not taken for estimates.
+    # One naming pattern only: the other tool's files are not taken for estimates, and a folder
+    # with no estimate named after a reference is an error, not an empty report (issue 62).
     assert main(["benchmark", str(reference), f"bp={basic_pitch}", "--estimate-naming", "magenta",
-                 "--out", str(tmp_path / "none")]) == 0
-    assert json.loads((tmp_path / "none" / "report.json").read_text())["systems"]["bp"]["pieces"] == []
+                 "--out", str(tmp_path / "none")]) == 2
+    assert not (tmp_path / "none").exists()
 
 
 def test_labels_must_be_unique(folders, tmp_path, capsys):

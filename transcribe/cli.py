@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from stages import options
 from stages.cli import check_paths, cores
 
 
@@ -22,14 +23,14 @@ def add_transcribe(commands) -> None:
     parser.add_argument("inputs", type=Path, nargs="+", metavar="IN", help="recordings and/or folders of recordings")
     parser.add_argument("out", type=Path, metavar="OUT", help="output folder")
     parser.add_argument("--checkpoint", type=Path, help="a .keras transcriber (default: the shipped one)")
-    parser.add_argument("--onset-threshold", type=float, metavar="P",
+    parser.add_argument("--onset-threshold", type=options.THRESHOLD, metavar="P",
                         help="onset head probability that starts a note (default: the checkpoint's); only "
                              "without the rescorer, which decides onsets in its place: give --no-rescorer")
-    parser.add_argument("--frame-threshold", type=float, metavar="P",
+    parser.add_argument("--frame-threshold", type=options.THRESHOLD, metavar="P",
                         help="frame head probability that holds a note (default: the checkpoint's); only where "
                              "the rescorer's note-end network does not end notes: give --no-note-ends or "
                              "--no-rescorer")
-    parser.add_argument("--min-note-ms", type=float, default=0.0, metavar="MS",
+    parser.add_argument("--min-note-ms", type=options.MIN_NOTE_MS, default=0.0, metavar="MS",
                         help="drop notes shorter than this (default: 0, keep all)")
     parser.add_argument("--no-rescorer", action="store_true",
                         help="start notes at the onset threshold, without the onset rescorer that lies beside the "
@@ -38,7 +39,7 @@ def add_transcribe(commands) -> None:
                         help="end notes at the frame and offset thresholds, not where the rescorer's note-end "
                              "network hears them stop (it learned on FluidSynth renders; on audio unlike them "
                              "the thresholds may end notes better)")
-    parser.add_argument("--midi-tempo", type=float, default=120.0, metavar="BPM",
+    parser.add_argument("--midi-tempo", type=options.MIDI_TEMPO, default=120.0, metavar="BPM",
                         help="the tempo the MIDI files state (default: 120; note times are in seconds whatever "
                              "it is, it sets where they fall on beats in a score editor)")
     parser.add_argument("--save-probabilities", action="store_true",
@@ -50,6 +51,9 @@ def add_transcribe(commands) -> None:
                              "pedal network writes sustain-pedal (CC 64) events and notes end where their keys "
                              "were let go (for notation and for playback with the pedal; the pedal network is "
                              "rough so far: presses within 50 ms F1 0.15, see docs/transcribe.md)")
+    parser.add_argument("--max-seconds", type=options.POSITIVE, default=7200.0,
+                        help="refuse recordings longer than this, read from their headers before decoding (default: "
+                             "7200, two hours: about 600 MB of memory)")
     parser.add_argument("--sequence", action="store_true", help="also write the NoteSequence (.pb)")
     parser.add_argument("--csv", action="store_true", help="also write the notes as CSV")
     parser.add_argument("--overwrite", action="store_true", help="transcribe again files already done")
@@ -86,7 +90,7 @@ def run_transcribe(args) -> int:
                             rescore=not args.no_rescorer, onset_threshold=args.onset_threshold,
                             frame_threshold=args.frame_threshold, min_note_ms=args.min_note_ms,
                             midi_tempo=args.midi_tempo, probabilities=args.save_probabilities,
-                            pedal=args.pedal)
+                            pedal=args.pedal, max_seconds=args.max_seconds)
     if len(args.inputs) == 1:
         report = stage.run(args.inputs[0], args.out, overwrite=args.overwrite)
     else:
@@ -118,17 +122,19 @@ def add_train(models) -> None:
     transcriber.add_argument("tfrecords", type=Path, help="output folder of `w2m2w maestro preprocess`")
     transcriber.add_argument("run_dir", type=Path)
     transcriber.add_argument("--config", default="default", choices=("tiny", "default", "paper"))
-    transcriber.add_argument("--steps", type=int, default=20_000, help="training steps in all (default: 20000)")
-    transcriber.add_argument("--steps-per-epoch", type=int, default=250, help="steps between validations")
-    transcriber.add_argument("--validation-spans", type=int, default=32, help="validation examples scored")
-    transcriber.add_argument("--learning-rate", type=float, help="initial learning rate (default: the config's)")
-    transcriber.add_argument("--low-register-weight", type=float, metavar="W",
+    transcriber.add_argument("--steps", type=options.COUNT, default=20_000,
+                             help="training steps in all (default: 20000)")
+    transcriber.add_argument("--steps-per-epoch", type=options.COUNT, default=250, help="steps between validations")
+    transcriber.add_argument("--validation-spans", type=options.COUNT, default=32, help="validation examples scored")
+    transcriber.add_argument("--learning-rate", type=options.LEARNING_RATE,
+                             help="initial learning rate (default: the config's)")
+    transcriber.add_argument("--low-register-weight", type=options.POSITIVE, metavar="W",
                              help="weigh the onset and frame losses on keys below C3 W times the others' "
                                   "(default: the config's, 1)")
     transcriber.add_argument("--from", dest="initial_weights", type=Path,
                              help="start from this trained transcriber's weights (same config) instead of at random")
     transcriber.add_argument("--cache", type=Path, help="feature cache folder (default: TFRECORDS/transcription-cache)")
-    transcriber.add_argument("--seed", type=int, default=0)
+    transcriber.add_argument("--seed", type=options.SEED, default=0)
     transcriber.set_defaults(run=run_train_transcribe)
 
 
@@ -157,10 +163,10 @@ def add_train_pedal(models) -> None:
     parser.add_argument("tfrecords", type=Path, help="output folder of `w2m2w maestro preprocess`")
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--config", default="default", choices=("tiny", "default"))
-    parser.add_argument("--steps", type=int, default=5_000, help="training steps in all (default: 5000)")
-    parser.add_argument("--steps-per-epoch", type=int, default=250, help="steps between validations")
+    parser.add_argument("--steps", type=options.COUNT, default=5_000, help="training steps in all (default: 5000)")
+    parser.add_argument("--steps-per-epoch", type=options.COUNT, default=250, help="steps between validations")
     parser.add_argument("--cache", type=Path, help="feature cache folder (default: TFRECORDS/transcription-cache)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=options.SEED, default=0)
     parser.set_defaults(run=run_train_pedal)
 
 
@@ -189,8 +195,9 @@ def add_evaluate(models) -> None:
     transcriber.add_argument("--no-note-ends", action="store_true",
                              help="keep the rescorer's onsets but end notes at the frame and offset "
                                   "thresholds, not where its note-end network hears them stop")
-    transcriber.add_argument("--excerpt-seconds", type=float, help="score only the first N seconds of each piece")
-    transcriber.add_argument("--limit", type=int, help="only the first N pieces")
+    transcriber.add_argument("--excerpt-seconds", type=options.POSITIVE,
+                             help="score only the first N seconds of each piece")
+    transcriber.add_argument("--limit", type=options.COUNT, help="only the first N pieces")
     transcriber.add_argument("--out", type=Path, help="write the full evaluation (JSON) here")
     transcriber.set_defaults(run=run_evaluate_transcribe)
 
@@ -242,21 +249,26 @@ def add_benchmark(commands) -> None:
 
 
 def run_benchmark(args) -> int:
+    from stages.contract import printable
     from transcribe.metrics import format_metrics
-    from transcribe.report import find_references, labelled_folders, score, write_report
+    from transcribe.report import check_shared_names, find_references, labelled_folders, score, write_report
 
     estimates = labelled_folders(args.estimates)  # NAME=DIR -> {NAME: DIR}
     check_paths([args.reference, *estimates.values()], args.out)
     references = find_references(args.reference)
     if not references:
         raise ValueError(f"no reference MIDI under {args.reference}")
+    check_shared_names(references, estimates, args.estimate_naming)
     result = score(references, estimates, naming=args.estimate_naming, sustain=args.sustain_estimates)
     for name, system in result["systems"].items():
-        print(f"{name}: {len(system['pieces'])} pieces scored, {len(system['missing'])} without an estimate")
+        print(f"{name}: {len(system['pieces'])} pieces scored, {len(system['missing'])} without an estimate, "
+              f"{len(system['failed'])} failed")
+        for failure in system["failed"]:
+            print(f"  FAILED {printable(failure['estimate'])}: {printable(failure['reason'])}")
         print(format_metrics(system["mean"]))
     for path in write_report(result, references, args.out):
         print(path)
-    return 0
+    return 1 if any(system["failed"] for system in result["systems"].values()) else 0
 
 
 def add_train_rescorer(models) -> None:
@@ -271,13 +283,13 @@ def add_train_rescorer(models) -> None:
     parser.add_argument("validation_dataset", type=Path, help="MAESTRO-layout dataset (its validation split)")
     parser.add_argument("--checkpoint", type=Path, help="the transcriber (default: the shipped one)")
     parser.add_argument("--cache", type=Path, help="folder for the predictions (reused when rerun)")
-    parser.add_argument("--train-pieces", type=int, help="use only the first N train recordings")
-    parser.add_argument("--candidate-threshold", type=float, default=0.05,
+    parser.add_argument("--train-pieces", type=options.COUNT, help="use only the first N train recordings")
+    parser.add_argument("--candidate-threshold", type=options.number(above=0, below=1), default=0.05,
                         help="onset head probability that makes a candidate (default: 0.05)")
-    parser.add_argument("--epochs", type=int, default=8)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--epochs", type=options.COUNT, default=8)
+    parser.add_argument("--seed", type=options.SEED, default=0)
     parser.add_argument("--note-ends", action="store_true", help="also train the note-end network")
-    parser.add_argument("--end-epochs", type=int, default=4, help="the note-end network's epochs")
+    parser.add_argument("--end-epochs", type=options.COUNT, default=4, help="the note-end network's epochs")
     parser.add_argument("--apply", action="store_true", help="write the rescorer beside the checkpoint")
     parser.set_defaults(run=run_train_rescorer)
 
@@ -305,8 +317,8 @@ def add_tune(models) -> None:
                     "out (it decides onsets in place of the onset threshold).")
     parser.add_argument("dataset", type=Path, help="MAESTRO-layout dataset (its validation split)")
     parser.add_argument("--checkpoint", type=Path, help="the transcriber (default: the shipped one)")
-    parser.add_argument("--pieces", type=int, default=14, help="validation recordings used (default: 14)")
-    parser.add_argument("--seconds", type=float, default=60.0, help="seconds of each used (default: 60)")
+    parser.add_argument("--pieces", type=options.COUNT, default=14, help="validation recordings used (default: 14)")
+    parser.add_argument("--seconds", type=options.POSITIVE, default=60.0, help="seconds of each used (default: 60)")
     parser.add_argument("--apply", action="store_true", help="write the best settings into the checkpoint")
     parser.set_defaults(run=run_tune_transcribe)
 
@@ -319,7 +331,7 @@ def add_tune_pedal(models) -> None:
                     "press-and-release F1. --apply writes them into the checkpoint's config (weights unchanged).")
     parser.add_argument("tfrecords", type=Path, help="output folder of `w2m2w maestro preprocess`")
     parser.add_argument("--checkpoint", type=Path, required=True, help="the pedal network (.keras)")
-    parser.add_argument("--spans", type=int, default=48, help="validation spans used (default: 48)")
+    parser.add_argument("--spans", type=options.COUNT, default=48, help="validation spans used (default: 48)")
     parser.add_argument("--cache", type=Path, help="feature cache folder (default: TFRECORDS/transcription-cache)")
     parser.add_argument("--apply", action="store_true", help="write the best settings into the checkpoint")
     parser.set_defaults(run=run_tune_pedal)

@@ -25,7 +25,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from stages.audio import AUDIO_SUFFIXES
-from stages.contract import write_text_atomic
+from stages.contract import InputError, write_text_atomic
 from stages.midi import MIDI_SUFFIXES, SUSTAIN_CONTROL, apply_sustain, notes_from_sequence, read_note_sequence
 from transcribe.metrics import FAMILIES, mean_metrics, transcription_metrics
 
@@ -126,26 +126,48 @@ def score(references: Sequence[Reference], estimates: Mapping[str, Path] | Seque
     if naming != "auto" and naming not in NAMINGS:
         raise ValueError(f"estimate naming must be auto or one of {sorted(NAMINGS)}, not {naming!r}")
     folders = dict(estimates) if isinstance(estimates, Mapping) else labelled_folders(estimates)
-    systems = {}
+    matched = {}
     for label, folder in folders.items():
         if not folder.is_dir():
             raise FileNotFoundError(f"estimate folder not found: {folder}")
-        pieces, missing, sustained = [], [], 0
-        for reference in references:
-            estimate_path = find_estimate(folder, reference, naming)
+        matched[label] = [(reference, find_estimate(folder, reference, naming)) for reference in references]
+    systems = {}
+    for label, folder in folders.items():
+        pieces, missing, failed, sustained = [], [], [], 0
+        for reference, estimate_path in matched[label]:
             if estimate_path is None:
                 missing.append(reference.key)
                 continue
-            notes, applied = estimate_notes(estimate_path, sustain)
+            try:  # one unreadable file is named, the rest are scored
+                notes, applied = estimate_notes(estimate_path, sustain)
+            except InputError as error:
+                failed.append({"piece": reference.key, "estimate": str(estimate_path), "reason": str(error)})
+                continue
+            try:
+                metrics = transcription_metrics(reference_notes(reference), notes)
+            except InputError as error:
+                failed.append({"piece": reference.key, "estimate": str(reference.midi),
+                               "reason": f"the reference: {error}"})
+                continue
             sustained += applied
-            metrics = transcription_metrics(reference_notes(reference), notes)
             pieces.append({"piece": reference.key, "composer": reference.composer, "year": reference.year,
                            "estimate": str(estimate_path), **metrics})
         keys = [k for k in (pieces[0] if pieces else {}) if "/" in k]
         systems[label] = {"mean": mean_metrics([{k: p[k] for k in keys} for p in pieces]), "pieces": pieces,
-                          "missing": missing, "folder": str(folder), "estimates_with_pedal_applied": sustained}
+                          "missing": missing, "failed": failed, "folder": str(folder),
+                          "estimates_with_pedal_applied": sustained}
     return {"systems": systems, "references": len(references), "estimate_naming": naming,
             "sustain_estimates": sustain}
+
+
+def check_shared_names(references: Sequence[Reference], folders: Mapping[str, Path], naming: str = "auto") -> None:
+    """ValueError for an estimate folder none of whose files is named after a reference piece (the
+    wrong folder, or another naming): a report of it would be empty."""
+    for folder in folders.values():
+        if references and folder.is_dir() and not any(find_estimate(folder, r, naming) for r in references):
+            example = estimate_names(references[0].candidates[0], naming)[0]
+            raise ValueError(f"no estimate in {folder} is named after a reference piece (the first would be "
+                             f"{folder / example}); see --estimate-naming")
 
 
 def _png(figure) -> str:

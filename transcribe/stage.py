@@ -9,7 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from stages.audio import AUDIO_SUFFIXES, MIN_AUDIO_SECONDS, audio_duration_seconds
+from stages import options
+from stages.audio import AUDIO_SUFFIXES, MIN_AUDIO_SECONDS, check_audio_header
 from stages.checkpoints import check_checkpoint, load_checkpoint, require_config
 from stages.contract import InputError, Job, Stage, UsageError, content_id
 from stages.midi import write_midi
@@ -26,15 +27,16 @@ def write_notes_csv(notes: np.ndarray, path: Path) -> None:
                          for n in notes)
 
 
-def check_long_enough(path: Path) -> None:
-    """InputError for a recording too short to transcribe (from its header; a file whose header
-    cannot be read is left to the decoder, which names the reason)."""
-    try:
-        seconds = audio_duration_seconds(path)
-    except Exception:  # noqa: BLE001
-        return
-    if seconds < MIN_AUDIO_SECONDS:
-        raise InputError(f"audio too short ({seconds:.2f} s): at least {MIN_AUDIO_SECONDS} s is needed")
+#: Two hours: the longest concert work in MAESTRO lasts under 50 minutes; an hour of audio takes
+#: about 300 MB here (features and probabilities), so the default keeps a run under 2 GB.
+MAX_SECONDS = 7200.0
+
+
+def check_long_enough(path: Path, max_seconds: float | None = None) -> None:
+    """InputError for a recording too short to transcribe, too long (beyond `max_seconds`) or
+    not audio at all (a sample rate below 1 kHz), all from its header, before it is decoded; a file
+    whose header cannot be read is left to the decoder, which names the reason."""
+    check_audio_header(path, MIN_AUDIO_SECONDS, max_seconds)
 
 
 class TranscribeStage(Stage):
@@ -54,7 +56,15 @@ class TranscribeStage(Stage):
     def __init__(self, checkpoint: Path | str = DEFAULT_CHECKPOINT, sequence: bool = False, notes_csv: bool = False,
                  note_ends: bool = True, rescore: bool = True, onset_threshold: float | None = None,
                  frame_threshold: float | None = None, min_note_ms: float = 0.0, midi_tempo: float = 120.0,
-                 probabilities: bool = False, pedal: str = "baked"):
+                 probabilities: bool = False, pedal: str = "baked", max_seconds: float = MAX_SECONDS):
+        for name, value, kind in (("onset_threshold", onset_threshold, options.THRESHOLD),
+                                  ("frame_threshold", frame_threshold, options.THRESHOLD),
+                                  ("min_note_ms", min_note_ms, options.MIN_NOTE_MS),
+                                  ("midi_tempo", midi_tempo, options.MIDI_TEMPO),
+                                  ("max_seconds", max_seconds, options.POSITIVE)):
+            if value is not None:
+                kind.check(value, name)
+        self.max_seconds = max_seconds
         self.checkpoint = check_checkpoint(checkpoint, "transcriber")
         if pedal not in ("baked", "cc64"):
             raise ValueError(f"pedal must be 'baked' or 'cc64', not {pedal!r}")
@@ -121,10 +131,12 @@ class TranscribeStage(Stage):
         return {**config, **self.settings}
 
     def process(self, job: Job, temporaries: dict[str, Path]) -> None:
-        check_long_enough(job.source)
+        check_long_enough(job.source, self.max_seconds)
         mel = self.transcriber.features_file(job.source)
         probs = self.transcriber.predict(mel)
         notes = self.transcriber.notes(probs)
+        if not len(notes):  # an empty MIDI file is no transcription
+            raise InputError("no notes heard: the transcriber found no piano note in the recording, nothing written")
         intervals = self.pedal.intervals(mel) if self.pedal is not None else None
         del mel
         if intervals is not None:
