@@ -24,8 +24,8 @@ noises (the struck keys have their own at their pedal-extended note-off).
 from __future__ import annotations
 
 import functools
+import io
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +34,7 @@ import soundfile
 import soxr
 from note_seq.protobuf.music_pb2 import NoteSequence
 
+from stages.contract import write_bytes_atomic
 from stages.midi import SUSTAIN_CONTROL, apply_sustain
 
 NAME = "salamander"
@@ -131,11 +132,11 @@ def _recorded_note(pitch: int, layer: int) -> np.ndarray:
         envelope = np.abs(audio)
         attack = int(np.argmax(envelope > 0.01 * envelope.max()))
         trimmed = audio[max(0, attack - int(ONSET_LEAD_SECONDS * SAMPLE_RATE_HZ)):].astype(np.float16)
-        try:  # written whole then renamed: a process reading it never sees half a file
+        try:  # written whole: a process reading it never sees half a file
             decoded.parent.mkdir(exist_ok=True)
-            with tempfile.NamedTemporaryFile(dir=decoded.parent, suffix=".npy", delete=False) as scratch:
-                np.save(scratch, trimmed)
-            os.replace(scratch.name, decoded)
+            encoded = io.BytesIO()
+            np.save(encoded, trimmed)
+            write_bytes_atomic(decoded, encoded.getvalue())
         except OSError:  # a read-only cache: decode every time
             return trimmed
     return np.load(decoded, mmap_mode="r")
