@@ -126,9 +126,10 @@ def _recorded_note(pitch: int, layer: int) -> np.ndarray:
     """One recorded note (a sampled pitch) of one layer at 48 kHz, its leading silence trimmed, as a
     read-only float16 array mapped from the decoded cache (decoding an OGG takes a fraction of a second,
     and a piece strikes hundreds of key-layer pairs in every render process)."""
-    decoded = require() / "decoded" / f"{sample_name(pitch)}v{layer}.npy"
+    root = require()
+    decoded = root / "decoded" / f"{sample_name(pitch)}v{layer}.npy"
     if not decoded.is_file():
-        audio = _mono(require() / f"piano-velocity{layer}" / "audio" / f"{sample_name(pitch)}v{layer}.ogg")
+        audio = _mono(root / f"piano-velocity{layer}" / "audio" / f"{sample_name(pitch)}v{layer}.ogg")
         envelope = np.abs(audio)
         attack = int(np.argmax(envelope > 0.01 * envelope.max()))
         trimmed = audio[max(0, attack - int(ONSET_LEAD_SECONDS * SAMPLE_RATE_HZ)):].astype(np.float16)
@@ -233,14 +234,17 @@ class Bank:
 def _peak_level(pitch: int, layer: int) -> float:
     """A recorded note's loudest 20 ms RMS (at 48 kHz)."""
     audio = np.asarray(_recorded_note(pitch, layer), np.float32)
-    hop = int(LEVEL_FRAME_SECONDS * SAMPLE_RATE_HZ)
-    frames = audio[: audio.size // hop * hop].reshape(-1, hop)
-    return float(np.sqrt(np.max(np.mean(np.square(frames, dtype=np.float64), axis=1), initial=1e-24)))
+    return float(_rms_frames(audio, int(LEVEL_FRAME_SECONDS * SAMPLE_RATE_HZ)).max(initial=1e-12))
+
+
+def _rms_frames(audio: np.ndarray, hop: int) -> np.ndarray:
+    """RMS per `hop` samples (a partial last frame left out)."""
+    return np.sqrt(np.mean(np.square(audio[: audio.size // hop * hop].reshape(-1, hop), dtype=np.float64), axis=1))
 
 
 def _envelope(audio: np.ndarray, hop: int) -> np.ndarray:
     """RMS per `hop` samples, relative to the loudest frame."""
-    frames = np.sqrt(np.mean(np.square(audio[: audio.size // hop * hop].reshape(-1, hop), dtype=np.float64), axis=1))
+    frames = _rms_frames(audio, hop)
     return (frames / max(frames.max(initial=0.0), 1e-12)).astype(np.float32)
 
 
