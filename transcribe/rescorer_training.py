@@ -39,7 +39,7 @@ from transcribe.features import log_mel
 from transcribe.metrics import mean_metrics, transcription_metrics
 from transcribe.note_ends import note_cells
 from transcribe.rescore import accepted_onsets, build_rescorer, candidate_features, candidates, rescorer_path
-from transcribe.transcriber import Transcriber, decode_probabilities, float16_rounded
+from transcribe.transcriber import Transcriber, decode_probabilities
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,6 @@ def labelled_candidates(reference: np.ndarray, probs: dict, candidate_threshold:
 def labelled_cells(reference: np.ndarray, probs: dict, rescorer, fps: float, rng: np.random.Generator):
     """(features, labels) of a share of the cells of the notes the rescorer starts in one
     recording: 1 where the reference roll sounds the note's key."""
-    probs = float16_rounded(probs)  # as decoding sees them
     starts = np.argwhere(accepted_onsets(rescorer, probs) > 0)
     _, note, t, features = note_cells(probs, starts)
     labels = notes_to_roll(reference, fps, len(probs["frames"]))[t, starts[note, 1]].astype(np.float32)

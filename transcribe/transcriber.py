@@ -46,31 +46,30 @@ def load_rescorer(transcriber_checkpoint: Path | str = DEFAULT_CHECKPOINT) -> On
     return keras.saving.load_model(path, compile=False) if Path(path).is_file() else None
 
 
-def float16_rounded(probs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The heads at float16 precision (as float32), the precision the Beam re-transcription ships
-    them in: decoding them in-process then decides as Beam does."""
-    return {name: np.asarray(values, np.float16).astype(np.float32) for name, values in probs.items()}
-
-
 def decode_probabilities(probs: dict[str, np.ndarray], config: TranscriberConfig,
-                         rescorer: OnsetRescorer | None = None) -> np.ndarray:
-    """The heads' probabilities -> notes, at the config's thresholds; with a rescorer, notes
-    start where it accepts the onset head's candidates instead of at the onset threshold, and
-    end where its note-end network hears them stop, when it has one."""
+                         rescorer: OnsetRescorer | None = None, min_note_s: float = 0.0) -> np.ndarray:
+    """The heads' probabilities -> notes, at the config's thresholds: the stage's one decoding
+    (`Transcriber.notes` and the Beam re-transcription, batch/retranscribe.py, both call it).
+
+    With a rescorer, notes start where it accepts the onset head's candidates instead of at the
+    onset threshold, and end where its note-end network hears them stop, when it has one. Notes
+    shorter than `min_note_s` seconds are dropped.
+    """
     onsets, onset_threshold = probs["onsets"], config.onset_threshold
     if rescorer is not None:
-        probs = float16_rounded(probs)
         onsets, onset_threshold = accepted_onsets(rescorer, probs), 0.5
         if rescorer.note_ends:
             starts = np.argwhere(onsets > 0)  # (frame, key), one per note
             ends = decode_with_ends(probs, starts, rescorer.end_logits, rescorer.sounding_threshold,
                                     rescorer.quiet_run)
-            return notes_between(starts, ends, probs["velocities"], config.frames_per_second)
-    return decode_notes(probs["frames"], onsets, probs["velocities"], config.frames_per_second,
-                        frame_threshold=config.frame_threshold, onset_threshold=onset_threshold,
-                        note_ends=offset_ends(probs["frames"], probs["offsets"], config.offset_threshold,
-                                              config.offset_frame_gate),
-                        offset_correction_s=config.offset_correction_s)
+            return drop_short_notes(notes_between(starts, ends, probs["velocities"], config.frames_per_second),
+                                    min_note_s)
+    notes = decode_notes(probs["frames"], onsets, probs["velocities"], config.frames_per_second,
+                         frame_threshold=config.frame_threshold, onset_threshold=onset_threshold,
+                         note_ends=offset_ends(probs["frames"], probs["offsets"], config.offset_threshold,
+                                               config.offset_frame_gate),
+                         offset_correction_s=config.offset_correction_s)
+    return drop_short_notes(notes, min_note_s)
 
 
 def drop_short_notes(notes: np.ndarray, min_note_s: float) -> np.ndarray:
@@ -170,7 +169,7 @@ class Transcriber:
 
     def notes(self, probs: dict[str, np.ndarray]) -> np.ndarray:
         """The heads' probabilities -> notes, at this transcriber's settings."""
-        return drop_short_notes(decode_probabilities(probs, self.config, self.rescorer), self.min_note_s)
+        return decode_probabilities(probs, self.config, self.rescorer, self.min_note_s)
 
 
 def sequence_at_tempo(notes: np.ndarray, midi_tempo_qpm: float = 120.0) -> NoteSequence:
