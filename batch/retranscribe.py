@@ -83,7 +83,11 @@ def load_keras(path: str):
     """A transcriber or rescorer `.keras` file behind any Beam filesystem."""
     import keras  # Keras and TensorFlow load only where a model does (and in each Beam worker)
 
-    import transcribe.rescore  # noqa: F401  (registers the custom layers)
+    # Keras finds a checkpoint's classes by their registered names, which these imports register
+    # (the module a checkpoint names is only Keras' fallback, and older checkpoints name modules
+    # that have since moved into transcribe's sub-packages).
+    import transcribe.onsets_frames.model  # noqa: F401
+    import transcribe.rescorer.rescore  # noqa: F401
 
     with tempfile.NamedTemporaryFile(suffix=".keras") as local:  # the checkpoint may be remote
         local.write(read_bytes(path))
@@ -93,7 +97,7 @@ def load_keras(path: str):
 
 def rescorer_of(checkpoint: str) -> str | None:
     """The onset rescorer beside a checkpoint, on any filesystem, or None when there is none."""
-    from transcribe.rescore import rescorer_path
+    from transcribe.rescorer.rescore import rescorer_path
 
     path = rescorer_path(checkpoint)
     return path if FileSystems.exists(path) else None
@@ -134,7 +138,7 @@ class TranscriberHandler(ModelHandler):
         return load_keras(self.checkpoint)
 
     def run_inference(self, batch: Sequence[np.ndarray], model, inference_args=None) -> Iterable[PredictionResult]:
-        from transcribe.model import probabilities
+        from transcribe.onsets_frames.model import probabilities
 
         x = np.stack(batch)
         if len(x) < self.batch_size:  # a fixed batch shape: one traced graph
@@ -316,7 +320,7 @@ def run(root: str, out: str, checkpoint: str, config: RetranscribeConfig = Retra
     """Re-transcribe what is not done yet, then summarise everything in OUT."""
     import keras
 
-    import transcribe.model  # noqa: F401  (registers the custom layers)
+    import transcribe.onsets_frames.model  # noqa: F401  (registers the custom layers)
 
     unreadable: list = []  # metadata rows with a value that is not one: reported, the others go on
     records = select(load_records(root, unreadable), splits=config.splits or None, years=config.years or None,

@@ -178,7 +178,7 @@ def test_a_bad_checkpoint_fails_once_before_anything_is_written(kind, checkpoint
 def test_the_rescorer_decides_far_from_its_threshold_without_overflow():
     import warnings
 
-    from transcribe.rescore import NUM_FEATURES, build_rescorer, note_probabilities
+    from transcribe.rescorer.rescore import NUM_FEATURES, build_rescorer, note_probabilities
 
     rescorer = build_rescorer(np.random.default_rng(0).normal(size=(16, NUM_FEATURES)).astype(np.float32), 0.1)
     rescorer.logit.kernel.assign(np.zeros(rescorer.logit.kernel.shape, np.float32))
@@ -212,7 +212,7 @@ def test_transcribe_command_errors_are_one_line_and_fast(checkpoints, tmp_path, 
     import keras
 
     from transcribe.config import TranscriberConfig
-    from transcribe.model import build_model
+    from transcribe.onsets_frames.model import build_model
 
     keras.utils.set_random_seed(5)
     build_model(TranscriberConfig.tiny()).save(other)

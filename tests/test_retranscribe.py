@@ -20,7 +20,7 @@ from batch import retranscribe
 from maestro.metadata import Dataset
 from stages.midi import notes_from_sequence, read_note_sequence, sequence_from_notes, write_midi
 from transcribe.config import TranscriberConfig
-from transcribe.model import build_model
+from transcribe.onsets_frames.model import build_model
 from transcribe.transcriber import Transcriber
 
 IN_PROCESS = ["--direct_num_workers=1", "--direct_running_mode=in_memory"]
@@ -42,8 +42,8 @@ def untrained_rescorer(decoding: str):
     """For a decoding of DECODINGS other than "thresholds": an (untrained) onset rescorer, with a
     note-end network for "note-ends..."; its logits spread around 0, so that it accepts some
     candidates and rejects others, and ends some notes sooner than others."""
-    from transcribe.note_ends import NUM_FEATURES as NUM_END_FEATURES
-    from transcribe.rescore import NUM_FEATURES, build_rescorer
+    from transcribe.rescorer.note_ends import NUM_FEATURES as NUM_END_FEATURES
+    from transcribe.rescorer.rescore import NUM_FEATURES, build_rescorer
 
     keras.utils.set_random_seed(1)
     rng = np.random.default_rng(0)
@@ -63,7 +63,7 @@ def decoded_checkpoint(request, checkpoint):
     (untrained) onset rescorer beside it, or with one that has a note-end network too, used or
     switched off."""
     if request.param != "thresholds":
-        from transcribe.rescore import rescorer_path
+        from transcribe.rescorer.rescore import rescorer_path
 
         untrained_rescorer(request.param).save(rescorer_path(checkpoint))
     return checkpoint, request.param != "note-ends-off"

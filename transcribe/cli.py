@@ -63,7 +63,7 @@ def add_transcribe(commands) -> None:
 def check_decoding_options(args, checkpoint: Path) -> None:
     """Refuse thresholds that the rescorer beside the checkpoint would leave unused."""
     from stages.checkpoints import read_record
-    from transcribe.rescore import rescorer_path
+    from transcribe.rescorer.rescore import rescorer_path
 
     rescorer = rescorer_path(checkpoint)
     if args.no_rescorer or not rescorer.is_file():
@@ -140,7 +140,7 @@ def add_train(models) -> None:
 
 def run_train_transcribe(args) -> int:
     from transcribe.config import TranscriberConfig
-    from transcribe.train import train
+    from transcribe.onsets_frames.training import train
 
     config = TranscriberConfig.named(args.config)
     if args.learning_rate:
@@ -171,8 +171,8 @@ def add_train_pedal(models) -> None:
 
 
 def run_train_pedal(args) -> int:
-    from transcribe.pedal import PedalConfig
-    from transcribe.pedal_training import train_pedal
+    from transcribe.pedal.pedal import PedalConfig
+    from transcribe.pedal.training import train_pedal
 
     train_pedal(args.tfrecords, args.run_dir, PedalConfig.named(args.config), args.steps,
                 steps_per_epoch=args.steps_per_epoch, cache_dir=args.cache, seed=args.seed)
@@ -296,7 +296,7 @@ def add_train_rescorer(models) -> None:
 
 def run_train_rescorer(args) -> int:
     from stages.checkpoints import checkpoint_for
-    from transcribe.rescorer_training import train_rescorer
+    from transcribe.rescorer.training import train_rescorer
 
     record = train_rescorer(checkpoint_for("transcribe", args.checkpoint), args.train_dataset, args.validation_dataset,
                             cache=args.cache, train_pieces=args.train_pieces,
@@ -338,7 +338,7 @@ def add_tune_pedal(models) -> None:
 
 
 def run_tune_pedal(args) -> int:
-    from transcribe.pedal_training import tune_pedal
+    from transcribe.pedal.training import tune_pedal
 
     check_paths(args.tfrecords, None, {"pedal network": args.checkpoint})
     print(json.dumps(tune_pedal(args.tfrecords, args.checkpoint, args.spans, args.apply, args.cache), indent=2))

@@ -11,6 +11,11 @@ import dataclasses
 
 from stages.config import JsonConfig
 
+# The package every transcription network's Keras objects are registered under: checkpoints
+# store it ("wave2midi2wave.transcribe>OnsetsAndFrames"), and the registered name is what loading
+# looks up, so the modules may move between sub-packages but this string must never change.
+PACKAGE = "wave2midi2wave.transcribe"
+
 
 @dataclasses.dataclass(frozen=True)
 class TranscriberConfig(JsonConfig):

@@ -14,8 +14,8 @@ from stages.audio import AUDIO_SUFFIXES, MIN_AUDIO_SECONDS, check_audio_header
 from stages.checkpoints import check_checkpoint, load_checkpoint, require_config
 from stages.contract import InputError, Job, Stage, UsageError, content_id
 from stages.midi import write_midi
-from transcribe.pedal import PedalTranscriber, add_pedal, key_releases, pedal_checkpoint
-from transcribe.rescore import rescorer_path
+from transcribe.pedal.pedal import PedalTranscriber, add_pedal, key_releases, pedal_checkpoint
+from transcribe.rescorer.rescore import rescorer_path
 from transcribe.transcriber import DEFAULT_CHECKPOINT, Transcriber, sequence_at_tempo
 
 

@@ -25,9 +25,9 @@ from stages.midi import NoteSequence, sequence_from_notes
 from transcribe.config import TranscriberConfig
 from transcribe.decode import decode_notes, notes_between, offset_ends
 from transcribe.features import SILENCE, log_mel, log_mel_blocks
-from transcribe.model import OnsetsAndFrames, probabilities
-from transcribe.note_ends import decode_with_ends
-from transcribe.rescore import OnsetRescorer, accepted_onsets, rescorer_path
+from transcribe.onsets_frames.model import OnsetsAndFrames, probabilities
+from transcribe.rescorer.note_ends import decode_with_ends
+from transcribe.rescorer.rescore import OnsetRescorer, accepted_onsets, rescorer_path
 
 DEFAULT_CHECKPOINT = shipped_checkpoint("transcribe")
 SILENCE_PEAK = 1e-4  # -80 dBFS: nothing a piano played

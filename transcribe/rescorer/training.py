@@ -1,6 +1,6 @@
-"""Training the onset rescorer (transcribe/rescore.py) of a transcriber checkpoint: on the
+"""Training the onset rescorer (transcribe/rescorer/rescore.py) of a transcriber checkpoint: on the
 checkpoint's own predictions on training renders, its acceptance threshold chosen on validation
-renders (never on test); optionally also its note-end network (transcribe/note_ends.py).
+renders (never on test); optionally also its note-end network (transcribe/rescorer/note_ends.py).
 `w2m2w train rescorer` drives it.
 
 Both datasets are MAESTRO-layout folders (`w2m2w maestro render` outputs); the train split of the
@@ -37,8 +37,8 @@ from transcribe.decode import notes_to_roll
 from transcribe.evaluate import reference_notes
 from transcribe.features import log_mel
 from transcribe.metrics import mean_metrics, transcription_metrics
-from transcribe.note_ends import note_cells
-from transcribe.rescore import accepted_onsets, build_rescorer, candidate_features, candidates, rescorer_path
+from transcribe.rescorer.note_ends import note_cells
+from transcribe.rescorer.rescore import accepted_onsets, build_rescorer, candidate_features, candidates, rescorer_path
 from transcribe.transcriber import Transcriber, decode_probabilities
 
 log = logging.getLogger(__name__)
