@@ -43,8 +43,8 @@ from maestro.preprocess import load_records, pipeline_options, quiet_workers
 from stages.audio import MIN_AUDIO_SECONDS, decode_audio
 from stages.checkpoints import load_checkpoint, require_config
 from stages.contract import InputError, describe_error
-from stages.midi import sequence_from_notes, write_midi
-from transcribe.config import TranscriberConfig
+from stages.midi import write_midi
+from transcribe.config import DecodingSettings, TranscriberConfig
 from transcribe.features import SILENCE, log_mel
 from transcribe.metrics import mean_metrics, transcription_metrics
 
@@ -221,29 +221,29 @@ class WriteTranscription(beam.DoFn):
     """(path, Centres) -> MIDI and metrics files for one recording; yields its summary row."""
 
     def __init__(self, root: str, out: str, records: dict, config_json: str, rescorer: str | None = None,
-                 note_ends: bool = True):
+                 decoding: DecodingSettings = DecodingSettings()):
         self.root, self.out, self.records = root, out, records
-        self.config_json, self.rescorer, self.note_ends = config_json, rescorer, note_ends
+        self.config_json, self.rescorer, self.decoding = config_json, rescorer, decoding
 
     def setup(self):
         self.config = TranscriberConfig.from_dict(json.loads(self.config_json))
         self.fps = self.config.frames_per_second
         self.rescorer_model = load_keras(self.rescorer) if self.rescorer else None
-        if self.rescorer_model is not None and not self.note_ends:
+        if self.rescorer_model is not None and not self.decoding.note_ends:
             self.rescorer_model.note_ends = False  # as Transcriber.load(note_ends=False)
 
     def process(self, element):
         from transcribe.evaluate import reference_notes
-        from transcribe.transcriber import decode_probabilities
+        from transcribe.transcriber import decode_probabilities, sequence_at_tempo
 
         path, centres = element
         record = self.records[path]
         try:
             probs = stitch(centres)
-            notes = decode_probabilities(probs, self.config, self.rescorer_model)  # as Transcriber.notes
+            notes = decode_probabilities(probs, self.config, self.rescorer_model, self.decoding)  # as Transcriber.notes
             seconds = len(probs["frames"]) / self.fps
             del probs
-            local = _temporary_local(sequence_from_notes(notes))
+            local = _temporary_local(sequence_at_tempo(notes, self.decoding.midi_tempo))
             metrics = transcription_metrics(reference_notes(_local_copy(join_under(self.root, record.midi_filename)),
                                                             record.duration), notes, self.fps)
         except Exception as error:  # noqa: BLE001
@@ -286,7 +286,7 @@ class RetranscribeConfig:
     years: tuple[int, ...] = ()
     composers: tuple[str, ...] = ()
     batch_size: int = 4
-    note_ends: bool = True  # False: the rescorer's onsets, notes ended at the thresholds
+    decoding: DecodingSettings = DecodingSettings()  # as `w2m2w transcribe`'s
 
 
 def pending(records: Sequence[Record], out: str) -> list[Record]:
@@ -296,11 +296,11 @@ def pending(records: Sequence[Record], out: str) -> list[Record]:
 
 
 def build(pipeline: beam.Pipeline, root: str, out: str, records: Sequence[Record], checkpoint: str,
-          transcriber_config, batch_size: int = 4, note_ends: bool = True):
-    """Add the graph; returns (rows, failures) PCollections. The checkpoint's onset rescorer,
-    when it has one, decides where notes start (and, unless `note_ends` is False, where they
-    end), as in `w2m2w transcribe`."""
-    rescorer = rescorer_of(checkpoint)
+          transcriber_config, batch_size: int = 4, decoding: DecodingSettings = DecodingSettings()):
+    """Add the graph; returns (rows, failures) PCollections. Notes are decoded at `decoding`, as
+    in `w2m2w transcribe`: the checkpoint's onset rescorer, when it has one and `decoding.rescore`,
+    decides where notes start (and, unless `decoding.note_ends` is False, where they end)."""
+    rescorer = rescorer_of(checkpoint) if decoding.rescore else None
     chunks = (pipeline
               | "Records" >> beam.Create(list(records), reshuffle=False)
               | "Spread" >> beam.Reshuffle()
@@ -311,7 +311,7 @@ def build(pipeline: beam.Pipeline, root: str, out: str, records: Sequence[Record
             | "KeepCentres" >> beam.Map(keep_centre)
             | "PerRecording" >> beam.GroupByKey()
             | "Write" >> beam.ParDo(WriteTranscription(root, out, {r.audio_filename: r for r in records},
-                                                       transcriber_config.to_json(), rescorer, note_ends)))
+                                                       transcriber_config.to_json(), rescorer, decoding)))
     return rows, chunks[FAILED]
 
 
@@ -331,6 +331,7 @@ def run(root: str, out: str, checkpoint: str, config: RetranscribeConfig = Retra
     records, failures = refuse_unsafe(root, out, records)
     failures += unreadable
     refused = len(failures)
+    config.decoding.check_for(checkpoint)
     if "://" in checkpoint:
         transcriber_config = load_keras(checkpoint).config
     else:
@@ -344,7 +345,7 @@ def run(root: str, out: str, checkpoint: str, config: RetranscribeConfig = Retra
         failed_path = FileSystems.join(out, ".failed.partial.json")
         with quiet_workers(beam_args), beam.Pipeline(runner=runner, options=options) as pipeline:
             rows, failed = build(pipeline, root, out, todo, checkpoint, transcriber_config, config.batch_size,
-                                   config.note_ends)
+                                   config.decoding)
             (((rows | "FailedRows" >> beam.Filter(lambda row: FAILED in row)
                | "AsPairs" >> beam.Map(lambda row: (row["audio_filename"], row[FAILED]))), failed)
              | "AllFailures" >> beam.Flatten()

@@ -19,6 +19,7 @@ from flows.report import report
 from stages.checkpoints import checkpoint_for
 from stages.cli import REPO
 from stages.contract import printable
+from transcribe.config import DecodingSettings
 
 Stage = Literal["preprocess", "transcribe", "compose", "synthesize", "report"]
 ALL_STAGES: list[Stage] = ["preprocess", "transcribe", "compose", "synthesize", "report"]
@@ -36,7 +37,8 @@ def _checkpoint(given: Path | None, package: str, **request) -> Path:
     return Path(checkpoint_for(package, given, **request))
 
 
-def check_parameters(input_dir: Path, output_dir: Path, stages: list[str], checkpoints: dict) -> None:
+def check_parameters(input_dir: Path, output_dir: Path, stages: list[str], checkpoints: dict,
+                     decoding: DecodingSettings = DecodingSettings()) -> None:
     """What a user must fix fails here, before any task runs (and is never retried)."""
     from stages.cli import check_paths
 
@@ -45,6 +47,8 @@ def check_parameters(input_dir: Path, output_dir: Path, stages: list[str], check
     if input_dir.resolve() == output_dir.resolve():
         raise ValueError(f"the run folder is the input folder ({input_dir}): choose another run folder")
     check_paths(input_dir, output_dir, checkpoints)
+    if "transcribe" in stages:
+        decoding.check_for(checkpoints["transcriber"])
 
 
 @flow(name="wave2midi2wave", log_prints=True)
@@ -68,8 +72,9 @@ def wave2midi2wave(
                     "lead from the primer_seconds before into the music after")] = None,
     stages: Annotated[list[Stage], Field(description="stages to run, in DAG order")] = ALL_STAGES,
     transcriber: Annotated[Path | None, Field(description="transcriber .keras (default: shipped)")] = None,
-    note_ends: Annotated[bool, Field(description="end notes with the rescorer's note-end network; "
-                                                 "false: at the thresholds")] = True,
+    decoding: Annotated[DecodingSettings, Field(
+        description="how transcription decodes notes, as `w2m2w transcribe`'s options: onset_threshold, "
+                    "frame_threshold, min_note_ms, rescore, note_ends, midi_tempo")] = DecodingSettings(),
     composer: Annotated[Path | None, Field(description="composer .keras (default: shipped)")] = None,
     synthesizer: Annotated[Path | None, Field(description="synthesizer .keras (default: shipped)")] = None,
     beam_args: Annotated[list[str], Field(description="Apache Beam options for preprocessing")] = [],  # noqa: B006
@@ -80,7 +85,7 @@ def wave2midi2wave(
     check_parameters(Path(input_dir), Path(output_dir), stages, {
         "transcriber": _checkpoint(transcriber, "transcribe") if {"transcribe", "report"} & set(stages) else None,
         "composer": composer_checkpoint if "compose" in stages else None,
-        "synthesizer": _checkpoint(synthesizer, "synthesize") if "synthesize" in stages else None})
+        "synthesizer": _checkpoint(synthesizer, "synthesize") if "synthesize" in stages else None}, decoding)
     output_dir = Path(output_dir)
     folders = {name: output_dir / name for name in ("audio", "transcription", "composer", "composition", "synthesis")}
     timings: dict[str, float] = {}
@@ -107,7 +112,7 @@ def wave2midi2wave(
         current = folders["audio"]
     if "transcribe" in stages:
         reports["transcribe"] = stage("transcribe", tasks.transcribe, current, folders["transcription"],
-                                      checkpoint=_checkpoint(transcriber, "transcribe"), note_ends=note_ends)
+                                      checkpoint=_checkpoint(transcriber, "transcribe"), decoding=decoding)
         current = folders["transcription"]
     if "compose" in stages:
         finetuned = [folders["composer"] / "best.keras"] if finetune_steps > 0 else []

@@ -24,6 +24,7 @@ from prefect import task
 from prefect.concurrency.sync import concurrency
 
 from stages.checkpoints import bundle_files
+from transcribe.config import DecodingSettings
 
 HEAVY = "w2m2w-heavy"  # a global concurrency limit: model stages one at a time by default
 
@@ -170,11 +171,11 @@ def normalize(inputs: Path, out: Path) -> dict:
 
 
 @task(name="transcribe", **STAGE_TASK)
-def transcribe(inputs: Path, out: Path, checkpoint: Path, note_ends: bool = True) -> dict:
+def transcribe(inputs: Path, out: Path, checkpoint: Path, decoding: DecodingSettings = DecodingSettings()) -> dict:
     from transcribe.stage import TranscribeStage
 
     with heavy():
-        return loaded(TranscribeStage, checkpoint, notes_csv=True, note_ends=note_ends).run(
+        return loaded(TranscribeStage, checkpoint, decoding=decoding, notes_csv=True).run(
             inputs, out, replace_other_config=True).to_dict()
 
 

@@ -619,6 +619,7 @@ def test_every_numeric_option_is_checked_when_parsed(command, option, values, tm
 def test_the_python_api_checks_the_same_settings(checkpoints):
     from compose.composer import Composer
     from synthesize.stage import SynthesizeStage
+    from transcribe.config import DecodingSettings
     from transcribe.stage import TranscribeStage
 
     for settings, fragment in (({"temperature": float("nan")}, "temperature must be a finite number"),
@@ -629,7 +630,7 @@ def test_the_python_api_checks_the_same_settings(checkpoints):
     with pytest.raises(ValueError, match="level"):
         SynthesizeStage(checkpoints / "synthesizer.keras", output_rms_lsb=float("nan"))
     with pytest.raises(ValueError, match="midi_tempo"):
-        TranscribeStage(checkpoints / "transcriber.keras", midi_tempo=0.0)
+        TranscribeStage(checkpoints / "transcriber.keras", DecodingSettings(midi_tempo=0.0))
 
 
 def test_compose_says_when_max_tokens_cannot_reach_the_seconds_asked(checkpoints, tmp_path, capsys, caplog):

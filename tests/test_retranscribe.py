@@ -19,7 +19,7 @@ import pytest
 from batch import retranscribe
 from maestro.metadata import Dataset
 from stages.midi import notes_from_sequence, read_note_sequence, sequence_from_notes, write_midi
-from transcribe.config import TranscriberConfig
+from transcribe.config import DecodingSettings, TranscriberConfig
 from transcribe.onsets_frames.model import build_model
 from transcribe.transcriber import Transcriber
 
@@ -118,7 +118,7 @@ def test_test_pipeline_writes_a_midi_and_metrics_per_recording(rendered, decoded
     config = keras.saving.load_model(checkpoint, compile=False).config
     with test_pipeline.TestPipeline(runner=FnApiRunner()) as pipeline:
         rows, failed = retranscribe.build(pipeline, str(rendered), str(tmp_path / "out"), records, str(checkpoint),
-                                          config, note_ends=note_ends)
+                                          config, decoding=DecodingSettings(note_ends=note_ends))
 
         def check(found):
             assert sorted(r["audio_filename"] for r in found) == sorted(r.audio_filename for r in records)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from stages.midi import PIANO_KEYS, PIANO_LOWEST_PITCH
-from transcribe.config import TranscriberConfig
+from transcribe.config import DecodingSettings, TranscriberConfig
 from transcribe.rescorer import note_ends
 from transcribe.rescorer.note_ends import (
     MAX_FRAMES,
@@ -182,7 +182,7 @@ def test_the_stage_without_note_ends_uses_the_thresholds_and_keeps_its_outputs_a
     checkpoint = tmp_path / "mine.keras"
     build_model(TranscriberConfig.tiny()).save(checkpoint)
     note_end_rescorer(end_logit=4.0).save(rescorer_path(checkpoint))
-    with_ends, without = TranscribeStage(checkpoint), TranscribeStage(checkpoint, note_ends=False)
+    with_ends, without = TranscribeStage(checkpoint), TranscribeStage(checkpoint, DecodingSettings(note_ends=False))
     assert "note_ends" not in with_ends.config()  # folders written before the switch existed still match
     assert without.config() == {**with_ends.config(), "note_ends": False}
     assert with_ends.transcriber.rescorer.note_ends and not without.transcriber.rescorer.note_ends
