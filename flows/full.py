@@ -13,12 +13,14 @@ from typing import Annotated, Literal
 from prefect import flow
 from pydantic import Field
 
+from compose.config import SamplingSettings
 from compose.vocabulary import COMPOSERS
 from flows import tasks
 from flows.report import report
 from stages.checkpoints import checkpoint_for
 from stages.cli import REPO
 from stages.contract import printable
+from synthesize.config import RenderSettings
 from transcribe.config import DecodingSettings
 
 Stage = Literal["preprocess", "transcribe", "compose", "synthesize", "report"]
@@ -82,6 +84,10 @@ def wave2midi2wave(
         description="HOST:PORT of a Dask scheduler: each stage runs as one task per file on its workers")] = None,
 ) -> dict:
     composer_checkpoint = _checkpoint(composer, "compose", composer=composer_style, notes_per_second=notes_per_second)
+    # The stages' settings, built once from the flow's parameters (the seed is both stages').
+    sampling = SamplingSettings(seconds=seconds, seed=seed, composer=composer_style, notes_per_second=notes_per_second,
+                                include_primer=include_primer)
+    rendering = RenderSettings(seed=seed)
     check_parameters(Path(input_dir), Path(output_dir), stages, {
         "transcriber": _checkpoint(transcriber, "transcribe") if {"transcribe", "report"} & set(stages) else None,
         "composer": composer_checkpoint if "compose" in stages else None,
@@ -119,13 +125,12 @@ def wave2midi2wave(
         composer_checkpoint = Path(timed("finetune-composer", _while_outputs_exist(tasks.finetune_composer, *finetuned),
                                          current, folders["composer"], composer_checkpoint, finetune_steps))
         reports["compose"] = stage("compose", tasks.compose, current, folders["composition"],
-                                   checkpoint=composer_checkpoint, primer_seconds=primer_seconds, seconds=seconds,
-                                   seed=seed, composer_style=composer_style, notes_per_second=notes_per_second,
-                                   include_primer=include_primer, infill=infill)
+                                   checkpoint=composer_checkpoint, primer_seconds=primer_seconds, sampling=sampling,
+                                   infill=infill)
         current = folders["composition"]
     if "synthesize" in stages:
         reports["synthesize"] = stage("synthesize", tasks.synthesize, current, folders["synthesis"],
-                                      checkpoint=_checkpoint(synthesizer, "synthesize"), seed=seed)
+                                      checkpoint=_checkpoint(synthesizer, "synthesize"), rendering=rendering)
     summary = {"stages": reports, "stage_seconds": timings, "output_dir": str(output_dir)}
     if "report" in stages:
         summary["report"] = timed("report", _while_outputs_exist(report, output_dir / "report.json"), Path(input_dir),

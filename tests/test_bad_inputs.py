@@ -618,6 +618,7 @@ def test_every_numeric_option_is_checked_when_parsed(command, option, values, tm
 
 def test_the_python_api_checks_the_same_settings(checkpoints):
     from compose.composer import Composer
+    from synthesize.config import RenderSettings
     from synthesize.stage import SynthesizeStage
     from transcribe.config import DecodingSettings
     from transcribe.stage import TranscribeStage
@@ -627,8 +628,8 @@ def test_the_python_api_checks_the_same_settings(checkpoints):
                                ({"seed": -1}, "seed must be from 0")):
         with pytest.raises(ValueError, match=fragment):
             Composer(checkpoints / "composer.keras", **settings)
-    with pytest.raises(ValueError, match="level"):
-        SynthesizeStage(checkpoints / "synthesizer.keras", output_rms_lsb=float("nan"))
+    with pytest.raises(ValueError, match="output_rms_lsb"):
+        SynthesizeStage(checkpoints / "synthesizer.keras", RenderSettings(output_rms_lsb=float("nan")))
     with pytest.raises(ValueError, match="midi_tempo"):
         TranscribeStage(checkpoints / "transcriber.keras", DecodingSettings(midi_tempo=0.0))
 

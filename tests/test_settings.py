@@ -47,6 +47,12 @@ def test_the_derived_options_are_the_old_ones_with_the_decoding_settings(path):
     assert found == BEFORE[path] | DECODING
 
 
+def test_evaluate_transcribe_decodes_with_the_same_options_but_the_tempo():
+    found = {s for a in subparser("evaluate", "transcribe")._actions for s in a.option_strings} - {"-h", "--help"}
+    before = {"--checkpoint", "--excerpt-seconds", "--limit", "--no-note-ends", "--no-rescorer", "--out", "--split"}
+    assert found == before | DECODING - {"--midi-tempo"}
+
+
 def test_options_keep_their_defaults_and_switches():
     args = subparser("transcribe").parse_args(["in", "out"])
     assert from_namespace(DecodingSettings, args) == DecodingSettings()
@@ -195,3 +201,110 @@ def test_the_flow_takes_the_settings_as_one_parameter_and_hands_them_to_the_task
     flows.full.wave2midi2wave.fn(input_dir=tmp_path / "in", output_dir=tmp_path / "run", stages=["transcribe"],
                                  transcriber=checkpoints / "transcriber.keras", decoding=settings)
     assert seen["decoding"] is settings
+
+
+# -- rendering settings (synthesize) ----------------------------------------------------------
+
+def test_the_synthesize_commands_keep_their_options():
+    from synthesize.config import RenderSettings
+
+    found = {s for a in subparser("synthesize")._actions for s in a.option_strings} - {"-h", "--help"}
+    assert found == {"--checkpoint", "--level", "--max-seconds", "--overwrite", "--seed", "--temperature"}
+    found = {s for a in subparser("evaluate", "synthesize")._actions for s in a.option_strings} - {"-h", "--help"}
+    assert found == {"--checkpoint", "--count", "--level", "--page", "--seconds", "--split", "--split-csv",
+                     "--temperature", "--transcriber"}
+    args = subparser("synthesize").parse_args(["in", "out", "--level", "450", "--temperature", "0.5", "--seed", "3"])
+    assert from_namespace(RenderSettings, args) == RenderSettings(seed=3, temperature=0.5, output_rms_lsb=450.0)
+    assert from_namespace(RenderSettings, subparser("synthesize").parse_args(["in", "out"])) == RenderSettings()
+
+
+def test_a_bad_rendering_value_is_refused_by_name(capsys):
+    from synthesize.config import RenderSettings
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["synthesize", "in", "out", "--level", "nan"])
+    assert exit_info.value.code == 2 and "argument --level: must be a finite number" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="temperature must be from 0 to 100, not -1"):
+        RenderSettings(temperature=-1)
+    with pytest.raises(ValueError, match="seed must be a whole number"):
+        from synthesize import synthesize
+
+        synthesize("no-such.mid", seed=1.5)
+
+
+def test_the_synthesize_stage_hands_its_settings_to_the_synthesizer(checkpoints, tmp_path, monkeypatch):
+    import flows.full
+    from synthesize.config import RenderSettings
+    from synthesize.stage import SynthesizeStage
+
+    settings = RenderSettings(seed=7, temperature=0.5, output_rms_lsb=450.0)
+    stage = SynthesizeStage(checkpoints / "synthesizer.keras", settings)
+    assert stage.synthesizer.settings is settings
+    assert (stage.synthesizer.seed, stage.synthesizer.generator.temperature, stage.synthesizer.output_rms_lsb) == (
+        7, 0.5, 450.0)
+    assert {"seed": 7, "temperature": 0.5, "output_rms_lsb": 450.0}.items() <= stage.config().items()
+
+    seen = {}
+
+    class Task:
+        def with_options(self, **_):
+            return self
+
+        def __call__(self, midi, out, checkpoint, rendering):
+            seen["rendering"] = rendering
+            return {"written": [], "skipped": [], "failed": []}
+
+    monkeypatch.setattr(flows.full.tasks, "synthesize", Task())
+    (tmp_path / "in").mkdir()
+    flows.full.wave2midi2wave.fn(input_dir=tmp_path / "in", output_dir=tmp_path / "run", stages=["synthesize"],
+                                 synthesizer=checkpoints / "synthesizer.keras", seed=11)
+    assert seen["rendering"] == RenderSettings(seed=11)
+
+
+# -- sampling settings (compose) --------------------------------------------------------------
+
+def test_the_compose_command_keeps_its_options():
+    from compose.config import SamplingSettings
+
+    found = {s for a in subparser("compose")._actions for s in a.option_strings} - {"-h", "--help"}
+    assert found == {"--candidates", "--checkpoint", "--composer", "--count", "--include-primer", "--infill",
+                     "--max-tokens", "--no-grammar", "--notes-per-second", "--overwrite", "--plot", "--primer-seconds",
+                     "--seconds", "--seed", "--temperature", "--top-k", "--top-p"}
+    assert from_namespace(SamplingSettings, subparser("compose").parse_args(["out"])) == SamplingSettings()
+    args = subparser("compose").parse_args(["out", "--no-grammar", "--top-p", "0.5", "--composer", "Chopin",
+                                            "--include-primer", "--seconds", "12"])
+    assert from_namespace(SamplingSettings, args) == SamplingSettings(
+        seconds=12.0, top_p=0.5, in_grammar=False, composer="Chopin", include_primer=True)
+
+
+def test_the_composer_and_its_stage_keep_the_settings_they_are_given(checkpoints, tmp_path, monkeypatch):
+    import flows.full
+    from compose.config import SamplingSettings
+    from compose.stage import Composer, ComposeStage
+
+    with pytest.raises(ValueError, match="top_p must be above 0 and at most 1, not 2"):
+        SamplingSettings(top_p=2)
+    settings = SamplingSettings(seconds=2.0, top_k=5, seed=3, include_primer=True)
+    composer = Composer(checkpoints / "composer.keras", settings)
+    assert composer.settings is settings
+    same = Composer(checkpoints / "composer.keras", top_k=5, seconds=2.0, seed=3, include_primer=True)
+    assert same.settings == settings
+    config = ComposeStage(composer, 4.0).config()
+    assert {k: config[k] for k in dataclasses.asdict(settings)} == dataclasses.asdict(settings)
+
+    seen = {}
+
+    class Task:
+        def with_options(self, **_):
+            return self
+
+        def __call__(self, *args, **kwargs):
+            seen.update(kwargs)
+            return {"written": [], "skipped": [], "failed": []} if "sampling" in kwargs else str(args[2])
+
+    monkeypatch.setattr(flows.full.tasks, "compose", Task())
+    monkeypatch.setattr(flows.full.tasks, "finetune_composer", Task())
+    (tmp_path / "in").mkdir()
+    flows.full.wave2midi2wave.fn(input_dir=tmp_path / "in", output_dir=tmp_path / "run", stages=["compose"],
+                                 composer=checkpoints / "composer.keras", seconds=5.0, seed=2, include_primer=True)
+    assert seen["sampling"] == SamplingSettings(seconds=5.0, seed=2, include_primer=True)

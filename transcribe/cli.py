@@ -152,12 +152,7 @@ def add_evaluate(models) -> None:
     transcriber.add_argument("root", type=Path, help="MAESTRO-layout dataset")
     transcriber.add_argument("--split", default="test")
     transcriber.add_argument("--checkpoint", type=Path, help="a .keras transcriber (default: the shipped one)")
-    transcriber.add_argument("--no-rescorer", action="store_true",
-                             help="start notes at the onset threshold, without the onset rescorer that lies "
-                                  "beside the checkpoint (CHECKPOINT.rescorer.keras)")
-    transcriber.add_argument("--no-note-ends", action="store_true",
-                             help="keep the rescorer's onsets but end notes at the frame and offset "
-                                  "thresholds, not where its note-end network hears them stop")
+    add_arguments(transcriber, DecodingSettings, skip=("midi_tempo",))  # as `w2m2w transcribe` decodes
     transcriber.add_argument("--excerpt-seconds", type=options.POSITIVE,
                              help="score only the first N seconds of each piece")
     transcriber.add_argument("--limit", type=options.COUNT, help="only the first N pieces")
@@ -171,8 +166,9 @@ def run_evaluate_transcribe(args) -> int:
     from transcribe.metrics import format_metrics
     from transcribe.transcriber import Transcriber
 
-    transcriber = Transcriber.load(checkpoint_for("transcribe", args.checkpoint), rescore=not args.no_rescorer,
-                                   note_ends=not args.no_note_ends)
+    checkpoint, decoding = checkpoint_for("transcribe", args.checkpoint), from_namespace(DecodingSettings, args)
+    decoding.check_for(checkpoint)
+    transcriber = Transcriber.load(checkpoint, decoding)
     result = evaluate(transcriber, args.root, args.split, args.excerpt_seconds, args.limit)
     print(format_metrics(result.mean), file=sys.stderr)
     summary = {"split": args.split, "pieces": len(result.pieces), "audio_seconds": round(result.audio_seconds, 1),
