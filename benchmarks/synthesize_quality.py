@@ -9,7 +9,10 @@ with FluidR3_GM and TimGM6mb (baselines), and by each WaveNet named. For each re
   (synthesize/realism.py; 0.5 = indistinguishable);
 - round-trip note F1: the render transcribed by the project's transcriber (`note/f1`) and by
   basic-pitch 0.4 (`basic_pitch/note/f1`, its ONNX model in a separate virtualenv this script
-  makes), scored against the MIDI with mir_eval (MAESTRO-paper settings).
+  makes), scored against the MIDI with mir_eval (MAESTRO-paper settings);
+- `note/restrikes_of_held_keys` (and basic-pitch's): wrong notes of a key the MIDI still holds or
+  has just released (transcribe.metrics.release_ghosts), per MIDI note: a held note that swells or
+  flutters is heard as its key struck again. Compare with the reference's own count.
 
 Every render is first scaled to the reference's RMS, so the figures judge timbre, not output gain.
 Writes benchmarks/results/synthesize_quality.json, a spectrogram PNG of one excerpt per renderer
@@ -110,7 +113,7 @@ def main() -> None:
     from synthesize.listening import spectrogram_png, write_listening_page
     from synthesize.realism import matched_level, two_sample_accuracy
     from synthesize.synthesizer import DEFAULT_CHECKPOINT, Synthesizer
-    from transcribe.metrics import mean_metrics, transcription_metrics
+    from transcribe.metrics import mean_metrics, release_ghost_share, transcription_metrics
     from transcribe.transcriber import Transcriber
 
     wavenets = (dict(item.split("=", 1) for item in args.wavenet) if args.wavenet
@@ -143,9 +146,13 @@ def main() -> None:
     scratch = Path(tempfile.mkdtemp(prefix="synthesize_quality_"))
     wavs: dict[str, list[Path]] = {}
     for name, renders in audio.items():
-        scores = [transcription_metrics(ref, transcriber.transcribe(a), transcriber.config.frames_per_second)
-                  for ref, a in zip(references, renders)]
+        found_here = [transcriber.transcribe(a) for a in renders]
+        scores = [transcription_metrics(ref, notes, transcriber.config.frames_per_second)
+                  for ref, notes in zip(references, found_here)]
         summary = {key: value for key, value in mean_metrics(scores).items() if key.startswith(("note/", "frame/f1"))}
+        # a held note that swells or flutters reads to a transcriber as its key struck again
+        summary["note/restrikes_of_held_keys"] = float(np.mean([release_ghost_share(ref, notes)
+                                                               for ref, notes in zip(references, found_here)]))
         summary["log_mel_distance"] = float(np.mean([log_mel_distance(a, r)
                                                      for a, r in zip(renders, audio[reference_name])]))
         if name != reference_name:
@@ -162,6 +169,8 @@ def main() -> None:
             scores = [transcription_metrics(ref, found[str(path)]) for ref, path in zip(references, paths)]
             figures[name].update({f"basic_pitch/{key}": value for key, value in mean_metrics(scores).items()
                                   if key.startswith("note/")})
+            figures[name]["basic_pitch/note/restrikes_of_held_keys"] = float(np.mean(
+                [release_ghost_share(ref, found[str(path)]) for ref, path in zip(references, paths)]))
     figures = {name: {key: round(value, 4) for key, value in summary.items()} for name, summary in figures.items()}
 
     results = record.RESULTS
