@@ -135,6 +135,11 @@ def assignments(items: list[str], option: str) -> dict:
     return pairs
 
 
+# The module of each stage's shipped network (its build_model; importing it registers its Keras classes).
+MODEL_MODULES = {"compose": "compose.model", "synthesize": "synthesize.model",
+                 "transcribe": "transcribe.onsets_frames.model"}
+
+
 def run_ship(args) -> int:
     import importlib
 
@@ -142,7 +147,7 @@ def run_ship(args) -> int:
     from stages.contract import content_id
     from stages.ship import ship
 
-    model_module = importlib.import_module(f"{args.stage}.model")  # registers the stage's Keras classes
+    model_module = importlib.import_module(MODEL_MODULES[args.stage])  # registers the stage's Keras classes
     folder = args.checkpoints or shipped_checkpoint(args.stage).parent
     target = folder / f"{args.name}.keras"
     ship(args.stage, args.run_dir, target, model_module.build_model, model=args.model, epoch=args.epoch,

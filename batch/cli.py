@@ -8,6 +8,8 @@ from __future__ import annotations
 from maestro.cli import add_selection
 from stages import options
 from stages.cli import check_paths, csv_list
+from stages.settings import add_arguments, from_namespace
+from transcribe.config import DecodingSettings
 
 
 def add_retranscribe(commands) -> None:
@@ -26,8 +28,7 @@ def add_retranscribe(commands) -> None:
     parser.add_argument("--splits", type=csv_list, default=(), help="only these splits, comma-separated")
     add_selection(parser)
     parser.add_argument("--batch-size", type=options.COUNT, default=4, help="20 s windows per model call (default: 4)")
-    parser.add_argument("--no-note-ends", action="store_true",
-                        help="end notes at the frame and offset thresholds (see `w2m2w transcribe --help`)")
+    add_arguments(parser.add_argument_group("decoding", "as in `w2m2w transcribe`"), DecodingSettings)
     parser.set_defaults(run=run_retranscribe)
 
 
@@ -39,7 +40,7 @@ def run_retranscribe(args) -> int:
     from transcribe.metrics import format_metrics
 
     config = retranscribe.RetranscribeConfig(args.splits, args.years, args.composers, args.batch_size,
-                                             note_ends=not args.no_note_ends)
+                                             from_namespace(DecodingSettings, args))
     checkpoint = str(checkpoint_for("transcribe", args.checkpoint))
     summary = retranscribe.run(args.root, args.out, checkpoint, config, args.beam_args)
     print(f"{summary['transcribed']} of {summary['recordings']} recordings transcribed, "

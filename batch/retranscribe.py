@@ -2,12 +2,21 @@
 checkpoint, through Beam's RunInference.
 
   records -> ChunkRecording: audio -> log-mel -> fixed-size windows (chunk + overlap), keyed
+             by (recording, Window: where the window lies)
           -> RunInference(TranscriberHandler): the model is loaded once per worker, batches are
              formed from windows of any recordings
-          -> keep each window's centre, thresholded (bits and MIDI velocities: small to group)
-          -> GroupByKey per recording -> stitch, decode, write OUT/<recording path>.midi and its
+          -> keep_centre: each window's centre, the heads' probabilities there (a Centre)
+          -> GroupByKey per recording -> stitch, decode with the stage's own decoding
+             (transcribe.transcriber.decode_probabilities, as `Transcriber.notes`, with the
+             checkpoint's rescorer when it has one), write OUT/<recording path>.midi and its
              mir_eval metrics against the dataset's MIDI (OUT/<recording path>.metrics.json)
   OUT/retranscription.json: every recording's metrics, the mean, and every failure with reason.
+
+The centres carry the four heads as float32, exactly what in-process decoding reads, so the notes
+are those of `w2m2w transcribe`: 4 heads x 88 keys x 4 bytes per frame at 31.25 frames per second
+(the default 16 kHz and hop of 512), 44 kB per second of audio (158 MB per hour-long recording,
+what the in-process transcriber holds too) through the grouping. float16 would halve that, but
+then in-process decoding would have to round as well to agree.
 
 Idempotent: recordings whose MIDI and metrics exist are skipped; a bad recording is recorded as
 failed and the rest go on. Beam options pass through, as for `maestro preprocess`.
@@ -34,9 +43,8 @@ from maestro.preprocess import load_records, pipeline_options, quiet_workers
 from stages.audio import MIN_AUDIO_SECONDS, decode_audio
 from stages.checkpoints import load_checkpoint, require_config
 from stages.contract import InputError, describe_error
-from stages.midi import sequence_from_notes, write_midi
-from transcribe.config import TranscriberConfig
-from transcribe.decode import decode_notes, offset_ends
+from stages.midi import write_midi
+from transcribe.config import DecodingSettings, TranscriberConfig
 from transcribe.features import SILENCE, log_mel
 from transcribe.metrics import mean_metrics, transcription_metrics
 
@@ -75,7 +83,11 @@ def load_keras(path: str):
     """A transcriber or rescorer `.keras` file behind any Beam filesystem."""
     import keras  # Keras and TensorFlow load only where a model does (and in each Beam worker)
 
-    import transcribe.rescore  # noqa: F401  (registers the custom layers)
+    # Keras finds a checkpoint's classes by their registered names, which these imports register
+    # (the module a checkpoint names is only Keras' fallback, and older checkpoints name modules
+    # that have since moved into transcribe's sub-packages).
+    import transcribe.onsets_frames.model  # noqa: F401
+    import transcribe.rescorer.rescore  # noqa: F401
 
     with tempfile.NamedTemporaryFile(suffix=".keras") as local:  # the checkpoint may be remote
         local.write(read_bytes(path))
@@ -85,10 +97,35 @@ def load_keras(path: str):
 
 def rescorer_of(checkpoint: str) -> str | None:
     """The onset rescorer beside a checkpoint, on any filesystem, or None when there is none."""
-    from transcribe.rescore import rescorer_path
+    from transcribe.rescorer.rescore import rescorer_path
 
     path = rescorer_path(checkpoint)
     return path if FileSystems.exists(path) else None
+
+
+@dataclasses.dataclass(frozen=True)
+class Window:
+    """Where a window lies in its recording: the `index`th of `count` windows, its centre (the
+    frames it is kept for) `start` to `start + length` of the recording's `total_frames`, at
+    `offset` frames into the window."""
+
+    index: int
+    count: int
+    start: int
+    offset: int
+    length: int
+    total_frames: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Centre:
+    """A window's centre: the `index`th of the recording's `count`, and the heads' probabilities
+    there, {onsets, offsets, frames, velocities} -> (frames, 88) float32."""
+
+    index: int
+    count: int
+    total_frames: int
+    probabilities: dict[str, np.ndarray]
 
 
 class TranscriberHandler(ModelHandler):
@@ -101,7 +138,7 @@ class TranscriberHandler(ModelHandler):
         return load_keras(self.checkpoint)
 
     def run_inference(self, batch: Sequence[np.ndarray], model, inference_args=None) -> Iterable[PredictionResult]:
-        from transcribe.model import probabilities
+        from transcribe.onsets_frames.model import probabilities
 
         x = np.stack(batch)
         if len(x) < self.batch_size:  # a fixed batch shape: one traced graph
@@ -118,8 +155,8 @@ class TranscriberHandler(ModelHandler):
 
 
 class ChunkRecording(beam.DoFn):
-    """Record -> ((audio path, window index), window) for RunInference, with the window's layout
-    as a side record; failures go to the `failed` output."""
+    """Record -> ((audio path, Window), window frames) for RunInference; failures go to the
+    `failed` output."""
 
     def __init__(self, root: str, config_json: str):
         self.root, self.config_json = root, config_json
@@ -136,71 +173,77 @@ class ChunkRecording(beam.DoFn):
         except Exception as error:  # noqa: BLE001 - a bad recording is reported, the rest go on
             yield beam.pvalue.TaggedOutput(FAILED, (record.audio_filename, describe_error(error)))
             return
-        total, window = len(mel), config.chunk_frames + 2 * config.overlap_frames
-        if total < window:
-            mel = np.concatenate([mel, np.full((window - total, mel.shape[1]), SILENCE, np.float32)])
-        centres = list(range(0, total, config.chunk_frames))
-        for index, centre in enumerate(centres):
-            first = min(max(0, centre - config.overlap_frames), max(len(mel) - window, 0))
-            layout = (index, len(centres), centre, centre - first, min(config.chunk_frames, total - centre), total)
-            yield (record.audio_filename, layout), mel[first: first + window]
+        total, size = len(mel), config.chunk_frames + 2 * config.overlap_frames
+        if total < size:
+            mel = np.concatenate([mel, np.full((size - total, mel.shape[1]), SILENCE, np.float32)])
+        for window in windows(total, config):
+            first = window.start - window.offset
+            yield (record.audio_filename, window), mel[first: first + size]
 
 
-def keep_centre(element, onset_threshold: float, frame_threshold: float, offset_threshold: float | None = None,
-                offset_frame_gate: float = 0.7, probabilities: bool = False):
-    """((path, layout), PredictionResult) -> (path, (index, count, centre, total, onset bits,
-    frame bits, velocities as MIDI numbers, note-end bits or None)): only what decoding needs,
-    small enough to group. With `probabilities` (for a rescorer, which reads the heads
-    themselves), (path, (index, count, centre, total, the heads as float16)) instead."""
-    (path, (index, count, centre, offset, length, total)), result = element
-    probs = {name: values[offset: offset + length] for name, values in result.inference.items()}
-    if probabilities:
-        return path, (index, count, centre, total, {name: v.astype(np.float16) for name, v in probs.items()})
-    onsets = np.packbits(probs["onsets"] >= onset_threshold, axis=-1)
-    frames = np.packbits(probs["frames"] >= frame_threshold, axis=-1)
-    velocities = np.rint(np.clip(probs["velocities"], 0, 1) * 127).astype(np.uint8)
-    ends = offset_ends(probs["frames"], probs["offsets"], offset_threshold, offset_frame_gate)
-    ends = None if ends is None else np.packbits(ends, axis=-1)
-    return path, (index, count, centre, total, onsets, frames, velocities, ends)
+def windows(total_frames: int, config: TranscriberConfig) -> list[Window]:
+    """The windows of a recording of `total_frames` (padded to one window when shorter), laid
+    out as `Transcriber.predict` lays them out: a centre every `chunk_frames`, seen with
+    `overlap_frames` of context each side, the last window shifted back to end with the clip."""
+    size = config.chunk_frames + 2 * config.overlap_frames
+    starts = list(range(0, total_frames, config.chunk_frames))
+    found = []
+    for index, start in enumerate(starts):
+        first = min(max(0, start - config.overlap_frames), max(total_frames - size, 0))
+        found.append(Window(index, len(starts), start, start - first, min(config.chunk_frames, total_frames - start),
+                            total_frames))
+    return found
+
+
+def keep_centre(element) -> tuple[str, Centre]:
+    """((path, Window), PredictionResult) -> (path, Centre): the heads where the window counts,
+    float32 (copied, so the batch's arrays are not kept alive)."""
+    (path, window), result = element
+    probs = {name: np.array(values[window.offset: window.offset + window.length], np.float32)
+             for name, values in result.inference.items()}
+    return path, Centre(window.index, window.count, window.total_frames, probs)
+
+
+def stitch(centres: Iterable[Centre]) -> dict[str, np.ndarray]:
+    """A recording's centres, in any order -> the heads over the whole recording, (frames, 88)
+    each, as `Transcriber.predict` gives them; RuntimeError when some are missing."""
+    centres = sorted(centres, key=lambda c: c.index)
+    if [c.index for c in centres] != list(range(centres[0].count)):
+        raise RuntimeError(f"{len(centres)} of {centres[0].count} chunks arrived")
+    probs = {name: np.concatenate([c.probabilities[name] for c in centres]) for name in centres[0].probabilities}
+    frames = {len(values) for values in probs.values()}
+    if frames != {centres[0].total_frames}:
+        raise RuntimeError(f"the chunks cover {sorted(frames)} frames of {centres[0].total_frames}")
+    return probs
 
 
 class WriteTranscription(beam.DoFn):
-    """(path, chunks) -> MIDI and metrics files for one recording; yields its summary row."""
+    """(path, Centres) -> MIDI and metrics files for one recording; yields its summary row."""
 
     def __init__(self, root: str, out: str, records: dict, config_json: str, rescorer: str | None = None,
-                 note_ends: bool = True):
+                 decoding: DecodingSettings = DecodingSettings()):
         self.root, self.out, self.records = root, out, records
-        self.config_json, self.rescorer, self.note_ends = config_json, rescorer, note_ends
+        self.config_json, self.rescorer, self.decoding = config_json, rescorer, decoding
 
     def setup(self):
         self.config = TranscriberConfig.from_dict(json.loads(self.config_json))
         self.fps = self.config.frames_per_second
         self.rescorer_model = load_keras(self.rescorer) if self.rescorer else None
-        if self.rescorer_model is not None and not self.note_ends:
+        if self.rescorer_model is not None and not self.decoding.note_ends:
             self.rescorer_model.note_ends = False  # as Transcriber.load(note_ends=False)
 
     def process(self, element):
         from transcribe.evaluate import reference_notes
-        from transcribe.transcriber import decode_probabilities
+        from transcribe.transcriber import decode_probabilities, sequence_at_tempo
 
-        path, chunks = element
+        path, centres = element
         record = self.records[path]
         try:
-            chunks = sorted(chunks, key=lambda c: c[0])
-            if len(chunks) != chunks[0][1]:
-                raise RuntimeError(f"{len(chunks)} of {chunks[0][1]} chunks arrived")
-            if self.rescorer_model is not None:
-                probs = {name: np.concatenate([c[4][name] for c in chunks]) for name in chunks[0][4]}
-                notes = decode_probabilities(probs, self.config, self.rescorer_model)
-            else:
-                unpack = lambda bits: np.unpackbits(np.concatenate(bits), axis=-1)[:, :88]  # noqa: E731
-                onsets, frames = unpack([c[4] for c in chunks]), unpack([c[5] for c in chunks])
-                velocities = np.concatenate([c[6] for c in chunks]) / 127.0
-                ends = None if chunks[0][7] is None else unpack([c[7] for c in chunks]).astype(bool)
-                notes = decode_notes(frames, onsets, velocities, self.fps, note_ends=ends,
-                                     offset_correction_s=self.config.offset_correction_s)
-            local = _temporary_local(sequence_from_notes(notes))
-            seconds = chunks[0][3] / self.fps
+            probs = stitch(centres)
+            notes = decode_probabilities(probs, self.config, self.rescorer_model, self.decoding)  # as Transcriber.notes
+            seconds = len(probs["frames"]) / self.fps
+            del probs
+            local = _temporary_local(sequence_at_tempo(notes, self.decoding.midi_tempo))
             metrics = transcription_metrics(reference_notes(_local_copy(join_under(self.root, record.midi_filename)),
                                                             record.duration), notes, self.fps)
         except Exception as error:  # noqa: BLE001
@@ -243,7 +286,7 @@ class RetranscribeConfig:
     years: tuple[int, ...] = ()
     composers: tuple[str, ...] = ()
     batch_size: int = 4
-    note_ends: bool = True  # False: the rescorer's onsets, notes ended at the thresholds
+    decoding: DecodingSettings = DecodingSettings()  # as `w2m2w transcribe`'s
 
 
 def pending(records: Sequence[Record], out: str) -> list[Record]:
@@ -253,11 +296,11 @@ def pending(records: Sequence[Record], out: str) -> list[Record]:
 
 
 def build(pipeline: beam.Pipeline, root: str, out: str, records: Sequence[Record], checkpoint: str,
-          transcriber_config, batch_size: int = 4, note_ends: bool = True):
-    """Add the graph; returns (rows, failures) PCollections. The checkpoint's onset rescorer,
-    when it has one, decides where notes start (and, unless `note_ends` is False, where they
-    end), as in `w2m2w transcribe`."""
-    rescorer = rescorer_of(checkpoint)
+          transcriber_config, batch_size: int = 4, decoding: DecodingSettings = DecodingSettings()):
+    """Add the graph; returns (rows, failures) PCollections. Notes are decoded at `decoding`, as
+    in `w2m2w transcribe`: the checkpoint's onset rescorer, when it has one and `decoding.rescore`,
+    decides where notes start (and, unless `decoding.note_ends` is False, where they end)."""
+    rescorer = rescorer_of(checkpoint) if decoding.rescore else None
     chunks = (pipeline
               | "Records" >> beam.Create(list(records), reshuffle=False)
               | "Spread" >> beam.Reshuffle()
@@ -265,13 +308,10 @@ def build(pipeline: beam.Pipeline, root: str, out: str, records: Sequence[Record
                             .with_outputs(FAILED, main="windows"))
     rows = (chunks.windows
             | "Transcribe" >> RunInference(KeyedModelHandler(TranscriberHandler(checkpoint, batch_size)))
-            | "KeepCentres" >> beam.Map(keep_centre, transcriber_config.onset_threshold,
-                                            transcriber_config.frame_threshold, transcriber_config.offset_threshold,
-                                            transcriber_config.offset_frame_gate,
-                                            rescorer is not None)
+            | "KeepCentres" >> beam.Map(keep_centre)
             | "PerRecording" >> beam.GroupByKey()
             | "Write" >> beam.ParDo(WriteTranscription(root, out, {r.audio_filename: r for r in records},
-                                                       transcriber_config.to_json(), rescorer, note_ends)))
+                                                       transcriber_config.to_json(), rescorer, decoding)))
     return rows, chunks[FAILED]
 
 
@@ -280,7 +320,7 @@ def run(root: str, out: str, checkpoint: str, config: RetranscribeConfig = Retra
     """Re-transcribe what is not done yet, then summarise everything in OUT."""
     import keras
 
-    import transcribe.model  # noqa: F401  (registers the custom layers)
+    import transcribe.onsets_frames.model  # noqa: F401  (registers the custom layers)
 
     unreadable: list = []  # metadata rows with a value that is not one: reported, the others go on
     records = select(load_records(root, unreadable), splits=config.splits or None, years=config.years or None,
@@ -291,6 +331,7 @@ def run(root: str, out: str, checkpoint: str, config: RetranscribeConfig = Retra
     records, failures = refuse_unsafe(root, out, records)
     failures += unreadable
     refused = len(failures)
+    config.decoding.check_for(checkpoint)
     if "://" in checkpoint:
         transcriber_config = load_keras(checkpoint).config
     else:
@@ -304,7 +345,7 @@ def run(root: str, out: str, checkpoint: str, config: RetranscribeConfig = Retra
         failed_path = FileSystems.join(out, ".failed.partial.json")
         with quiet_workers(beam_args), beam.Pipeline(runner=runner, options=options) as pipeline:
             rows, failed = build(pipeline, root, out, todo, checkpoint, transcriber_config, config.batch_size,
-                                   config.note_ends)
+                                   config.decoding)
             (((rows | "FailedRows" >> beam.Filter(lambda row: FAILED in row)
                | "AsPairs" >> beam.Map(lambda row: (row["audio_filename"], row[FAILED]))), failed)
              | "AllFailures" >> beam.Flatten()

@@ -86,8 +86,9 @@ def main() -> None:
         composer = Composer(args.checkpoint, seconds=NEW_S, seed=args.seed, **steering)
         sampled = []
         for index, primer in enumerate(tqdm(primers, desc=label, unit="piece")):
+            sampling = {k: v for k, v in composer.settings.sampler_arguments().items() if k != "seed"}
             new = composer.sampler.generate(primer, seed=args.seed + index, conditioning=composer.conditioning,
-                                            **{k: v for k, v in composer.settings.items() if k != "seed"})
+                                            **sampling)
             sampled.append(notes_from_sequence(decode(new)))
         stats = _pooled(sampled, NEW_S)
         figures["sampled"][label] = {

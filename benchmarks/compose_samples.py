@@ -127,7 +127,7 @@ def main() -> None:
         primer = np.zeros(0, np.int32) if args.from_nothing else primer_tokens(window(piece, 0.0, PRIMER_S))
         start = decode(primer).total_time  # new music starts after the primer's last event
         new = composer.sampler.generate(primer, seed=args.seed + index, **{
-            k: v for k, v in composer.settings.items() if k != "seed"})
+            k: v for k, v in composer.settings.sampler_arguments().items() if k != "seed"})
         breaks += grammar_breaks(np.concatenate([primer, new]), start=len(primer))
         composed = notes_from_sequence(decode(np.concatenate([primer, new])))
         added = composed[composed["onset_s"] >= start]

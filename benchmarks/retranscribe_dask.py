@@ -51,7 +51,7 @@ def clipped_dataset(source: Path, root: Path, split: str, pieces: int, seconds: 
 def warm_up() -> None:
     import keras  # noqa: F401
 
-    import transcribe.model  # noqa: F401
+    import transcribe.onsets_frames.model  # noqa: F401
 
 
 def run_on(workers: int, root: Path, out: Path) -> dict:

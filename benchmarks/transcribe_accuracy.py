@@ -21,7 +21,7 @@ from stages.cli import SHARED_DATA
 from stages.contract import content_id
 from transcribe.evaluate import evaluate
 from transcribe.metrics import format_metrics
-from transcribe.rescore import rescorer_path
+from transcribe.rescorer.rescore import rescorer_path
 from transcribe.transcriber import DEFAULT_CHECKPOINT, Transcriber
 
 

@@ -56,8 +56,8 @@ from stages.contract import content_id, write_bytes_atomic
 from stages.midi import apply_sustain, crop, notes_from_sequence, read_note_sequence, sequence_from_notes, write_midi
 from transcribe.evaluate import reference_notes
 from transcribe.metrics import mean_metrics, release_ghost_share, transcription_metrics
-from transcribe.pedal import PedalTranscriber, add_pedal, key_releases, pedal_checkpoint, pedal_intervals
-from transcribe.pedal_training import pedal_metrics
+from transcribe.pedal.pedal import PedalTranscriber, add_pedal, key_releases, pedal_checkpoint, pedal_intervals
+from transcribe.pedal.training import pedal_metrics
 from transcribe.transcriber import DEFAULT_CHECKPOINT, Transcriber
 
 UNSEEN = "MuseScore_General_Full"

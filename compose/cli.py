@@ -6,9 +6,11 @@ import dataclasses
 import json
 from pathlib import Path
 
+from compose.config import SamplingSettings
 from stages import options
 from stages.checkpoints import checkpoint_for
 from stages.cli import positive_float, positive_int, time_seconds
+from stages.settings import add_arguments, from_namespace
 
 TOKEN_FILE_SUFFIXES = (".npz", ".xz")
 MAX_SECONDS_PER_EVENT = 1.0  # compose.tokens: a time shift is at most 100 steps of 10 ms
@@ -30,17 +32,7 @@ def add_compose(commands) -> None:
                              "conditioned one)")
     parser.add_argument("--primer-seconds", type=positive_float, default=10.0,
                         help="how much of each input to keep (default: 10)")
-    parser.add_argument("--include-primer", action="store_true",
-                        help="write the primer followed by the new music (default: the new music alone)")
-    parser.add_argument("--seconds", type=positive_float, default=30.0,
-                        help="length of the new music (default: 30); it ends there with every note released")
-    parser.add_argument("--max-tokens", type=positive_int, default=4096,
-                        help="at most this many new events (default: 4096)")
-    parser.add_argument("--composer", help="write in the manner of this composer (ASAP's: Bach, Beethoven, Chopin, "
-                                           "Liszt, Schubert, ...)")
-    parser.add_argument("--notes-per-second", type=options.NOTES_PER_SECOND,
-                        help="how dense the new music is, about (one of 5 bands: under 8, 8-11.5, 11.5-14.5, "
-                             "14.5-18.5, over 18.5)")
+    add_arguments(parser, SamplingSettings)
     parser.add_argument("--infill", type=time_seconds, nargs=2, metavar=("START", "END"),
                         help="rewrite the music between START and END seconds of each input so that it leads "
                              "from the --primer-seconds before into the music after (the whole piece is written; "
@@ -48,15 +40,7 @@ def add_compose(commands) -> None:
     parser.add_argument("--candidates", type=positive_int, default=8,
                         help="with --infill: gaps sampled, the one under which the music after is likeliest kept "
                              "(default: 8)")
-    parser.add_argument("--temperature", type=options.COMPOSE_TEMPERATURE, default=1.0)
-    parser.add_argument("--top-k", type=options.TOP_K, default=0, help="sample among the k likeliest events (0: all)")
-    parser.add_argument("--top-p", type=options.TOP_P, default=0.95, help="nucleus sampling mass (default: 0.95)")
-    parser.add_argument("--seed", type=options.SEED, default=0, help="random seed: the same seed gives the same music")
     parser.add_argument("--count", type=options.COUNT, default=1, help="pieces to write when there is no input")
-    parser.add_argument("--no-grammar", dest="in_grammar", action="store_false",
-                        help="sample from the model as it is, also events that encoded music never holds "
-                             "(a key struck again while it sounds, a silent key released); by default "
-                             "the model is renormalized over the events the grammar allows")
     parser.add_argument("--plot", action="store_true",
                         help="also write a piano roll (.png) beside each MIDI (a primer grey, the new music coloured)")
     parser.add_argument("--overwrite", action="store_true")
@@ -75,16 +59,14 @@ def run_compose(args) -> int:
         raise ValueError(f"--seconds {args.seconds:g} cannot be reached in --max-tokens {args.max_tokens} events "
                          f"(each moves time on by {MAX_SECONDS_PER_EVENT:g} s at most, and music takes several a "
                          f"second): raise --max-tokens")
+    sampling = from_namespace(SamplingSettings, args)
     check_paths(args.inputs, args.out, {"composer": args.checkpoint})  # before TensorFlow loads
     from compose.composer import shipped_checkpoint
     from compose.stage import Composer, ComposeStage, write_new_pieces
 
     checkpoint = args.checkpoint or shipped_checkpoint(args.composer, args.notes_per_second,
                                                        from_nothing=args.inputs is None)
-    composer = Composer(checkpoint, seconds=args.seconds, max_tokens=args.max_tokens,
-                        temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed,
-                        in_grammar=args.in_grammar, composer=args.composer, notes_per_second=args.notes_per_second,
-                        include_primer=args.include_primer)
+    composer = Composer(checkpoint, sampling)
     if args.inputs is None:
         for path in write_new_pieces(composer, args.out, args.count, overwrite=args.overwrite, plot=args.plot):
             print(path)

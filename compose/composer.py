@@ -13,10 +13,11 @@ import numpy as np
 import pretty_midi
 
 from compose import conditioning
+from compose.config import SamplingSettings
 from compose.data import window
 from compose.sample import Sampler
 from compose.tokens import decode, encode
-from stages import checkpoints, options
+from stages import checkpoints
 from stages.contract import InputError
 from stages.interop import as_note_sequence, to_pretty_midi
 from stages.midi import NoteSequence, apply_sustain
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_CHECKPOINT = checkpoints.shipped_checkpoint("compose")
 CONDITIONED_CHECKPOINT = checkpoints.shipped_checkpoint("compose", checkpoints.CONDITIONED)
+DEFAULT = SamplingSettings()
 
 
 def shipped_checkpoint(composer: str | None = None, notes_per_second: float | None = None,
@@ -45,26 +47,13 @@ class Composer:
     the shipped one for the task (shipped_checkpoint). A continuation holds the new music alone,
     from time 0, unless `include_primer`."""
 
-    def __init__(self, checkpoint: Path | str | None = None, seconds: float = 30.0, max_tokens: int = 4096,
-                 temperature: float = 1.0, top_k: int = 0, top_p: float = 0.95, seed: int = 0,
-                 in_grammar: bool = True, composer: str | None = None, notes_per_second: float | None = None,
-                 include_primer: bool = False):
-        checkpoint = checkpoint or shipped_checkpoint(composer, notes_per_second)
+    def __init__(self, checkpoint: Path | str | None = None, settings: SamplingSettings = DEFAULT, **changes):
+        settings = settings.replace(**changes) if changes else settings
+        checkpoint = checkpoint or shipped_checkpoint(settings.composer, settings.notes_per_second)
         if not Path(checkpoint).is_file():
             raise FileNotFoundError(f"composer checkpoint not found: {checkpoint}")
-        options.POSITIVE.check(seconds, "seconds")
-        options.COUNT.check(max_tokens, "max_tokens")
-        options.COMPOSE_TEMPERATURE.check(temperature, "temperature")
-        options.TOP_K.check(top_k, "top_k")
-        options.TOP_P.check(top_p, "top_p")
-        options.SEED.check(seed, "seed")
-        if notes_per_second is not None:
-            options.NOTES_PER_SECOND.check(notes_per_second, "notes_per_second")
-        self.conditioning = conditioning.prefix(composer, notes_per_second)  # checks the composer's name
-        self.checkpoint = Path(checkpoint)
-        self.settings = dict(seconds=seconds, max_tokens=max_tokens, temperature=temperature, top_k=top_k,
-                             top_p=top_p, seed=seed, in_grammar=in_grammar)
-        self.steering = dict(composer=composer, notes_per_second=notes_per_second, include_primer=include_primer)
+        self.conditioning = conditioning.prefix(settings.composer, settings.notes_per_second)  # checks the name
+        self.checkpoint, self.settings = Path(checkpoint), settings
         self._sampler: Sampler | None = None
 
     @property
@@ -76,14 +65,14 @@ class Composer:
     def continue_sequence(self, primer: NoteSequence | None, seed_offset: int = 0) -> NoteSequence:
         """New music after the primer (with `include_primer`, the primer followed by it)."""
         tokens = primer_tokens(primer)
-        settings = dict(self.settings, seed=self.settings["seed"] + seed_offset)
+        settings = dict(self.settings.sampler_arguments(), seed=self.settings.seed + seed_offset)
         new = self.sampler.generate(tokens, conditioning=self.conditioning, **settings)
         if len(new) >= settings["max_tokens"]:  # cut short by --max-tokens, not by --seconds nor the model's end
             reached = decode(new).total_time
             if reached < settings["seconds"] - 0.01:
                 log.warning("the new music stopped at %.1f s of the %g s asked: --max-tokens %d events were used up "
                             "(raise it for longer music)", reached, settings["seconds"], settings["max_tokens"])
-        return decode(np.concatenate([tokens, new]) if self.steering["include_primer"] else new)
+        return decode(np.concatenate([tokens, new]) if self.settings.include_primer else new)
 
     def infill(self, piece: NoteSequence, start_s: float, end_s: float, context_seconds: float = 10.0,
                candidates: int = 8) -> "Infilled":
@@ -91,9 +80,9 @@ class Composer:
         after (compose/infill.py); the best of `candidates` samplings."""
         from compose.infill import infill
 
-        sampling = {k: v for k, v in self.settings.items() if k not in ("seconds", "seed")}
+        sampling = {k: v for k, v in self.settings.sampler_arguments().items() if k not in ("seconds", "seed")}
         return infill(self.sampler, piece, start_s, end_s, context_seconds=context_seconds, candidates=candidates,
-                      lead=self.conditioning, seed=self.settings["seed"], **sampling)
+                      lead=self.conditioning, seed=self.settings.seed, **sampling)
 
 
 def primer_tokens(primer: NoteSequence | None) -> np.ndarray:
@@ -106,17 +95,19 @@ def _sampler(checkpoint: Path) -> Sampler:
     return Composer(checkpoint).sampler
 
 
-def compose(midi: pretty_midi.PrettyMIDI | NoteSequence | Path | str | None = None, seconds: float = 30.0, *,
-            primer_seconds: float = 10.0, checkpoint: Path | str | None = None,
-            **sampling) -> pretty_midi.PrettyMIDI:
-    """`seconds` of new music continuing the first `primer_seconds` of `midi` (sustain pedal
+def compose(midi: pretty_midi.PrettyMIDI | NoteSequence | Path | str | None = None, seconds: float | None = None, *,
+            primer_seconds: float = 10.0, checkpoint: Path | str | None = None, settings: SamplingSettings = DEFAULT,
+            **changes) -> pretty_midi.PrettyMIDI:
+    """`seconds` (default 30) of new music continuing the first `primer_seconds` of `midi` (sustain pedal
     applied), from time 0 (include_primer=True: after the primer, as one piece); new music from
     nothing when `midi` is None, as on the command line.
-    `sampling`: the Composer's other settings (include_primer, temperature, top_k, top_p, seed,
-    max_tokens, in_grammar, composer, notes_per_second). The model is loaded once."""
-    checkpoint = checkpoint or shipped_checkpoint(sampling.get("composer"), sampling.get("notes_per_second"),
+    `settings` (compose.config.SamplingSettings, `w2m2w compose`'s options); keyword arguments change
+    single fields (include_primer, temperature, top_k, top_p, seed, max_tokens, in_grammar, composer,
+    notes_per_second). The model is loaded once."""
+    settings = settings.replace(**changes, **({"seconds": seconds} if seconds is not None else {}))
+    checkpoint = checkpoint or shipped_checkpoint(settings.composer, settings.notes_per_second,
                                                   from_nothing=midi is None)
-    composer = Composer(checkpoint, seconds=seconds, **sampling)
+    composer = Composer(checkpoint, settings)
     composer._sampler = _sampler(composer.checkpoint.resolve())
     primer = None
     if midi is not None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import dataclasses
 
 from compose.vocabulary import CONDITIONED_VOCAB_SIZE, VOCAB_SIZE
+from stages import options
 from stages.config import JsonConfig
+from stages.settings import Settings, setting
 
 ARCHITECTURES = ("relative", "absolute", "lstm")
 # What sets how a composer trains rather than what it is: a run that goes on from a trained
@@ -81,3 +83,34 @@ class ComposerConfig(JsonConfig):
         base = super().named(name)
         suffix = "" if architecture == "relative" else f"-{architecture}"
         return dataclasses.replace(base, architecture=architecture, name=base.name + suffix)
+
+
+@dataclasses.dataclass(frozen=True)
+class SamplingSettings(Settings):
+    """How the composer samples, declared once: `w2m2w compose` derives its options from these
+    fields; the `Composer` (and so the stage), `compose()` and the Prefect task take the object.
+    `composer` and `notes_per_second` steer a model trained with conditioning (None: free)."""
+
+    seconds: float = setting(30.0, options.POSITIVE,
+                             help="length of the new music (default: 30); it ends there with every note released")
+    max_tokens: int = setting(4096, options.COUNT, help="at most this many new events (default: 4096)")
+    temperature: float = setting(1.0, options.COMPOSE_TEMPERATURE)
+    top_k: int = setting(0, options.TOP_K, help="sample among the k likeliest events (0: all)")
+    top_p: float = setting(0.95, options.TOP_P, help="nucleus sampling mass (default: 0.95)")
+    seed: int = setting(0, options.SEED, help="random seed: the same seed gives the same music")
+    in_grammar: bool = setting(
+        True, flag="--no-grammar",
+        help="sample from the model as it is, also events that encoded music never holds (a key struck again while it "
+             "sounds, a silent key released); by default the model is renormalized over the events the grammar allows")
+    composer: str | None = setting(
+        None, help="write in the manner of this composer (ASAP's: Bach, Beethoven, Chopin, Liszt, Schubert, ...)")
+    notes_per_second: float | None = setting(
+        None, options.NOTES_PER_SECOND,
+        help="how dense the new music is, about (one of 5 bands: under 8, 8-11.5, 11.5-14.5, 14.5-18.5, over 18.5)")
+    include_primer: bool = setting(
+        False, help="write the primer followed by the new music (default: the new music alone)")
+
+    def sampler_arguments(self) -> dict:
+        """What `compose.sample.Sampler.generate` takes of these settings."""
+        return {name: getattr(self, name) for name in ("seconds", "max_tokens", "temperature", "top_k", "top_p",
+                                                       "seed", "in_grammar")}

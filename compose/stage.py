@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 from typing import Any
@@ -75,7 +76,7 @@ class ComposeStage(Stage):
     def config(self) -> dict[str, Any]:
         infilling = {"infill": list(self.infill), "candidates": self.candidates} if self.infill else {}
         return {"checkpoint_sha256": content_id(self.composer.checkpoint), "primer_seconds": self.primer_seconds,
-                **self.composer.settings, **self.composer.steering, **infilling}
+                **dataclasses.asdict(self.composer.settings), **infilling}
 
     def process(self, job: Job, temporaries: dict[str, Path]) -> None:
         piece = apply_sustain(playable(read_note_sequence(job.source)))
@@ -102,7 +103,7 @@ class ComposeStage(Stage):
             raise InputError(NO_NOTES)
         write_midi(composed, temporaries["midi"])
         if "plot" in temporaries:  # the primer grey, where the continuation holds it
-            primer_end_s = decode(primer_tokens(primer)).total_time if self.composer.steering["include_primer"] else 0.0
+            primer_end_s = decode(primer_tokens(primer)).total_time if self.composer.settings.include_primer else 0.0
             plot_composition(temporaries["plot"], composed, primer_end_s, title=job.source.stem)
 
 
@@ -113,7 +114,7 @@ def write_new_pieces(composer: Composer, out: Path, count: int, overwrite: bool 
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for index in tqdm(range(count), desc="compose", unit="piece", disable=not on_terminal()):
-        target = out / f"piece-{composer.settings['seed']:04d}-{index:03d}.midi"
+        target = out / f"piece-{composer.settings.seed:04d}-{index:03d}.midi"
         targets = [target, target.with_suffix(".png")] if plot else [target]
         if all(t.exists() for t in targets) and not overwrite:
             continue

@@ -11,6 +11,8 @@ from pathlib import Path
 from stages import options
 from stages.cli import check_paths, non_negative_int
 from stages.contract import printable
+from stages.settings import add_arguments, from_namespace
+from transcribe.config import DecodingSettings
 
 CACHE_FOLDER = ".prefect-cache"  # Prefect's task results under the run folder
 
@@ -34,8 +36,8 @@ def add_full(commands) -> None:
     parser.add_argument("--stages", type=stage_list, default="preprocess,transcribe,compose,synthesize,report",
                         help="comma-separated, from preprocess,transcribe,compose,synthesize,report (default: all)")
     parser.add_argument("--transcriber", type=Path)
-    parser.add_argument("--no-note-ends", action="store_true",
-                        help="end transcribed notes at the frame and offset thresholds (see `w2m2w transcribe --help`)")
+    add_arguments(parser.add_argument_group("transcription", "how the transcribe stage decodes notes, as in "
+                                                             "`w2m2w transcribe`"), DecodingSettings)
     parser.add_argument("--composer", type=Path)
     parser.add_argument("--synthesizer", type=Path)
     parser.add_argument("--dask", metavar="HOST:PORT",
@@ -74,7 +76,7 @@ def run_full(args) -> int:
         summary = wave2midi2wave(input_dir=args.inputs or EXAMPLE_RECORDINGS, output_dir=args.out,
                                  seconds=args.seconds, primer_seconds=args.primer_seconds,
                                  finetune_steps=args.finetune_steps, seed=args.seed, stages=args.stages,
-                                 transcriber=args.transcriber, note_ends=not args.no_note_ends,
+                                 transcriber=args.transcriber, decoding=from_namespace(DecodingSettings, args),
                                  composer=args.composer, synthesizer=args.synthesizer,
                                  beam_args=beam_args, dask_address=args.dask)
     write_text_atomic(args.out / "summary.json", json.dumps(summary, indent=2, default=str) + "\n")

@@ -17,6 +17,7 @@ from pydantic import Field
 
 from flows.full import wave2midi2wave
 from flows.maestro_t import maestro_t
+from transcribe.config import DecodingSettings
 
 
 @flow(name="retranscribe-maestro", log_prints=True)
@@ -25,14 +26,14 @@ def retranscribe_maestro(
     output_dir: Annotated[str, Field(description="where the MIDI and metrics go")],
     splits: list[str] = [],  # noqa: B006
     checkpoint: str | None = None,
-    note_ends: bool = True,
+    decoding: DecodingSettings = DecodingSettings(),
     beam_args: list[str] = [],  # noqa: B006
 ) -> dict:
     from batch import retranscribe
     from stages.checkpoints import checkpoint_for
 
     summary = retranscribe.run(root, output_dir, str(checkpoint_for("transcribe", checkpoint)),
-                               retranscribe.RetranscribeConfig(splits=tuple(splits), note_ends=note_ends), beam_args)
+                               retranscribe.RetranscribeConfig(splits=tuple(splits), decoding=decoding), beam_args)
     return {k: v for k, v in summary.items() if k != "per_recording"}
 
 

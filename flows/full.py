@@ -13,12 +13,15 @@ from typing import Annotated, Literal
 from prefect import flow
 from pydantic import Field
 
+from compose.config import SamplingSettings
 from compose.vocabulary import COMPOSERS
 from flows import tasks
 from flows.report import report
 from stages.checkpoints import checkpoint_for
 from stages.cli import REPO
 from stages.contract import printable
+from synthesize.config import RenderSettings
+from transcribe.config import DecodingSettings
 
 Stage = Literal["preprocess", "transcribe", "compose", "synthesize", "report"]
 ALL_STAGES: list[Stage] = ["preprocess", "transcribe", "compose", "synthesize", "report"]
@@ -36,7 +39,8 @@ def _checkpoint(given: Path | None, package: str, **request) -> Path:
     return Path(checkpoint_for(package, given, **request))
 
 
-def check_parameters(input_dir: Path, output_dir: Path, stages: list[str], checkpoints: dict) -> None:
+def check_parameters(input_dir: Path, output_dir: Path, stages: list[str], checkpoints: dict,
+                     decoding: DecodingSettings = DecodingSettings()) -> None:
     """What a user must fix fails here, before any task runs (and is never retried)."""
     from stages.cli import check_paths
 
@@ -45,6 +49,8 @@ def check_parameters(input_dir: Path, output_dir: Path, stages: list[str], check
     if input_dir.resolve() == output_dir.resolve():
         raise ValueError(f"the run folder is the input folder ({input_dir}): choose another run folder")
     check_paths(input_dir, output_dir, checkpoints)
+    if "transcribe" in stages:
+        decoding.check_for(checkpoints["transcriber"])
 
 
 @flow(name="wave2midi2wave", log_prints=True)
@@ -68,8 +74,9 @@ def wave2midi2wave(
                     "lead from the primer_seconds before into the music after")] = None,
     stages: Annotated[list[Stage], Field(description="stages to run, in DAG order")] = ALL_STAGES,
     transcriber: Annotated[Path | None, Field(description="transcriber .keras (default: shipped)")] = None,
-    note_ends: Annotated[bool, Field(description="end notes with the rescorer's note-end network; "
-                                                 "false: at the thresholds")] = True,
+    decoding: Annotated[DecodingSettings, Field(
+        description="how transcription decodes notes, as `w2m2w transcribe`'s options: onset_threshold, "
+                    "frame_threshold, min_note_ms, rescore, note_ends, midi_tempo")] = DecodingSettings(),
     composer: Annotated[Path | None, Field(description="composer .keras (default: shipped)")] = None,
     synthesizer: Annotated[Path | None, Field(description="synthesizer .keras (default: shipped)")] = None,
     beam_args: Annotated[list[str], Field(description="Apache Beam options for preprocessing")] = [],  # noqa: B006
@@ -77,10 +84,14 @@ def wave2midi2wave(
         description="HOST:PORT of a Dask scheduler: each stage runs as one task per file on its workers")] = None,
 ) -> dict:
     composer_checkpoint = _checkpoint(composer, "compose", composer=composer_style, notes_per_second=notes_per_second)
+    # The stages' settings, built once from the flow's parameters (the seed is both stages').
+    sampling = SamplingSettings(seconds=seconds, seed=seed, composer=composer_style, notes_per_second=notes_per_second,
+                                include_primer=include_primer)
+    rendering = RenderSettings(seed=seed)
     check_parameters(Path(input_dir), Path(output_dir), stages, {
         "transcriber": _checkpoint(transcriber, "transcribe") if {"transcribe", "report"} & set(stages) else None,
         "composer": composer_checkpoint if "compose" in stages else None,
-        "synthesizer": _checkpoint(synthesizer, "synthesize") if "synthesize" in stages else None})
+        "synthesizer": _checkpoint(synthesizer, "synthesize") if "synthesize" in stages else None}, decoding)
     output_dir = Path(output_dir)
     folders = {name: output_dir / name for name in ("audio", "transcription", "composer", "composition", "synthesis")}
     timings: dict[str, float] = {}
@@ -107,20 +118,19 @@ def wave2midi2wave(
         current = folders["audio"]
     if "transcribe" in stages:
         reports["transcribe"] = stage("transcribe", tasks.transcribe, current, folders["transcription"],
-                                      checkpoint=_checkpoint(transcriber, "transcribe"), note_ends=note_ends)
+                                      checkpoint=_checkpoint(transcriber, "transcribe"), decoding=decoding)
         current = folders["transcription"]
     if "compose" in stages:
         finetuned = [folders["composer"] / "best.keras"] if finetune_steps > 0 else []
         composer_checkpoint = Path(timed("finetune-composer", _while_outputs_exist(tasks.finetune_composer, *finetuned),
                                          current, folders["composer"], composer_checkpoint, finetune_steps))
         reports["compose"] = stage("compose", tasks.compose, current, folders["composition"],
-                                   checkpoint=composer_checkpoint, primer_seconds=primer_seconds, seconds=seconds,
-                                   seed=seed, composer_style=composer_style, notes_per_second=notes_per_second,
-                                   include_primer=include_primer, infill=infill)
+                                   checkpoint=composer_checkpoint, primer_seconds=primer_seconds, sampling=sampling,
+                                   infill=infill)
         current = folders["composition"]
     if "synthesize" in stages:
         reports["synthesize"] = stage("synthesize", tasks.synthesize, current, folders["synthesis"],
-                                      checkpoint=_checkpoint(synthesizer, "synthesize"), seed=seed)
+                                      checkpoint=_checkpoint(synthesizer, "synthesize"), rendering=rendering)
     summary = {"stages": reports, "stage_seconds": timings, "output_dir": str(output_dir)}
     if "report" in stages:
         summary["report"] = timed("report", _while_outputs_exist(report, output_dir / "report.json"), Path(input_dir),

@@ -49,11 +49,12 @@ def retranscribe(root: Path, out: Path, checkpoint: Path, note_ends: bool, beam_
     """Every recording of ROOT transcribed on Beam (`batch.retranscribe.run`), with its metrics."""
     from batch import retranscribe as batch
     from batch.transcribed_corpus import claim_transcriptions
+    from transcribe.config import DecodingSettings
 
     claim_transcriptions(out, checkpoint, note_ends)  # one folder, one transcriber's work
     with heavy():
-        summary = batch.run(str(root), str(out), str(checkpoint), batch.RetranscribeConfig(note_ends=note_ends),
-                            beam_args)
+        config = batch.RetranscribeConfig(decoding=DecodingSettings(note_ends=note_ends))
+        summary = batch.run(str(root), str(out), str(checkpoint), config, beam_args)
     return {k: v for k, v in summary.items() if k != "per_recording"}
 
 

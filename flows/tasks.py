@@ -23,7 +23,10 @@ from typing import Any
 from prefect import task
 from prefect.concurrency.sync import concurrency
 
+from compose.config import SamplingSettings
 from stages.checkpoints import bundle_files
+from synthesize.config import RenderSettings
+from transcribe.config import DecodingSettings
 
 HEAVY = "w2m2w-heavy"  # a global concurrency limit: model stages one at a time by default
 
@@ -170,11 +173,11 @@ def normalize(inputs: Path, out: Path) -> dict:
 
 
 @task(name="transcribe", **STAGE_TASK)
-def transcribe(inputs: Path, out: Path, checkpoint: Path, note_ends: bool = True) -> dict:
+def transcribe(inputs: Path, out: Path, checkpoint: Path, decoding: DecodingSettings = DecodingSettings()) -> dict:
     from transcribe.stage import TranscribeStage
 
     with heavy():
-        return loaded(TranscribeStage, checkpoint, notes_csv=True, note_ends=note_ends).run(
+        return loaded(TranscribeStage, checkpoint, decoding=decoding, notes_csv=True).run(
             inputs, out, replace_other_config=True).to_dict()
 
 
@@ -197,24 +200,23 @@ def finetune_composer(midi: Path, out: Path, checkpoint: Path, steps: int) -> st
 
 
 @task(name="compose", **STAGE_TASK)
-def compose(midi: Path, out: Path, checkpoint: Path, primer_seconds: float, seconds: float, seed: int,
-            plot: bool = True, composer_style: str | None = None, notes_per_second: float | None = None,
-            include_primer: bool = False, infill: tuple[float, float] | None = None) -> dict:
+def compose(midi: Path, out: Path, checkpoint: Path, primer_seconds: float, sampling: SamplingSettings,
+            plot: bool = True, infill: tuple[float, float] | None = None) -> dict:
     """Continuations as MIDI, each with its piano roll (the next stage reads only the MIDI);
     steered by a composer's name and a note density where the composer was trained with them;
     with `infill`, each piece with that stretch rewritten instead."""
     from compose.stage import Composer, ComposeStage
 
     with heavy():
-        composer = loaded(Composer, checkpoint, seconds=seconds, seed=seed, composer=composer_style,
-                          notes_per_second=notes_per_second, include_primer=include_primer)
+        composer = loaded(Composer, checkpoint, settings=sampling)
         stage = ComposeStage(composer, primer_seconds, plot=plot, infill=infill)
         return stage.run(midi, out, replace_other_config=True).to_dict()
 
 
 @task(name="synthesize", **STAGE_TASK)
-def synthesize(midi: Path, out: Path, checkpoint: Path, seed: int) -> dict:
+def synthesize(midi: Path, out: Path, checkpoint: Path, rendering: RenderSettings = RenderSettings()) -> dict:
     from synthesize.stage import SynthesizeStage
 
     with heavy():
-        return loaded(SynthesizeStage, checkpoint, seed=seed).run(midi, out, replace_other_config=True).to_dict()
+        return loaded(SynthesizeStage, checkpoint, rendering=rendering).run(
+            midi, out, replace_other_config=True).to_dict()

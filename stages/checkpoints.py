@@ -8,8 +8,8 @@ A checkpoint is `<stem>.keras` with its companions beside it, named by its stem:
     default.json             its record: where it came from, its figures (stages/ship.py)
     default.md               its model card (stages/model_card.py)
     default.rescorer.keras   the transcriber's onset rescorer and note-end network, and
-    default.rescorer.json    its record (transcribe/rescorer_training.py)
-    default.pedal.keras      the transcriber's pedal network (transcribe/pedal_training.py)
+    default.rescorer.json    its record (transcribe/rescorer/training.py)
+    default.pedal.keras      the transcriber's pedal network (transcribe/pedal/training.py)
 
 The shipped ones lie in each model package's `checkpoints/` folder. Every caller (the CLI, the
 Python API, the stages, the Prefect flows, Beam, shipping and model cards) asks this module.

@@ -124,7 +124,7 @@ SYNTH_TEMPERATURE = number(at_least=0, at_most=100)  # 0: no noise, the likelies
 LEVEL = number(at_least=0, at_most=32767)  # RMS in 16-bit steps; 0 keeps the level as generated
 
 # transcribe
-THRESHOLD = number(at_least=0, at_most=1)
+THRESHOLD = number(above=0, below=1)  # 0 would start or hold a note everywhere, 1 nowhere
 MIN_NOTE_MS = number(at_least=0, at_most=60_000)
 #: A MIDI file states a tempo as microseconds per beat in 24 bits: at least 3.6 BPM; above
 #: 1000 BPM no editor shows beats.

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from stages import options
 from stages.cli import check_paths, positive_float
+from stages.settings import add_arguments, from_namespace
+from synthesize.config import RenderSettings
 
 
 def add_synthesize(commands) -> None:
@@ -18,15 +20,7 @@ def add_synthesize(commands) -> None:
     parser.add_argument("inputs", type=Path, help="a MIDI file or folder")
     parser.add_argument("out", type=Path, help="output folder")
     parser.add_argument("--checkpoint", type=Path, help="a .keras synthesizer (default: the shipped one)")
-    parser.add_argument("--seed", type=options.SEED, default=0, help="sampling seed: the same seed, the same audio")
-    parser.add_argument("--temperature", type=options.SYNTH_TEMPERATURE,
-                        help="sampling temperature: 1 samples the learned distribution, 0 takes its likeliest "
-                             "value without noise; for the parallel generator, the scale of its input noise "
-                             "(default: the checkpoint's)")
-    parser.add_argument("--level", type=options.LEVEL, metavar="STEPS",
-                        help="RMS level of each rendered piece, in 16-bit steps (450 is about -37 dBFS, 3,300 "
-                             "about -20 dBFS, the level of the Salamander training renders); 0 keeps the level as "
-                             "generated (default: the checkpoint's)")
+    add_arguments(parser, RenderSettings)
     parser.add_argument("--max-seconds", type=positive_float, default=1200.0,
                         help="refuse pieces longer than this, sustain included (default: 1200, hours of CPU time)")
     parser.add_argument("--overwrite", action="store_true")
@@ -38,8 +32,8 @@ def run_synthesize(args) -> int:
     from stages.checkpoints import checkpoint_for
     from synthesize.stage import SynthesizeStage
 
-    stage = SynthesizeStage(checkpoint_for("synthesize", args.checkpoint), seed=args.seed, temperature=args.temperature,
-                            output_rms_lsb=args.level, max_seconds=args.max_seconds)
+    stage = SynthesizeStage(checkpoint_for("synthesize", args.checkpoint), from_namespace(RenderSettings, args),
+                            max_seconds=args.max_seconds)
     report = stage.run(args.inputs, args.out, overwrite=args.overwrite)
     print(report.summary())
     return 0 if report.ok else 1
@@ -127,12 +121,7 @@ def add_evaluate(models) -> None:
     parser.add_argument("--count", type=options.COUNT, default=20)
     parser.add_argument("--checkpoint", type=Path, help="a .keras synthesizer (default: the shipped one)")
     parser.add_argument("--transcriber", type=Path, help="a .keras transcriber (default: the shipped one)")
-    parser.add_argument("--temperature", type=options.SYNTH_TEMPERATURE,
-                        help="sampling temperature: 1 samples the learned distribution, 0 takes its likeliest "
-                             "value without noise (default: the checkpoint's)")
-    parser.add_argument("--level", type=options.LEVEL, metavar="STEPS",
-                        help="RMS level of the WaveNet's renders in 16-bit steps; 0 keeps the level as sampled "
-                             "(default: the checkpoint's)")
+    add_arguments(parser, RenderSettings, skip=("seed",))  # --temperature, --level
     parser.add_argument("--page", type=Path, metavar="DIR",
                         help="also write a listening page there: each excerpt by FluidR3_GM, the WaveNet and "
                              "TimGM6mb as players side by side, with spectrograms (open DIR/index.html)")
@@ -143,6 +132,6 @@ def run_evaluate_synthesize(args) -> int:
     from synthesize.evaluate import evaluate
 
     result = evaluate(args.midi_dir, args.split if args.split_csv else None, args.split_csv, args.seconds, args.count,
-                      args.checkpoint, args.transcriber, args.temperature, args.level, args.page)
+                      args.checkpoint, args.transcriber, args.temperature, args.output_rms_lsb, args.page)
     print(json.dumps(result, indent=2))
     return 0

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 
+from stages import options
 from stages.config import JsonConfig
+from stages.settings import Settings, setting
 
 
 @dataclasses.dataclass(frozen=True)
@@ -169,3 +171,20 @@ class SynthesizerConfig(JsonConfig):
         if name in ("autoregressive", "adversarial", "adversarial_spectrogram", "tiny_parallel"):
             return getattr(cls, name)()
         return super().named(name)
+
+
+@dataclasses.dataclass(frozen=True)
+class RenderSettings(Settings):
+    """How the synthesizer renders, declared once: `w2m2w synthesize` derives its options from these
+    fields; the stage, the `Synthesizer`, `synthesize()` and the Prefect task take the object. None:
+    the checkpoint's own value."""
+
+    seed: int = setting(0, options.SEED, help="sampling seed: the same seed, the same audio")
+    temperature: float | None = setting(
+        None, options.SYNTH_TEMPERATURE,
+        help="sampling temperature: 1 samples the learned distribution, 0 takes its likeliest value without noise; "
+             "for the parallel generator, the scale of its input noise (default: the checkpoint's)")
+    output_rms_lsb: float | None = setting(
+        None, options.LEVEL, "--level", metavar="STEPS",
+        help="RMS level of each rendered piece, in 16-bit steps (450 is about -37 dBFS, 3,300 about -20 dBFS, the "
+             "level of the Salamander training renders); 0 keeps the level as generated (default: the checkpoint's)")

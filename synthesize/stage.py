@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from stages.checkpoints import check_checkpoint, load_checkpoint, require_config
 from stages.contract import InputError, Job, Stage, content_id, on_terminal
 from stages.midi import MIDI_SUFFIXES, playable, read_note_sequence
 from synthesize.conditioning import piece_seconds
+from synthesize.config import RenderSettings
 from synthesize.synthesizer import DEFAULT_CHECKPOINT, Synthesizer  # noqa: F401 (re-exported)
 
 MAX_SECONDS = 1200.0  # 20 minutes of audio: hours of CPU time; longer asks for --max-seconds
@@ -25,16 +27,12 @@ class SynthesizeStage(Stage):
     input_suffixes = MIDI_SUFFIXES
     output_suffixes = {"audio": ".wav"}
 
-    def __init__(self, checkpoint: Path | str = DEFAULT_CHECKPOINT, seed: int = 0, temperature: float | None = None,
-                 output_rms_lsb: float | None = None, max_seconds: float = MAX_SECONDS):
-        options.SEED.check(seed, "seed")
-        options.POSITIVE.check(max_seconds, "max_seconds")
-        if temperature is not None:
-            options.SYNTH_TEMPERATURE.check(temperature, "temperature")
-        if output_rms_lsb is not None:
-            options.LEVEL.check(output_rms_lsb, "level (output_rms_lsb)")
-        self.checkpoint, self.seed, self.temperature = check_checkpoint(checkpoint, "synthesizer"), seed, temperature
-        self.output_rms_lsb, self.max_seconds = output_rms_lsb, max_seconds
+    def __init__(self, checkpoint: Path | str = DEFAULT_CHECKPOINT, rendering: RenderSettings = RenderSettings(),
+                 max_seconds: float = MAX_SECONDS):
+        if not isinstance(rendering, RenderSettings):
+            raise TypeError(f"rendering must be RenderSettings, not {type(rendering).__name__}")
+        self.max_seconds = options.POSITIVE.check(max_seconds, "max_seconds")
+        self.checkpoint, self.rendering = check_checkpoint(checkpoint, "synthesizer"), rendering
         self.checkpoint_id = content_id(self.checkpoint)
         self._synthesizer: Synthesizer | None = None
 
@@ -44,8 +42,7 @@ class SynthesizeStage(Stage):
     @property
     def synthesizer(self) -> Synthesizer:
         if self._synthesizer is None:
-            self._synthesizer = Synthesizer.load(self.checkpoint, seed=self.seed, temperature=self.temperature,
-                                                 output_rms_lsb=self.output_rms_lsb)
+            self._synthesizer = Synthesizer.load(self.checkpoint, self.rendering)
         return self._synthesizer
 
     def prepare(self) -> None:
@@ -55,8 +52,8 @@ class SynthesizeStage(Stage):
         require_config(synthesizer.model, SynthesizerConfig, self.checkpoint, "synthesizer")
 
     def config(self) -> dict[str, Any]:
-        return {"checkpoint": self.checkpoint.name, "checkpoint_sha256": self.checkpoint_id, "seed": self.seed,
-                "temperature": self.temperature, "output_rms_lsb": self.output_rms_lsb}
+        return {"checkpoint": self.checkpoint.name, "checkpoint_sha256": self.checkpoint_id,
+                **dataclasses.asdict(self.rendering)}
 
     def process(self, job: Job, temporaries: dict[str, Path]) -> None:
         sequence = playable(read_note_sequence(job.source))

@@ -16,34 +16,41 @@ from stages.contract import InputError
 from stages.interop import as_note_sequence
 from stages.midi import NoteSequence, apply_sustain, notes_from_sequence
 from synthesize.conditioning import performance_roll, snap_to_render_grid
+from synthesize.config import RenderSettings
 from synthesize.excitation import config_excitation
 from synthesize.generate import Generator, ParallelGenerator, join_segments, segment_plan, set_loudness
 
 DEFAULT_CHECKPOINT = shipped_checkpoint("synthesize")
+DEFAULT = RenderSettings()
 
 
 class Synthesizer:
     """NoteSequence -> audio, as segments generated side by side and joined."""
 
-    def __init__(self, model, segment_seconds: float = 2.0, batch_segments: int = 32, seed: int = 0,
-                 temperature: float | None = None, output_rms_lsb: float | None = None):
-        self.model, self.config = model, model.config
+    def __init__(self, model, segment_seconds: float = 2.0, batch_segments: int = 32,
+                 settings: RenderSettings = DEFAULT):
+        self.model, self.config, self.settings = model, model.config, settings
         self.parallel = self.config.architecture == "parallel"
-        self.generator = (ParallelGenerator(model, temperature=temperature) if self.parallel
-                          else Generator(model, temperature=temperature))
-        self.output_rms_lsb = self.config.output_rms_lsb if output_rms_lsb is None else float(output_rms_lsb)
+        self.generator = (ParallelGenerator(model, temperature=settings.temperature) if self.parallel
+                          else Generator(model, temperature=settings.temperature))
+        self.output_rms_lsb = (self.config.output_rms_lsb if settings.output_rms_lsb is None
+                               else float(settings.output_rms_lsb))
         spf = self.config.samples_per_frame
         self.segment = int(segment_seconds * self.config.sample_rate_hz) // spf * spf
         # Enough lead-in to flush the start-up transient out of the receptive field, whole frames.
         self.lead_in = -(-max(2048, 2 * self.config.receptive_field) // spf) * spf
         self.crossfade = 4 * spf
-        self.batch_segments, self.seed = batch_segments, seed
+        self.batch_segments, self.seed = batch_segments, settings.seed
 
     @classmethod
-    def load(cls, path: Path | str = DEFAULT_CHECKPOINT, **kwargs) -> "Synthesizer":
+    def load(cls, path: Path | str = DEFAULT_CHECKPOINT, settings: RenderSettings = DEFAULT,
+             **changes) -> "Synthesizer":
+        """The checkpoint's synthesizer at these settings; keyword arguments change single fields
+        (`Synthesizer.load(path, temperature=0.5)`)."""
+        settings = settings.replace(**changes) if changes else settings
         if not Path(path).is_file():
             raise FileNotFoundError(f"synthesizer checkpoint not found: {path}")
-        return cls(keras.saving.load_model(path, compile=False), **kwargs)
+        return cls(keras.saving.load_model(path, compile=False), settings=settings)
 
     def render(self, sequence: NoteSequence, progress: Callable[[float], None] | None = None) -> np.ndarray:
         """(samples,) float32 audio at the model's sample rate."""
@@ -84,14 +91,17 @@ def _model(checkpoint: Path):
 
 
 def synthesize(midi: pretty_midi.PrettyMIDI | NoteSequence | Path | str, *,
-               checkpoint: Path | str = DEFAULT_CHECKPOINT, seed: int = 0,
-               temperature: float | None = None) -> tuple[np.ndarray, int]:
-    """MIDI (sustain pedal applied) -> (audio, sample rate): audio (samples,) float32.
-    The model is loaded once and reused by later calls."""
+               checkpoint: Path | str = DEFAULT_CHECKPOINT, settings: RenderSettings = DEFAULT,
+               **changes) -> tuple[np.ndarray, int]:
+    """MIDI (sustain pedal applied) -> (audio, sample rate): audio (samples,) float32, at `settings`
+    (synthesize.config.RenderSettings, as `w2m2w synthesize`'s options; keyword arguments change
+    single fields: `seed`, `temperature`, `output_rms_lsb`). The model is loaded once and reused
+    by later calls."""
+    settings = settings.replace(**changes) if changes else settings
     sequence = as_note_sequence(midi)
     if not sequence.notes:
         raise InputError("MIDI has no notes to play")
     if not Path(checkpoint).is_file():
         raise FileNotFoundError(f"synthesizer checkpoint not found: {checkpoint}")
-    synthesizer = Synthesizer(_model(Path(checkpoint).resolve()), seed=seed, temperature=temperature)
+    synthesizer = Synthesizer(_model(Path(checkpoint).resolve()), settings=settings)
     return synthesizer.render(sequence), synthesizer.config.sample_rate_hz

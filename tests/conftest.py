@@ -103,7 +103,7 @@ def checkpoints(tmp_path_factory):
     from synthesize.config import SynthesizerConfig
     from synthesize.model import build_model as build_synthesizer
     from transcribe.config import TranscriberConfig
-    from transcribe.model import build_model as build_transcriber
+    from transcribe.onsets_frames.model import build_model as build_transcriber
 
     folder = tmp_path_factory.mktemp("checkpoints")
     keras.utils.set_random_seed(0)

@@ -63,7 +63,7 @@ def test_transcriber_settings_replace_the_checkpoint_thresholds(checkpoints):
 
     transcriber = Transcriber.load(checkpoints / "transcriber.keras", onset_threshold=0.3, frame_threshold=0.2)
     assert (transcriber.config.onset_threshold, transcriber.config.frame_threshold) == (0.3, 0.2)
-    with pytest.raises(ValueError, match="between 0 and 1"):
+    with pytest.raises(ValueError, match="onset_threshold must be above 0 and below 1"):
         Transcriber.load(checkpoints / "transcriber.keras", onset_threshold=1.5)
 
 

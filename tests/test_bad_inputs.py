@@ -178,7 +178,7 @@ def test_a_bad_checkpoint_fails_once_before_anything_is_written(kind, checkpoint
 def test_the_rescorer_decides_far_from_its_threshold_without_overflow():
     import warnings
 
-    from transcribe.rescore import NUM_FEATURES, build_rescorer, note_probabilities
+    from transcribe.rescorer.rescore import NUM_FEATURES, build_rescorer, note_probabilities
 
     rescorer = build_rescorer(np.random.default_rng(0).normal(size=(16, NUM_FEATURES)).astype(np.float32), 0.1)
     rescorer.logit.kernel.assign(np.zeros(rescorer.logit.kernel.shape, np.float32))
@@ -212,7 +212,7 @@ def test_transcribe_command_errors_are_one_line_and_fast(checkpoints, tmp_path, 
     import keras
 
     from transcribe.config import TranscriberConfig
-    from transcribe.model import build_model
+    from transcribe.onsets_frames.model import build_model
 
     keras.utils.set_random_seed(5)
     build_model(TranscriberConfig.tiny()).save(other)
@@ -618,7 +618,9 @@ def test_every_numeric_option_is_checked_when_parsed(command, option, values, tm
 
 def test_the_python_api_checks_the_same_settings(checkpoints):
     from compose.composer import Composer
+    from synthesize.config import RenderSettings
     from synthesize.stage import SynthesizeStage
+    from transcribe.config import DecodingSettings
     from transcribe.stage import TranscribeStage
 
     for settings, fragment in (({"temperature": float("nan")}, "temperature must be a finite number"),
@@ -626,10 +628,10 @@ def test_the_python_api_checks_the_same_settings(checkpoints):
                                ({"seed": -1}, "seed must be from 0")):
         with pytest.raises(ValueError, match=fragment):
             Composer(checkpoints / "composer.keras", **settings)
-    with pytest.raises(ValueError, match="level"):
-        SynthesizeStage(checkpoints / "synthesizer.keras", output_rms_lsb=float("nan"))
+    with pytest.raises(ValueError, match="output_rms_lsb"):
+        SynthesizeStage(checkpoints / "synthesizer.keras", RenderSettings(output_rms_lsb=float("nan")))
     with pytest.raises(ValueError, match="midi_tempo"):
-        TranscribeStage(checkpoints / "transcriber.keras", midi_tempo=0.0)
+        TranscribeStage(checkpoints / "transcriber.keras", DecodingSettings(midi_tempo=0.0))
 
 
 def test_compose_says_when_max_tokens_cannot_reach_the_seconds_asked(checkpoints, tmp_path, capsys, caplog):

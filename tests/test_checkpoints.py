@@ -70,3 +70,24 @@ def test_only_the_bundle_names_the_shipped_checkpoint_files():
                     if not skipped & set(path.relative_to(REPO).parts)
                     and re.search(r"default\.keras|conditioned\.keras", path.read_text(encoding="utf-8")))
     assert naming == ["stages/checkpoints.py"]
+
+
+def test_the_shipped_transcription_checkpoints_name_our_classes_as_registered():
+    """Keras loads a class by the registered name a checkpoint stores ("package>Name"), whatever
+    module holds it now: moving a module must leave these names as the shipped files have them."""
+    import json
+    import zipfile
+
+    import keras
+
+    from transcribe.onsets_frames.model import OnsetsAndFrames
+    from transcribe.pedal.pedal import PedalNet
+    from transcribe.rescorer.rescore import OnsetRescorer
+
+    folder = REPO / "transcribe" / "checkpoints"
+    for name, cls in (("default.keras", OnsetsAndFrames), ("default.rescorer.keras", OnsetRescorer),
+                      ("default.pedal.keras", PedalNet)):
+        with zipfile.ZipFile(folder / name) as bundle:
+            stored = json.loads(bundle.read("config.json"))["registered_name"]
+        assert stored == keras.saving.get_registered_name(cls) == f"wave2midi2wave.transcribe>{cls.__name__}"
+        assert keras.saving.get_registered_object(stored) is cls

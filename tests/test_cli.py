@@ -55,8 +55,8 @@ def test_evaluate_transcribe_uses_the_rescorer_beside_the_checkpoint_unless_told
     import numpy as np
 
     from transcribe.config import TranscriberConfig
-    from transcribe.model import build_model
-    from transcribe.rescore import NUM_FEATURES, build_rescorer, rescorer_path
+    from transcribe.onsets_frames.model import build_model
+    from transcribe.rescorer.rescore import NUM_FEATURES, build_rescorer, rescorer_path
     from transcribe.transcriber import Transcriber
 
     checkpoint = tmp_path / "tiny.keras"

@@ -98,7 +98,7 @@ def tiny_transcriber(tmp_path_factory):
     import keras
 
     from transcribe.config import TranscriberConfig
-    from transcribe.model import build_model
+    from transcribe.onsets_frames.model import build_model
 
     keras.utils.set_random_seed(0)
     path = tmp_path_factory.mktemp("transcriber") / "tiny.keras"

@@ -161,7 +161,7 @@ def test_full_interrupted_by_each_signal_leaves_no_server_and_resumes(checkpoint
 
     # A new rescorer beside the transcriber: the transcribe task runs again (not served from the
     # cache) and writes every transcription anew with it.
-    from transcribe.rescore import NUM_FEATURES, build_rescorer, rescorer_path
+    from transcribe.rescorer.rescore import NUM_FEATURES, build_rescorer, rescorer_path
 
     features = np.random.default_rng(0).uniform(0, 1, (64, NUM_FEATURES)).astype(np.float32)
     build_rescorer(features, candidate_threshold=0.3).save(rescorer_path(transcriber))

@@ -10,6 +10,10 @@ ast: no import cycle between the top-level packages or between modules, no impor
 
 The model packages do not import each other, except in DOCUMENTED places; no package below flows
 imports Prefect, and the model packages do not import Beam.
+
+Inside transcribe/, one sub-package per network (TRANSCRIBE_NETWORKS) around the modules they share
+(TRANSCRIBE_SHARED, which import no network) and those that put them together (TRANSCRIBE_ASSEMBLY);
+a network imports another only where TRANSCRIBE_NETWORKS says so.
 """
 
 from __future__ import annotations
@@ -49,6 +53,17 @@ FORBIDDEN_THIRD_PARTY = {
     "compose": {"prefect", "apache_beam"},
     "synthesize": {"prefect", "apache_beam"},
     "batch": {"prefect"},
+}
+
+
+# transcribe/: every top-level module is shared by the networks or assembles them; every
+# sub-package is a network, with the networks it may import (and why).
+TRANSCRIBE_SHARED = {"config", "features", "dataset", "decode", "metrics"}
+TRANSCRIBE_ASSEMBLY = {"__init__", "transcriber", "stage", "cli", "evaluate", "report", "tuning"}
+TRANSCRIBE_NETWORKS = {
+    "onsets_frames": set(),
+    "rescorer": set(),  # reads the Onsets and Frames heads, never the network
+    "pedal": {"onsets_frames"},  # the pedal network hears with the Onsets and Frames acoustic stack
 }
 
 
@@ -224,3 +239,48 @@ def test_no_module_edits_sys_path_and_tests_import_no_scripts():
             wrong += [f"{path.relative_to(REPO)}:{line} imports scripts" for name, line in imports(path)
                       if name == "scripts"]
     assert not wrong, "\n".join(wrong)
+
+
+def transcribe_imports(path: Path) -> set[str]:
+    """The transcribe modules and sub-packages a module imports, wherever it stands, as their
+    place under transcribe/: "decode", "rescorer", ... (`from transcribe import x` counts as x)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = ([f"{node.module}.{alias.name}" for alias in node.names] if node.module == "transcribe"
+                     else [node.module])
+        found |= {name.split(".")[1] for name in names if name.startswith("transcribe.")}
+    return found
+
+
+def test_every_transcribe_module_has_a_place():
+    root = REPO / "transcribe"
+    modules_found = {p.stem for p in root.glob("*.py")}
+    packages = {p.parent.name for p in root.glob("*/__init__.py")}
+    assert not modules_found & (TRANSCRIBE_SHARED & TRANSCRIBE_ASSEMBLY)
+    assert modules_found == TRANSCRIBE_SHARED | TRANSCRIBE_ASSEMBLY, "place the module in tests/test_layering.py"
+    assert packages == set(TRANSCRIBE_NETWORKS), "add the network to TRANSCRIBE_NETWORKS in tests/test_layering.py"
+
+
+def test_transcribe_networks_and_shared_modules_import_what_they_may():
+    root = REPO / "transcribe"
+    wrong = []
+    for name in TRANSCRIBE_SHARED:
+        path = root / f"{name}.py"
+        wrong += [f"{path.relative_to(REPO)} imports transcribe.{target}"
+                  for target in sorted(transcribe_imports(path) - TRANSCRIBE_SHARED)]
+    for network, allowed in TRANSCRIBE_NETWORKS.items():
+        for path in sorted((root / network).rglob("*.py")):
+            others = transcribe_imports(path) & set(TRANSCRIBE_NETWORKS) - {network} - allowed
+            wrong += [f"{path.relative_to(REPO)} imports transcribe.{target}" for target in sorted(others)]
+    assert not wrong, "imports against transcribe/'s layout:\n" + "\n".join(wrong)
+
+
+def test_the_transcribe_checker_reads_sub_packages(tmp_path):
+    module = tmp_path / "m.py"
+    module.write_text("import transcribe.pedal.pedal\nfrom transcribe import decode, rescorer\n\n"
+                      "def f():\n    from transcribe.onsets_frames.model import build_model\n")
+    assert transcribe_imports(module) == {"pedal", "decode", "rescorer", "onsets_frames"}

@@ -24,7 +24,7 @@ IN_PROCESS = ["--direct_num_workers=1", "--direct_running_mode=in_memory"]
 def transcriber(tmp_path_factory):
     """A tiny untrained transcriber with thresholds under its outputs, so that it writes notes."""
     from transcribe.config import TranscriberConfig
-    from transcribe.model import build_model
+    from transcribe.onsets_frames.model import build_model
 
     keras.utils.set_random_seed(0)
     path = tmp_path_factory.mktemp("transcriber") / "tiny.keras"

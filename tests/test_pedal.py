@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from stages.midi import NOTE_DTYPE, apply_sustain, notes_from_sequence, sequence_from_notes
-from transcribe.pedal import (
+from transcribe.pedal.pedal import (
     DOWN,
     PRESSED,
     RELEASED,
@@ -20,7 +20,7 @@ from transcribe.pedal import (
     pedal_intervals,
     pedal_roll,
 )
-from transcribe.pedal_training import pedal_metrics, train_pedal
+from transcribe.pedal.training import pedal_metrics, train_pedal
 
 FPS = 31.25
 
@@ -105,7 +105,7 @@ def tiny_pair(checkpoints, tmp_path):
     import shutil
 
     from transcribe.config import TranscriberConfig
-    from transcribe.pedal import pedal_checkpoint
+    from transcribe.pedal.pedal import pedal_checkpoint
 
     checkpoint = tmp_path / "transcriber.keras"
     shutil.copy(checkpoints / "transcriber.keras", checkpoint)
@@ -162,7 +162,7 @@ def test_cc64_with_real_networks_writes_paired_pedal_events(checkpoints, recordi
 
 @pytest.mark.slow
 def test_tune_pedal_picks_settings_from_the_grid_and_applies_them(preprocessed, tmp_path):
-    from transcribe.pedal_training import TUNING_GRID, tune_pedal
+    from transcribe.pedal.training import TUNING_GRID, tune_pedal
 
     model = build_pedal_model(PedalConfig.tiny(), 229)
     model.save(tmp_path / "pedal.keras")
@@ -175,7 +175,7 @@ def test_tune_pedal_picks_settings_from_the_grid_and_applies_them(preprocessed, 
 
 
 def test_frame_f1_counts_the_frames_held_down():
-    from transcribe.pedal_training import frame_f1
+    from transcribe.pedal.training import frame_f1
 
     assert frame_f1(np.array([[0.0, 1.0]]), np.array([[0.0, 1.0]])) == 1.0
     assert frame_f1(np.array([[0.0, 1.0]]), np.array([[0.5, 1.0]])) == pytest.approx(2 * 50 / 150, abs=0.02)

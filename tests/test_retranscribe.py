@@ -1,12 +1,16 @@
 """Batch re-transcription on Beam: a TestPipeline over a tiny rendered MAESTRO layout with the
 tiny model, a corrupt recording reported while the others are written, an idempotent rerun, and
-notes equal to in-process transcription."""
+notes equal to in-process transcription (the windows' centres stitched back into exactly the
+heads `Transcriber.notes` decodes)."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import pickle
+import random
 import shutil
+from types import SimpleNamespace
 
 import keras
 import numpy as np
@@ -14,51 +18,96 @@ import pytest
 
 from batch import retranscribe
 from maestro.metadata import Dataset
-from stages.midi import notes_from_sequence, read_note_sequence
-from transcribe.config import TranscriberConfig
-from transcribe.model import build_model
+from stages.midi import notes_from_sequence, read_note_sequence, sequence_from_notes, write_midi
+from transcribe.config import DecodingSettings, TranscriberConfig
+from transcribe.onsets_frames.model import build_model
 from transcribe.transcriber import Transcriber
 
-pytestmark = pytest.mark.slow  # Beam pipelines over a rendered dataset
-
 IN_PROCESS = ["--direct_num_workers=1", "--direct_running_mode=in_memory"]
+DECODINGS = ["thresholds", "rescorer", "note-ends", "note-ends-off"]
+# Every decoding setting away from its default, so a setting the Beam path forgets shows.
+DECODING_CONFIG = dataclasses.replace(TranscriberConfig.tiny(), onset_threshold=0.45, frame_threshold=0.4,
+                                      offset_threshold=0.5, offset_frame_gate=0.8, offset_correction_s=-0.02)
 
 
 @pytest.fixture
 def checkpoint(tmp_path):
     keras.utils.set_random_seed(0)
     path = tmp_path / "tiny.keras"
-    # Every decoding setting away from its default, so a setting the Beam path forgets shows.
-    config = dataclasses.replace(TranscriberConfig.tiny(), onset_threshold=0.45, frame_threshold=0.4,
-                                 offset_threshold=0.5, offset_frame_gate=0.8,
-                                 offset_correction_s=-0.02)
-    build_model(config).save(path)
+    build_model(DECODING_CONFIG).save(path)
     return path
 
 
-@pytest.fixture(params=["thresholds", "rescorer", "note-ends", "note-ends-off"])
+def untrained_rescorer(decoding: str):
+    """For a decoding of DECODINGS other than "thresholds": an (untrained) onset rescorer, with a
+    note-end network for "note-ends..."; its logits spread around 0, so that it accepts some
+    candidates and rejects others, and ends some notes sooner than others."""
+    from transcribe.rescorer.note_ends import NUM_FEATURES as NUM_END_FEATURES
+    from transcribe.rescorer.rescore import NUM_FEATURES, build_rescorer
+
+    keras.utils.set_random_seed(1)
+    rng = np.random.default_rng(0)
+    features = rng.uniform(0, 1, (64, NUM_FEATURES)).astype(np.float32)
+    end_features = (rng.uniform(0, 1, (64, NUM_END_FEATURES)).astype(np.float32)
+                    if decoding.startswith("note-ends") else None)
+    rescorer = build_rescorer(features, candidate_threshold=0.3, end_features=end_features)
+    rescorer.logit.kernel.assign(np.random.default_rng(2).normal(0, 3, rescorer.logit.kernel.shape))
+    if end_features is not None:
+        rescorer.end_logit.kernel.assign(np.random.default_rng(3).normal(0, 3, rescorer.end_logit.kernel.shape))
+    return rescorer
+
+
+@pytest.fixture(params=DECODINGS)
 def decoded_checkpoint(request, checkpoint):
     """(checkpoint, note_ends): the tiny checkpoint decoded at its thresholds, or with an
     (untrained) onset rescorer beside it, or with one that has a note-end network too, used or
     switched off."""
     if request.param != "thresholds":
-        from transcribe.note_ends import NUM_FEATURES as NUM_END_FEATURES
-        from transcribe.rescore import NUM_FEATURES, build_rescorer, rescorer_path
+        from transcribe.rescorer.rescore import rescorer_path
 
-        keras.utils.set_random_seed(1)
-        rng = np.random.default_rng(0)
-        features = rng.uniform(0, 1, (64, NUM_FEATURES)).astype(np.float32)
-        end_features = (rng.uniform(0, 1, (64, NUM_END_FEATURES)).astype(np.float32)
-                        if request.param.startswith("note-ends") else None)
-        rescorer = build_rescorer(features, candidate_threshold=0.3, end_features=end_features)
-        # Spread its logits around 0, so that it accepts some candidates and rejects others.
-        rescorer.logit.kernel.assign(np.random.default_rng(2).normal(0, 3, rescorer.logit.kernel.shape))
-        if end_features is not None:
-            rescorer.end_logit.kernel.assign(np.random.default_rng(3).normal(0, 3, rescorer.end_logit.kernel.shape))
-        rescorer.save(rescorer_path(checkpoint))
+        untrained_rescorer(request.param).save(rescorer_path(checkpoint))
     return checkpoint, request.param != "note-ends-off"
 
 
+@pytest.mark.parametrize("decoding", DECODINGS)
+@pytest.mark.parametrize("total_frames", [50, 300])  # shorter than a window (padded), several windows
+def test_centres_stitch_into_the_heads_and_decode_as_the_transcriber(decoding, total_frames):
+    """The Beam path's wire (keep_centre -> Centre -> stitch, in any order) gives back exactly
+    the heads, float32, and WriteTranscription's decoding is `Transcriber.notes`."""
+    from apache_beam.ml.inference.base import PredictionResult
+
+    from transcribe.transcriber import decode_probabilities
+
+    config = DECODING_CONFIG
+    rng = np.random.default_rng(4)
+    probs = {name: rng.uniform(0, 1, (total_frames, 88)).astype(np.float32) ** 3
+             for name in ("onsets", "offsets", "frames", "velocities")}
+    size = config.chunk_frames + 2 * config.overlap_frames
+    padded = {name: np.concatenate([v, rng.uniform(0, 1, (max(size - total_frames, 0), 88)).astype(np.float32)])
+              for name, v in probs.items()}  # what the model says of the silence padding is never kept
+    centres = []
+    for window in retranscribe.windows(total_frames, config):
+        first = window.start - window.offset
+        result = PredictionResult(None, {name: v[first: first + size] for name, v in padded.items()})
+        path, centre = retranscribe.keep_centre((("a.wav", window), result))
+        assert path == "a.wav" and all(v.dtype == np.float32 for v in centre.probabilities.values())
+        centres.append(pickle.loads(pickle.dumps(centre)))  # as through a shuffle
+    assert len(centres) == (1 if total_frames < size else -(-total_frames // config.chunk_frames))
+    random.Random(5).shuffle(centres)
+    stitched = retranscribe.stitch(centres)
+    assert stitched.keys() == probs.keys() and all(np.array_equal(stitched[k], probs[k]) for k in probs)
+    with pytest.raises(RuntimeError, match="chunks arrived"):
+        retranscribe.stitch(centres[1:] or [dataclasses.replace(centres[0], count=2)])
+
+    rescorer = None if decoding == "thresholds" else untrained_rescorer(decoding)
+    if rescorer is not None and decoding == "note-ends-off":
+        rescorer.note_ends = False  # as Transcriber.load(note_ends=False) and WriteTranscription.setup
+    local = Transcriber(SimpleNamespace(config=config), rescorer=rescorer).notes(probs)
+    beam = decode_probabilities(stitched, config, rescorer)
+    assert len(local) > 0 and np.array_equal(beam, local)
+
+
+@pytest.mark.slow  # a Beam pipeline over a rendered dataset
 def test_test_pipeline_writes_a_midi_and_metrics_per_recording(rendered, decoded_checkpoint, tmp_path):
     checkpoint, note_ends = decoded_checkpoint
     from apache_beam.runners.portability.fn_api_runner import FnApiRunner
@@ -69,7 +118,7 @@ def test_test_pipeline_writes_a_midi_and_metrics_per_recording(rendered, decoded
     config = keras.saving.load_model(checkpoint, compile=False).config
     with test_pipeline.TestPipeline(runner=FnApiRunner()) as pipeline:
         rows, failed = retranscribe.build(pipeline, str(rendered), str(tmp_path / "out"), records, str(checkpoint),
-                                          config, note_ends=note_ends)
+                                          config, decoding=DecodingSettings(note_ends=note_ends))
 
         def check(found):
             assert sorted(r["audio_filename"] for r in found) == sorted(r.audio_filename for r in records)
@@ -85,12 +134,12 @@ def test_test_pipeline_writes_a_midi_and_metrics_per_recording(rendered, decoded
         assert written.read_bytes().startswith(b"MThd")
         beam_notes = notes_from_sequence(read_note_sequence(written))
         local = transcriber.transcribe_file(rendered / record.audio_filename)
-        assert len(local) > 0 and len(beam_notes) == len(local)
-        for field in ("onset_s", "offset_s"):
-            np.testing.assert_allclose(beam_notes[field], local[field], atol=2e-3)  # MIDI ticks
-        assert np.array_equal(beam_notes["pitch"], local["pitch"])
+        local_midi = tmp_path / "local.midi"  # through the same MIDI writing, so times fall on the same ticks
+        write_midi(sequence_from_notes(local), local_midi)
+        assert len(local) > 0 and np.array_equal(beam_notes, notes_from_sequence(read_note_sequence(local_midi)))
 
 
+@pytest.mark.slow  # a Beam pipeline over a rendered dataset
 def test_corrupt_recording_is_reported_and_a_rerun_skips_finished_work(rendered, checkpoint, tmp_path):
     dataset_root = tmp_path / "dataset"
     shutil.copytree(rendered, dataset_root)

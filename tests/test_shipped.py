@@ -40,7 +40,7 @@ def example_excerpt(seconds: float):
 def test_shipped_checkpoint_matches_its_record(checkpoint):
     import compose.model  # noqa: F401  (registers the Keras classes of every package)
     import synthesize.model  # noqa: F401
-    import transcribe.model  # noqa: F401
+    import transcribe.onsets_frames.model  # noqa: F401
 
     record = json.loads(checkpoint.with_suffix(".json").read_text())
     assert record["sha256_16"] == content_id(checkpoint)
@@ -50,7 +50,7 @@ def test_shipped_checkpoint_matches_its_record(checkpoint):
 
 
 def test_shipped_rescorer_is_its_record_and_belongs_to_the_shipped_transcriber():
-    import transcribe.rescore  # noqa: F401
+    import transcribe.rescorer.rescore  # noqa: F401
 
     rescorer_file = REPO / "transcribe" / "checkpoints" / "default.rescorer.keras"
     record = json.loads(rescorer_file.with_suffix(".json").read_text())
@@ -70,7 +70,7 @@ def test_shipped_rescorer_is_its_record_and_belongs_to_the_shipped_transcriber()
 
 
 def test_shipped_rescorer_rejects_a_weak_onset_an_octave_above_a_struck_note():
-    from transcribe.rescore import note_probabilities
+    from transcribe.rescorer.rescore import note_probabilities
     from transcribe.transcriber import load_rescorer
 
     c4, c5 = 60 - 21, 72 - 21

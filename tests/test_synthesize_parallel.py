@@ -157,10 +157,11 @@ def test_training_resumes_and_reports_the_loss_with_shuffled_rolls(trained_paral
 
 @pytest.mark.slow
 def test_stage_renders_midi_with_the_parallel_generator(trained_parallel, tmp_path):
+    from synthesize.config import RenderSettings
     from synthesize.stage import SynthesizeStage
 
     make_midi(tmp_path / "in" / "a.mid", phrase(0, 1.0))
-    stage = SynthesizeStage(trained_parallel / "last.keras", temperature=0.5, output_rms_lsb=450)
+    stage = SynthesizeStage(trained_parallel / "last.keras", RenderSettings(temperature=0.5, output_rms_lsb=450))
     report = stage.run(tmp_path / "in", tmp_path / "out")
     assert report.ok
     import soundfile

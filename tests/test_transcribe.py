@@ -16,7 +16,7 @@ from stages.pianoroll import piano_roll
 from tests.conftest import make_midi
 from transcribe.config import TranscriberConfig
 from transcribe.features import log_mel, num_frames
-from transcribe.model import build_model
+from transcribe.onsets_frames.model import build_model
 from transcribe.transcriber import Transcriber
 
 TINY = TranscriberConfig.tiny()
@@ -118,7 +118,7 @@ def test_features_have_one_frame_per_hop():
 
 @pytest.fixture(scope="module")
 def trained_tiny(preprocessed, tmp_path_factory) -> Path:
-    from transcribe.train import train
+    from transcribe.onsets_frames.training import train
 
     run = tmp_path_factory.mktemp("run")
     train(preprocessed, run, TINY, steps=4, steps_per_epoch=2, validation_spans=3)
@@ -127,7 +127,7 @@ def trained_tiny(preprocessed, tmp_path_factory) -> Path:
 
 @pytest.mark.slow
 def test_training_writes_checkpoints_logs_and_resumes(trained_tiny, preprocessed):
-    from transcribe.train import train
+    from transcribe.onsets_frames.training import train
 
     with open(trained_tiny / "history.csv") as handle:
         rows = list(csv.DictReader(handle))
@@ -144,7 +144,7 @@ def test_training_writes_checkpoints_logs_and_resumes(trained_tiny, preprocessed
 
 @pytest.mark.slow
 def test_training_can_start_from_a_trained_transcriber(trained_tiny, preprocessed, tmp_path):
-    from transcribe.train import train
+    from transcribe.onsets_frames.training import train
 
     frozen = dataclasses.replace(TINY, learning_rate=0.0)  # no update: the run keeps what it started from
     train(preprocessed, tmp_path / "run", frozen, steps=1, steps_per_epoch=1, validation_spans=1,
@@ -160,7 +160,7 @@ def test_training_can_start_from_a_trained_transcriber(trained_tiny, preprocesse
 
 
 def test_low_register_weighting_moves_the_loss_towards_the_bass_and_keeps_its_scale():
-    from transcribe.model import KeyWeightedCrossentropy
+    from transcribe.onsets_frames.model import KeyWeightedCrossentropy
 
     rng = np.random.default_rng(7)
     labels = (rng.uniform(size=(2, 5, 88)) < 0.1).astype(np.float32)
@@ -185,8 +185,8 @@ def test_low_register_weighting_moves_the_loss_towards_the_bass_and_keeps_its_sc
 
 @pytest.mark.slow
 def test_training_weighted_towards_the_low_register_resumes_with_its_loss(preprocessed, tmp_path):
-    from transcribe.model import KeyWeightedCrossentropy
-    from transcribe.train import train
+    from transcribe.onsets_frames.model import KeyWeightedCrossentropy
+    from transcribe.onsets_frames.training import train
 
     weighted = dataclasses.replace(TINY, low_register_weight=3.0)
     train(preprocessed, tmp_path, weighted, steps=1, steps_per_epoch=1, validation_spans=1)

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from stages.midi import PIANO_KEYS, PIANO_LOWEST_PITCH
-from transcribe import note_ends
-from transcribe.config import TranscriberConfig
-from transcribe.note_ends import (
+from transcribe.config import DecodingSettings, TranscriberConfig
+from transcribe.rescorer import note_ends
+from transcribe.rescorer.note_ends import (
     MAX_FRAMES,
     NUM_FEATURES,
     QUIET_FRAMES,
@@ -19,8 +19,8 @@ from transcribe.note_ends import (
     segment_cells,
     segment_ends,
 )
-from transcribe.rescore import NUM_FEATURES as NUM_ONSET_FEATURES
-from transcribe.rescore import build_rescorer
+from transcribe.rescorer.rescore import NUM_FEATURES as NUM_ONSET_FEATURES
+from transcribe.rescorer.rescore import build_rescorer
 from transcribe.transcriber import decode_probabilities
 
 C4 = 60 - PIANO_LOWEST_PITCH
@@ -156,8 +156,8 @@ def test_a_rescorer_with_note_ends_survives_a_keras_round_trip(tmp_path):
 
 @pytest.mark.slow
 def test_a_transcriber_loaded_without_note_ends_ends_notes_at_the_thresholds(tmp_path):
-    from transcribe.model import build_model
-    from transcribe.rescore import rescorer_path
+    from transcribe.onsets_frames.model import build_model
+    from transcribe.rescorer.rescore import rescorer_path
     from transcribe.transcriber import Transcriber
 
     config = TranscriberConfig.tiny()
@@ -175,14 +175,14 @@ def test_a_transcriber_loaded_without_note_ends_ends_notes_at_the_thresholds(tmp
 
 @pytest.mark.slow
 def test_the_stage_without_note_ends_uses_the_thresholds_and_keeps_its_outputs_apart(tmp_path):
-    from transcribe.model import build_model
-    from transcribe.rescore import rescorer_path
+    from transcribe.onsets_frames.model import build_model
+    from transcribe.rescorer.rescore import rescorer_path
     from transcribe.stage import TranscribeStage
 
     checkpoint = tmp_path / "mine.keras"
     build_model(TranscriberConfig.tiny()).save(checkpoint)
     note_end_rescorer(end_logit=4.0).save(rescorer_path(checkpoint))
-    with_ends, without = TranscribeStage(checkpoint), TranscribeStage(checkpoint, note_ends=False)
+    with_ends, without = TranscribeStage(checkpoint), TranscribeStage(checkpoint, DecodingSettings(note_ends=False))
     assert "note_ends" not in with_ends.config()  # folders written before the switch existed still match
     assert without.config() == {**with_ends.config(), "note_ends": False}
     assert with_ends.transcriber.rescorer.note_ends and not without.transcriber.rescorer.note_ends

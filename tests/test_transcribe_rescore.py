@@ -8,8 +8,8 @@ import pytest
 
 from stages.midi import PIANO_KEYS, PIANO_LOWEST_PITCH
 from transcribe.config import TranscriberConfig
-from transcribe.model import build_model
-from transcribe.rescore import (
+from transcribe.onsets_frames.model import build_model
+from transcribe.rescorer.rescore import (
     FRAME_OFFSETS,
     NUM_FEATURES,
     RELATED_KEYS,

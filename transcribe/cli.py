@@ -9,6 +9,8 @@ from pathlib import Path
 
 from stages import options
 from stages.cli import check_paths, cores
+from stages.settings import add_arguments, from_namespace
+from transcribe.config import DecodingSettings
 
 
 def add_transcribe(commands) -> None:
@@ -23,25 +25,7 @@ def add_transcribe(commands) -> None:
     parser.add_argument("inputs", type=Path, nargs="+", metavar="IN", help="recordings and/or folders of recordings")
     parser.add_argument("out", type=Path, metavar="OUT", help="output folder")
     parser.add_argument("--checkpoint", type=Path, help="a .keras transcriber (default: the shipped one)")
-    parser.add_argument("--onset-threshold", type=options.THRESHOLD, metavar="P",
-                        help="onset head probability that starts a note (default: the checkpoint's); only "
-                             "without the rescorer, which decides onsets in its place: give --no-rescorer")
-    parser.add_argument("--frame-threshold", type=options.THRESHOLD, metavar="P",
-                        help="frame head probability that holds a note (default: the checkpoint's); only where "
-                             "the rescorer's note-end network does not end notes: give --no-note-ends or "
-                             "--no-rescorer")
-    parser.add_argument("--min-note-ms", type=options.MIN_NOTE_MS, default=0.0, metavar="MS",
-                        help="drop notes shorter than this (default: 0, keep all)")
-    parser.add_argument("--no-rescorer", action="store_true",
-                        help="start notes at the onset threshold, without the onset rescorer that lies beside the "
-                             "checkpoint (CHECKPOINT.rescorer.keras)")
-    parser.add_argument("--no-note-ends", action="store_true",
-                        help="end notes at the frame and offset thresholds, not where the rescorer's note-end "
-                             "network hears them stop (it learned on FluidSynth renders; on audio unlike them "
-                             "the thresholds may end notes better)")
-    parser.add_argument("--midi-tempo", type=options.MIDI_TEMPO, default=120.0, metavar="BPM",
-                        help="the tempo the MIDI files state (default: 120; note times are in seconds whatever "
-                             "it is, it sets where they fall on beats in a score editor)")
+    add_arguments(parser, DecodingSettings)
     parser.add_argument("--save-probabilities", action="store_true",
                         help="also write the model's probabilities beside each MIDI (.npz: onsets, offsets, "
                              "frames, velocities, (frames, 88) float16 each, and frames_per_second)")
@@ -60,24 +44,6 @@ def add_transcribe(commands) -> None:
     parser.set_defaults(run=run_transcribe)
 
 
-def check_decoding_options(args, checkpoint: Path) -> None:
-    """Refuse thresholds that the rescorer beside the checkpoint would leave unused."""
-    from stages.checkpoints import read_record
-    from transcribe.rescore import rescorer_path
-
-    rescorer = rescorer_path(checkpoint)
-    if args.no_rescorer or not rescorer.is_file():
-        return
-    if args.onset_threshold is not None:
-        raise ValueError("--onset-threshold is not used with the onset rescorer (it decides where notes start); "
-                         "add --no-rescorer to start notes at the threshold")
-    record = read_record(checkpoint, "rescorer_record")
-    has_note_ends = "note_ends" in record if record is not None else True
-    if args.frame_threshold is not None and has_note_ends and not args.no_note_ends:
-        raise ValueError("--frame-threshold is not used with the rescorer's note-end network (it decides where "
-                         "notes stop); add --no-note-ends or --no-rescorer")
-
-
 def run_transcribe(args) -> int:
     check_paths(args.inputs, args.out, {"transcriber": args.checkpoint})  # before TensorFlow loads
     from stages.checkpoints import checkpoint_for
@@ -85,12 +51,9 @@ def run_transcribe(args) -> int:
     from transcribe.stage import TranscribeStage
 
     checkpoint = checkpoint_for("transcribe", args.checkpoint)
-    check_decoding_options(args, checkpoint)
-    stage = TranscribeStage(checkpoint, sequence=args.sequence, notes_csv=args.csv, note_ends=not args.no_note_ends,
-                            rescore=not args.no_rescorer, onset_threshold=args.onset_threshold,
-                            frame_threshold=args.frame_threshold, min_note_ms=args.min_note_ms,
-                            midi_tempo=args.midi_tempo, probabilities=args.save_probabilities,
-                            pedal=args.pedal, max_seconds=args.max_seconds)
+    decoding = from_namespace(DecodingSettings, args)
+    stage = TranscribeStage(checkpoint, decoding, sequence=args.sequence, notes_csv=args.csv,
+                            probabilities=args.save_probabilities, pedal=args.pedal, max_seconds=args.max_seconds)
     if len(args.inputs) == 1:
         report = stage.run(args.inputs[0], args.out, overwrite=args.overwrite)
     else:
@@ -140,7 +103,7 @@ def add_train(models) -> None:
 
 def run_train_transcribe(args) -> int:
     from transcribe.config import TranscriberConfig
-    from transcribe.train import train
+    from transcribe.onsets_frames.training import train
 
     config = TranscriberConfig.named(args.config)
     if args.learning_rate:
@@ -171,8 +134,8 @@ def add_train_pedal(models) -> None:
 
 
 def run_train_pedal(args) -> int:
-    from transcribe.pedal import PedalConfig
-    from transcribe.pedal_training import train_pedal
+    from transcribe.pedal.pedal import PedalConfig
+    from transcribe.pedal.training import train_pedal
 
     train_pedal(args.tfrecords, args.run_dir, PedalConfig.named(args.config), args.steps,
                 steps_per_epoch=args.steps_per_epoch, cache_dir=args.cache, seed=args.seed)
@@ -189,12 +152,7 @@ def add_evaluate(models) -> None:
     transcriber.add_argument("root", type=Path, help="MAESTRO-layout dataset")
     transcriber.add_argument("--split", default="test")
     transcriber.add_argument("--checkpoint", type=Path, help="a .keras transcriber (default: the shipped one)")
-    transcriber.add_argument("--no-rescorer", action="store_true",
-                             help="start notes at the onset threshold, without the onset rescorer that lies "
-                                  "beside the checkpoint (CHECKPOINT.rescorer.keras)")
-    transcriber.add_argument("--no-note-ends", action="store_true",
-                             help="keep the rescorer's onsets but end notes at the frame and offset "
-                                  "thresholds, not where its note-end network hears them stop")
+    add_arguments(transcriber, DecodingSettings, skip=("midi_tempo",))  # as `w2m2w transcribe` decodes
     transcriber.add_argument("--excerpt-seconds", type=options.POSITIVE,
                              help="score only the first N seconds of each piece")
     transcriber.add_argument("--limit", type=options.COUNT, help="only the first N pieces")
@@ -208,8 +166,9 @@ def run_evaluate_transcribe(args) -> int:
     from transcribe.metrics import format_metrics
     from transcribe.transcriber import Transcriber
 
-    transcriber = Transcriber.load(checkpoint_for("transcribe", args.checkpoint), rescore=not args.no_rescorer,
-                                   note_ends=not args.no_note_ends)
+    checkpoint, decoding = checkpoint_for("transcribe", args.checkpoint), from_namespace(DecodingSettings, args)
+    decoding.check_for(checkpoint)
+    transcriber = Transcriber.load(checkpoint, decoding)
     result = evaluate(transcriber, args.root, args.split, args.excerpt_seconds, args.limit)
     print(format_metrics(result.mean), file=sys.stderr)
     summary = {"split": args.split, "pieces": len(result.pieces), "audio_seconds": round(result.audio_seconds, 1),
@@ -296,7 +255,7 @@ def add_train_rescorer(models) -> None:
 
 def run_train_rescorer(args) -> int:
     from stages.checkpoints import checkpoint_for
-    from transcribe.rescorer_training import train_rescorer
+    from transcribe.rescorer.training import train_rescorer
 
     record = train_rescorer(checkpoint_for("transcribe", args.checkpoint), args.train_dataset, args.validation_dataset,
                             cache=args.cache, train_pieces=args.train_pieces,
@@ -338,7 +297,7 @@ def add_tune_pedal(models) -> None:
 
 
 def run_tune_pedal(args) -> int:
-    from transcribe.pedal_training import tune_pedal
+    from transcribe.pedal.training import tune_pedal
 
     check_paths(args.tfrecords, None, {"pedal network": args.checkpoint})
     print(json.dumps(tune_pedal(args.tfrecords, args.checkpoint, args.spans, args.apply, args.cache), indent=2))

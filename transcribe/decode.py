@@ -91,8 +91,7 @@ def offset_ends(frame_probs: np.ndarray, offset_probs: np.ndarray, offset_thresh
                 frame_gate: float = 0.7) -> np.ndarray | None:
     """Where the offset head may end a note: it fires while the frame head is below `frame_gate`
     (where the frame head is surer, the note sounds whatever the offset head says). None when
-    there is no offset threshold (the frame head alone ends notes). A mask, so that pipelines
-    which ship thresholded bits (Beam re-transcription) decode exactly as in-process decoding."""
+    there is no offset threshold (the frame head alone ends notes)."""
     if offset_threshold is None:
         return None
     return (np.asarray(offset_probs) >= offset_threshold) & (np.asarray(frame_probs) < frame_gate)

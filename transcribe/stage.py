@@ -14,8 +14,9 @@ from stages.audio import AUDIO_SUFFIXES, MIN_AUDIO_SECONDS, check_audio_header
 from stages.checkpoints import check_checkpoint, load_checkpoint, require_config
 from stages.contract import InputError, Job, Stage, UsageError, content_id
 from stages.midi import write_midi
-from transcribe.pedal import PedalTranscriber, add_pedal, key_releases, pedal_checkpoint
-from transcribe.rescore import rescorer_path
+from transcribe.config import DecodingSettings
+from transcribe.pedal.pedal import PedalTranscriber, add_pedal, key_releases, pedal_checkpoint
+from transcribe.rescorer.rescore import rescorer_path
 from transcribe.transcriber import DEFAULT_CHECKPOINT, Transcriber, sequence_at_tempo
 
 
@@ -43,29 +44,24 @@ class TranscribeStage(Stage):
     """Recording -> `.midi` (and on request the NoteSequence `.pb`, a `.csv` of notes and the
     heads' probabilities `.npz`).
 
-    `rescore`, `onset_threshold`, `frame_threshold` and `min_note_ms` are the Transcriber's
-    settings; `midi_tempo` the tempo the MIDI files state (note times are in seconds whatever it is).
-    `pedal` is "baked" (notes last as long as they sound, the pedal's hold included: the MAESTRO
-    protocol) or "cc64" (the pedal network beside the checkpoint writes CC 64 events and notes end
-    where their keys were let go: what a score editor or a sequencer wants).
+    `decoding` (transcribe.config.DecodingSettings) is how notes are decoded and the MIDI's tempo,
+    handed unchanged to the Transcriber. `pedal` is "baked" (notes last as long as they sound, the
+    pedal's hold included: the MAESTRO protocol) or "cc64" (the pedal network beside the checkpoint
+    writes CC 64 events and notes end where their keys were let go: what a score editor or a
+    sequencer wants).
     """
 
     name = "transcribe"
     input_suffixes = AUDIO_SUFFIXES
 
-    def __init__(self, checkpoint: Path | str = DEFAULT_CHECKPOINT, sequence: bool = False, notes_csv: bool = False,
-                 note_ends: bool = True, rescore: bool = True, onset_threshold: float | None = None,
-                 frame_threshold: float | None = None, min_note_ms: float = 0.0, midi_tempo: float = 120.0,
-                 probabilities: bool = False, pedal: str = "baked", max_seconds: float = MAX_SECONDS):
-        for name, value, kind in (("onset_threshold", onset_threshold, options.THRESHOLD),
-                                  ("frame_threshold", frame_threshold, options.THRESHOLD),
-                                  ("min_note_ms", min_note_ms, options.MIN_NOTE_MS),
-                                  ("midi_tempo", midi_tempo, options.MIDI_TEMPO),
-                                  ("max_seconds", max_seconds, options.POSITIVE)):
-            if value is not None:
-                kind.check(value, name)
-        self.max_seconds = max_seconds
+    def __init__(self, checkpoint: Path | str = DEFAULT_CHECKPOINT, decoding: DecodingSettings = DecodingSettings(),
+                 sequence: bool = False, notes_csv: bool = False, probabilities: bool = False, pedal: str = "baked",
+                 max_seconds: float = MAX_SECONDS):
+        if not isinstance(decoding, DecodingSettings):
+            raise TypeError(f"decoding must be DecodingSettings, not {type(decoding).__name__}")
+        self.max_seconds = options.POSITIVE.check(max_seconds, "max_seconds")
         self.checkpoint = check_checkpoint(checkpoint, "transcriber")
+        decoding.check_for(self.checkpoint)
         if pedal not in ("baked", "cc64"):
             raise ValueError(f"pedal must be 'baked' or 'cc64', not {pedal!r}")
         if pedal == "cc64":
@@ -74,14 +70,8 @@ class TranscribeStage(Stage):
                 raise UsageError(f"--pedal cc64 needs the pedal network beside the transcriber: "
                                  f"{network} not found (`w2m2w train pedal` makes one)")
             check_checkpoint(network, "pedal network")
-        self.note_ends = note_ends
+        self.decoding, self.pedal_mode = decoding, pedal
         self.checkpoint_id = content_id(self.checkpoint)
-        # Named in the recorded config only when not the default, so that folders written before
-        # a setting existed still match.
-        self.settings = {name: value for name, value, default in (
-            ("rescore", rescore, True), ("onset_threshold", onset_threshold, None),
-            ("frame_threshold", frame_threshold, None), ("min_note_ms", min_note_ms, 0.0),
-            ("midi_tempo", midi_tempo, 120.0), ("pedal", pedal, "baked")) if value != default}
         self.output_suffixes = {"midi": ".midi"}
         if sequence:
             self.output_suffixes["sequence"] = ".pb"
@@ -98,16 +88,12 @@ class TranscribeStage(Stage):
     @property
     def transcriber(self) -> Transcriber:
         if self._transcriber is None:
-            self._transcriber = Transcriber.load(
-                self.checkpoint, note_ends=self.note_ends, rescore=self.settings.get("rescore", True),
-                onset_threshold=self.settings.get("onset_threshold"),
-                frame_threshold=self.settings.get("frame_threshold"),
-                min_note_s=self.settings.get("min_note_ms", 0.0) / 1000.0)
+            self._transcriber = Transcriber.load(self.checkpoint, self.decoding)
         return self._transcriber
 
     @property
     def pedal(self) -> PedalTranscriber | None:
-        if self._pedal is None and self.settings.get("pedal") == "cc64":
+        if self._pedal is None and self.pedal_mode == "cc64":
             self._pedal = PedalTranscriber.load(pedal_checkpoint(self.checkpoint),
                                                 self.transcriber.config.frames_per_second)
         return self._pedal
@@ -117,18 +103,18 @@ class TranscribeStage(Stage):
 
         transcriber = load_checkpoint(lambda: self.transcriber, self.checkpoint, "transcriber")
         require_config(transcriber.model, TranscriberConfig, self.checkpoint, "transcriber")
-        if self.settings.get("pedal") == "cc64":
+        if self.pedal_mode == "cc64":
             load_checkpoint(lambda: self.pedal, pedal_checkpoint(self.checkpoint), "pedal network")
 
     def config(self) -> dict[str, Any]:
         rescorer = rescorer_path(self.checkpoint)
         config = {"checkpoint": self.checkpoint.name, "checkpoint_sha256": self.checkpoint_id,
                   "rescorer_sha256": content_id(rescorer) if rescorer.is_file() else None}
-        if not self.note_ends:  # named only when off, so folders written before the switch still match
-            config["note_ends"] = False
-        if self.settings.get("pedal") == "cc64":
+        if self.pedal_mode == "cc64":
             config["pedal_sha256"] = content_id(pedal_checkpoint(self.checkpoint))
-        return {**config, **self.settings}
+            config["pedal"] = "cc64"
+        # Settings named only when not their defaults, so that folders written before one existed still match.
+        return {**config, **self.decoding.changed()}
 
     def process(self, job: Job, temporaries: dict[str, Path]) -> None:
         check_long_enough(job.source, self.max_seconds)
@@ -141,7 +127,7 @@ class TranscribeStage(Stage):
         del mel
         if intervals is not None:
             notes = key_releases(notes, intervals)
-        sequence = sequence_at_tempo(notes, self.settings.get("midi_tempo", 120.0))
+        sequence = sequence_at_tempo(notes, self.decoding.midi_tempo)
         if intervals is not None:
             add_pedal(sequence, intervals)
         write_midi(sequence, temporaries["midi"])

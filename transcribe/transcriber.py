@@ -9,7 +9,6 @@ compiled graph is traced once.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from pathlib import Path
 
@@ -22,15 +21,16 @@ from stages.checkpoints import shipped_checkpoint
 from stages.contract import InputError
 from stages.interop import to_pretty_midi
 from stages.midi import NoteSequence, sequence_from_notes
-from transcribe.config import TranscriberConfig
+from transcribe.config import DecodingSettings, TranscriberConfig
 from transcribe.decode import decode_notes, notes_between, offset_ends
 from transcribe.features import SILENCE, log_mel, log_mel_blocks
-from transcribe.model import OnsetsAndFrames, probabilities
-from transcribe.note_ends import decode_with_ends
-from transcribe.rescore import OnsetRescorer, accepted_onsets, rescorer_path
+from transcribe.onsets_frames.model import OnsetsAndFrames, probabilities
+from transcribe.rescorer.note_ends import decode_with_ends
+from transcribe.rescorer.rescore import OnsetRescorer, accepted_onsets, rescorer_path
 
 DEFAULT_CHECKPOINT = shipped_checkpoint("transcribe")
 SILENCE_PEAK = 1e-4  # -80 dBFS: nothing a piano played
+DEFAULT = DecodingSettings()
 
 
 def load_transcriber_model(path: Path | str = DEFAULT_CHECKPOINT) -> OnsetsAndFrames:
@@ -46,31 +46,32 @@ def load_rescorer(transcriber_checkpoint: Path | str = DEFAULT_CHECKPOINT) -> On
     return keras.saving.load_model(path, compile=False) if Path(path).is_file() else None
 
 
-def float16_rounded(probs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The heads at float16 precision (as float32), the precision the Beam re-transcription ships
-    them in: decoding them in-process then decides as Beam does."""
-    return {name: np.asarray(values, np.float16).astype(np.float32) for name, values in probs.items()}
-
-
 def decode_probabilities(probs: dict[str, np.ndarray], config: TranscriberConfig,
-                         rescorer: OnsetRescorer | None = None) -> np.ndarray:
-    """The heads' probabilities -> notes, at the config's thresholds; with a rescorer, notes
-    start where it accepts the onset head's candidates instead of at the onset threshold, and
-    end where its note-end network hears them stop, when it has one."""
+                         rescorer: OnsetRescorer | None = None, settings: DecodingSettings = DEFAULT) -> np.ndarray:
+    """The heads' probabilities -> notes, at the config's thresholds unless `settings` replace them:
+    the stage's one decoding (`Transcriber.notes` and the Beam re-transcription, batch/retranscribe.py,
+    both call it).
+
+    With a rescorer, notes start where it accepts the onset head's candidates instead of at the
+    onset threshold, and end where its note-end network hears them stop, when it has one. Notes
+    shorter than `settings.min_note_ms` are dropped.
+    """
+    config, min_note_s = settings.applied_to(config), settings.min_note_ms / 1000.0
     onsets, onset_threshold = probs["onsets"], config.onset_threshold
     if rescorer is not None:
-        probs = float16_rounded(probs)
         onsets, onset_threshold = accepted_onsets(rescorer, probs), 0.5
         if rescorer.note_ends:
             starts = np.argwhere(onsets > 0)  # (frame, key), one per note
             ends = decode_with_ends(probs, starts, rescorer.end_logits, rescorer.sounding_threshold,
                                     rescorer.quiet_run)
-            return notes_between(starts, ends, probs["velocities"], config.frames_per_second)
-    return decode_notes(probs["frames"], onsets, probs["velocities"], config.frames_per_second,
-                        frame_threshold=config.frame_threshold, onset_threshold=onset_threshold,
-                        note_ends=offset_ends(probs["frames"], probs["offsets"], config.offset_threshold,
-                                              config.offset_frame_gate),
-                        offset_correction_s=config.offset_correction_s)
+            return drop_short_notes(notes_between(starts, ends, probs["velocities"], config.frames_per_second),
+                                    min_note_s)
+    notes = decode_notes(probs["frames"], onsets, probs["velocities"], config.frames_per_second,
+                         frame_threshold=config.frame_threshold, onset_threshold=onset_threshold,
+                         note_ends=offset_ends(probs["frames"], probs["offsets"], config.offset_threshold,
+                                               config.offset_frame_gate),
+                         offset_correction_s=config.offset_correction_s)
+    return drop_short_notes(notes, min_note_s)
 
 
 def drop_short_notes(notes: np.ndarray, min_note_s: float) -> np.ndarray:
@@ -79,40 +80,31 @@ def drop_short_notes(notes: np.ndarray, min_note_s: float) -> np.ndarray:
 
 
 class Transcriber:
-    """Onsets and Frames with its decoding settings: audio -> note array (stages.midi).
-
-    `onset_threshold` and `frame_threshold` replace the checkpoint's tuned values; the onset
-    threshold only counts without a rescorer (the rescorer decides onsets in its place) and the
-    frame threshold only where notes are not ended by the rescorer's note-end network. Notes
-    shorter than `min_note_s` are dropped.
+    """Onsets and Frames with its decoding settings (transcribe.config.DecodingSettings): audio ->
+    note array (stages.midi). The settings' thresholds replace the checkpoint's tuned values; the
+    onset threshold only counts without a rescorer (the rescorer decides onsets in its place) and
+    the frame threshold only where notes are not ended by the rescorer's note-end network.
     """
 
     def __init__(self, model: OnsetsAndFrames, batch_chunks: int = 2, rescorer: OnsetRescorer | None = None,
-                 onset_threshold: float | None = None, frame_threshold: float | None = None,
-                 min_note_s: float = 0.0):
+                 settings: DecodingSettings = DEFAULT):
         self.model = model
-        thresholds = {name: value for name, value in (("onset_threshold", onset_threshold),
-                                                      ("frame_threshold", frame_threshold)) if value is not None}
-        for name, value in thresholds.items():
-            if not 0.0 < value < 1.0:
-                raise ValueError(f"{name} must lie between 0 and 1, not {value}")
-        if min_note_s < 0:
-            raise ValueError(f"the minimum note length must not be negative, not {min_note_s}")
-        self.config: TranscriberConfig = dataclasses.replace(model.config, **thresholds)
+        self.settings = settings
+        self.config: TranscriberConfig = settings.applied_to(model.config)
         self.batch_chunks = batch_chunks
         self.rescorer = rescorer
-        self.min_note_s = min_note_s
 
     @classmethod
-    def load(cls, path: Path | str = DEFAULT_CHECKPOINT, rescore: bool = True, note_ends: bool = True,
-             **kwargs) -> "Transcriber":
-        """The checkpoint's transcriber, with the rescorer beside it unless `rescore` is False;
-        with `note_ends` False, its onsets only (notes then end at the config's thresholds).
-        Other keyword arguments go to the constructor (thresholds, `min_note_s`)."""
-        rescorer = load_rescorer(path) if rescore else None
-        if rescorer is not None and not note_ends:
+    def load(cls, path: Path | str = DEFAULT_CHECKPOINT, settings: DecodingSettings = DEFAULT,
+             **changes) -> "Transcriber":
+        """The checkpoint's transcriber at these settings (keyword arguments change single
+        fields: `Transcriber.load(path, rescore=False)`): with the rescorer beside it unless
+        `rescore` is False; with `note_ends` False, its onsets only (notes then end at the thresholds)."""
+        settings = settings.replace(**changes) if changes else settings
+        rescorer = load_rescorer(path) if settings.rescore else None
+        if rescorer is not None and not settings.note_ends:
             rescorer.note_ends = False
-        return cls(load_transcriber_model(path), rescorer=rescorer, **kwargs)
+        return cls(load_transcriber_model(path), rescorer=rescorer, settings=settings)
 
     def predict(self, mel: np.ndarray) -> dict[str, np.ndarray]:
         """(frames, mel_bins) -> {onsets, offsets, frames, velocities}: (frames, 88) each."""
@@ -170,7 +162,7 @@ class Transcriber:
 
     def notes(self, probs: dict[str, np.ndarray]) -> np.ndarray:
         """The heads' probabilities -> notes, at this transcriber's settings."""
-        return drop_short_notes(decode_probabilities(probs, self.config, self.rescorer), self.min_note_s)
+        return decode_probabilities(probs, self.config, self.rescorer, self.settings)
 
 
 def sequence_at_tempo(notes: np.ndarray, midi_tempo_qpm: float = 120.0) -> NoteSequence:
@@ -184,20 +176,18 @@ def sequence_at_tempo(notes: np.ndarray, midi_tempo_qpm: float = 120.0) -> NoteS
 
 
 @functools.lru_cache(maxsize=2)
-def _loaded(checkpoint: Path, rescore: bool, note_ends: bool, onset_threshold: float | None,
-            frame_threshold: float | None, min_note_s: float) -> Transcriber:
-    return Transcriber.load(checkpoint, rescore=rescore, note_ends=note_ends, onset_threshold=onset_threshold,
-                            frame_threshold=frame_threshold, min_note_s=min_note_s)
+def _loaded(checkpoint: Path, settings: DecodingSettings) -> Transcriber:
+    return Transcriber.load(checkpoint, settings)
 
 
-def transcribe(path: Path | str, *, checkpoint: Path | str = DEFAULT_CHECKPOINT, rescore: bool = True,
-               note_ends: bool = True, onset_threshold: float | None = None, frame_threshold: float | None = None,
-               min_note_ms: float = 0.0, midi_tempo: float = 120.0) -> pretty_midi.PrettyMIDI:
+def transcribe(path: Path | str, *, checkpoint: Path | str = DEFAULT_CHECKPOINT, settings: DecodingSettings = DEFAULT,
+               **changes) -> pretty_midi.PrettyMIDI:
     """A recording (any format, sample rate and channel count) -> its notes as MIDI.
 
-    The settings are those of `w2m2w transcribe`; the model is loaded once and reused by later
-    calls with the same settings.
+    `settings` are those of `w2m2w transcribe` (transcribe.config.DecodingSettings); keyword
+    arguments change single fields (`transcribe(path, min_note_ms=50)`). The model is loaded once
+    and reused by later calls with the same settings.
     """
-    transcriber = _loaded(Path(checkpoint).resolve(), rescore, note_ends, onset_threshold, frame_threshold,
-                          min_note_ms / 1000.0)
-    return to_pretty_midi(sequence_at_tempo(transcriber.transcribe_file(path), midi_tempo))
+    settings = settings.replace(**changes) if changes else settings
+    transcriber = _loaded(Path(checkpoint).resolve(), settings)
+    return to_pretty_midi(sequence_at_tempo(transcriber.transcribe_file(path), settings.midi_tempo))

@@ -30,7 +30,7 @@ from transcribe.decode import decode_notes, offset_ends
 from transcribe.evaluate import reference_notes
 from transcribe.features import log_mel
 from transcribe.metrics import mean_metrics, transcription_metrics
-from transcribe.model import build_model
+from transcribe.onsets_frames.model import build_model
 from transcribe.transcriber import Transcriber
 
 log = logging.getLogger(__name__)

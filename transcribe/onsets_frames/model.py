@@ -18,9 +18,8 @@ import keras
 from keras import layers, ops
 
 from stages.midi import PIANO_KEYS
-from transcribe.config import TranscriberConfig
+from transcribe.config import PACKAGE, TranscriberConfig
 
-PACKAGE = "wave2midi2wave.transcribe"
 HEADS = ("onsets", "offsets", "frames", "velocities")
 
 

@@ -17,7 +17,7 @@ from stages.training import Monitor, prepare_run, resume, standard_callbacks
 from transcribe.config import TranscriberConfig
 from transcribe.dataset import RandomCrops, ShardCache, build_cache, span_notes
 from transcribe.metrics import mean_metrics, transcription_metrics
-from transcribe.model import build_model, compile_model
+from transcribe.onsets_frames.model import build_model, compile_model
 from transcribe.transcriber import Transcriber
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ to where the frame head has stayed quiet for QUIET_FRAMES, and a small network r
 of it (the frame head around it, the offset head, how long the note has sounded, how strong it
 began, what the other keys do) and gives the probability that the note still sounds there. The
 note ends where a run of frames it judges silent begins (`quiet_run`, chosen on validation), so a
-shorter dip does not cut it. The network itself lives in the rescorer (transcribe/rescore.py).
+shorter dip does not cut it. The network itself lives in the rescorer (transcribe/rescorer/rescore.py).
 """
 
 from __future__ import annotations

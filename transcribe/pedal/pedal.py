@@ -22,7 +22,8 @@ from keras import layers, ops
 from stages.checkpoints import companion
 from stages.config import JsonConfig
 from stages.midi import SUSTAIN_CONTROL, NoteSequence
-from transcribe.model import PACKAGE, AcousticModel
+from transcribe.config import PACKAGE
+from transcribe.onsets_frames.model import AcousticModel  # the pedal network hears with the same acoustic stack
 
 DOWN, PRESSED, RELEASED = range(3)
 PEDAL_DOWN_VALUE = 64  # CC 64 at or above this holds the dampers off

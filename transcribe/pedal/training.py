@@ -21,7 +21,7 @@ from stages.contract import save_model_atomic
 from stages.training import Monitor, prepare_run, resume, standard_callbacks
 from transcribe.config import TranscriberConfig
 from transcribe.dataset import ShardCache, build_cache
-from transcribe.pedal import (
+from transcribe.pedal.pedal import (
     PedalConfig,
     PedalTranscriber,
     build_pedal_model,

@@ -22,8 +22,8 @@ from scipy.ndimage import maximum_filter1d
 from scipy.special import expit
 
 from stages.checkpoints import companion
-from transcribe.model import PACKAGE
-from transcribe.note_ends import NUM_FEATURES as NUM_END_FEATURES
+from transcribe.config import PACKAGE
+from transcribe.rescorer.note_ends import NUM_FEATURES as NUM_END_FEATURES
 
 # Keys whose partials coincide with the candidate's, or with whose partials it coincides
 # (octaves, twelfths, fifths, fourths, double octaves), and the neighbouring semitones.
@@ -97,7 +97,7 @@ class OnsetRescorer(keras.Model):
     """(N, NUM_FEATURES) candidate features -> (N, 1) logits that each candidate is a note.
 
     With `note_ends`, it also holds a second network of the same shape, over the features of
-    transcribe/note_ends.py: the logit that a note still sounds at a frame (`end_logits`), which
+    transcribe/rescorer/note_ends.py: the logit that a note still sounds at a frame (`end_logits`), which
     then decides where notes end. Its thresholds travel inside the saved `.keras` file."""
 
     def __init__(self, candidate_threshold: float = 0.05, accept_threshold: float = 0.5, units: int = 64,

@@ -1,6 +1,6 @@
-"""Training the onset rescorer (transcribe/rescore.py) of a transcriber checkpoint: on the
+"""Training the onset rescorer (transcribe/rescorer/rescore.py) of a transcriber checkpoint: on the
 checkpoint's own predictions on training renders, its acceptance threshold chosen on validation
-renders (never on test); optionally also its note-end network (transcribe/note_ends.py).
+renders (never on test); optionally also its note-end network (transcribe/rescorer/note_ends.py).
 `w2m2w train rescorer` drives it.
 
 Both datasets are MAESTRO-layout folders (`w2m2w maestro render` outputs); the train split of the
@@ -37,9 +37,9 @@ from transcribe.decode import notes_to_roll
 from transcribe.evaluate import reference_notes
 from transcribe.features import log_mel
 from transcribe.metrics import mean_metrics, transcription_metrics
-from transcribe.note_ends import note_cells
-from transcribe.rescore import accepted_onsets, build_rescorer, candidate_features, candidates, rescorer_path
-from transcribe.transcriber import Transcriber, decode_probabilities, float16_rounded
+from transcribe.rescorer.note_ends import note_cells
+from transcribe.rescorer.rescore import accepted_onsets, build_rescorer, candidate_features, candidates, rescorer_path
+from transcribe.transcriber import Transcriber, decode_probabilities
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,6 @@ def labelled_candidates(reference: np.ndarray, probs: dict, candidate_threshold:
 def labelled_cells(reference: np.ndarray, probs: dict, rescorer, fps: float, rng: np.random.Generator):
     """(features, labels) of a share of the cells of the notes the rescorer starts in one
     recording: 1 where the reference roll sounds the note's key."""
-    probs = float16_rounded(probs)  # as decoding sees them
     starts = np.argwhere(accepted_onsets(rescorer, probs) > 0)
     _, note, t, features = note_cells(probs, starts)
     labels = notes_to_roll(reference, fps, len(probs["frames"]))[t, starts[note, 1]].astype(np.float32)

@@ -1,0 +1,1 @@
+"""The Onsets and Frames network: its Keras model (`model.py`) and its training (`training.py`)."""
