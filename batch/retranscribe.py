@@ -37,7 +37,7 @@ import numpy as np
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, PredictionResult, RunInference
 
-from maestro.filesystems import read_bytes, write_json
+from maestro.filesystems import partial_path, read_bytes, write_json
 from maestro.metadata import Record, join_under, select
 from maestro.preprocess import load_records, pipeline_options, quiet_workers
 from stages.audio import MIN_AUDIO_SECONDS, decode_audio
@@ -104,20 +104,6 @@ def rescorer_of(checkpoint: str) -> str | None:
 
 
 @dataclasses.dataclass(frozen=True)
-class Window:
-    """Where a window lies in its recording: the `index`th of `count` windows, its centre (the
-    frames it is kept for) `start` to `start + length` of the recording's `total_frames`, at
-    `offset` frames into the window."""
-
-    index: int
-    count: int
-    start: int
-    offset: int
-    length: int
-    total_frames: int
-
-
-@dataclasses.dataclass(frozen=True)
 class Centre:
     """A window's centre: the `index`th of the recording's `count`, and the heads' probabilities
     there, {onsets, offsets, frames, velocities} -> (frames, 88) float32."""
@@ -162,6 +148,8 @@ class ChunkRecording(beam.DoFn):
         self.root, self.config_json = root, config_json
 
     def process(self, record: Record):
+        from transcribe.transcriber import windows  # TensorFlow loads only in the workers
+
         config = TranscriberConfig.from_dict(json.loads(self.config_json))
         try:
             audio = decode_audio(read_bytes(join_under(self.root, record.audio_filename)), config.sample_rate_hz,
@@ -177,22 +165,7 @@ class ChunkRecording(beam.DoFn):
         if total < size:
             mel = np.concatenate([mel, np.full((size - total, mel.shape[1]), SILENCE, np.float32)])
         for window in windows(total, config):
-            first = window.start - window.offset
-            yield (record.audio_filename, window), mel[first: first + size]
-
-
-def windows(total_frames: int, config: TranscriberConfig) -> list[Window]:
-    """The windows of a recording of `total_frames` (padded to one window when shorter), laid
-    out as `Transcriber.predict` lays them out: a centre every `chunk_frames`, seen with
-    `overlap_frames` of context each side, the last window shifted back to end with the clip."""
-    size = config.chunk_frames + 2 * config.overlap_frames
-    starts = list(range(0, total_frames, config.chunk_frames))
-    found = []
-    for index, start in enumerate(starts):
-        first = min(max(0, start - config.overlap_frames), max(total_frames - size, 0))
-        found.append(Window(index, len(starts), start, start - first, min(config.chunk_frames, total_frames - start),
-                            total_frames))
-    return found
+            yield (record.audio_filename, window), mel[window.first: window.first + size]
 
 
 def keep_centre(element) -> tuple[str, Centre]:
@@ -274,9 +247,10 @@ def _local_copy(path: str):
 
 
 def _copy_atomic(local: str, target: str) -> None:
-    with open(local, "rb") as source, FileSystems.create(target + ".partial") as handle:
+    partial = partial_path(target)
+    with open(local, "rb") as source, FileSystems.create(partial) as handle:
         handle.write(source.read())
-    FileSystems.rename([target + ".partial"], [target])
+    FileSystems.rename([partial], [target])
     os.unlink(local)
 
 

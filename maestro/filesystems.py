@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 from apache_beam.io.filesystems import FileSystems
 
@@ -12,8 +13,17 @@ def read_bytes(path: str) -> bytes:
         return handle.read()
 
 
+def partial_path(path: str) -> str:
+    """A temporary name beside `path` that no other writer uses: when an engine runs the same
+    work twice at once (a worker it thought lost still running), neither truncates the other's
+    file, and the last rename leaves a whole one. A killed run's `*.partial` files are removed by
+    the next."""
+    return f"{path}.{uuid.uuid4().hex[:12]}.partial"
+
+
 def write_json(path: str, data: dict) -> None:
     """Written under a temporary name, then renamed: readers never see half a file."""
-    with FileSystems.create(path + ".partial") as handle:
+    partial = partial_path(path)
+    with FileSystems.create(partial) as handle:
         handle.write((json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
-    FileSystems.rename([path + ".partial"], [path])
+    FileSystems.rename([partial], [path])

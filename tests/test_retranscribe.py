@@ -21,7 +21,7 @@ from maestro.metadata import Dataset
 from stages.midi import notes_from_sequence, read_note_sequence, sequence_from_notes, write_midi
 from transcribe.config import DecodingSettings, TranscriberConfig
 from transcribe.onsets_frames.model import build_model
-from transcribe.transcriber import Transcriber
+from transcribe.transcriber import Transcriber, windows
 
 IN_PROCESS = ["--direct_num_workers=1", "--direct_running_mode=in_memory"]
 DECODINGS = ["thresholds", "rescorer", "note-ends", "note-ends-off"]
@@ -86,7 +86,7 @@ def test_centres_stitch_into_the_heads_and_decode_as_the_transcriber(decoding, t
     padded = {name: np.concatenate([v, rng.uniform(0, 1, (max(size - total_frames, 0), 88)).astype(np.float32)])
               for name, v in probs.items()}  # what the model says of the silence padding is never kept
     centres = []
-    for window in retranscribe.windows(total_frames, config):
+    for window in windows(total_frames, config):
         first = window.start - window.offset
         result = PredictionResult(None, {name: v[first: first + size] for name, v in padded.items()})
         path, centre = retranscribe.keep_centre((("a.wav", window), result))

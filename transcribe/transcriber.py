@@ -9,6 +9,7 @@ compiled graph is traced once.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from pathlib import Path
 
@@ -79,6 +80,41 @@ def drop_short_notes(notes: np.ndarray, min_note_s: float) -> np.ndarray:
     return notes[notes["offset_s"] - notes["onset_s"] >= min_note_s] if min_note_s > 0 else notes
 
 
+@dataclasses.dataclass(frozen=True)
+class Window:
+    """Where a window lies in its recording: the `index`th of `count` windows, its centre (the
+    frames it is kept for) `start` to `start + length` of the recording's `total_frames`, at
+    `offset` frames into the window."""
+
+    index: int
+    count: int
+    start: int
+    offset: int
+    length: int
+    total_frames: int
+
+    @property
+    def first(self) -> int:
+        """The recording's frame the window begins at."""
+        return self.start - self.offset
+
+
+def windows(total_frames: int, config: TranscriberConfig) -> list[Window]:
+    """The windows of a recording of `total_frames` (padded to one window when shorter): a centre
+    every `chunk_frames`, seen with `overlap_frames` of context each side. Windows never run past
+    the clip (the last one is shifted back to end with it), so that the clip's own start and end
+    look to the model exactly as in one whole pass. `Transcriber.predict` and the Beam
+    re-transcription both lay recordings out with it."""
+    size = config.chunk_frames + 2 * config.overlap_frames
+    starts = list(range(0, total_frames, config.chunk_frames))
+    found = []
+    for index, start in enumerate(starts):
+        first = min(max(0, start - config.overlap_frames), max(total_frames - size, 0))
+        found.append(Window(index, len(starts), start, start - first, min(config.chunk_frames, total_frames - start),
+                            total_frames))
+    return found
+
+
 class Transcriber:
     """Onsets and Frames with its decoding settings (transcribe.config.DecodingSettings): audio ->
     note array (stages.midi). The settings' thresholds replace the checkpoint's tuned values; the
@@ -117,20 +153,16 @@ class Transcriber:
             probs = probabilities(self.model.predict_on_batch(padded[None]))
             return {name: values[0, :total] for name, values in probs.items()}
         outputs = {name: np.zeros((total, 88), np.float32) for name in ("onsets", "offsets", "frames", "velocities")}
-        centres = list(range(0, total, c.chunk_frames))
-        for batch_start in range(0, len(centres), self.batch_chunks):
-            batch = centres[batch_start: batch_start + self.batch_chunks]
-            # Windows never run past the clip (the last one is shifted back to end with it), so
-            # the clip's own start and end look to the model exactly as in one whole pass.
-            firsts = [min(max(0, centre - c.overlap_frames), total - window) for centre in batch]
-            x = np.stack([mel[first: first + window] for first in firsts]).astype(np.float32)
+        layout = windows(total, c)
+        for batch_start in range(0, len(layout), self.batch_chunks):
+            batch = layout[batch_start: batch_start + self.batch_chunks]
+            x = np.stack([mel[w.first: w.first + window] for w in batch]).astype(np.float32)
             if len(batch) < self.batch_chunks:  # a fixed batch shape: the graph is traced once
                 x = np.concatenate([x, np.repeat(x[-1:], self.batch_chunks - len(batch), axis=0)])
             probs = probabilities(self.model.predict_on_batch(x))
-            for i, (centre, first) in enumerate(zip(batch, firsts)):
-                length = min(c.chunk_frames, total - centre)
+            for i, w in enumerate(batch):
                 for name, values in probs.items():
-                    outputs[name][centre: centre + length] = values[i, centre - first: centre - first + length]
+                    outputs[name][w.start: w.start + w.length] = values[i, w.offset: w.offset + w.length]
         return outputs
 
     def transcribe(self, audio: np.ndarray) -> np.ndarray:
