@@ -34,6 +34,21 @@ BEFORE = {
 }
 
 
+class RecordingTask:
+    """Stands in for one of the flow's Prefect tasks: keeps the keyword arguments it was called
+    with, writes nothing and reports an empty stage (or what `returns` makes of its arguments)."""
+
+    def __init__(self, returns=None):
+        self.kwargs, self.returns = {}, returns
+
+    def with_options(self, **_):
+        return self
+
+    def __call__(self, *args, **kwargs):
+        self.kwargs.update(kwargs)
+        return self.returns(*args) if self.returns else {"written": [], "skipped": [], "failed": []}
+
+
 def subparser(*path: str) -> argparse.ArgumentParser:
     parser = build_parser()
     for name in path:
@@ -186,21 +201,12 @@ def test_the_flow_takes_the_settings_as_one_parameter_and_hands_them_to_the_task
     with pytest.raises(Exception, match="onset_threshold must be above 0 and below 1"):
         flows.full.wave2midi2wave.validate_parameters({"decoding": {"onset_threshold": 1.5}})
 
-    seen = {}
-
-    class Task:
-        def with_options(self, **_):
-            return self
-
-        def __call__(self, inputs, out, checkpoint, decoding):
-            seen["decoding"] = decoding
-            return {"written": [], "skipped": [], "failed": []}
-
-    monkeypatch.setattr(flows.full.tasks, "transcribe", Task())
+    task = RecordingTask()
+    monkeypatch.setattr(flows.full.tasks, "transcribe", task)
     (tmp_path / "in").mkdir()
     flows.full.wave2midi2wave.fn(input_dir=tmp_path / "in", output_dir=tmp_path / "run", stages=["transcribe"],
                                  transcriber=checkpoints / "transcriber.keras", decoding=settings)
-    assert seen["decoding"] is settings
+    assert task.kwargs["decoding"] is settings
 
 
 # -- rendering settings (synthesize) ----------------------------------------------------------
@@ -244,21 +250,12 @@ def test_the_synthesize_stage_hands_its_settings_to_the_synthesizer(checkpoints,
         7, 0.5, 450.0)
     assert {"seed": 7, "temperature": 0.5, "output_rms_lsb": 450.0}.items() <= stage.config().items()
 
-    seen = {}
-
-    class Task:
-        def with_options(self, **_):
-            return self
-
-        def __call__(self, midi, out, checkpoint, rendering):
-            seen["rendering"] = rendering
-            return {"written": [], "skipped": [], "failed": []}
-
-    monkeypatch.setattr(flows.full.tasks, "synthesize", Task())
+    task = RecordingTask()
+    monkeypatch.setattr(flows.full.tasks, "synthesize", task)
     (tmp_path / "in").mkdir()
     flows.full.wave2midi2wave.fn(input_dir=tmp_path / "in", output_dir=tmp_path / "run", stages=["synthesize"],
                                  synthesizer=checkpoints / "synthesizer.keras", seed=11)
-    assert seen["rendering"] == RenderSettings(seed=11)
+    assert task.kwargs["rendering"] == RenderSettings(seed=11)
 
 
 # -- sampling settings (compose) --------------------------------------------------------------
@@ -292,19 +289,10 @@ def test_the_composer_and_its_stage_keep_the_settings_they_are_given(checkpoints
     config = ComposeStage(composer, 4.0).config()
     assert {k: config[k] for k in dataclasses.asdict(settings)} == dataclasses.asdict(settings)
 
-    seen = {}
-
-    class Task:
-        def with_options(self, **_):
-            return self
-
-        def __call__(self, *args, **kwargs):
-            seen.update(kwargs)
-            return {"written": [], "skipped": [], "failed": []} if "sampling" in kwargs else str(args[2])
-
-    monkeypatch.setattr(flows.full.tasks, "compose", Task())
-    monkeypatch.setattr(flows.full.tasks, "finetune_composer", Task())
+    task = RecordingTask()
+    monkeypatch.setattr(flows.full.tasks, "compose", task)
+    monkeypatch.setattr(flows.full.tasks, "finetune_composer", RecordingTask(returns=lambda *args: str(args[2])))
     (tmp_path / "in").mkdir()
     flows.full.wave2midi2wave.fn(input_dir=tmp_path / "in", output_dir=tmp_path / "run", stages=["compose"],
                                  composer=checkpoints / "composer.keras", seconds=5.0, seed=2, include_primer=True)
-    assert seen["sampling"] == SamplingSettings(seconds=5.0, seed=2, include_primer=True)
+    assert task.kwargs["sampling"] == SamplingSettings(seconds=5.0, seed=2, include_primer=True)
