@@ -32,7 +32,7 @@ from compose.infill import AFTER_SECONDS, AFTER_SHARE, clipped, completed, conte
 from compose.sample import Sampler
 from compose.tokens import decode, encode
 from stages.cli import SHARED_DATA
-from stages.midi import apply_sustain
+from stages.io.midi import apply_sustain
 
 CONTEXT_S = 10.0
 

@@ -51,7 +51,7 @@ BASIC_PITCH_PACKAGES = (["basic-pitch==0.4.*", "--no-deps"],
 def excerpts(asap: Path, split: str, count: int, seconds: float) -> tuple[list, list[str]]:
     """`count` sustain-extended excerpts spread over the split's performances, and their names."""
     from compose.data import window
-    from stages.midi import apply_sustain, read_note_sequence
+    from stages.io.midi import apply_sustain, read_note_sequence
 
     with (asap / "asap_split.csv").open(newline="", encoding="utf-8") as handle:
         paths = [row["midi_performance"] for row in csv.DictReader(handle) if row["split"] == split]
@@ -79,7 +79,7 @@ def basic_pitch_venv() -> Path:
 
 
 def basic_pitch_notes(wavs: list[Path]) -> dict[str, np.ndarray]:
-    from stages.midi import NOTE_DTYPE
+    from stages.io.midi import NOTE_DTYPE
 
     with tempfile.TemporaryDirectory() as scratch:
         out = Path(scratch) / "notes.json"
@@ -106,9 +106,9 @@ def main() -> None:
     args = parser.parse_args()
 
     from maestro import salamander
-    from stages.audio import write_wav
     from stages.contract import content_id
-    from stages.midi import notes_from_sequence
+    from stages.io.audio import write_wav
+    from stages.io.midi import notes_from_sequence
     from synthesize.evaluate import fluidsynth_render, log_mel_distance
     from synthesize.listening import spectrogram_png, write_listening_page
     from synthesize.realism import matched_level, two_sample_accuracy

@@ -29,7 +29,7 @@ DEFAULT_PIECE = "midi/Chopin/Ballades/1/Ali01.mid"  # an ASAP test performance
 
 def measure(checkpoint: Path, midi: Path, seconds: float) -> dict:
     from compose.data import window
-    from stages.midi import apply_sustain, read_note_sequence, write_midi
+    from stages.io.midi import apply_sustain, read_note_sequence, write_midi
     from synthesize.synthesizer import Synthesizer
 
     sequence = apply_sustain(read_note_sequence(midi))

@@ -66,7 +66,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from maestro import salamander
-    from stages.midi import notes_from_sequence
+    from stages.io.midi import notes_from_sequence
     from synthesize.evaluate import fluidsynth_render
     from synthesize.synthesizer import Synthesizer
     from transcribe.metrics import matched_notes

@@ -2,7 +2,7 @@
 
 import json
 
-from stages.model_card import rendered_timbres, training_data, write_model_card
+from stages.training.model_card import rendered_timbres, training_data, write_model_card
 
 
 def tiny_record(tmp_path, **extra):

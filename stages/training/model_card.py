@@ -192,7 +192,8 @@ def card_text(record: dict, json_path: Path, results: Path = RESULTS) -> str:
     name = record.get("checkpoint", json_path.with_suffix(".keras").name)
     lines = [f"# Model card: `{package}/checkpoints/{name}`", "",
              "Generated from the checkpoint's record "
-             f"[`{json_path.name}`]({json_path.name}) by `stages/model_card.py`; edit the record, not this page.", ""]
+             f"[`{json_path.name}`]({json_path.name}) by `stages/training/model_card.py`; edit the record, "
+             "not this page.", ""]
     model = record.get("model") or next((text for suffix, text in BASELINES.items()
                                          if str(record.get("config", "")).endswith(suffix)), None)
     lines += ["| | |", "| --- | --- |",
@@ -268,7 +269,7 @@ def write_model_card(json_path: Path, results: Path = RESULTS) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m stages.model_card CHECKPOINT_JSON...`: write each checkpoint's card."""
+    """`python -m stages.training.model_card CHECKPOINT_JSON...`: write each checkpoint's card."""
     paths = sys.argv[1:] if argv is None else argv
     if not paths:
         print(main.__doc__, file=sys.stderr)
