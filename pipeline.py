@@ -27,11 +27,11 @@ from flows import cli as flows_cli
 from flows import maestro_t_cli
 from maestro import cli as maestro_cli
 from stages import options, quiet
-from stages.cli import REPO, cores
+from stages.cli import cores
 from synthesize import cli as synthesize_cli
 from transcribe import cli as transcribe_cli
 
-EXAMPLE_MIDI = REPO / "examples" / "midi"
+EXAMPLE_MIDI = Path("examples") / "midi"  # from the working folder: the repository root
 
 
 # -- example ---------------------------------------------------------------------------------
@@ -43,7 +43,7 @@ def add_example(commands) -> None:
                     "layout, preprocess it into TFRecords, transcribe the recording back to MIDI "
                     "with the shipped transcriber and score it against the original, all under "
                     "OUT (default: runs/example).")
-    parser.add_argument("out", nargs="?", type=Path, default=REPO / "runs" / "example")
+    parser.add_argument("out", nargs="?", type=Path, default=Path("runs") / "example")
     parser.set_defaults(run=run_example)
 
 

@@ -36,12 +36,10 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks import record
-from stages.cli import SHARED_DATA
-
-ROOT = Path(__file__).resolve().parents[1]
+from benchmarks.paths import REPO, SHARED_DATA
 
 RATE = 16_000
-BASIC_PITCH_VENV = ROOT / "runs" / "basic-pitch-venv"
+BASIC_PITCH_VENV = REPO / "runs" / "basic-pitch-venv"
 # basic-pitch 0.4 without its TensorFlow pin (--no-deps), the ONNX runtime, and what its inference imports.
 BASIC_PITCH_PACKAGES = (["basic-pitch==0.4.*", "--no-deps"],
                         ["onnxruntime", "librosa", "pretty_midi", "mir_eval", "resampy<0.4.3", "scipy",
@@ -83,7 +81,7 @@ def basic_pitch_notes(wavs: list[Path]) -> dict[str, np.ndarray]:
 
     with tempfile.TemporaryDirectory() as scratch:
         out = Path(scratch) / "notes.json"
-        subprocess.run([str(basic_pitch_venv()), str(ROOT / "benchmarks" / "synthesize_basic_pitch.py"), str(out),
+        subprocess.run([str(basic_pitch_venv()), str(REPO / "benchmarks" / "synthesize_basic_pitch.py"), str(out),
                         *map(str, wavs)], check=True, capture_output=True)
         found = json.loads(out.read_text())
     return {path: np.array([tuple(n) for n in notes], dtype=NOTE_DTYPE) for path, notes in found.items()}
@@ -100,7 +98,7 @@ def main() -> None:
     parser.add_argument("--example", type=int, default=1, help="the excerpt drawn and saved as WAV")
     parser.add_argument("--no-basic-pitch", action="store_true")
     parser.add_argument("--name", help="results file stem (default: synthesize_quality[_SPLIT])")
-    parser.add_argument("--page", type=Path, default=ROOT / "runs" / "synthesize-listening",
+    parser.add_argument("--page", type=Path, default=REPO / "runs" / "synthesize-listening",
                         help="folder of the listening page: every excerpt by every renderer, side by side "
                              "(default: runs/synthesize-listening; open its index.html)")
     args = parser.parse_args()

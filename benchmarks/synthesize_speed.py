@@ -20,9 +20,7 @@ import time
 from pathlib import Path
 
 from benchmarks import record
-from stages.cli import SHARED_DATA
-
-ROOT = Path(__file__).resolve().parents[1]
+from benchmarks.paths import REPO, SHARED_DATA
 
 DEFAULT_PIECE = "midi/Chopin/Ballades/1/Ali01.mid"  # an ASAP test performance
 
@@ -46,7 +44,7 @@ def measure(checkpoint: Path, midi: Path, seconds: float) -> dict:
         source.parent.mkdir()
         write_midi(excerpt, source)
         start = time.perf_counter()
-        command = [str(ROOT / ".venv" / "bin" / "w2m2w"), "synthesize", str(source.parent),
+        command = [str(REPO / ".venv" / "bin" / "w2m2w"), "synthesize", str(source.parent),
                    str(Path(scratch) / "out"), "--checkpoint", str(checkpoint)]
         subprocess.run(command, check=True, capture_output=True)
         command_wall = time.perf_counter() - start

@@ -48,9 +48,9 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from benchmarks import record
+from benchmarks.paths import SHARED_DATA
 from maestro.augmentation import Augmentation, file_rng, render_midi
 from maestro.soundfonts import check_timbre
-from stages.cli import SHARED_DATA
 from stages.contract import content_id, write_bytes_atomic
 from stages.io.audio import encode_wav
 from stages.io.midi import apply_sustain, crop, notes_from_sequence, read_note_sequence, sequence_from_notes, write_midi

@@ -18,6 +18,9 @@ those before it.
 Inside transcribe/, one sub-package per network (TRANSCRIBE_NETWORKS) around the modules they share
 (TRANSCRIBE_SHARED, which import no network) and those that put them together (TRANSCRIBE_ASSEMBLY);
 a network imports another only where TRANSCRIBE_NETWORKS says so.
+
+No library module finds the checkout from its own path: benchmarks/, examples/ and the data beside
+the repository are named by the caller.
 """
 
 from __future__ import annotations
@@ -253,6 +256,16 @@ def test_no_module_edits_sys_path_and_tests_import_no_scripts():
             wrong += [f"{path.relative_to(REPO)}:{line} imports scripts" for name, line in imports(path)
                       if name == "scripts"]
     assert not wrong, "\n".join(wrong)
+
+
+def test_no_library_module_finds_the_checkout_from_its_own_path():
+    """A package finds its own files through itself (the shipped checkpoints through
+    stages.checkpoints), never by walking up from `__file__`: installed, it has no checkout around it."""
+    wrong = [f"{path.relative_to(REPO)}:{node.lineno} uses __file__"
+             for package in ALLOWED for path in modules(package)
+             for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path)))
+             if isinstance(node, ast.Name) and node.id == "__file__"]
+    assert not wrong, "name the path as an argument or option instead:\n" + "\n".join(wrong)
 
 
 def stages_imports(path: Path) -> list[tuple[str, int]]:
