@@ -27,11 +27,11 @@ from flows import cli as flows_cli
 from flows import maestro_t_cli
 from maestro import cli as maestro_cli
 from stages import options, quiet
-from stages.cli import REPO, cores
+from stages.cli import cores
 from synthesize import cli as synthesize_cli
 from transcribe import cli as transcribe_cli
 
-EXAMPLE_MIDI = REPO / "examples" / "midi"
+EXAMPLE_MIDI = Path("examples") / "midi"  # from the working folder: the repository root
 
 
 # -- example ---------------------------------------------------------------------------------
@@ -43,7 +43,7 @@ def add_example(commands) -> None:
                     "layout, preprocess it into TFRecords, transcribe the recording back to MIDI "
                     "with the shipped transcriber and score it against the original, all under "
                     "OUT (default: runs/example).")
-    parser.add_argument("out", nargs="?", type=Path, default=REPO / "runs" / "example")
+    parser.add_argument("out", nargs="?", type=Path, default=Path("runs") / "example")
     parser.set_defaults(run=run_example)
 
 
@@ -67,8 +67,8 @@ def run_example(args) -> int:
 def transcribe_and_score(dataset, out: Path, checkpoint: Path | None = None) -> bool:
     """Transcribe a dataset's recordings, score them against its MIDI and draw piano rolls."""
     from stages.checkpoints import checkpoint_for
-    from stages.midi import apply_sustain, notes_from_sequence, read_note_sequence
-    from stages.plots import plot_piano_rolls
+    from stages.io.midi import apply_sustain, notes_from_sequence, read_note_sequence
+    from stages.io.plots import plot_piano_rolls
     from transcribe.metrics import format_metrics, mean_metrics, transcription_metrics
     from transcribe.stage import TranscribeStage
 
@@ -145,7 +145,7 @@ def run_ship(args) -> int:
 
     from stages.checkpoints import companion, shipped_checkpoint
     from stages.contract import content_id
-    from stages.ship import ship
+    from stages.training.ship import ship
 
     model_module = importlib.import_module(MODEL_MODULES[args.stage])  # registers the stage's Keras classes
     folder = args.checkpoints or shipped_checkpoint(args.stage).parent

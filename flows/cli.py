@@ -24,7 +24,8 @@ def add_full(commands) -> None:
                     "(Beam) -> transcribe -> compose -> synthesize -> report, under OUT (one folder "
                     "per stage, report.json). Tasks are cached on their inputs' contents: a rerun "
                     "recomputes nothing, a killed run resumes.")
-    parser.add_argument("inputs", nargs="?", type=Path, help="folder of recordings (default: the bundled example)")
+    parser.add_argument("inputs", nargs="?", type=Path, help="folder of recordings (default: the bundled example, "
+                        "examples/recordings from the repository root)")
     parser.add_argument("out", type=Path, help="run folder")
     parser.add_argument("--seconds", type=options.number(above=0, at_most=600), default=20.0,
                         help="new music per piece, seconds (default: 20; at most 600)")

@@ -4,10 +4,13 @@ runs the transcriber, is batch/cli.py's)."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from stages import options
-from stages.cli import SHARED_DATA, check_paths, cores, csv_list
+from stages.cli import check_paths, cores, csv_list
+
+ASAP_DIR = "W2M2W_ASAP_DIR"  # the environment variable naming the ASAP dataset, render's default MIDI_DIR
 
 
 def add_render(commands) -> None:
@@ -23,8 +26,8 @@ def add_render(commands) -> None:
                     "Beam pipeline options: with them the files render on Beam (e.g. --runner=DaskRunner "
                     "--dask_client_address=HOST:PORT, on a Dask cluster) instead of --workers processes.")
     parser.add_argument("midi_dir", nargs="?", type=Path,
-                        help=f"folder of .mid/.midi files (default: {SHARED_DATA / 'asap'} "
-                             "with its asap_split.csv)")
+                        help=f"folder of .mid/.midi files (default: the ASAP dataset's folder, named by the "
+                             f"environment variable {ASAP_DIR}, with its asap_split.csv)")
     parser.add_argument("out_root", type=Path, help="dataset folder to create or complete")
     parser.add_argument("--split-csv", type=Path,
                         help="CSV with split (train/validation/test) and midi_performance or "
@@ -49,13 +52,16 @@ def add_render(commands) -> None:
 
 
 def run_render(args) -> int:
-    check_paths(args.midi_dir, args.out_root)
-    from maestro.render import render_dataset
-
     midi_dir, split_csv = args.midi_dir, args.split_csv
     if midi_dir is None:
-        midi_dir = SHARED_DATA / "asap"
+        if not (asap := os.environ.get(ASAP_DIR)):
+            raise ValueError(f"no MIDI_DIR given and {ASAP_DIR} is not set: name the folder of MIDI to render, "
+                             f"or set {ASAP_DIR} to the ASAP dataset's folder")
+        midi_dir = Path(asap)
         split_csv = split_csv or midi_dir / "asap_split.csv"
+    check_paths(midi_dir, args.out_root)
+    from maestro.render import render_dataset
+
     augment = () if args.augment_splits == ("none",) else args.augment_splits
     report = render_dataset(midi_dir, args.out_root, split_csv, overwrite=args.overwrite,
                             workers=args.workers, soundfonts=args.soundfonts,

@@ -19,9 +19,9 @@ from typing import Any, Sequence
 from maestro.augmentation import Augmentation, file_rng, render_midi
 from maestro.metadata import SPLITS, Record, write_metadata
 from maestro.soundfonts import TRAINING_SOUNDFONTS, check_timbre
-from stages.audio import audio_duration_seconds, write_wav
 from stages.contract import InputError, Job, Stage, StageReport, write_text_atomic
-from stages.midi import MIDI_SUFFIXES, apply_sustain, read_note_sequence
+from stages.io.audio import audio_duration_seconds, write_wav
+from stages.io.midi import MIDI_SUFFIXES, apply_sustain, read_note_sequence
 
 # ASAP names composers by surname; MAESTRO by full name.
 COMPOSER_NAMES = {

@@ -13,8 +13,8 @@ from tqdm.auto import tqdm
 
 from maestro.metadata import Dataset
 from maestro.render import read_soundfonts
-from stages.audio import load_audio
-from stages.midi import NOTE_DTYPE, apply_sustain, notes_from_sequence, read_note_sequence
+from stages.io.audio import load_audio
+from stages.io.midi import NOTE_DTYPE, apply_sustain, notes_from_sequence, read_note_sequence
 from transcribe.metrics import mean_metrics, transcription_metrics
 from transcribe.transcriber import Transcriber
 
