@@ -101,7 +101,7 @@ def composer_samples(checkpoint: Path, count: int, seconds: float, seed: int, te
                      top_p: float) -> list[np.ndarray]:
     """COUNT pieces of SECONDS the composer writes from nothing, seeds SEED, SEED + 1, ...: note arrays."""
     from compose.composer import Composer
-    from stages.midi import notes_from_sequence
+    from stages.io.midi import notes_from_sequence
 
     composer = Composer(checkpoint, seconds=seconds, max_tokens=max(4096, int(200 * seconds)), seed=seed,
                         temperature=temperature, top_p=top_p)

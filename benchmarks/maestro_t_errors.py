@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 
 from benchmarks.compose_samples import statistics
 from maestro.metadata import Dataset
-from stages.midi import NOTE_DTYPE, apply_sustain, notes_from_sequence, read_note_sequence
+from stages.io.midi import NOTE_DTYPE, apply_sustain, notes_from_sequence, read_note_sequence
 from transcribe.errors import KINDS, NoteErrors, note_errors, with_errors
 
 Piece = tuple[np.ndarray, np.ndarray, NoteErrors]  # (reference, estimate, errors)

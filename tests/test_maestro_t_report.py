@@ -13,7 +13,7 @@ import pytest
 
 from benchmarks import maestro_t
 from benchmarks.maestro_t_errors import attribution, pooled_statistics
-from stages.midi import NOTE_DTYPE
+from stages.io.midi import NOTE_DTYPE
 from transcribe.errors import KINDS, note_errors
 
 
@@ -108,7 +108,7 @@ def test_a_shift_is_taken_apart_by_kind_of_error():
 def test_the_report_of_two_tiny_runs(rendered, checkpoints, tmp_path, monkeypatch):
     from benchmarks import record
     from maestro.metadata import Dataset
-    from stages.midi import apply_sustain, notes_from_sequence, read_note_sequence, sequence_from_notes, write_midi
+    from stages.io.midi import apply_sustain, notes_from_sequence, read_note_sequence, sequence_from_notes, write_midi
 
     runs = {"transcribed": tmp_path / "run-t", "ground-truth": tmp_path / "run-gt"}
     corpus = runs["transcribed"] / "corpus"

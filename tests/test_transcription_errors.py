@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stages.midi import NOTE_DTYPE
+from stages.io.midi import NOTE_DTYPE
 from transcribe.errors import (
     GHOST_KINDS,
     KINDS,
