@@ -9,7 +9,6 @@ from pathlib import Path
 from compose.config import SamplingSettings
 from stages import options
 from stages.checkpoints import checkpoint_for
-from stages.cli import positive_float, positive_int, time_seconds
 from stages.settings import add_arguments, from_namespace
 
 TOKEN_FILE_SUFFIXES = (".npz", ".xz")
@@ -30,14 +29,14 @@ def add_compose(commands) -> None:
     parser.add_argument("--checkpoint", type=Path,
                         help="a .keras composer (default: the shipped one; steered or from nothing, the shipped "
                              "conditioned one)")
-    parser.add_argument("--primer-seconds", type=positive_float, default=10.0,
+    parser.add_argument("--primer-seconds", type=options.POSITIVE, default=10.0,
                         help="how much of each input to keep (default: 10)")
     add_arguments(parser, SamplingSettings)
-    parser.add_argument("--infill", type=time_seconds, nargs=2, metavar=("START", "END"),
+    parser.add_argument("--infill", type=options.TIME, nargs=2, metavar=("START", "END"),
                         help="rewrite the music between START and END seconds of each input so that it leads "
                              "from the --primer-seconds before into the music after (the whole piece is written; "
                              "--seconds does not apply)")
-    parser.add_argument("--candidates", type=positive_int, default=8,
+    parser.add_argument("--candidates", type=options.COUNT, default=8,
                         help="with --infill: gaps sampled, the one under which the music after is likeliest kept "
                              "(default: 8)")
     parser.add_argument("--count", type=options.COUNT, default=1, help="pieces to write when there is no input")

@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 from stages import options
-from stages.cli import check_paths, non_negative_int
+from stages.cli import check_paths
 from stages.contract import printable
 from stages.settings import add_arguments, from_namespace
 from transcribe.config import DecodingSettings
@@ -30,7 +30,7 @@ def add_full(commands) -> None:
                         help="new music per piece, seconds (default: 20; at most 600)")
     parser.add_argument("--primer-seconds", type=options.number(above=0, at_most=120), default=10.0,
                         help="seconds of each transcription to continue (default: 10; at most 120)")
-    parser.add_argument("--finetune-steps", type=non_negative_int, default=0,
+    parser.add_argument("--finetune-steps", type=options.COUNT_OR_ZERO, default=0,
                         help="fine-tune the composer first (default: 0)")
     parser.add_argument("--seed", type=options.SEED, default=0)
     parser.add_argument("--stages", type=stage_list, default="preprocess,transcribe,compose,synthesize,report",

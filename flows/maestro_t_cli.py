@@ -6,7 +6,8 @@ import json
 import logging
 from pathlib import Path
 
-from stages.cli import check_paths, positive_int
+from stages import options
+from stages.cli import check_paths
 
 
 def add_maestro_t(commands) -> None:
@@ -35,16 +36,16 @@ def add_maestro_t(commands) -> None:
     parser.add_argument("--train-on", default="transcribed", choices=("transcribed", "ground-truth"),
                         help="learn from the transcriptions (default), or from the dataset's own MIDI: the baseline, "
                              "scored the same way")
-    parser.add_argument("--steps", type=positive_int, default=1_750,
+    parser.add_argument("--steps", type=options.COUNT, default=1_750,
                         help="optimizer steps; the learning rate decays over them (default: 1,750)")
     parser.add_argument("--from", dest="from_checkpoint", type=Path,
                         help="fine-tune this trained composer instead of training from random weights")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--steps-per-epoch", type=positive_int, default=250)
+    parser.add_argument("--steps-per-epoch", type=options.COUNT, default=250)
     parser.add_argument("--split", default="test", choices=("train", "validation", "test"), help="split scored")
-    parser.add_argument("--chunk-length", type=positive_int,
+    parser.add_argument("--chunk-length", type=options.COUNT,
                         help="tokens per scored chunk (default: the composer's training length; the paper: 2048)")
-    parser.add_argument("--max-pieces", type=positive_int, help="score an even spread of this many pieces")
+    parser.add_argument("--max-pieces", type=options.COUNT, help="score an even spread of this many pieces")
     parser.add_argument("--raw-only", action="store_true", help="score the raw probability only (faster)")
     parser.set_defaults(run=run_maestro_t)
 

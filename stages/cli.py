@@ -1,11 +1,15 @@
-"""Small helpers shared by the command-line modules."""
+"""Small helpers shared by the command-line modules: a command is a settings dataclass (its fields
+are the options, its docstring the description) and the library function that runs on it."""
 
 from __future__ import annotations
 
+import functools
+import importlib
+import inspect
 import os
 from pathlib import Path
 
-from stages import options
+from stages.settings import add_arguments, from_namespace
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -20,11 +24,34 @@ def csv_list(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
-# argparse types of the options every command shares; declared in stages/options.py with the rest.
-positive_float = options.POSITIVE  # a number above 0 (seconds, lengths)
-time_seconds = options.TIME  # a time in seconds, 0 or later
-positive_int = options.COUNT  # a whole number above 0 (counts)
-non_negative_int = options.COUNT_OR_ZERO  # a whole number, 0 or more (steps)
+def add_command(commands, name: str, help: str, settings: type, job: str, *more, skip: tuple[str, ...] = (),
+                beam: bool = False):
+    """A subcommand whose options are the fields of `settings` and of `more` (classes, or (class,
+    group title, group description) to show them apart), described by the docstring of `settings`.
+    It runs `job`, "module:function" imported only then (`--help` stays fast), on the settings
+    objects; the function returns the exit status. `beam`: other arguments are Beam options."""
+    parser = commands.add_parser(name, help=help, description=" ".join(settings.__doc__.split()).replace("%", "%%"))
+    classes = []
+    for item in (settings, *more):
+        cls, *group = item if isinstance(item, tuple) else (item,)
+        add_arguments(parser.add_argument_group(*group) if group else parser, cls, skip)
+        classes.append(cls)
+    parser.set_defaults(run=functools.partial(run_job, job, classes), takes_beam_options=beam)
+    return parser
+
+
+def run_job(job: str, classes: list[type], args) -> int:
+    """Build the settings from the parsed options, make their quick checks (`preflight`: inputs
+    exist, before TensorFlow loads), then run the job, with the invocation's context where its
+    function takes it (beam_args, command_line, verbose)."""
+    settings = [from_namespace(cls, args) for cls in classes]
+    if hasattr(settings[0], "preflight"):
+        settings[0].preflight()
+    module, name = job.split(":")
+    function = getattr(importlib.import_module(module), name)
+    context = {key: getattr(args, key, None) for key in ("beam_args", "command_line", "verbose")}
+    taken = inspect.signature(function).parameters
+    return function(*settings, **{key: value for key, value in context.items() if key in taken})
 
 
 def check_paths(inputs: Path | str | list | tuple | None, out: Path | str | None,

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from stages import options
-from stages.cli import check_paths, positive_float
+from stages.cli import check_paths
 from stages.settings import add_arguments, from_namespace
 from synthesize.config import RenderSettings
 
@@ -21,7 +21,7 @@ def add_synthesize(commands) -> None:
     parser.add_argument("out", type=Path, help="output folder")
     parser.add_argument("--checkpoint", type=Path, help="a .keras synthesizer (default: the shipped one)")
     add_arguments(parser, RenderSettings)
-    parser.add_argument("--max-seconds", type=positive_float, default=1200.0,
+    parser.add_argument("--max-seconds", type=options.POSITIVE, default=1200.0,
                         help="refuse pieces longer than this, sustain included (default: 1200, hours of CPU time)")
     parser.add_argument("--overwrite", action="store_true")
     parser.set_defaults(run=run_synthesize)
