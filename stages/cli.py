@@ -41,12 +41,12 @@ def add_command(commands, name: str, help: str, settings: type, job: str, *more,
 
 
 def run_job(job: str, classes: list[type], args) -> int:
-    """Build the settings from the parsed options, make their quick checks (`preflight`: inputs
-    exist, before TensorFlow loads), then run the job, with the invocation's context where its
-    function takes it (beam_args, command_line, verbose)."""
+    """Build the settings from the parsed options, make their quick checks (`preflight`, which
+    sees the other settings too: inputs exist, before TensorFlow loads), then run the job, with the
+    invocation's context where its function takes it (beam_args, command_line, verbose)."""
     settings = [from_namespace(cls, args) for cls in classes]
     if hasattr(settings[0], "preflight"):
-        settings[0].preflight()
+        settings[0].preflight(*settings[1:])
     module, name = job.split(":")
     function = getattr(importlib.import_module(module), name)
     context = {key: getattr(args, key, None) for key in ("beam_args", "command_line", "verbose")}

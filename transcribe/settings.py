@@ -45,7 +45,7 @@ class TranscribeFiles(Settings):
     csv: bool = setting(False, help="also write the notes as CSV")
     overwrite: bool = setting(False, help="transcribe again files already done")
 
-    def preflight(self) -> None:
+    def preflight(self, decoding=None) -> None:
         from stages.cli import check_paths
 
         check_paths(self.inputs, self.out, {"transcriber": self.checkpoint})
