@@ -194,3 +194,20 @@ def read_soundfonts(root: Path | str) -> dict[str, str]:
     with path.open(newline="", encoding="utf-8") as handle:
         return {row["audio_filename"]: row["soundfont"] for row in csv.DictReader(handle)}
 
+
+
+def render_from(settings, beam_args: Sequence[str] = ()) -> int:
+    """`w2m2w maestro render`: without MIDI_DIR, the shared ASAP corpus and its split CSV."""
+    from stages.cli import SHARED_DATA
+
+    midi_dir, split_csv = settings.midi_dir, settings.split_csv
+    if midi_dir is None:
+        midi_dir = SHARED_DATA / "asap"
+        split_csv = split_csv or midi_dir / "asap_split.csv"
+    augment = () if settings.augment_splits == ("none",) else settings.augment_splits
+    report = render_dataset(midi_dir, settings.out_root, split_csv, overwrite=settings.overwrite,
+                            workers=settings.workers, soundfonts=settings.soundfonts,
+                            sample_rate_hz=settings.sample_rate, augment_splits=augment, splits=settings.splits,
+                            seed=settings.seed, year=settings.year, beam_args=beam_args)
+    print(report.summary())
+    return 0 if report.ok else 1
