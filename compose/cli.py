@@ -10,7 +10,7 @@ from stages.cli import add_command
 
 def add_compose(commands) -> None:
     add_command(commands, "compose", "continue MIDI, or write new pieces (Music Transformer)", s.ComposeFiles,
-                "compose.stage:compose_files", SamplingSettings)
+                "compose.stage:compose_files", SamplingSettings, after="primer_seconds")
     add_tools(commands)
 
 

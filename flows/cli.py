@@ -9,9 +9,9 @@ from transcribe.config import DecodingSettings
 
 
 def add_full(commands) -> None:
+    decoding = (DecodingSettings, "transcription", "how the transcribe stage decodes notes, as in `w2m2w transcribe`")
     add_command(commands, "full", "the whole DAG on a folder of recordings (Prefect, no server needed)", s.FullRun,
-                "flows.full:run_full", (DecodingSettings, "transcription", "how the transcribe stage decodes notes, "
-                                                                          "as in `w2m2w transcribe`"), beam=True)
+                "flows.full:run_full", decoding, after="transcriber", beam=True)
 
 
 def add_maestro_t(commands) -> None:

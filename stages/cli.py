@@ -3,6 +3,7 @@ are the options, its docstring the description) and the library function that ru
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib
 import inspect
@@ -25,17 +26,21 @@ def csv_list(text: str) -> tuple[str, ...]:
 
 
 def add_command(commands, name: str, help: str, settings: type, job: str, *more, skip: tuple[str, ...] = (),
-                beam: bool = False):
+                after: str | None = None, beam: bool = False):
     """A subcommand whose options are the fields of `settings` and of `more` (classes, or (class,
-    group title, group description) to show them apart), described by the docstring of `settings`.
-    It runs `job`, "module:function" imported only then (`--help` stays fast), on the settings
-    objects; the function returns the exit status. `beam`: other arguments are Beam options."""
+    group title, group description) to show them apart), described by the docstring of `settings`;
+    `more` is listed after the field `after` (default: the last). It runs `job`, "module:function"
+    imported only then (`--help` stays fast), on the settings objects; the function returns the exit
+    status. `beam`: other arguments are Beam options."""
     parser = commands.add_parser(name, help=help, description=" ".join(settings.__doc__.split()).replace("%", "%%"))
-    classes = []
-    for item in (settings, *more):
+    names = [field.name for field in dataclasses.fields(settings)]
+    first = names[:names.index(after) + 1] if after else names
+    add_arguments(parser, settings, skip=(*skip, *names[len(first):]))
+    for item in more:
         cls, *group = item if isinstance(item, tuple) else (item,)
         add_arguments(parser.add_argument_group(*group) if group else parser, cls, skip)
-        classes.append(cls)
+    add_arguments(parser, settings, skip=(*skip, *first))
+    classes = [settings, *(item[0] if isinstance(item, tuple) else item for item in more)]
     parser.set_defaults(run=functools.partial(run_job, job, classes), takes_beam_options=beam)
     return parser
 

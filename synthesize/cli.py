@@ -10,7 +10,7 @@ from synthesize.config import RenderSettings
 
 def add_synthesize(commands) -> None:
     add_command(commands, "synthesize", "MIDI -> piano audio (WaveNet)", s.SynthesizeFiles,
-                "synthesize.stage:synthesize_files", RenderSettings)
+                "synthesize.stage:synthesize_files", RenderSettings, after="checkpoint")
 
 
 def add_train(models) -> None:
@@ -20,4 +20,5 @@ def add_train(models) -> None:
 
 def add_evaluate(models) -> None:
     add_command(models, "synthesize", "round-trip note F1 and log-mel distance on held-out MIDI",
-                s.SynthesizerEvaluation, "synthesize.evaluate:evaluate_from", RenderSettings, skip=("seed",))
+                s.SynthesizerEvaluation, "synthesize.evaluate:evaluate_from", RenderSettings, skip=("seed",),
+                after="transcriber")

@@ -10,7 +10,7 @@ from transcribe.config import DecodingSettings
 
 def add_transcribe(commands) -> None:
     add_command(commands, "transcribe", "piano recordings -> MIDI (Onsets and Frames)", s.TranscribeFiles,
-                "transcribe.stage:transcribe_files", DecodingSettings)
+                "transcribe.stage:transcribe_files", DecodingSettings, after="checkpoint")
 
 
 def add_benchmark(commands) -> None:
@@ -45,4 +45,4 @@ def add_tune_pedal(models) -> None:
 
 def add_evaluate(models) -> None:
     add_command(models, "transcribe", "mir_eval metrics on a MAESTRO-layout split", s.TranscriberEvaluation,
-                "transcribe.evaluate:evaluate_from", DecodingSettings, skip=("midi_tempo",))
+                "transcribe.evaluate:evaluate_from", DecodingSettings, skip=("midi_tempo",), after="checkpoint")
