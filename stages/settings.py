@@ -62,7 +62,8 @@ class Settings:
     def changed(self) -> dict[str, Any]:
         """The fields that differ from their defaults: what a run folder records, so that folders
         written before a setting existed still match."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if getattr(self, f.name) != f.default}
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                if getattr(self, f.name) != default_of(f)}
 
 
 def check(field: dataclasses.Field, value: Any) -> Any:
