@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 from pathlib import Path
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "cli_options.json"
@@ -55,7 +54,6 @@ def test_every_subcommand_keeps_its_options():
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     commands = [f" {json.dumps(name)}: [\n" + ",\n".join(f"  {json.dumps(row)}" for row in rows) + "\n ]"
                 for name, rows in sorted(option_sets().items())]  # one argument a line, for readable diffs
     GOLDEN.write_text("{\n" + ",\n".join(commands) + "\n}\n")
