@@ -67,17 +67,21 @@ class Settings:
 
 
 def check(field: dataclasses.Field, value: Any) -> Any:
-    """`value` if the field allows it, else ValueError naming the field."""
+    """`value` if the field allows it, else ValueError naming the field; a field of several values
+    (nargs) checks each."""
     kind = field.metadata.get("kind")
     if value is None and default_of(field) is None:
         return value
     if isinstance(field.default, bool):
         if not isinstance(value, bool):
             raise ValueError(f"{field.name} must be True or False, not {value!r}")
-    elif isinstance(kind, Number):
-        kind.check(value, field.name)
-    elif isinstance(kind, tuple) and value not in kind:
-        raise ValueError(f"{field.name} must be one of {', '.join(map(repr, kind))}, not {value!r}")
+        return value
+    several = field.metadata.get("nargs") is not None and isinstance(value, (list, tuple))
+    for item in value if several else [value]:
+        if isinstance(kind, Number):
+            kind.check(item, field.name)
+        elif isinstance(kind, tuple) and item not in kind:
+            raise ValueError(f"{field.name} must be one of {', '.join(map(repr, kind))}, not {item!r}")
     return value
 
 
