@@ -58,3 +58,27 @@ if __name__ == "__main__":
                 for name, rows in sorted(option_sets().items())]  # one argument a line, for readable diffs
     GOLDEN.write_text("{\n" + ",\n".join(commands) + "\n}\n")
     print(f"wrote {GOLDEN}")
+
+
+def test_settings_fields_of_several_values_check_each_and_list_defaults_are_not_shared():
+    import pytest
+
+    from compose.settings import ComposeFiles
+    from maestro.settings import Subset
+
+    assert ComposeFiles(out=Path("x"), infill=[1.0, 2.0]).infill == [1.0, 2.0]
+    with pytest.raises(ValueError, match="infill must be a finite number"):
+        ComposeFiles(out=Path("x"), infill=[1.0, float("nan")])
+    first, second = Subset(), Subset()
+    first.every.append("test=2")
+    assert second.every == ["train=6", "validation=4"] and Subset().changed() == {}
+
+
+def test_a_command_refuses_what_its_settings_refuse_before_loading_its_job(tmp_path, capsys):
+    from pipeline import main
+
+    (tmp_path / "piece.mid").touch()
+    assert main(["compose", "--infill", "3", "1", str(tmp_path / "piece.mid"), str(tmp_path / "out")]) == 2
+    assert "--infill START END needs START before END" in capsys.readouterr().err
+    assert main(["train", "synthesize", str(tmp_path), str(tmp_path / "run"), "--adversarial-weight", "2"]) == 2
+    assert "need --config adversarial" in capsys.readouterr().err
