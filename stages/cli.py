@@ -54,9 +54,10 @@ def run_job(job: str, classes: list[type], args) -> int:
         settings[0].preflight(*settings[1:])
     module, name = job.split(":")
     function = getattr(importlib.import_module(module), name)
-    context = {key: getattr(args, key, None) for key in ("beam_args", "command_line", "verbose")}
     taken = inspect.signature(function).parameters
-    return function(*settings, **{key: value for key, value in context.items() if key in taken})
+    context = {key: getattr(args, key) for key in ("beam_args", "command_line", "verbose")
+               if key in taken and hasattr(args, key)}
+    return function(*settings, **context)
 
 
 def check_paths(inputs: Path | str | list | tuple | None, out: Path | str | None,
