@@ -85,7 +85,7 @@ def run_ship(args) -> int:
 
     from stages.checkpoints import companion, shipped_checkpoint
     from stages.contract import content_id
-    from stages.ship import ship
+    from stages.training.ship import ship
 
     model_module = importlib.import_module(MODEL_MODULES[args.stage])  # registers the stage's Keras classes
     folder = args.checkpoints or shipped_checkpoint(args.stage).parent

@@ -6,10 +6,10 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from stages.cli import REPO, cores
+from stages.cli import cores
 from stages.settings import Settings, argument
 
-EXAMPLE_MIDI = REPO / "examples" / "midi"
+EXAMPLE_MIDI = Path("examples") / "midi"  # from the working folder: the repository root
 
 
 @dataclasses.dataclass(frozen=True)
@@ -18,7 +18,7 @@ class Example(Settings):
     TFRecords, transcribe the recording back to MIDI with the shipped transcriber and score it against the
     original, all under OUT (default: runs/example)."""
 
-    out: Path = argument(Path, default=REPO / "runs" / "example", nargs="?")
+    out: Path = argument(Path, default=Path("runs") / "example", nargs="?")
 
 
 def run_example(settings: Example, beam_args=()) -> int:

@@ -40,10 +40,10 @@ from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, Predi
 from maestro.filesystems import partial_path, read_bytes, write_json
 from maestro.metadata import Record, join_under, select
 from maestro.preprocess import load_records, pipeline_options, quiet_workers
-from stages.audio import MIN_AUDIO_SECONDS, decode_audio
 from stages.checkpoints import load_checkpoint, require_config
 from stages.contract import InputError, describe_error
-from stages.midi import write_midi
+from stages.io.audio import MIN_AUDIO_SECONDS, decode_audio
+from stages.io.midi import write_midi
 from transcribe.config import DecodingSettings, TranscriberConfig
 from transcribe.features import SILENCE, log_mel
 from transcribe.metrics import mean_metrics, transcription_metrics

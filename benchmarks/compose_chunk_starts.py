@@ -20,13 +20,11 @@ import keras
 import numpy as np
 
 from benchmarks import record
+from benchmarks.paths import SHARED_DATA
 from compose.data import even_spread, load_pieces, piece_tokens
 from compose.evaluate import scored_chunks
 from compose.model import MusicTransformer  # noqa: F401  (registers the class for loading)
 
-REPO = Path(__file__).resolve().parents[1]
-
-SHARED_DATA = REPO.parent / "shared" / "data"
 BANDS = ((0, 32), (32, 128), (128, 512))  # positions of the predicted token within its chunk
 
 

@@ -28,11 +28,11 @@ from tqdm.auto import tqdm
 
 from benchmarks import record
 from benchmarks.compose_samples import NEW_S, PRIMER_S, _pooled, _rounded, statistics
+from benchmarks.paths import SHARED_DATA
 from compose.data import load_labelled_pieces, window
 from compose.stage import Composer, primer_tokens
 from compose.tokens import decode
-from stages.cli import SHARED_DATA
-from stages.midi import apply_sustain, notes_from_sequence
+from stages.io.midi import apply_sustain, notes_from_sequence
 
 COMPARED = ("notes_per_second", "median_note_s", "p95_note_s", "mean_polyphony", "pitch_mean", "pitch_std",
             "velocity_mean")

@@ -26,13 +26,13 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from benchmarks import record
+from benchmarks.paths import SHARED_DATA
 from compose.composer import DEFAULT_CHECKPOINT
 from compose.data import load_labelled_pieces, window
 from compose.infill import AFTER_SECONDS, AFTER_SHARE, clipped, completed, context_tokens, suffix_log_likelihoods
 from compose.sample import Sampler
 from compose.tokens import decode, encode
-from stages.cli import SHARED_DATA
-from stages.midi import apply_sustain
+from stages.io.midi import apply_sustain
 
 CONTEXT_S = 10.0
 

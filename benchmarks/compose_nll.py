@@ -30,11 +30,11 @@ from pathlib import Path
 import keras
 
 from benchmarks import record
+from benchmarks.paths import SHARED_DATA
 from compose.data import even_spread, load_labelled_pieces, piece_tokens
 from compose.evaluate import bootstrap_interval, token_nll_per_event
 from compose.stage import DEFAULT_CHECKPOINT
 from maestro.render import read_split_file
-from stages.cli import SHARED_DATA
 from stages.contract import content_id
 
 CHECKPOINTS = DEFAULT_CHECKPOINT.parent

@@ -25,11 +25,11 @@ from note_seq.performance_lib import PerformanceEvent
 from tqdm.auto import tqdm
 
 from benchmarks import record
+from benchmarks.paths import SHARED_DATA
 from compose.data import load_pieces, window
 from compose.stage import DEFAULT_CHECKPOINT, Composer, primer_tokens
 from compose.tokens import ENCODING, SPECIAL_TOKENS, decode
-from stages.cli import SHARED_DATA
-from stages.midi import NOTE_DTYPE, apply_sustain, notes_from_sequence
+from stages.io.midi import NOTE_DTYPE, apply_sustain, notes_from_sequence
 
 PRIMER_S, NEW_S = 10.0, 20.0
 

@@ -13,9 +13,10 @@ import time
 from pathlib import Path
 
 from benchmarks import record
+from benchmarks.paths import SHARED_DATA
 from maestro.metadata import read_metadata
 from maestro.render import render_dataset
-from stages.cli import SHARED_DATA, cores
+from stages.cli import cores
 
 
 def main() -> None:

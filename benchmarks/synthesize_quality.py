@@ -36,12 +36,10 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks import record
-from stages.cli import SHARED_DATA
-
-ROOT = Path(__file__).resolve().parents[1]
+from benchmarks.paths import REPO, SHARED_DATA
 
 RATE = 16_000
-BASIC_PITCH_VENV = ROOT / "runs" / "basic-pitch-venv"
+BASIC_PITCH_VENV = REPO / "runs" / "basic-pitch-venv"
 # basic-pitch 0.4 without its TensorFlow pin (--no-deps), the ONNX runtime, and what its inference imports.
 BASIC_PITCH_PACKAGES = (["basic-pitch==0.4.*", "--no-deps"],
                         ["onnxruntime", "librosa", "pretty_midi", "mir_eval", "resampy<0.4.3", "scipy",
@@ -51,7 +49,7 @@ BASIC_PITCH_PACKAGES = (["basic-pitch==0.4.*", "--no-deps"],
 def excerpts(asap: Path, split: str, count: int, seconds: float) -> tuple[list, list[str]]:
     """`count` sustain-extended excerpts spread over the split's performances, and their names."""
     from compose.data import window
-    from stages.midi import apply_sustain, read_note_sequence
+    from stages.io.midi import apply_sustain, read_note_sequence
 
     with (asap / "asap_split.csv").open(newline="", encoding="utf-8") as handle:
         paths = [row["midi_performance"] for row in csv.DictReader(handle) if row["split"] == split]
@@ -79,11 +77,11 @@ def basic_pitch_venv() -> Path:
 
 
 def basic_pitch_notes(wavs: list[Path]) -> dict[str, np.ndarray]:
-    from stages.midi import NOTE_DTYPE
+    from stages.io.midi import NOTE_DTYPE
 
     with tempfile.TemporaryDirectory() as scratch:
         out = Path(scratch) / "notes.json"
-        subprocess.run([str(basic_pitch_venv()), str(ROOT / "benchmarks" / "synthesize_basic_pitch.py"), str(out),
+        subprocess.run([str(basic_pitch_venv()), str(REPO / "benchmarks" / "synthesize_basic_pitch.py"), str(out),
                         *map(str, wavs)], check=True, capture_output=True)
         found = json.loads(out.read_text())
     return {path: np.array([tuple(n) for n in notes], dtype=NOTE_DTYPE) for path, notes in found.items()}
@@ -100,15 +98,15 @@ def main() -> None:
     parser.add_argument("--example", type=int, default=1, help="the excerpt drawn and saved as WAV")
     parser.add_argument("--no-basic-pitch", action="store_true")
     parser.add_argument("--name", help="results file stem (default: synthesize_quality[_SPLIT])")
-    parser.add_argument("--page", type=Path, default=ROOT / "runs" / "synthesize-listening",
+    parser.add_argument("--page", type=Path, default=REPO / "runs" / "synthesize-listening",
                         help="folder of the listening page: every excerpt by every renderer, side by side "
                              "(default: runs/synthesize-listening; open its index.html)")
     args = parser.parse_args()
 
     from maestro import salamander
-    from stages.audio import write_wav
     from stages.contract import content_id
-    from stages.midi import notes_from_sequence
+    from stages.io.audio import write_wav
+    from stages.io.midi import notes_from_sequence
     from synthesize.evaluate import fluidsynth_render, log_mel_distance
     from synthesize.listening import spectrogram_png, write_listening_page
     from synthesize.realism import matched_level, two_sample_accuracy

@@ -20,16 +20,14 @@ import time
 from pathlib import Path
 
 from benchmarks import record
-from stages.cli import SHARED_DATA
-
-ROOT = Path(__file__).resolve().parents[1]
+from benchmarks.paths import REPO, SHARED_DATA
 
 DEFAULT_PIECE = "midi/Chopin/Ballades/1/Ali01.mid"  # an ASAP test performance
 
 
 def measure(checkpoint: Path, midi: Path, seconds: float) -> dict:
     from compose.data import window
-    from stages.midi import apply_sustain, read_note_sequence, write_midi
+    from stages.io.midi import apply_sustain, read_note_sequence, write_midi
     from synthesize.synthesizer import Synthesizer
 
     sequence = apply_sustain(read_note_sequence(midi))
@@ -46,7 +44,7 @@ def measure(checkpoint: Path, midi: Path, seconds: float) -> dict:
         source.parent.mkdir()
         write_midi(excerpt, source)
         start = time.perf_counter()
-        command = [str(ROOT / ".venv" / "bin" / "w2m2w"), "synthesize", str(source.parent),
+        command = [str(REPO / ".venv" / "bin" / "w2m2w"), "synthesize", str(source.parent),
                    str(Path(scratch) / "out"), "--checkpoint", str(checkpoint)]
         subprocess.run(command, check=True, capture_output=True)
         command_wall = time.perf_counter() - start

@@ -16,11 +16,11 @@ import time
 from pathlib import Path
 
 from benchmarks import record
+from benchmarks.paths import SHARED_DATA
 from benchmarks.transcribe_robustness import test_excerpts
 from maestro.augmentation import Augmentation, file_rng, render_midi
 from maestro.soundfonts import TRAINING_SOUNDFONTS, check_timbre
-from stages.cli import SHARED_DATA
-from stages.midi import crop, read_note_sequence, write_midi
+from stages.io.midi import crop, read_note_sequence, write_midi
 
 # One draw's worth of effects, fixed so that every timbre pays the same.
 AUGMENTED = dict(detune_cents=12.0, velocity_exponent=1.2, room=(1.0, 3.0), tilt_db_per_octave=-1.0,

@@ -17,7 +17,7 @@ import json
 from pathlib import Path
 
 from benchmarks import record
-from stages.cli import SHARED_DATA
+from benchmarks.paths import SHARED_DATA
 from stages.contract import content_id
 from transcribe.evaluate import evaluate
 from transcribe.metrics import format_metrics

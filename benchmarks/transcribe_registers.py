@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks import record
+from benchmarks.paths import SHARED_DATA
 from benchmarks.synthesize_quality import RATE, excerpts, fit
-from stages.cli import SHARED_DATA
 
 # C1 (and the A0-B0 below it), C2, C3, ..., C7 and up: a register is an octave from its C.
 REGISTER_STARTS = (21, 36, 48, 60, 72, 84, 96)
@@ -66,7 +66,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from maestro import salamander
-    from stages.midi import notes_from_sequence
+    from stages.io.midi import notes_from_sequence
     from synthesize.evaluate import fluidsynth_render
     from synthesize.synthesizer import Synthesizer
     from transcribe.metrics import matched_notes

@@ -48,12 +48,12 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from benchmarks import record
+from benchmarks.paths import SHARED_DATA
 from maestro.augmentation import Augmentation, file_rng, render_midi
 from maestro.soundfonts import check_timbre
-from stages.audio import encode_wav
-from stages.cli import SHARED_DATA
 from stages.contract import content_id, write_bytes_atomic
-from stages.midi import apply_sustain, crop, notes_from_sequence, read_note_sequence, sequence_from_notes, write_midi
+from stages.io.audio import encode_wav
+from stages.io.midi import apply_sustain, crop, notes_from_sequence, read_note_sequence, sequence_from_notes, write_midi
 from transcribe.evaluate import reference_notes
 from transcribe.metrics import mean_metrics, release_ghost_share, transcription_metrics
 from transcribe.pedal.pedal import PedalTranscriber, add_pedal, key_releases, pedal_checkpoint, pedal_intervals

@@ -24,7 +24,7 @@ import soundfile
 
 from benchmarks import record
 from maestro.metadata import Dataset
-from stages.audio import load_audio, resample
+from stages.io.audio import load_audio, resample
 
 
 def long_recording(dataset: Path, minutes: float, path: Path) -> float:

@@ -19,8 +19,8 @@ from compose.sample import Sampler
 from compose.tokens import decode, encode
 from stages import checkpoints
 from stages.contract import InputError
-from stages.interop import as_note_sequence, to_pretty_midi
-from stages.midi import NoteSequence, apply_sustain
+from stages.io.interop import as_note_sequence, to_pretty_midi
+from stages.io.midi import NoteSequence, apply_sustain
 
 if TYPE_CHECKING:
     from compose.infill import Infilled

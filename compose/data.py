@@ -15,7 +15,7 @@ from compose.conditioning import composer_index
 from compose.corpus import STRETCHES, TokenFile, even_spread  # noqa: F401  (part of this module's interface)
 from compose.tokens import END, augment, encode
 from compose.vocabulary import COMPOSERS
-from stages.midi import MIDI_SUFFIXES, NoteSequence, apply_sustain, read_note_sequence
+from stages.io.midi import MIDI_SUFFIXES, NoteSequence, apply_sustain, read_note_sequence
 
 
 def load_pieces(source: Path | str, split: str | None = None,

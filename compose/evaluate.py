@@ -18,8 +18,8 @@ from keras import ops
 
 from compose.vocabulary import PAD
 
-if TYPE_CHECKING:  # stages.midi needs note-seq, which token_nll_per_event does without
-    from stages.midi import NoteSequence
+if TYPE_CHECKING:  # stages.io.midi needs note-seq, which token_nll_per_event does without
+    from stages.io.midi import NoteSequence
 
 
 def chunks(tokens: np.ndarray, length: int) -> list[np.ndarray]:

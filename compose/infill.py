@@ -22,7 +22,7 @@ from compose.sample import Sampler, _shift_seconds, ended_at
 from compose.tokens import MAX_SHIFT_STEPS, STEPS_PER_SECOND, decode, encode
 from compose.vocabulary import PAD, TIME_SHIFT
 from stages.contract import InputError
-from stages.midi import NoteSequence
+from stages.io.midi import NoteSequence
 
 AFTER_SECONDS = 5.0  # of music after the gap scored, and at most a quarter of the model's window:
 AFTER_SHARE = 4

@@ -11,7 +11,7 @@ from pathlib import Path
 from compose.config import TRAINING_FIELDS, ComposerConfig
 from compose.data import _label, piece_tokens
 from maestro.metadata import Dataset
-from stages.midi import NoteSequence, apply_sustain, read_note_sequence
+from stages.io.midi import NoteSequence, apply_sustain, read_note_sequence
 
 
 def load_split(root: Path | str, split: str) -> tuple[list[NoteSequence], list[str]]:

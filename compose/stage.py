@@ -16,7 +16,7 @@ from compose.infill import AFTER_SECONDS
 from compose.tokens import decode
 from stages.checkpoints import check_checkpoint, load_checkpoint, require_config
 from stages.contract import InputError, Job, Stage, content_id, on_terminal, partial_path
-from stages.midi import (
+from stages.io.midi import (
     MAX_NOTE_SECONDS,
     MIDI_SUFFIXES,
     NoteSequence,
@@ -26,7 +26,7 @@ from stages.midi import (
     read_note_sequence,
     write_midi,
 )
-from stages.plots import plot_piano_rolls
+from stages.io.plots import plot_piano_rolls
 
 NO_NOTES = "the composer wrote no notes (an empty MIDI file is no music): nothing written"
 

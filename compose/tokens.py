@@ -27,7 +27,7 @@ from compose.vocabulary import (
     VELOCITY,
     VOCAB_SIZE,
 )
-from stages.midi import NoteSequence, apply_sustain
+from stages.io.midi import NoteSequence, apply_sustain
 
 STEPS_PER_SECOND = 100
 MAX_SHIFT_STEPS = 100

@@ -1,6 +1,6 @@
 """Train a composer (Music Transformer or a baseline): random augmented crops of whole encoded
 pieces (compose.corpus), Adam with warm-up and cosine decay, validation NLL per event after each
-epoch (best.keras is the lowest), TensorBoard logs, and runs that resume (stages.training).
+epoch (best.keras is the lowest), TensorBoard logs, and runs that resume (stages.training.runs).
 
 The budget is optimizer steps (the learning rate follows a cosine over them, step by step) or
 wall-clock minutes (the rate is set at each epoch's start from the share of the time spent, and
@@ -32,7 +32,7 @@ from compose.model import build_model, compile_model
 from compose.vocabulary import VOCAB_SIZE
 from compose.weights import save_weights_only
 from stages.contract import write_text_atomic
-from stages.training import Monitor, prepare_run, resume, standard_callbacks
+from stages.training.runs import Monitor, prepare_run, resume, standard_callbacks
 
 log = logging.getLogger(__name__)
 
@@ -198,7 +198,7 @@ def train(train_pieces: Sequence, validation_pieces: Sequence, run_dir: Path | s
     if average_from is not None:
         callbacks.append(AverageWeights(run_dir, budget, average_from, float16))
     callbacks += [c for c in standard_callbacks(run_dir, monitor, keep_epochs)
-                  if _can_plot() or type(c).__name__ != "PlotHistory"]  # its plots need note-seq (stages.plots)
+                  if _can_plot() or type(c).__name__ != "PlotHistory"]  # its plots need note-seq (stages.io.plots)
     crops = TokenCrops(as_tokens(train_pieces), config.batch_size, config.sequence_length, steps_per_epoch,
                        seed=seed + initial_epoch, conditioning=config.conditioned, composers=composers,
                        label_dropout=label_dropout)
@@ -217,7 +217,7 @@ def train(train_pieces: Sequence, validation_pieces: Sequence, run_dir: Path | s
 
 def _can_plot() -> bool:
     try:
-        import stages.plots  # noqa: F401
+        import stages.io.plots  # noqa: F401
     except ImportError:
         return False
     return True

@@ -16,8 +16,8 @@ from pathlib import Path
 from prefect import flow
 
 from flows import tasks
-from stages.audio import AUDIO_SUFFIXES
-from stages.midi import MIDI_SUFFIXES
+from stages.io.audio import AUDIO_SUFFIXES
+from stages.io.midi import MIDI_SUFFIXES
 
 # The task that runs each stage on one file, and the files it reads. Preprocessing one file
 # needs no Beam pipeline: `normalize` is the same stage, run in the worker.

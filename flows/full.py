@@ -20,14 +20,15 @@ from compose.vocabulary import COMPOSERS
 from flows import tasks
 from flows.report import report
 from stages.checkpoints import checkpoint_for
-from stages.cli import REPO
 from stages.contract import printable
 from synthesize.config import RenderSettings
 from transcribe.config import DecodingSettings
 
 Stage = Literal["preprocess", "transcribe", "compose", "synthesize", "report"]
 ALL_STAGES: list[Stage] = ["preprocess", "transcribe", "compose", "synthesize", "report"]
-EXAMPLE_RECORDINGS = REPO / "examples" / "recordings"
+# The bundled example and the run folder, from the working folder (the repository root, where prefect.yaml
+# and `w2m2w serve` run the flow).
+EXAMPLE_RECORDINGS = Path("examples") / "recordings"
 
 
 def _while_outputs_exist(task, *outputs: Path):
@@ -59,7 +60,7 @@ def check_parameters(input_dir: Path, output_dir: Path, stages: list[str], check
 def wave2midi2wave(
     input_dir: Annotated[Path, Field(description="folder of recordings (or of the first chosen stage's input)")
                          ] = EXAMPLE_RECORDINGS,
-    output_dir: Annotated[Path, Field(description="run folder: one sub-folder per stage")] = REPO / "runs" / "full",
+    output_dir: Annotated[Path, Field(description="run folder: one sub-folder per stage")] = Path("runs") / "full",
     seconds: Annotated[float, Field(gt=0, le=600, description="length of the new music per piece, seconds")] = 20.0,
     primer_seconds: Annotated[float, Field(gt=0, le=120, description="seconds of each transcription to continue")
                               ] = 10.0,

@@ -32,7 +32,9 @@ class FullRun(Settings):
     compose -> synthesize -> report, under OUT (one folder per stage, report.json). Tasks are cached on
     their inputs' contents: a rerun recomputes nothing, a killed run resumes."""
 
-    inputs: Path | None = argument(Path, "folder of recordings (default: the bundled example)", nargs="?")
+    inputs: Path | None = argument(
+        Path, "folder of recordings (default: the bundled example, examples/recordings from the repository root)",
+        nargs="?")
     out: Path = argument(Path, "run folder")
     seconds: float = setting(20.0, options.number(above=0, at_most=600),
                              help="new music per piece, seconds (default: 20; at most 600)")

@@ -158,7 +158,7 @@ STAGE_TASK = dict(cache_key_fn=content_key, persist_result=True, retries=2, retr
 def preprocess(inputs: Path, out: Path, beam_args: tuple[str, ...] = ()) -> dict:
     """Recordings of any format -> 16 kHz mono WAV, on Apache Beam."""
     from maestro.beam_stage import run_stage
-    from stages.normalize import NormalizeAudioStage
+    from stages.io.normalize import NormalizeAudioStage
 
     return run_stage(NormalizeAudioStage(), inputs, out, beam_args=beam_args).to_dict()
 
@@ -167,7 +167,7 @@ def preprocess(inputs: Path, out: Path, beam_args: tuple[str, ...] = ()) -> dict
 def normalize(inputs: Path, out: Path) -> dict:
     """A recording -> 16 kHz mono WAV in this process: `preprocess` without a Beam pipeline, for
     one file on a Dask worker."""
-    from stages.normalize import NormalizeAudioStage
+    from stages.io.normalize import NormalizeAudioStage
 
     return NormalizeAudioStage().run(inputs, out).to_dict()
 

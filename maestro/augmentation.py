@@ -23,7 +23,7 @@ from note_seq.protobuf.music_pb2 import NoteSequence
 
 from maestro import codecs, recording, salamander
 from maestro.fluidsynth import render_with_fluidsynth
-from stages.midi import read_note_sequence, write_midi
+from stages.io.midi import read_note_sequence, write_midi
 
 # FluidSynth's default pitch-bend range: 2 semitones either way over 8192 steps.
 BEND_STEPS_PER_CENT = 8192 / 200

@@ -17,8 +17,8 @@ import dataclasses
 import numpy as np
 from tensorflow.core.example import example_pb2
 
-from stages.audio import decode_wav, encode_wav
-from stages.midi import NoteSequence
+from stages.io.audio import decode_wav, encode_wav
+from stages.io.midi import NoteSequence
 
 
 @dataclasses.dataclass

@@ -28,8 +28,8 @@ from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions,
 
 from maestro.filesystems import read_bytes, write_json
 from maestro.metadata import SPLITS, Record, join_under, newest_metadata, read_metadata, select
-from stages.audio import SAMPLE_RATE_HZ
 from stages.contract import describe_error
+from stages.io.audio import SAMPLE_RATE_HZ
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,7 +92,7 @@ class WriteShard(beam.DoFn):
     def _examples(self, record: Record, stats: dict):
         """(kind, serialized example) pairs of one performance; failures go into `stats`."""
         from maestro.examples import CompositionExample, encode_composition, encode_transcription
-        from stages.midi import parse_midi
+        from stages.io.midi import parse_midi
 
         try:
             midi_path = join_under(self.root, record.midi_filename)
@@ -125,8 +125,8 @@ def transcription_examples(record: Record, sequence, root: str, config: Preproce
     """The recording's spans with the sustain-extended notes of each, labels cut to the audio."""
     from maestro.examples import TranscriptionExample
     from maestro.segments import split_points
-    from stages.audio import decode_audio
-    from stages.midi import apply_sustain, crop
+    from stages.io.audio import decode_audio
+    from stages.io.midi import apply_sustain, crop
 
     audio = decode_audio(read_bytes(join_under(root, record.audio_filename)), config.sample_rate_hz)
     sustained = apply_sustain(sequence)

@@ -19,9 +19,9 @@ from typing import Any, Sequence
 from maestro.augmentation import Augmentation, file_rng, render_midi
 from maestro.metadata import SPLITS, Record, write_metadata
 from maestro.soundfonts import TRAINING_SOUNDFONTS, check_timbre
-from stages.audio import audio_duration_seconds, write_wav
 from stages.contract import InputError, Job, Stage, StageReport, write_text_atomic
-from stages.midi import MIDI_SUFFIXES, apply_sustain, read_note_sequence
+from stages.io.audio import audio_duration_seconds, write_wav
+from stages.io.midi import MIDI_SUFFIXES, apply_sustain, read_note_sequence
 
 # ASAP names composers by surname; MAESTRO by full name.
 COMPOSER_NAMES = {
@@ -197,13 +197,20 @@ def read_soundfonts(root: Path | str) -> dict[str, str]:
 
 
 def render_from(settings, beam_args: Sequence[str] = ()) -> int:
-    """`w2m2w maestro render`: without MIDI_DIR, the shared ASAP corpus and its split CSV."""
-    from stages.cli import SHARED_DATA
+    """`w2m2w maestro render`: without MIDI_DIR, the ASAP dataset that W2M2W_ASAP_DIR names, and its split CSV."""
+    import os
+
+    from maestro.settings import ASAP_DIR
+    from stages.cli import check_paths
 
     midi_dir, split_csv = settings.midi_dir, settings.split_csv
     if midi_dir is None:
-        midi_dir = SHARED_DATA / "asap"
+        if not (asap := os.environ.get(ASAP_DIR)):
+            raise ValueError(f"no MIDI_DIR given and {ASAP_DIR} is not set: name the folder of MIDI to render, "
+                             f"or set {ASAP_DIR} to the ASAP dataset's folder")
+        midi_dir = Path(asap)
         split_csv = split_csv or midi_dir / "asap_split.csv"
+        check_paths(midi_dir, settings.out_root)
     augment = () if settings.augment_splits == ("none",) else settings.augment_splits
     report = render_dataset(midi_dir, settings.out_root, split_csv, overwrite=settings.overwrite,
                             workers=settings.workers, soundfonts=settings.soundfonts,

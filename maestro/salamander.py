@@ -35,7 +35,7 @@ import soxr
 from note_seq.protobuf.music_pb2 import NoteSequence
 
 from stages.contract import write_bytes_atomic
-from stages.midi import SUSTAIN_CONTROL, apply_sustain
+from stages.io.midi import SUSTAIN_CONTROL, apply_sustain
 
 NAME = "salamander"
 SAMPLE_RATE_HZ = 48_000

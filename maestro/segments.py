@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from stages.midi import NoteSequence, sounding_intervals
+from stages.io.midi import NoteSequence, sounding_intervals
 
 ENERGY_FRAME_SECONDS = 0.032
 

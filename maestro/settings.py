@@ -10,8 +10,10 @@ from pathlib import Path
 from maestro.metadata import SPLITS
 from maestro.soundfonts import TRAINING_SOUNDFONTS
 from stages import options
-from stages.cli import SHARED_DATA, check_paths, cores, csv_list
+from stages.cli import check_paths, cores, csv_list
 from stages.settings import Settings, argument, setting
+
+ASAP_DIR = "W2M2W_ASAP_DIR"  # the environment variable naming the ASAP dataset, render's default MIDI_DIR
 
 
 def year_list(text: str) -> tuple[int, ...]:
@@ -36,8 +38,8 @@ class DatasetRendering(Settings):
     on Beam (e.g. --runner=DaskRunner --dask_client_address=HOST:PORT, on a Dask cluster) instead of
     --workers processes."""
 
-    midi_dir: Path | None = argument(Path, f"folder of .mid/.midi files (default: {SHARED_DATA / 'asap'} with its "
-                                           "asap_split.csv)", nargs="?")
+    midi_dir: Path | None = argument(Path, "folder of .mid/.midi files (default: the ASAP dataset's folder, named by "
+                                           f"the environment variable {ASAP_DIR}, with its asap_split.csv)", nargs="?")
     out_root: Path = argument(Path, "dataset folder to create or complete")
     split_csv: Path | None = setting(
         None, Path, help="CSV with split (train/validation/test) and midi_performance or midi_filename columns, "

@@ -5,8 +5,8 @@ before any work, with the reason (not once per input file, nor as "File not foun
 A checkpoint is `<stem>.keras` with its companions beside it, named by its stem:
 
     default.keras            the model (its config inside)
-    default.json             its record: where it came from, its figures (stages/ship.py)
-    default.md               its model card (stages/model_card.py)
+    default.json             its record: where it came from, its figures (stages/training/ship.py)
+    default.md               its model card (stages/training/model_card.py)
     default.rescorer.keras   the transcriber's onset rescorer and note-end network, and
     default.rescorer.json    its record (transcribe/rescorer/training.py)
     default.pedal.keras      the transcriber's pedal network (transcribe/pedal/training.py)

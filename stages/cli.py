@@ -12,9 +12,6 @@ from pathlib import Path
 
 from stages.settings import add_arguments, from_namespace
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
-
 
 def cores() -> int:
     return os.cpu_count() or 1

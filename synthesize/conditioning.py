@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from stages.midi import NoteSequence, apply_sustain, notes_from_sequence
-from stages.pianoroll import piano_roll
+from stages.io.midi import NoteSequence, apply_sustain, notes_from_sequence
+from stages.io.pianoroll import piano_roll
 
 # FluidSynth's MIDI player acts on an event at the first block that starts at least one block
 # minus half a MIDI tick after it (measured on 180 notes at 220, 384 and 960 ticks per beat: all

@@ -12,7 +12,7 @@ import numpy as np
 import soundfile
 
 from maestro.metadata import Dataset
-from stages.midi import apply_sustain, notes_from_sequence, read_note_sequence
+from stages.io.midi import apply_sustain, notes_from_sequence, read_note_sequence
 from synthesize.conditioning import conditioning_roll, snap_to_render_grid
 from synthesize.config import SynthesizerConfig
 from synthesize.excitation import config_excitation

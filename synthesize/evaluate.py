@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 
 from maestro.augmentation import Augmentation, render_midi
-from stages.midi import NoteSequence, apply_sustain, notes_from_sequence, write_midi
+from stages.io.midi import NoteSequence, apply_sustain, notes_from_sequence, write_midi
 from transcribe.metrics import mean_metrics, transcription_metrics
 from transcribe.transcriber import Transcriber
 

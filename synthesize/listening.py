@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stages.audio import write_wav
+from stages.io.audio import write_wav
 
 
 def slug(name: str) -> str:

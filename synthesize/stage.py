@@ -9,10 +9,10 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from stages import options
-from stages.audio import checked_output, write_wav
 from stages.checkpoints import check_checkpoint, load_checkpoint, require_config
 from stages.contract import InputError, Job, Stage, content_id, on_terminal
-from stages.midi import MIDI_SUFFIXES, playable, read_note_sequence
+from stages.io.audio import checked_output, write_wav
+from stages.io.midi import MIDI_SUFFIXES, playable, read_note_sequence
 from synthesize.conditioning import piece_seconds
 from synthesize.config import RenderSettings
 from synthesize.synthesizer import DEFAULT_CHECKPOINT, Synthesizer  # noqa: F401 (re-exported)

@@ -13,8 +13,8 @@ import pretty_midi
 
 from stages.checkpoints import shipped_checkpoint
 from stages.contract import InputError
-from stages.interop import as_note_sequence
-from stages.midi import NoteSequence, apply_sustain, notes_from_sequence
+from stages.io.interop import as_note_sequence
+from stages.io.midi import NoteSequence, apply_sustain, notes_from_sequence
 from synthesize.conditioning import performance_roll, snap_to_render_grid
 from synthesize.config import RenderSettings
 from synthesize.excitation import config_excitation

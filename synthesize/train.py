@@ -10,7 +10,7 @@ import keras
 import numpy as np
 
 from stages.contract import save_model_atomic
-from stages.training import Monitor, prepare_run, resume, standard_callbacks
+from stages.training.runs import Monitor, prepare_run, resume, standard_callbacks
 from synthesize.adversarial import SaveGenerator, build_adversarial, compile_adversarial
 from synthesize.config import SynthesizerConfig
 from synthesize.data import RandomCrops, load_recordings

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import soundfile
 
-from stages.audio import decode_wav, encode_wav, load_audio
 from stages.contract import InputError
-from stages.midi import (
+from stages.io.audio import decode_wav, encode_wav, load_audio
+from stages.io.midi import (
     apply_sustain,
     crop,
     notes_from_sequence,

@@ -671,7 +671,7 @@ def test_synthesize_sizes_a_piece_from_its_notes_before_building_its_roll(checkp
 
 
 def test_synthesized_audio_is_checked_before_it_is_written(checkpoints, tmp_path, capsys, monkeypatch, caplog):
-    from stages.audio import checked_output, encode_wav
+    from stages.io.audio import checked_output, encode_wav
     from synthesize.synthesizer import Synthesizer
 
     with pytest.raises(ValueError, match="NaN or infinite"):
@@ -854,7 +854,7 @@ def test_retranscribe_reports_bad_rows_and_transcribes_the_good_recording(render
 
 def test_full_names_why_a_file_cannot_be_read_and_lists_only_what_it_wrote(tmp_path):
     from flows.full import summary_lines
-    from stages.normalize import NormalizeAudioStage
+    from stages.io.normalize import NormalizeAudioStage
 
     inputs = tmp_path / "in"
     inputs.mkdir()

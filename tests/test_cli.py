@@ -49,6 +49,17 @@ def test_missing_dataset_is_a_clear_error(tmp_path, capsys):
     assert "maestro-v" in capsys.readouterr().err
 
 
+def test_render_reads_its_default_midi_folder_from_the_environment_or_says_it_has_none(tmp_path, capsys,
+                                                                                      monkeypatch):
+    monkeypatch.delenv("W2M2W_ASAP_DIR", raising=False)
+    assert main(["maestro", "render", str(tmp_path / "ds")]) == 2
+    assert "no MIDI_DIR given and W2M2W_ASAP_DIR is not set" in capsys.readouterr().err
+    monkeypatch.setenv("W2M2W_ASAP_DIR", str(tmp_path / "asap"))
+    assert main(["maestro", "render", str(tmp_path / "ds")]) == 2
+    assert capsys.readouterr().err.strip() == f"w2m2w: error: input not found: {tmp_path / 'asap'}"
+    assert not (tmp_path / "ds").exists()
+
+
 @pytest.mark.slow
 def test_evaluate_transcribe_uses_the_rescorer_beside_the_checkpoint_unless_told(rendered, tmp_path, capsys,
                                                                                   monkeypatch):

@@ -20,12 +20,11 @@ GOLDEN = Path(__file__).resolve().parent / "golden" / "cli_options.json"
 def option_sets() -> dict[str, list[list]]:
     """{"train transcribe": [[option strings, dest, default, choices, nargs, required], ...], ...}."""
     from pipeline import build_parser
-    from stages.cli import REPO
 
-    def default(action) -> str:  # the checkout's folder and the machine's cores vary
+    def default(action) -> str:  # the machine's cores vary
         if action.dest == "workers" and action.default == (os.cpu_count() or 1):
             return "<cores>"
-        return repr(action.default).replace(str(REPO), "<repo>")
+        return repr(action.default)
 
     found = {}
 

@@ -18,7 +18,7 @@ from compose.evaluate import chunks, nll_per_event
 from compose.model import build_model
 from compose.sample import Sampler, choose
 from compose.tokens import END, PAD, VOCAB_SIZE, augment, decode, describe, encode
-from stages.midi import NoteSequence, apply_sustain, notes_from_sequence, read_note_sequence
+from stages.io.midi import NoteSequence, apply_sustain, notes_from_sequence, read_note_sequence
 from tests.conftest import make_midi, phrase
 
 TINY = ComposerConfig.tiny()

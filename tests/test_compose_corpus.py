@@ -19,7 +19,7 @@ from compose.corpus import TokenCrops, TokenFile, load_token_file, stretch, toke
 from compose.data import encode_pieces, piece_tokens
 from compose.model import build_model
 from compose.tokens import ENCODING, augment, describe
-from stages.midi import apply_sustain, read_note_sequence
+from stages.io.midi import apply_sustain, read_note_sequence
 from tests.conftest import make_midi, phrase
 
 REPO = Path(__file__).resolve().parents[1]

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from stages.normalize import NormalizeAudioStage
+from stages.io.normalize import NormalizeAudioStage
 
 pytestmark = pytest.mark.slow  # a two-process Dask cluster, Beam jobs and a Prefect flow on it
 

@@ -11,9 +11,16 @@ ast: no import cycle between the top-level packages or between modules, no impor
 The model packages do not import each other, except in DOCUMENTED places; no package below flows
 imports Prefect, and the model packages do not import Beam.
 
+Inside stages/, by role (STAGES_PARTS): the stage contract and configuration at the top level, the
+audio and MIDI vocabulary in io/, training runs and shipping in training/; each part imports only
+those before it.
+
 Inside transcribe/, one sub-package per network (TRANSCRIBE_NETWORKS) around the modules they share
 (TRANSCRIBE_SHARED, which import no network) and those that put them together (TRANSCRIBE_ASSEMBLY);
 a network imports another only where TRANSCRIBE_NETWORKS says so.
+
+No library module finds the checkout from its own path: benchmarks/, examples/ and the data beside
+the repository are named by the caller.
 """
 
 from __future__ import annotations
@@ -56,9 +63,19 @@ FORBIDDEN_THIRD_PARTY = {
 }
 
 
+# stages/: part -> the parts it may import besides itself. "top" is the modules at stages/'s top level
+# (contract, settings, options, config, checkpoints, cli, quiet, compiled); every other part is a
+# sub-package. A new sub-package goes here.
+STAGES_PARTS = {
+    "top": set(),
+    "io": {"top"},  # audio and MIDI in and out, piano rolls, the normalize stage, plots
+    "training": {"top", "io"},  # training runs, shipping, model cards (a run draws its curves with io.plots)
+}
+
+
 # transcribe/: every top-level module is shared by the networks or assembles them; every
 # sub-package is a network, with the networks it may import (and why).
-TRANSCRIBE_SHARED = {"config", "features", "dataset", "decode", "metrics"}
+TRANSCRIBE_SHARED = {"config", "features", "dataset", "decode", "metrics", "errors"}
 TRANSCRIBE_ASSEMBLY = {"__init__", "transcriber", "stage", "cli", "settings", "evaluate", "report", "tuning"}
 TRANSCRIBE_NETWORKS = {
     "onsets_frames": set(),
@@ -239,6 +256,61 @@ def test_no_module_edits_sys_path_and_tests_import_no_scripts():
             wrong += [f"{path.relative_to(REPO)}:{line} imports scripts" for name, line in imports(path)
                       if name == "scripts"]
     assert not wrong, "\n".join(wrong)
+
+
+def test_no_library_module_finds_the_checkout_from_its_own_path():
+    """A package finds its own files through itself (the shipped checkpoints through
+    stages.checkpoints), never by walking up from `__file__`: installed, it has no checkout around it."""
+    wrong = [f"{path.relative_to(REPO)}:{node.lineno} uses __file__"
+             for package in ALLOWED for path in modules(package)
+             for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path)))
+             if isinstance(node, ast.Name) and node.id == "__file__"]
+    assert not wrong, "name the path as an argument or option instead:\n" + "\n".join(wrong)
+
+
+def stages_imports(path: Path) -> list[tuple[str, int]]:
+    """(dotted name, line) of every stages module a module imports, wherever it stands
+    (`from stages import x` counts as stages.x)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.Import):
+            found += [(alias.name, node.lineno) for alias in node.names if alias.name.split(".")[0] == "stages"]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            if node.module == "stages":
+                found += [(f"stages.{alias.name}", node.lineno) for alias in node.names]
+            elif node.module.split(".")[0] == "stages":
+                found.append((node.module, node.lineno))
+    return found
+
+
+def stages_part(name: str) -> str:
+    """The part of stages/ a dotted name under it is in: its sub-package, else "top"."""
+    parts = name.split(".")
+    return parts[1] if len(parts) > 1 and parts[1] in STAGES_PARTS else "top"
+
+
+def test_every_stages_sub_package_has_a_part():
+    packages = {p.parent.name for p in (REPO / "stages").glob("*/__init__.py")}
+    assert packages == set(STAGES_PARTS) - {"top"}, "add the sub-package to STAGES_PARTS in tests/test_layering.py"
+
+
+def test_stages_parts_import_only_those_before_them():
+    wrong = []
+    for path in sorted((REPO / "stages").rglob("*.py")):
+        part = stages_part(module_name(path, REPO))
+        wrong += [f"{path.relative_to(REPO)}:{line} imports {name}" for name, line in stages_imports(path)
+                  if stages_part(name) not in STAGES_PARTS[part] | {part}]
+    assert not wrong, "imports against stages/'s order (top, io, training):\n" + "\n".join(wrong)
+
+
+def test_the_stages_checker_reads_parts(tmp_path):
+    module = tmp_path / "m.py"
+    module.write_text("from stages import io, options\nimport stages.training.ship\n\n"
+                      "def f():\n    from stages.io.midi import NOTE_DTYPE\n")
+    names = stages_imports(module)
+    assert names == [("stages.io", 1), ("stages.options", 1), ("stages.training.ship", 2), ("stages.io.midi", 5)]
+    assert [stages_part(name) for name, _ in names] == ["io", "top", "training", "io"]
+    assert stages_part("stages") == stages_part("stages.contract") == "top"
 
 
 def transcribe_imports(path: Path) -> set[str]:

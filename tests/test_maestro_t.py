@@ -108,7 +108,7 @@ def test_the_composer_learns_and_is_scored_on_a_maestro_layout(rendered, checkpo
     """compose.on_maestro on the ground truth itself (what --train-on ground-truth trains on)."""
     from compose.config import ComposerConfig
     from compose.on_maestro import load_split, score_split, train_on, training_config
-    from stages.midi import apply_sustain, read_note_sequence
+    from stages.io.midi import apply_sustain, read_note_sequence
 
     source = Dataset.open(rendered)
     pieces, composers = load_split(rendered, "train")

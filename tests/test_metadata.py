@@ -118,8 +118,8 @@ CLIP = SHARED_DATA / "maestro_clip"
 @pytest.mark.slow
 def test_real_maestro_v2_clip_loads_and_labels_are_cut_to_the_audio():
     from maestro.preprocess import PreprocessConfig, transcription_examples
-    from stages.audio import load_audio
-    from stages.midi import read_note_sequence
+    from stages.io.audio import load_audio
+    from stages.io.midi import read_note_sequence
 
     dataset = Dataset.open(CLIP)
     (record,) = dataset.select(splits=["train"])

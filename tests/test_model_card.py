@@ -2,7 +2,9 @@
 
 import json
 
-from stages.model_card import rendered_timbres, training_data, write_model_card
+import pytest
+
+from stages.training.model_card import main, rendered_timbres, training_data, write_model_card
 
 
 def tiny_record(tmp_path, **extra):
@@ -59,3 +61,20 @@ def test_timbres_come_from_the_renders_when_the_dataset_is_here(tmp_path):
     lines = ["w2m2w maestro render ../shared/data/asap data/mine --split-csv s.csv --seed 7  # plain"]
     assert rendered_timbres(lines, root=tmp_path) == {"salamander", "TimGM6mb"}
     assert rendered_timbres(lines, root=tmp_path / "elsewhere") is None
+
+
+def test_benchmark_figures_come_only_from_the_results_folder_named(tmp_path, capsys):
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "accuracy.json").write_text(json.dumps({"figures": {"checkpoint_sha256_16": "0123456789abcdef",
+                                                                    "note/f1": 0.75}}))
+    path = tiny_record(tmp_path)
+    assert "accuracy.json" not in write_model_card(path).read_text()  # as `w2m2w ship` writes it
+    with pytest.raises(SystemExit):
+        main([str(path)])
+    assert "--results" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--results", str(tmp_path / "nosuch"), str(path)])
+    assert "no such folder" in capsys.readouterr().err
+    assert main(["--results", str(results), str(path)]) == 0
+    assert "| note/f1 | 0.75 |" in path.with_suffix(".md").read_text()

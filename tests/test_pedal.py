@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from stages.midi import NOTE_DTYPE, apply_sustain, notes_from_sequence, sequence_from_notes
+from stages.io.midi import NOTE_DTYPE, apply_sustain, notes_from_sequence, sequence_from_notes
 from transcribe.pedal.pedal import (
     DOWN,
     PRESSED,
@@ -125,7 +125,7 @@ def test_cc64_without_a_pedal_network_is_refused_by_name(checkpoints):
 
 @pytest.mark.slow
 def test_cc64_writes_the_pedal_and_ends_notes_at_key_release(checkpoints, recordings, tmp_path, monkeypatch):
-    from stages.midi import read_note_sequence
+    from stages.io.midi import read_note_sequence
     from transcribe.stage import TranscribeStage
 
     checkpoint = tiny_pair(checkpoints, tmp_path)
@@ -149,7 +149,7 @@ def test_cc64_writes_the_pedal_and_ends_notes_at_key_release(checkpoints, record
 
 @pytest.mark.slow
 def test_cc64_with_real_networks_writes_paired_pedal_events(checkpoints, recordings, tmp_path):
-    from stages.midi import read_note_sequence
+    from stages.io.midi import read_note_sequence
     from transcribe.stage import TranscribeStage
 
     stage = TranscribeStage(tiny_pair(checkpoints, tmp_path), pedal="cc64")

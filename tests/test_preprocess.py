@@ -13,8 +13,8 @@ import pytest
 from maestro import preprocess, tfrecord
 from maestro.examples import decode_composition, decode_transcription
 from maestro.metadata import Dataset
-from stages.audio import load_audio
-from stages.midi import apply_sustain, read_note_sequence
+from stages.io.audio import load_audio
+from stages.io.midi import apply_sustain, read_note_sequence
 
 IN_PROCESS = ["--direct_num_workers=1", "--direct_running_mode=in_memory"]
 

@@ -12,7 +12,7 @@ from maestro.augmentation import Augmentation, file_rng, render_midi
 from maestro.metadata import Dataset, read_metadata
 from maestro.recording import add_noise
 from maestro.render import read_soundfonts, render_dataset
-from stages.midi import apply_sustain, read_note_sequence
+from stages.io.midi import apply_sustain, read_note_sequence
 from tests.conftest import make_midi, phrase
 
 

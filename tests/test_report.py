@@ -10,7 +10,7 @@ import shutil
 import numpy as np
 import pytest
 
-from stages.midi import NOTE_DTYPE, sequence_from_notes, write_midi
+from stages.io.midi import NOTE_DTYPE, sequence_from_notes, write_midi
 from tests.conftest import make_midi, phrase
 
 
@@ -21,7 +21,7 @@ def folders(tmp_path):
         make_midi(reference / f"{name}.mid", phrase(i, 6.0))
     shutil.copytree(reference, perfect)
     for path in reference.rglob("*.mid"):  # every onset 80 ms late: no note matches
-        from stages.midi import notes_from_sequence, read_note_sequence
+        from stages.io.midi import notes_from_sequence, read_note_sequence
 
         notes = notes_from_sequence(read_note_sequence(path))
         moved = np.array([(n["onset_s"] + 0.08, n["offset_s"] + 0.08, n["pitch"], n["velocity"]) for n in notes],

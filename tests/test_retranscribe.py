@@ -18,7 +18,7 @@ import pytest
 
 from batch import retranscribe
 from maestro.metadata import Dataset
-from stages.midi import notes_from_sequence, read_note_sequence, sequence_from_notes, write_midi
+from stages.io.midi import notes_from_sequence, read_note_sequence, sequence_from_notes, write_midi
 from transcribe.config import DecodingSettings, TranscriberConfig
 from transcribe.onsets_frames.model import build_model
 from transcribe.transcriber import Transcriber, windows

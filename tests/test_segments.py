@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from maestro.segments import split_points
-from stages.midi import NOTE_DTYPE, sequence_from_notes
+from stages.io.midi import NOTE_DTYPE, sequence_from_notes
 
 RATE = 1000  # a low rate keeps the arrays small; the logic is rate-independent
 

@@ -13,7 +13,7 @@ import pytest
 import soundfile
 
 from stages.contract import content_id
-from stages.midi import apply_sustain, crop, notes_from_sequence, read_note_sequence
+from stages.io.midi import apply_sustain, crop, notes_from_sequence, read_note_sequence
 
 pytestmark = pytest.mark.slow  # the shipped checkpoints, on the bundled example
 
@@ -185,7 +185,7 @@ def test_shipped_parallel_synthesizer_comes_far_closer_to_the_grand_than_an_untr
     # (the shipped generator's training timbre): shipped 3.45, untrained 5.47, and 4.02 with the
     # notes played 0.25 s late (the generator follows its MIDI).
     from maestro import salamander
-    from stages.audio import write_wav
+    from stages.io.audio import write_wav
     from synthesize.data import Recording, crop_inputs
     from synthesize.model import build_model
     from synthesize.parallel import compile_parallel

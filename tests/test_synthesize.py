@@ -11,7 +11,7 @@ import pytest
 import soundfile
 import tensorflow as tf
 
-from stages.midi import NOTE_DTYPE
+from stages.io.midi import NOTE_DTYPE
 from synthesize.conditioning import conditioning_roll
 from synthesize.config import SynthesizerConfig
 from synthesize.data import crop_inputs, dither, load_recordings
@@ -161,7 +161,7 @@ def test_notes_snap_to_where_fluidsynth_starts_them(tmp_path):
     import pretty_midi
 
     from maestro.augmentation import Augmentation, render_midi
-    from stages.midi import apply_sustain, notes_from_sequence, read_note_sequence
+    from stages.io.midi import apply_sustain, notes_from_sequence, read_note_sequence
     from synthesize.conditioning import snap_to_render_grid
 
     midi = pretty_midi.PrettyMIDI(resolution=480, initial_tempo=120.0)  # ticks of 1.04 ms, as in ASAP
@@ -285,7 +285,7 @@ def test_loudness_reaches_its_level_without_clipping_and_keeps_the_dynamics():
 def test_rendered_pieces_come_out_at_the_configured_level():
     import dataclasses
 
-    from stages.midi import sequence_from_notes
+    from stages.io.midi import sequence_from_notes
     from synthesize.stage import Synthesizer
 
     keras.utils.set_random_seed(4)

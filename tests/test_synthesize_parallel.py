@@ -15,7 +15,7 @@ import keras
 import numpy as np
 import pytest
 
-from stages.midi import NOTE_DTYPE
+from stages.io.midi import NOTE_DTYPE
 from synthesize.config import SynthesizerConfig
 from synthesize.excitation import harmonic_excitation
 from synthesize.generate import ParallelGenerator

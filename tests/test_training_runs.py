@@ -1,4 +1,4 @@
-"""Run folders (stages.training): a rerun resumes only with the config the run was started with."""
+"""Run folders (stages.training.runs): a rerun resumes only with the config the run was started with."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from stages.training import prepare_run
+from stages.training.runs import prepare_run
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,7 +48,7 @@ def test_a_field_the_code_no_longer_has_is_refused(tmp_path):
 def test_history_plot_has_a_panel_per_figure_with_validation_beside_training(tmp_path):
     import matplotlib.image
 
-    from stages.plots import plot_history
+    from stages.io.plots import plot_history
 
     (tmp_path / "history.csv").write_text("epoch,loss,val_loss,val_note_f1\n0,0.5,0.6,0.2\n1,0.4,0.5,0.4\n2,0.3,,0.5\n")
     picture = plot_history(tmp_path / "history.csv", tmp_path / "history.png")

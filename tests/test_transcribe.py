@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import soundfile
 
-from stages.midi import NOTE_DTYPE, apply_sustain, notes_from_sequence, read_note_sequence
-from stages.pianoroll import piano_roll
+from stages.io.midi import NOTE_DTYPE, apply_sustain, notes_from_sequence, read_note_sequence
+from stages.io.pianoroll import piano_roll
 from tests.conftest import make_midi
 from transcribe.config import TranscriberConfig
 from transcribe.features import log_mel, num_frames

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stages.midi import NOTE_DTYPE, PIANO_KEYS, PIANO_LOWEST_PITCH
+from stages.io.midi import NOTE_DTYPE, PIANO_KEYS, PIANO_LOWEST_PITCH
 from transcribe.decode import decode_notes, notes_to_roll, offset_ends
 
 FPS = 10.0  # a round rate keeps expected times exact to read

@@ -8,7 +8,7 @@ import mir_eval
 import numpy as np
 import pytest
 
-from stages.midi import NOTE_DTYPE, PIANO_KEYS, PIANO_LOWEST_PITCH
+from stages.io.midi import NOTE_DTYPE, PIANO_KEYS, PIANO_LOWEST_PITCH
 from transcribe.decode import notes_to_roll
 from transcribe.metrics import (
     FAMILIES,

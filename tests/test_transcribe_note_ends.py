@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from stages.midi import PIANO_KEYS, PIANO_LOWEST_PITCH
+from stages.io.midi import PIANO_KEYS, PIANO_LOWEST_PITCH
 from transcribe.config import DecodingSettings, TranscriberConfig
 from transcribe.rescorer import note_ends
 from transcribe.rescorer.note_ends import (

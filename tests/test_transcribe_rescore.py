@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from stages.midi import PIANO_KEYS, PIANO_LOWEST_PITCH
+from stages.io.midi import PIANO_KEYS, PIANO_LOWEST_PITCH
 from transcribe.config import TranscriberConfig
 from transcribe.onsets_frames.model import build_model
 from transcribe.rescorer.rescore import (

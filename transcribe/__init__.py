@@ -2,7 +2,7 @@
 
     from transcribe import Transcriber, transcribe
     midi = transcribe("recording.wav")          # a pretty_midi.PrettyMIDI
-    notes = Transcriber.load().transcribe_file("recording.wav")  # a note array (stages.midi)
+    notes = Transcriber.load().transcribe_file("recording.wav")  # a note array (stages.io.midi)
 
 The names are imported on first use, so that `import transcribe.cli` does not load TensorFlow.
 """

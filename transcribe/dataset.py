@@ -25,8 +25,8 @@ import numpy as np
 
 from maestro import tfrecord
 from maestro.examples import decode_transcription
-from stages.midi import NOTE_DTYPE, notes_from_sequence
-from stages.pianoroll import piano_roll
+from stages.io.midi import NOTE_DTYPE, notes_from_sequence
+from stages.io.pianoroll import piano_roll
 from transcribe.config import TranscriberConfig
 from transcribe.features import SILENCE, log_mel, num_frames
 

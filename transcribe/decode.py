@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from stages.midi import NOTE_DTYPE, PIANO_KEYS, PIANO_LOWEST_PITCH
+from stages.io.midi import NOTE_DTYPE, PIANO_KEYS, PIANO_LOWEST_PITCH
 
 OFFSET_MIN_FRAMES = 2  # the offset head also stirs at a note's attack: never cut a note there
 

@@ -13,8 +13,8 @@ from tqdm.auto import tqdm
 
 from maestro.metadata import Dataset
 from maestro.render import read_soundfonts
-from stages.audio import load_audio
-from stages.midi import NOTE_DTYPE, apply_sustain, notes_from_sequence, read_note_sequence
+from stages.io.audio import load_audio
+from stages.io.midi import NOTE_DTYPE, apply_sustain, notes_from_sequence, read_note_sequence
 from transcribe.metrics import mean_metrics, transcription_metrics
 from transcribe.transcriber import Transcriber
 
@@ -99,7 +99,7 @@ def evaluate_from(settings, decoding) -> int:
 def transcribe_and_score(dataset: Dataset, out: Path, checkpoint: Path | None = None) -> bool:
     """Transcribe a dataset's recordings, score them against its MIDI and draw piano rolls."""
     from stages.checkpoints import checkpoint_for
-    from stages.plots import plot_piano_rolls
+    from stages.io.plots import plot_piano_rolls
     from transcribe.metrics import format_metrics
     from transcribe.stage import TranscribeStage
 

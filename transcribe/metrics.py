@@ -58,31 +58,46 @@ def transcription_metrics(reference: np.ndarray, estimate: np.ndarray,
     return metrics
 
 
+def matched_pairs(reference: np.ndarray, estimate: np.ndarray) -> np.ndarray:
+    """The note metric's matching (pitch, onset within 50 ms, each note matched once) as (k, 2)
+    indices: (reference note, estimated note) per match."""
+    if not len(reference) or not len(estimate):
+        return np.zeros((0, 2), np.int64)
+    pairs = transcription.match_notes(*_mir_eval_notes(reference), *_mir_eval_notes(estimate),
+                                      onset_tolerance=ONSET_TOLERANCE_S, offset_ratio=None)
+    return np.array(pairs, np.int64).reshape(-1, 2)
+
+
 def matched_notes(reference: np.ndarray, estimate: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Which reference notes were found and which estimated notes are right, by the note metric's
     matching (pitch, onset within 50 ms): two boolean arrays, to see where the errors lie."""
     found, right = np.zeros(len(reference), bool), np.zeros(len(estimate), bool)
-    if len(reference) and len(estimate):
-        pairs = transcription.match_notes(*_mir_eval_notes(reference), *_mir_eval_notes(estimate),
-                                          onset_tolerance=ONSET_TOLERANCE_S, offset_ratio=None)
-        for i, j in pairs:
-            found[i], right[j] = True, True
+    pairs = matched_pairs(reference, estimate)
+    found[pairs[:, 0]], right[pairs[:, 1]] = True, True
     return found, right
+
+
+def of_held_or_released_key(reference: np.ndarray, estimate: np.ndarray) -> np.ndarray:
+    """Which estimated notes begin on a key that the reference holds at their onset, past its own
+    onset's 50 ms tolerance, or released at most RELEASE_WINDOW_S before it: a boolean array over
+    the estimated notes (right or wrong)."""
+    if not len(reference) or not len(estimate):
+        return np.zeros(len(estimate), bool)
+    onsets = estimate["onset_s"].astype(float)[:, None]  # (estimated, 1) against (reference,)
+    near = ((estimate["pitch"][:, None] == reference["pitch"][None, :])
+            & (onsets > reference["onset_s"].astype(float) + ONSET_TOLERANCE_S)
+            & (onsets <= reference["offset_s"].astype(float) + RELEASE_WINDOW_S))
+    return near.any(axis=1)
 
 
 def release_ghosts(reference: np.ndarray, estimate: np.ndarray) -> np.ndarray:
     """Which estimated notes are release ghosts: wrong by the note metric's matching, and of a pitch
     that the reference holds at their onset, past its own onset's 50 ms tolerance, or released at
-    most RELEASE_WINDOW_S before it. On a real piano the dampers' noise as the keys come up reads as
-    a new strike of every key of a chord. A boolean array over the estimated notes."""
+    most RELEASE_WINDOW_S before it (`of_held_or_released_key`). On a real piano the dampers' noise
+    as the keys come up reads as a new strike of every key of a chord. A boolean array over the
+    estimated notes."""
     _, right = matched_notes(reference, estimate)
-    if not len(reference) or not len(estimate):
-        return right
-    onsets = estimate["onset_s"].astype(float)[:, None]  # (estimated, 1) against (reference,)
-    near = ((estimate["pitch"][:, None] == reference["pitch"][None, :])
-            & (onsets > reference["onset_s"].astype(float) + ONSET_TOLERANCE_S)
-            & (onsets <= reference["offset_s"].astype(float) + RELEASE_WINDOW_S))
-    return ~right & near.any(axis=1)
+    return ~right & of_held_or_released_key(reference, estimate)
 
 
 def release_ghost_share(reference: np.ndarray, estimate: np.ndarray) -> float:

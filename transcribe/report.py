@@ -24,9 +24,9 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from stages.audio import AUDIO_SUFFIXES
 from stages.contract import InputError, write_text_atomic
-from stages.midi import MIDI_SUFFIXES, SUSTAIN_CONTROL, apply_sustain, notes_from_sequence, read_note_sequence
+from stages.io.audio import AUDIO_SUFFIXES
+from stages.io.midi import MIDI_SUFFIXES, SUSTAIN_CONTROL, apply_sustain, notes_from_sequence, read_note_sequence
 from transcribe.metrics import FAMILIES, mean_metrics, transcription_metrics
 
 
@@ -200,7 +200,7 @@ def _distribution_chart(result: dict) -> str:
 def _piano_roll(reference: Reference, estimate: Path, title: str, sustain: str) -> str:
     import tempfile
 
-    from stages.plots import plot_piano_rolls
+    from stages.io.plots import plot_piano_rolls
 
     with tempfile.TemporaryDirectory() as scratch:
         ref_notes = reference_notes(reference)

@@ -10,10 +10,10 @@ from typing import Any
 import numpy as np
 
 from stages import options
-from stages.audio import AUDIO_SUFFIXES, MIN_AUDIO_SECONDS, check_audio_header
 from stages.checkpoints import check_checkpoint, load_checkpoint, require_config
 from stages.contract import InputError, Job, Stage, UsageError, content_id
-from stages.midi import write_midi
+from stages.io.audio import AUDIO_SUFFIXES, MIN_AUDIO_SECONDS, check_audio_header
+from stages.io.midi import write_midi
 from transcribe.config import DecodingSettings
 from transcribe.pedal.pedal import PedalTranscriber, add_pedal, key_releases, pedal_checkpoint
 from transcribe.rescorer.rescore import rescorer_path

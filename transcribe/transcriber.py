@@ -17,11 +17,11 @@ import keras
 import numpy as np
 import pretty_midi
 
-from stages.audio import stream_audio
 from stages.checkpoints import shipped_checkpoint
 from stages.contract import InputError
-from stages.interop import to_pretty_midi
-from stages.midi import NoteSequence, sequence_from_notes
+from stages.io.audio import stream_audio
+from stages.io.interop import to_pretty_midi
+from stages.io.midi import NoteSequence, sequence_from_notes
 from transcribe.config import DecodingSettings, TranscriberConfig
 from transcribe.decode import decode_notes, notes_between, offset_ends
 from transcribe.features import SILENCE, log_mel, log_mel_blocks
@@ -117,7 +117,7 @@ def windows(total_frames: int, config: TranscriberConfig) -> list[Window]:
 
 class Transcriber:
     """Onsets and Frames with its decoding settings (transcribe.config.DecodingSettings): audio ->
-    note array (stages.midi). The settings' thresholds replace the checkpoint's tuned values; the
+    note array (stages.io.midi). The settings' thresholds replace the checkpoint's tuned values; the
     onset threshold only counts without a rescorer (the rescorer decides onsets in its place) and
     the frame threshold only where notes are not ended by the rescorer's note-end network.
     """
@@ -166,7 +166,7 @@ class Transcriber:
         return outputs
 
     def transcribe(self, audio: np.ndarray) -> np.ndarray:
-        """16 kHz mono audio -> notes (stages.midi note array)."""
+        """16 kHz mono audio -> notes (stages.io.midi note array)."""
         return self.notes(self.predict(log_mel(audio, self.config)))
 
     def transcribe_file(self, path: Path | str) -> np.ndarray:

@@ -23,9 +23,9 @@ from pathlib import Path
 from tqdm import tqdm
 
 from maestro.metadata import Dataset
-from stages.audio import load_audio
 from stages.checkpoints import companion
 from stages.contract import content_id, save_model_atomic, write_text_atomic
+from stages.io.audio import load_audio
 from transcribe.decode import decode_notes, offset_ends
 from transcribe.evaluate import reference_notes
 from transcribe.features import log_mel

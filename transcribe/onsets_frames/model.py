@@ -17,7 +17,7 @@ import dataclasses
 import keras
 from keras import layers, ops
 
-from stages.midi import PIANO_KEYS
+from stages.io.midi import PIANO_KEYS
 from transcribe.config import PACKAGE, TranscriberConfig
 
 HEADS = ("onsets", "offsets", "frames", "velocities")

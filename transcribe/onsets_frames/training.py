@@ -1,7 +1,7 @@
 """Train Onsets and Frames on the Beam TFRecords: random crops, Adam with decay and clipping,
 checkpoints that resume after interruption, TensorBoard logs, validation mir_eval each epoch.
 
-The run folder's layout and resuming are stages.training's; best.keras is the model with the
+The run folder's layout and resuming are stages.training.runs's; best.keras is the model with the
 best validation note F1.
 """
 
@@ -14,7 +14,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from stages.training import Monitor, prepare_run, resume, standard_callbacks
+from stages.training.runs import Monitor, prepare_run, resume, standard_callbacks
 from transcribe.config import TranscriberConfig
 from transcribe.dataset import RandomCrops, ShardCache, build_cache, span_notes
 from transcribe.metrics import mean_metrics, transcription_metrics

@@ -21,7 +21,7 @@ from keras import layers, ops
 
 from stages.checkpoints import companion
 from stages.config import JsonConfig
-from stages.midi import SUSTAIN_CONTROL, NoteSequence
+from stages.io.midi import SUSTAIN_CONTROL, NoteSequence
 from transcribe.config import PACKAGE
 from transcribe.onsets_frames.model import AcousticModel  # the pedal network hears with the same acoustic stack
 

@@ -18,7 +18,7 @@ import numpy as np
 from maestro import tfrecord
 from maestro.examples import decode_transcription
 from stages.contract import save_model_atomic
-from stages.training import Monitor, prepare_run, resume, standard_callbacks
+from stages.training.runs import Monitor, prepare_run, resume, standard_callbacks
 from transcribe.config import TranscriberConfig
 from transcribe.dataset import ShardCache, build_cache
 from transcribe.pedal.pedal import (

@@ -29,10 +29,10 @@ from mir_eval.util import midi_to_hz
 from tqdm import tqdm
 
 from maestro.metadata import Dataset
-from stages.audio import load_audio
 from stages.checkpoints import companion
 from stages.contract import content_id, save_model_atomic, write_bytes_atomic, write_text_atomic
-from stages.midi import PIANO_LOWEST_PITCH
+from stages.io.audio import load_audio
+from stages.io.midi import PIANO_LOWEST_PITCH
 from transcribe.decode import notes_to_roll
 from transcribe.evaluate import reference_notes
 from transcribe.features import log_mel

@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from stages.audio import AUDIO_SUFFIXES, SAMPLE_RATE_HZ, load_audio, write_wav
 from stages.contract import InputError, Job, Stage
+from stages.io.audio import AUDIO_SUFFIXES, SAMPLE_RATE_HZ, load_audio, write_wav
 
 SILENCE_PEAK = 1e-4  # -80 dBFS
 
@@ -26,7 +26,7 @@ class NormalizeAudioStage(Stage):
         return {"sample_rate_hz": self.sample_rate_hz}
 
     def process(self, job: Job, temporaries: dict[str, Path]) -> None:
-        from stages.audio import check_audio_header
+        from stages.io.audio import check_audio_header
 
         # From the header, before decoding: too long, or no recording at all (a sample rate of 1 Hz);
         # a header nothing reads is left to the decoder, which names the reason.

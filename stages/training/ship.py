@@ -3,7 +3,9 @@
 The weights are saved without the optimizer state (a third of the size) as `<name>.keras`, with
 `<name>.json` beside it: where it came from, the epoch it was selected at (best validation
 figure: note F1 for the transcriber, loss for the others), the validation figures it reached and
-the commands that made it; then its model card (`<name>.md`, stages/model_card.py).
+the commands that made it; then its model card (`<name>.md`, stages/training/model_card.py),
+without benchmark figures: the saved file is new (Keras stamps the date it was saved), so no
+benchmark record can name its content id yet; regenerate the card after a benchmark runs on it.
 `w2m2w ship` drives it; the caller imports the stage's model module (which registers its Keras
 classes) and passes its `build_model`, so that this module imports no model package.
 """
@@ -20,7 +22,7 @@ import keras
 
 from stages.checkpoints import companion
 from stages.contract import content_id, save_model_atomic, write_text_atomic
-from stages.model_card import write_model_card
+from stages.training.model_card import write_model_card
 
 # What each stage's training selects best.keras on, and whether higher or lower is better.
 MONITOR = {"transcribe": ("val_note_f1", "max"), "compose": ("val_nll_per_event", "min"),

@@ -4,7 +4,7 @@
 Frame t is the frame centred at t / frames_per_second. A note occupies frames
 round(onset * fps) .. round(offset * fps) - 1 (rounding half up) (at least one); its onset mark is its first frame
 and its offset mark the frame where it ends. A note whose onset is negative (already sounding
-when the example starts; see stages.midi.crop) has frames but no onset mark.
+when the example starts; see stages.io.midi.crop) has frames but no onset mark.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import dataclasses
 
 import numpy as np
 
-from stages.midi import PIANO_KEYS, PIANO_LOWEST_PITCH
+from stages.io.midi import PIANO_KEYS, PIANO_LOWEST_PITCH
 
 
 @dataclasses.dataclass
@@ -26,7 +26,7 @@ class PianoRoll:
 
 
 def piano_roll(notes: np.ndarray, num_frames: int, frames_per_second: float) -> PianoRoll:
-    """`notes`: a stages.midi note array (sustain already applied) -> rolls of `num_frames`."""
+    """`notes`: a stages.io.midi note array (sustain already applied) -> rolls of `num_frames`."""
     shape = (num_frames, PIANO_KEYS)
     roll = PianoRoll(*(np.zeros(shape, np.uint8) for _ in range(5)))
     for onset_s, offset_s, pitch, velocity in notes:

@@ -104,7 +104,7 @@ class PlotHistory(keras.callbacks.Callback):
         self.run_dir = run_dir
 
     def on_epoch_end(self, epoch, logs=None):
-        from stages.plots import plot_history
+        from stages.io.plots import plot_history
 
         try:
             plot_history(self.run_dir / "history.csv", self.run_dir / "history.png")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stages.midi import NOTE_DTYPE
+from stages.io.midi import NOTE_DTYPE
 
 
 def plot_piano_rolls(path: Path | str, reference: np.ndarray | None, estimate: np.ndarray,

@@ -9,7 +9,7 @@ from pathlib import Path
 import pretty_midi
 from note_seq import midi_io
 
-from stages.midi import NoteSequence, read_note_sequence
+from stages.io.midi import NoteSequence, read_note_sequence
 
 
 def as_note_sequence(midi: pretty_midi.PrettyMIDI | NoteSequence | Path | str) -> NoteSequence:

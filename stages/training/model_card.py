@@ -10,13 +10,15 @@ and the record implies:
   (`{"name", "licence", "url"}` each), otherwise found from the commands (ASAP, MAESTRO, and the
   soundfonts or samples the training audio was rendered with);
 - the exact commands, in order, each with its trailing comment on the line above;
-- the figures: the record's validation figures, and those of every benchmark record in
-  `benchmarks/results/` that names this checkpoint's content id (`checkpoint_sha256_16`);
+- the figures: the record's validation figures, and those of every benchmark record in a
+  results folder (the checkout's `benchmarks/results/`, given as `results`) that names this
+  checkpoint's content id (`checkpoint_sha256_16`);
 - a rescorer record beside the checkpoint (`<name>.rescorer.json`), as a section of its own.
 """
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import os
@@ -27,9 +29,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stages.checkpoints import companion
-
-REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "benchmarks" / "results"
 
 MODELS = {  # the package a checkpoint lives in -> what it is
     "transcribe": "Onsets and Frames piano transcriber (audio -> MIDI; Hawthorne et al. 2018, 2019)",
@@ -90,9 +89,10 @@ def training_data(record: dict) -> list[DataSource]:
     return list(dict.fromkeys(found))
 
 
-def rendered_timbres(lines: list[str], root: Path = REPO) -> set[str] | None:
+def rendered_timbres(lines: list[str], root: Path = Path()) -> set[str] | None:
     """The timbres in the renders.csv of every `maestro render` output folder the commands name,
-    when those folders are here (None when none is)."""
+    when those folders are under `root`, the folder the commands ran in (default: the current
+    one); None when none is."""
     found = None
     for line in lines:
         if line.lstrip().startswith("w2m2w ship"):  # names the other commands in its options
@@ -158,7 +158,7 @@ def owning_figures(figures, sha: str):
     return figures if figures.get("checkpoint_sha256_16") == sha else None
 
 
-def benchmark_figures(sha: str, results: Path = RESULTS) -> list[tuple[Path, dict, dict[str, float]]]:
+def benchmark_figures(sha: str, results: Path) -> list[tuple[Path, dict, dict[str, float]]]:
     """(record path, record, headline figures) of every benchmark record about checkpoint `sha`."""
     found = []
     for path in sorted(results.glob("*.json")):
@@ -185,14 +185,16 @@ def figure_table(figures: dict[str, float]) -> list[str]:
     return rows
 
 
-def card_text(record: dict, json_path: Path, results: Path = RESULTS) -> str:
-    """The Markdown of a checkpoint's card."""
+def card_text(record: dict, json_path: Path, results: Path | None = None) -> str:
+    """The Markdown of a checkpoint's card, with the figures of the benchmark records in
+    `results` that name it (none without `results`)."""
     here = json_path.parent
     package = here.parent.name
     name = record.get("checkpoint", json_path.with_suffix(".keras").name)
     lines = [f"# Model card: `{package}/checkpoints/{name}`", "",
              "Generated from the checkpoint's record "
-             f"[`{json_path.name}`]({json_path.name}) by `stages/model_card.py`; edit the record, not this page.", ""]
+             f"[`{json_path.name}`]({json_path.name}) by `stages/training/model_card.py`; edit the record, "
+             "not this page.", ""]
     model = record.get("model") or next((text for suffix, text in BASELINES.items()
                                          if str(record.get("config", "")).endswith(suffix)), None)
     lines += ["| | |", "| --- | --- |",
@@ -232,7 +234,7 @@ def card_text(record: dict, json_path: Path, results: Path = RESULTS) -> str:
     if isinstance(thresholds, dict):
         lines += [f"With its decoding settings, on {thresholds.get('pieces', '?')} validation pieces:", ""]
         lines += figure_table(flatten({k: v for k, v in thresholds.items() if "/" in k})) + [""]
-    for path, bench, figures in benchmark_figures(record.get("sha256_16", ""), results):
+    for path, bench, figures in benchmark_figures(record.get("sha256_16", ""), results) if results else ():
         date = str(bench.get("date", ""))[:10]
         lines += [f"[`{path.name}`]({relative(path, here)}) ({date}; `{bench.get('command', '')}`):", ""]
         lines += figure_table(figures) + [""]
@@ -258,8 +260,9 @@ def rescorer_section(record: dict, path: Path) -> list[str]:
     return lines
 
 
-def write_model_card(json_path: Path, results: Path = RESULTS) -> Path:
-    """Write `<checkpoint>.md` beside a checkpoint's JSON record; returns its path."""
+def write_model_card(json_path: Path, results: Path | None = None) -> Path:
+    """Write `<checkpoint>.md` beside a checkpoint's JSON record, with the figures of the benchmark
+    records in `results` that name the checkpoint (none without `results`); returns its path."""
     json_path = Path(json_path)
     record = json.loads(json_path.read_text())
     card = json_path.with_suffix(".md")
@@ -268,13 +271,21 @@ def write_model_card(json_path: Path, results: Path = RESULTS) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m stages.model_card CHECKPOINT_JSON...`: write each checkpoint's card."""
-    paths = sys.argv[1:] if argv is None else argv
-    if not paths:
-        print(main.__doc__, file=sys.stderr)
-        return 2
-    for path in paths:
-        print(write_model_card(Path(path)))
+    """`python -m stages.training.model_card --results DIR CHECKPOINT_JSON...`: write each card."""
+    parser = argparse.ArgumentParser(
+        prog="python -m stages.training.model_card",
+        description="Write each checkpoint's model card (<checkpoint>.md) beside its JSON record. Run it in "
+                    "the folder the recorded commands ran in (the repository root): the render folders they "
+                    "name are read from there for the timbres of the training audio.")
+    parser.add_argument("records", nargs="+", type=Path, metavar="CHECKPOINT_JSON", help="a checkpoint's record")
+    parser.add_argument("--results", type=Path, required=True,
+                        help="folder of benchmark records (the repository's benchmarks/results): each card "
+                             "lists the figures of those that name its checkpoint")
+    args = parser.parse_args(argv)
+    if not args.results.is_dir():
+        parser.error(f"--results {args.results}: no such folder")
+    for path in args.records:
+        print(write_model_card(path, args.results))
     return 0
 
 
