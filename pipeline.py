@@ -22,74 +22,14 @@ import threading
 from pathlib import Path
 
 from batch import cli as batch_cli
+from batch.example import Example
 from compose import cli as compose_cli
 from flows import cli as flows_cli
-from flows import maestro_t_cli
 from maestro import cli as maestro_cli
 from stages import options, quiet
-from stages.cli import cores
+from stages.cli import add_command
 from synthesize import cli as synthesize_cli
 from transcribe import cli as transcribe_cli
-
-EXAMPLE_MIDI = Path("examples") / "midi"  # from the working folder: the repository root
-
-
-# -- example ---------------------------------------------------------------------------------
-
-def add_example(commands) -> None:
-    parser = commands.add_parser(
-        "example", help="run the main job on the bundled example",
-        description="Render the bundled example MIDI (examples/midi) into a small MAESTRO "
-                    "layout, preprocess it into TFRecords, transcribe the recording back to MIDI "
-                    "with the shipped transcriber and score it against the original, all under "
-                    "OUT (default: runs/example).")
-    parser.add_argument("out", nargs="?", type=Path, default=Path("runs") / "example")
-    parser.set_defaults(run=run_example)
-
-
-def run_example(args) -> int:
-    from maestro import preprocess
-    from maestro.metadata import Dataset
-    from maestro.render import render_dataset
-    from stages.checkpoints import shipped_checkpoint
-
-    dataset = args.out / "dataset"
-    report = render_dataset(EXAMPLE_MIDI, dataset, workers=cores())
-    print(report.summary())
-    summary = preprocess.run(str(dataset), str(args.out / "tfrecords"), beam_args=args.beam_args)
-    print(json.dumps(summary["splits"], indent=2))
-    ok = report.ok and summary["failed_count"] == 0
-    if shipped_checkpoint("transcribe").exists():
-        ok &= transcribe_and_score(Dataset.open(dataset), args.out / "transcription")
-    return 0 if ok else 1
-
-
-def transcribe_and_score(dataset, out: Path, checkpoint: Path | None = None) -> bool:
-    """Transcribe a dataset's recordings, score them against its MIDI and draw piano rolls."""
-    from stages.checkpoints import checkpoint_for
-    from stages.io.midi import apply_sustain, notes_from_sequence, read_note_sequence
-    from stages.io.plots import plot_piano_rolls
-    from transcribe.metrics import format_metrics, mean_metrics, transcription_metrics
-    from transcribe.stage import TranscribeStage
-
-    stage = TranscribeStage(checkpoint_for("transcribe", checkpoint), notes_csv=True)
-    report = stage.run(dataset.root, out)  # outputs mirror the dataset: <year>/<name>.midi
-    print(report.summary())
-    scores = []
-    for record in dataset.records:
-        midi = out / Path(record.audio_filename).with_suffix(".midi")
-        if not midi.exists():
-            continue
-        estimate = notes_from_sequence(read_note_sequence(midi))
-        reference = notes_from_sequence(apply_sustain(read_note_sequence(dataset.midi_path(record))))
-        scores.append(transcription_metrics(reference, estimate))
-        picture = plot_piano_rolls(midi.with_suffix(".png"), reference, estimate,
-                                   title=Path(record.audio_filename).stem)
-        print(f"{midi}  (piano roll: {picture})")
-    if scores:
-        print(format_metrics(mean_metrics(scores)))
-    return report.ok
-
 
 # -- ship ------------------------------------------------------------------------------------
 
@@ -209,9 +149,10 @@ def build_parser() -> argparse.ArgumentParser:
     transcribe_cli.add_benchmark(commands)
     add_ship(commands)
     flows_cli.add_full(commands)
-    maestro_t_cli.add_maestro_t(commands)
+    flows_cli.add_maestro_t(commands)
     flows_cli.add_serve(commands)
-    add_example(commands)
+    add_command(commands, "example", "run the main job on the bundled example", Example,
+                "batch.example:run_example", beam=True)
     return parser
 
 
@@ -221,10 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("DO_NOT_TRACK", "1")
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
-    passes_beam_options = getattr(args, "run", None) in (maestro_cli.run_preprocess, batch_cli.run_retranscribe,
-                                                         maestro_cli.run_render, flows_cli.run_full,
-                                                         maestro_t_cli.run_maestro_t, run_example)
-    if extra and not passes_beam_options:
+    if extra and not getattr(args, "takes_beam_options", False):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.beam_args = extra
     args.command_line = shlex.join(["w2m2w", *(sys.argv[1:] if argv is None else argv)])  # for records

@@ -355,3 +355,21 @@ def summarize(records: Sequence[Record], out: str, failures: list, refused: int 
                "failed_count": len(failures), "failed": failures, "per_recording": rows}
     write_json(FileSystems.join(out, "retranscription.json"), summary)
     return summary
+
+
+def retranscribe_from(settings, decoding: DecodingSettings, beam_args: Sequence[str] = ()) -> int:
+    """`w2m2w maestro retranscribe`: prints what was transcribed, what failed and the mean metrics."""
+    from stages.checkpoints import checkpoint_for
+    from stages.contract import printable
+    from transcribe.metrics import format_metrics
+
+    config = RetranscribeConfig(settings.splits, settings.years, settings.composers, settings.batch_size, decoding)
+    summary = run(settings.root, settings.out, str(checkpoint_for("transcribe", settings.checkpoint)), config,
+                  beam_args)
+    print(f"{summary['transcribed']} of {summary['recordings']} recordings transcribed, "
+          f"{summary['failed_count']} failed")
+    for path, reason in summary["failed"]:
+        print(f"  FAILED {printable(path)}: {printable(reason)}")
+    if summary["mean"]:
+        print(format_metrics(summary["mean"]))
+    return 0 if summary["failed_count"] == 0 else 1

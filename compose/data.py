@@ -103,3 +103,12 @@ def encode_corpus(source: Path | str, split: str | None = "train", split_csv: Pa
     else:
         tokens = [piece_tokens(pieces[i]) for i in tqdm(kept, desc="encoding pieces", unit="piece")]
     return TokenFile(tokens, np.ones(len(tokens), np.float32), [composers[i] for i in kept])
+
+
+def encode_from(settings) -> int:
+    """`w2m2w compose-tools encode`."""
+    corpus = encode_corpus(settings.source, settings.split, settings.split_csv, settings.workers)
+    corpus.save(settings.out)
+    print(f"{len(corpus.pieces)} pieces, {sum(map(len, corpus.pieces)):,} tokens -> {settings.out} "
+          f"({settings.out.stat().st_size / 2**20:.1f} MiB)")
+    return 0

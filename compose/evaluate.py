@@ -157,3 +157,31 @@ def bootstrap_interval(piece_nll: np.ndarray, piece_events: np.ndarray, groups: 
     ratios = piece_nll[draws].sum(axis=1) / piece_events[draws].sum(axis=1)
     low, high = np.percentile(ratios, [2.5, 97.5])
     return float(low), float(high)
+
+
+def evaluate_from(settings) -> int:
+    """`w2m2w evaluate compose`: prints the figures as JSON."""
+    import json
+
+    from compose.corpus import TokenFile, even_spread
+    from compose.model import MusicTransformer  # noqa: F401  (registers the composers' classes for loading)
+    from compose.settings import is_token_file
+    from stages.checkpoints import checkpoint_for
+
+    model = keras.saving.load_model(checkpoint_for("compose", settings.checkpoint), compile=False)
+    if is_token_file(settings.midi_dir):  # no note-seq needed (--raw-only)
+        pieces = even_spread(TokenFile.load(settings.midi_dir).unstretched().pieces, settings.max_pieces)
+    else:
+        from compose.data import load_pieces, piece_tokens
+
+        split = settings.split if settings.split_csv else None
+        chosen = even_spread(load_pieces(settings.midi_dir, split, settings.split_csv), settings.max_pieces)
+        pieces = [piece_tokens(p) for p in chosen if p.notes]
+    result = token_nll_per_event(model, pieces, settings.chunk_length, settings.batch_size,
+                                 in_grammar=not settings.raw_only, per_piece=True)
+    interval = bootstrap_interval(result.pop("piece_nll"), result.pop("piece_events"))
+    result.pop("piece_nll_in_grammar", None)
+    result = {**result, "nll_per_event_interval_95": list(interval), "pieces": len(pieces)}
+    print(json.dumps({k: round(v, 4) if isinstance(v, float) else
+                      [round(x, 4) for x in v] if isinstance(v, list) else v for k, v in result.items()}))
+    return 0

@@ -156,3 +156,21 @@ def starting_point(initial: Path, run_dir: Path, grow_layers: int | None = None,
     start.parent.mkdir(parents=True, exist_ok=True)
     save_model_atomic(model, start)
     return start
+
+
+def grow_from(settings) -> int:
+    """`w2m2w compose-tools grow`."""
+    from compose.weights import describe
+
+    grown = grow(keras.saving.load_model(settings.model, compile=False), settings.layers)
+    save_model_atomic(grown, settings.out)
+    return describe(grown, settings.out)
+
+
+def widen_from(settings) -> int:
+    """`w2m2w compose-tools widen`."""
+    from compose.weights import describe
+
+    wide = widen(keras.saving.load_model(settings.model, compile=False), settings.seed)
+    save_model_atomic(wide, settings.out)
+    return describe(wide, settings.out)

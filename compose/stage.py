@@ -133,3 +133,22 @@ def write_new_pieces(composer: Composer, out: Path, count: int, overwrite: bool 
                 temporary.unlink(missing_ok=True)
         written.append(target)
     return written
+
+
+def compose_files(files, sampling) -> int:
+    """`w2m2w compose`: continue (or infill) each MIDI file under `files.inputs`, or without inputs
+    write `files.count` new pieces; prints what was written, returns the exit status."""
+    from compose.composer import shipped_checkpoint
+
+    checkpoint = files.checkpoint or shipped_checkpoint(sampling.composer, sampling.notes_per_second,
+                                                        from_nothing=files.inputs is None)
+    composer = Composer(checkpoint, sampling)
+    if files.inputs is None:
+        for path in write_new_pieces(composer, files.out, files.count, overwrite=files.overwrite, plot=files.plot):
+            print(path)
+        return 0
+    stage = ComposeStage(composer, files.primer_seconds, plot=files.plot, infill=files.infill,
+                         candidates=files.candidates)
+    report = stage.run(files.inputs, files.out, overwrite=files.overwrite)
+    print(report.summary())
+    return 0 if report.ok else 1

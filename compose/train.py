@@ -221,3 +221,89 @@ def _can_plot() -> bool:
     except ImportError:
         return False
     return True
+
+
+def train_from(settings) -> int:
+    """`w2m2w train compose`: the named config (or the --from model's) with the settings' changes,
+    trained on the settings' source."""
+    import dataclasses
+
+    from compose.config import TRAINING_FIELDS
+    from compose.corpus import even_spread
+
+    s = settings
+    if s.mixed_precision:
+        keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    config = ComposerConfig.named(s.config, s.architecture)
+    initial = s.initial_weights
+    if initial:
+        from compose.growth import starting_point
+
+        initial = starting_point(initial, s.run_dir, s.grow_layers, s.widen, s.conditioning, s.seed)
+        trained = keras.saving.load_model(initial, compile=False).config
+        config = dataclasses.replace(trained, **{field: getattr(config, field) for field in TRAINING_FIELDS})
+    elif s.grow_layers or s.widen:
+        raise ValueError("--grow-layers and --widen change a trained composer: give it with --from")
+    elif s.conditioning and not config.conditioned:
+        from compose.vocabulary import CONDITIONED_VOCAB_SIZE
+
+        config = dataclasses.replace(config, vocab_size=CONDITIONED_VOCAB_SIZE)
+    steps = s.steps if s.minutes is None else None
+    steps = steps or (20_000 if s.minutes is None else None)
+    changes = dict(learning_rate=s.learning_rate or config.learning_rate,
+                   sequence_length=s.sequence_length or config.sequence_length,
+                   batch_size=s.batch_size or config.batch_size)
+    if steps:
+        changes["decay_steps"] = steps
+    if s.attention_span is not None:
+        changes["attention_span"] = s.attention_span
+    config = dataclasses.replace(config, **changes)
+
+    if s.labels_only and not (s.conditioning and s.initial_weights):
+        raise ValueError("--labels-only trains the labels of a trained composer: give --conditioning and --from")
+    train_pieces, validation, composers, validation_composers = training_data(s.source, s.split_csv, s.validation)
+    train(train_pieces, even_spread(validation, s.validation_pieces), s.run_dir, config, steps,
+          s.steps_per_epoch, s.seed, initial_weights=initial, keep_epochs=s.keep_epochs, minutes=s.minutes,
+          composers=composers, label_dropout=s.label_dropout, average_from=s.average_from,
+          validation_batch_size=s.validation_batch_size, float16=s.float16, labels_only=s.labels_only,
+          validation_composers=even_spread(validation_composers, s.validation_pieces))
+    return 0
+
+
+def training_data(source: Path, split_csv: Path | None = None, validation: Path | None = None):
+    """(training pieces as tokens, validation pieces as tokens, each one's composer index: training's,
+    validation's) from a token file (validation: another, else its last tenth) or MIDI."""
+    import dataclasses
+
+    from compose.conditioning import composer_index
+    from compose.settings import is_token_file
+
+    if is_token_file(source):
+        from compose.corpus import TokenFile
+
+        corpus = TokenFile.load(source).unstretched()
+        if validation:
+            held_out = TokenFile.load(validation).unstretched()
+        else:  # the last tenth of the pieces
+            held = max(1, len(corpus.pieces) // 10)
+            held_out = dataclasses.replace(corpus, pieces=corpus.pieces[-held:], composers=corpus.composers[-held:])
+            corpus = dataclasses.replace(corpus, pieces=corpus.pieces[:-held] or held_out.pieces,
+                                         composers=corpus.composers[:-held] or held_out.composers)
+        return (corpus.pieces, held_out.pieces, [composer_index(c) for c in corpus.composers],
+                [composer_index(c) for c in held_out.composers])
+
+    from compose.data import encode_pieces, load_labelled_pieces
+
+    pieces = {split: load_labelled_pieces(source, split, split_csv) for split in ("train", "validation")}
+    (train_pieces, composers), (validation, validation_composers) = pieces["train"], pieces["validation"]
+    if split_csv is None and not (source / "composition").is_dir():  # one folder: hold out its last tenth
+        held = max(1, len(train_pieces) // 10)
+        validation, validation_composers = train_pieces[-held:], composers[-held:]
+        train_pieces, composers = (train_pieces[:-held], composers[:-held]) if len(train_pieces) > held else (
+            validation, validation_composers)
+    with_notes = [i for i, p in enumerate(train_pieces) if p.notes]
+    validation_with_notes = [i for i, p in enumerate(validation) if p.notes]
+    return (encode_pieces([train_pieces[i] for i in with_notes], progress=True),
+            encode_pieces([validation[i] for i in validation_with_notes]),
+            [composer_index(composers[i]) for i in with_notes],
+            [composer_index(validation_composers[i]) for i in validation_with_notes])

@@ -42,3 +42,28 @@ def save_weights_only(model: keras.Model, path: Path | str, weights: list[np.nda
         save_model_atomic(copy, Path(path))
     finally:
         keras.config.set_dtype_policy(previous)
+
+
+def describe(model: keras.Model, out: Path) -> int:
+    """Print what a compose tool wrote (blocks, width, parameters, size); the exit status 0."""
+    c = model.config
+    print(f"{out}: {c.num_layers} blocks of width {c.model_dim}, feed-forward {c.ff_dim}, "
+          f"{model.count_params():,} parameters ({out.stat().st_size / 2**20:.1f} MiB)")
+    return 0
+
+
+def average_from(settings) -> int:
+    """`w2m2w compose-tools average`."""
+    if settings.out in settings.inputs:
+        raise ValueError(f"{settings.out} is one of the inputs: not overwriting it")
+    models = [keras.saving.load_model(path, compile=False) for path in settings.inputs]
+    save_weights_only(models[-1], settings.out, average(models))
+    print(f"{settings.out}: the mean of {len(models)} models")
+    return 0
+
+
+def compact_from(settings) -> int:
+    """`w2m2w compose-tools compact`."""
+    model = keras.saving.load_model(settings.model, compile=False)
+    save_weights_only(model, settings.out, float16=True)
+    return describe(model, settings.out)

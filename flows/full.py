@@ -6,6 +6,8 @@ on a folder (the stage's input is then `input_dir`).
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
 from pathlib import Path
 from typing import Annotated, Literal
@@ -141,3 +143,65 @@ def wave2midi2wave(
         print(f"{len(failed)} file(s) failed: " + "; ".join(f"{printable(e['path'])}: {printable(e['reason'])}"
                                                             for e in failed))
     return summary
+
+
+CACHE_FOLDER = ".prefect-cache"  # Prefect's task results under the run folder
+
+
+def run_full(settings, decoding: DecodingSettings, beam_args=(), verbose: bool = False) -> int:
+    """`w2m2w full`: the flow under `settings.out`, OUT/summary.json, a few lines on the terminal;
+    exit status 1 when some file failed."""
+    import json
+
+    from flows.server import prefect_api, quiet_runs
+    from stages.contract import write_text_atomic
+
+    beam_args = quiet_runs(verbose, beam_args)
+    with prefect_api(), results_under(settings.out):
+        summary = wave2midi2wave(input_dir=settings.inputs or EXAMPLE_RECORDINGS, output_dir=settings.out,
+                                 seconds=settings.seconds, primer_seconds=settings.primer_seconds,
+                                 finetune_steps=settings.finetune_steps, seed=settings.seed, stages=settings.stages,
+                                 transcriber=settings.transcriber, decoding=decoding, composer=settings.composer,
+                                 synthesizer=settings.synthesizer, beam_args=beam_args, dask_address=settings.dask)
+    write_text_atomic(settings.out / "summary.json", json.dumps(summary, indent=2, default=str) + "\n")
+    print("\n".join(summary_lines(summary)))
+    failed = sum(len(r.get("failed", [])) for r in summary["stages"].values())
+    return 0 if failed == 0 else 1
+
+
+@contextlib.contextmanager
+def results_under(out: Path):
+    """Prefect's task results, which its cache serves a rerun from, under the run folder
+    (OUT/.prefect-cache) rather than in ~/.prefect: a run's cache goes with its folder. A
+    PREFECT_RESULTS_LOCAL_STORAGE_PATH set by the user is kept."""
+    from prefect.settings import PREFECT_RESULTS_LOCAL_STORAGE_PATH, temporary_settings
+
+    if any(name in os.environ for name in ("PREFECT_RESULTS_LOCAL_STORAGE_PATH", "PREFECT_LOCAL_STORAGE_PATH")):
+        yield
+        return
+    with temporary_settings({PREFECT_RESULTS_LOCAL_STORAGE_PATH: (out / CACHE_FOLDER).resolve()}):
+        yield
+
+
+def summary_lines(summary: dict) -> list[str]:
+    """A few lines for the terminal: one per stage, its failures, the report's main figures (the
+    whole summary is in OUT/summary.json)."""
+    lines = []
+    for name, done in summary["stages"].items():
+        seconds = summary["stage_seconds"].get(name)
+        lines.append(f"{name}: {len(done['written'])} written, {len(done['skipped'])} skipped (already done), "
+                     f"{len(done['failed'])} failed" + (f" [{seconds:.1f} s]" if seconds is not None else ""))
+        lines += [f"  FAILED {printable(error['path'])}: {printable(error['reason'])}" for error in done["failed"]]
+    for measure, figures in (summary.get("report") or {}).items():
+        systems = {name: value for name, value in figures.items() if isinstance(value, dict)}
+        plain = {name: value for name, value in figures.items() if not isinstance(value, dict)}
+        if plain:
+            lines.append(f"{measure}: " + ", ".join(f"{k} {v}" for k, v in plain.items()))
+        for system, values in systems.items():
+            shown = {k: v for k, v in values.items() if k.endswith("/f1") or k == "pieces"}
+            lines.append(f"{measure} / {system}: " + ", ".join(f"{k} {v}" for k, v in shown.items()))
+    out = Path(summary["output_dir"])
+    reports = (("report.json", out / "report.json"), ("reports/", out / "reports"))
+    made = ["summary.json"] + [name for name, path in reports if "report" in summary and path.exists()]
+    lines.append(f"-> {summary['output_dir']} ({', '.join(made)})")
+    return lines

@@ -216,3 +216,31 @@ def maestro_t(
     timed("card", _while_outputs_exist(card, output_dir / "maestro-t.json", output_dir / "model-card.md"),
           output_dir, record)
     return {**record, "step_seconds": timings, "output_dir": str(output_dir)}
+
+
+def run_maestro_t(settings, beam_args=(), verbose: bool = False) -> int:
+    """`w2m2w maestro-t`: the loop under `settings.out`, OUT/summary.json and its figures on the
+    terminal; exit status 1 when some recording failed to transcribe."""
+    from flows.server import prefect_api, quiet_runs
+    from stages.contract import write_text_atomic
+
+    s, beam_args = settings, quiet_runs(verbose, beam_args)
+    with prefect_api():
+        summary = maestro_t(dataset=s.dataset, output_dir=s.out, transcriber=s.transcriber,
+                            transcriptions=s.transcriptions, note_ends=not s.no_note_ends, train_on=s.train_on,
+                            composer_config=s.composer_config, architecture=s.architecture, steps=s.steps,
+                            from_checkpoint=s.from_checkpoint, seed=s.seed, steps_per_epoch=s.steps_per_epoch,
+                            split=s.split, chunk_length=s.chunk_length, max_pieces=s.max_pieces,
+                            raw_only=s.raw_only, beam_args=beam_args)
+    s.out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(s.out / "summary.json", json.dumps(summary, indent=2, default=str) + "\n")
+    corpus, scores = summary["corpus"], summary["evaluation"]
+    print(f"corpus: {corpus['records']} transcribed recordings {corpus['splits']}, "
+          f"{len(corpus['missing'])} missing (transcriber {summary['transcriber']['sha256_16']})")
+    for name in ("ground_truth", "transcribed"):
+        score = scores[name]
+        interval = score["nll_per_event_interval_95"]
+        print(f"NLL per event on the {name.replace('_', '-')} {scores['split']} split: {score['nll_per_event']} "
+              f"(95% {interval[0]}-{interval[1]}, {score['pieces']} pieces)")
+    print(f"-> {s.out} (maestro-t.json, model-card.md, summary.json)")
+    return 0 if not summary["transcription_failed"] else 1

@@ -116,3 +116,17 @@ def serve(parent_pid: int, port: int) -> None:
 
 if __name__ == "__main__":
     serve(int(sys.argv[1]), int(sys.argv[2]))
+
+
+def quiet_runs(verbose: bool, beam_args: list[str] | tuple[str, ...] = ()) -> list[str]:
+    """Unless `verbose`: a failure is said once by the command, not as Prefect's tracebacks, and Beam's
+    direct runner works in threads (worker processes would each log ~20 lines). Returns the Beam options."""
+    import logging
+
+    beam_args = list(beam_args)
+    if not verbose:
+        for name in ("prefect.flow_runs", "prefect.task_runs", "prefect.engine"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+        if not any(a.startswith(("--runner", "--direct_running_mode")) for a in beam_args):
+            beam_args.append("--direct_running_mode=multi_threading")
+    return beam_args

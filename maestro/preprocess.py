@@ -243,3 +243,13 @@ def load_records(root: str, problems: list | None = None) -> list[Record]:
         with open(local, "wb") as handle:
             handle.write(read_bytes(newest))
         return read_metadata(local, problems, unique=True)
+
+
+def preprocess_from(settings, beam_args: Sequence[str] = ()) -> int:
+    """`w2m2w maestro preprocess`: prints the summary as JSON."""
+    config = PreprocessConfig(splits=settings.splits, years=settings.years, composers=settings.composers,
+                              max_shards=settings.max_shards, min_seconds=settings.min_seconds,
+                              max_seconds=settings.max_seconds)
+    summary = run(settings.root, settings.out, config, beam_args)
+    print(json.dumps(summary, indent=2))
+    return 0 if summary["failed_count"] == 0 else 1

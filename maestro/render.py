@@ -194,3 +194,27 @@ def read_soundfonts(root: Path | str) -> dict[str, str]:
     with path.open(newline="", encoding="utf-8") as handle:
         return {row["audio_filename"]: row["soundfont"] for row in csv.DictReader(handle)}
 
+
+
+def render_from(settings, beam_args: Sequence[str] = ()) -> int:
+    """`w2m2w maestro render`: without MIDI_DIR, the ASAP dataset that W2M2W_ASAP_DIR names, and its split CSV."""
+    import os
+
+    from maestro.settings import ASAP_DIR
+    from stages.cli import check_paths
+
+    midi_dir, split_csv = settings.midi_dir, settings.split_csv
+    if midi_dir is None:
+        if not (asap := os.environ.get(ASAP_DIR)):
+            raise ValueError(f"no MIDI_DIR given and {ASAP_DIR} is not set: name the folder of MIDI to render, "
+                             f"or set {ASAP_DIR} to the ASAP dataset's folder")
+        midi_dir = Path(asap)
+        split_csv = split_csv or midi_dir / "asap_split.csv"
+        check_paths(midi_dir, settings.out_root)
+    augment = () if settings.augment_splits == ("none",) else settings.augment_splits
+    report = render_dataset(midi_dir, settings.out_root, split_csv, overwrite=settings.overwrite,
+                            workers=settings.workers, soundfonts=settings.soundfonts,
+                            sample_rate_hz=settings.sample_rate, augment_splits=augment, splits=settings.splits,
+                            seed=settings.seed, year=settings.year, beam_args=beam_args)
+    print(report.summary())
+    return 0 if report.ok else 1

@@ -76,3 +76,13 @@ def fetch(root: Path, registry: str | None = None, progress=None) -> list[str]:
         if progress is not None:
             progress(name)
     return fetched
+
+
+def fetch_from(settings) -> int:
+    """`w2m2w maestro fetch-samples`: into the Salamander cache."""
+    from maestro.salamander import salamander_dir
+
+    root = salamander_dir()
+    fetched = fetch(root, settings.registry, progress=lambda name: print(f"fetched @audio-samples/{name}"))
+    print(f"{len(PACKAGES)} packages in {root} ({len(fetched)} fetched now)")
+    return 0

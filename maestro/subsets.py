@@ -51,3 +51,10 @@ def subset_split(source: Path, out: Path, every: dict[str, int], first: dict[str
     out.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out, buffer.getvalue())
     return len(kept)
+
+
+def subset_from(settings) -> int:
+    """`w2m2w maestro subset`."""
+    kept = subset_split(settings.source, settings.out, split_numbers(settings.every), split_numbers(settings.first))
+    print(f"{kept} performances -> {settings.out}")
+    return 0

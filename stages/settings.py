@@ -27,11 +27,21 @@ from typing import Any
 from stages.options import Number
 
 
-def setting(default: Any, kind: Number | tuple | None = None, flag: str | None = None, help: str = "", *,
-            metavar: str | None = None) -> Any:
-    """A settings field: its default, its check (`kind`), its flag (default `--field-name`) and help."""
-    return dataclasses.field(default=default, metadata={"kind": kind, "flag": flag, "help": help,
-                                                        "metavar": metavar})
+def setting(default: Any, kind: Number | tuple | Any = None, flag: str | None = None, help: str | None = None,
+            **argparse_options) -> Any:
+    """A settings field: its default, its check (`kind`: a stages.options type, a tuple of choices or
+    any argparse type), its flag (default `--field-name`), help, and other argparse options
+    (metavar, nargs, action, required; `exclusive="NAME"` puts the flags sharing NAME in one
+    mutually exclusive group). A list default is copied for each object."""
+    metadata = {"kind": kind, "flag": flag, "help": help, **argparse_options}
+    if isinstance(default, list):
+        return dataclasses.field(default_factory=lambda: list(default), metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def argument(kind: Any = None, help: str | None = None, default: Any = None, **argparse_options) -> Any:
+    """A positional settings field (`w2m2w train transcribe TFRECORDS RUN_DIR`), named by the field."""
+    return setting(default, kind, help=help, positional=True, **argparse_options)
 
 
 def flag(field: dataclasses.Field) -> str:
@@ -52,38 +62,56 @@ class Settings:
     def changed(self) -> dict[str, Any]:
         """The fields that differ from their defaults: what a run folder records, so that folders
         written before a setting existed still match."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if getattr(self, f.name) != f.default}
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                if getattr(self, f.name) != default_of(f)}
 
 
 def check(field: dataclasses.Field, value: Any) -> Any:
-    """`value` if the field allows it, else ValueError naming the field."""
+    """`value` if the field allows it, else ValueError naming the field; a field of several values
+    (nargs) checks each."""
     kind = field.metadata.get("kind")
-    if value is None and field.default is None:
+    if value is None and default_of(field) is None:
         return value
     if isinstance(field.default, bool):
         if not isinstance(value, bool):
             raise ValueError(f"{field.name} must be True or False, not {value!r}")
-    elif isinstance(kind, Number):
-        kind.check(value, field.name)
-    elif isinstance(kind, tuple) and value not in kind:
-        raise ValueError(f"{field.name} must be one of {', '.join(map(repr, kind))}, not {value!r}")
+        return value
+    several = field.metadata.get("nargs") is not None and isinstance(value, (list, tuple))
+    for item in value if several else [value]:
+        if isinstance(kind, Number):
+            kind.check(item, field.name)
+        elif isinstance(kind, tuple) and item not in kind:
+            raise ValueError(f"{field.name} must be one of {', '.join(map(repr, kind))}, not {item!r}")
     return value
 
 
 def add_arguments(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = ()) -> None:
     """An option per field of `cls` (but those in `skip`), named, typed, defaulted and explained
     by the field; the parsed value lands under the field's name."""
+    groups: dict[str, Any] = {}
     for field in dataclasses.fields(cls):
         if field.name in skip:
             continue
-        help, kind = field.metadata.get("help", ""), field.metadata.get("kind")
-        if isinstance(field.default, bool):
-            parser.add_argument(flag(field), dest=field.name, default=field.default, help=help,
-                                action="store_false" if field.default else "store_true")
-            continue
-        extra = {"choices": kind} if isinstance(kind, tuple) else {"type": kind} if kind is not None else {}
-        parser.add_argument(flag(field), dest=field.name, default=field.default, metavar=field.metadata.get("metavar"),
-                            help=help, **extra)
+        options = {k: v for k, v in field.metadata.items() if k not in ("kind", "flag", "positional", "exclusive")}
+        kind, default = field.metadata.get("kind"), default_of(field)
+        if isinstance(default, bool):
+            options["action"] = "store_false" if default else "store_true"
+        elif isinstance(kind, tuple):
+            options["choices"] = kind
+        elif kind is not None:
+            options["type"] = kind
+        target = parser
+        if field.metadata.get("exclusive"):
+            name = field.metadata["exclusive"]
+            target = groups[name] = groups.get(name) or parser.add_mutually_exclusive_group()
+        if field.metadata.get("positional"):
+            target.add_argument(field.name, default=default, **options)
+        else:
+            target.add_argument(flag(field), dest=field.name, default=default, **options)
+
+
+def default_of(field: dataclasses.Field) -> Any:
+    return field.default_factory() if field.default is dataclasses.MISSING else field.default
 
 
 def from_namespace(cls: type, args: argparse.Namespace, **changes):

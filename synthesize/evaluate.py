@@ -102,3 +102,14 @@ def evaluate(midi_dir: Path | str, split: str | None = "test", split_csv: Path |
         rounded["page"] = str(write_listening_page(page, names, players, figures=figures))
     return {**rounded, "wavenet_sampling_temperature": synthesizer.generator.temperature,
             "wavenet_output_rms_lsb": synthesizer.output_rms_lsb}
+
+
+def evaluate_from(settings, rendering) -> int:
+    """`w2m2w evaluate synthesize`: prints the figures as JSON."""
+    import json
+
+    s = settings
+    result = evaluate(s.midi_dir, s.split if s.split_csv else None, s.split_csv, s.seconds, s.count, s.checkpoint,
+                      s.transcriber, rendering.temperature, rendering.output_rms_lsb, s.page)
+    print(json.dumps(result, indent=2))
+    return 0

@@ -68,3 +68,13 @@ class SynthesizeStage(Stage):
             audio = self.synthesizer.render(sequence, progress=lambda s: bar.update(min(s, bar.total - bar.n)))
         audio = checked_output(audio, "the rendered audio")  # never NaN, silence or beyond full scale
         write_wav(temporaries["audio"], audio, self.synthesizer.config.sample_rate_hz)
+
+
+def synthesize_files(files, rendering) -> int:
+    """`w2m2w synthesize`: every MIDI file under `files.inputs` rendered; prints the report."""
+    from stages.checkpoints import checkpoint_for
+
+    stage = SynthesizeStage(checkpoint_for("synthesize", files.checkpoint), rendering, max_seconds=files.max_seconds)
+    report = stage.run(files.inputs, files.out, overwrite=files.overwrite)
+    print(report.summary())
+    return 0 if report.ok else 1

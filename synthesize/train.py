@@ -101,3 +101,10 @@ def train(root: Path | str, run_dir: Path | str, config: SynthesizerConfig, step
         model.fit(training, validation_data=validation, epochs=epochs, initial_epoch=initial_epoch,
                   callbacks=callbacks, verbose=2)
     return model
+
+
+def train_from(settings) -> int:
+    """`w2m2w train synthesize`."""
+    train(settings.root, settings.run_dir, settings.training_config(), settings.steps, settings.steps_per_epoch,
+          seed=settings.seed, initial_weights=settings.initial_weights)
+    return 0

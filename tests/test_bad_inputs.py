@@ -853,7 +853,7 @@ def test_retranscribe_reports_bad_rows_and_transcribes_the_good_recording(render
 
 
 def test_full_names_why_a_file_cannot_be_read_and_lists_only_what_it_wrote(tmp_path):
-    from flows.cli import summary_lines
+    from flows.full import summary_lines
     from stages.io.normalize import NormalizeAudioStage
 
     inputs = tmp_path / "in"
@@ -911,7 +911,7 @@ def test_a_command_leaves_no_temporary_files_behind(tmp_path):
 def test_full_keeps_prefect_results_under_the_run_folder(tmp_path, monkeypatch):
     from prefect.settings import PREFECT_RESULTS_LOCAL_STORAGE_PATH
 
-    from flows.cli import results_under
+    from flows.full import results_under
 
     monkeypatch.delenv("PREFECT_RESULTS_LOCAL_STORAGE_PATH", raising=False)
     monkeypatch.delenv("PREFECT_LOCAL_STORAGE_PATH", raising=False)

@@ -76,7 +76,7 @@ STAGES_PARTS = {
 # transcribe/: every top-level module is shared by the networks or assembles them; every
 # sub-package is a network, with the networks it may import (and why).
 TRANSCRIBE_SHARED = {"config", "features", "dataset", "decode", "metrics", "errors"}
-TRANSCRIBE_ASSEMBLY = {"__init__", "transcriber", "stage", "cli", "evaluate", "report", "tuning"}
+TRANSCRIBE_ASSEMBLY = {"__init__", "transcriber", "stage", "cli", "settings", "evaluate", "report", "tuning"}
 TRANSCRIBE_NETWORKS = {
     "onsets_frames": set(),
     "rescorer": set(),  # reads the Onsets and Frames heads, never the network

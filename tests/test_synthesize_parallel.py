@@ -242,10 +242,12 @@ def test_adversarial_run_resumes_and_keeps_a_generator_per_epoch(rendered, tmp_p
 
 def test_train_command_sets_the_adversarial_settings_only_for_the_adversarial_config():
     from pipeline import build_parser
-    from synthesize.cli import training_config
+    from stages.settings import from_namespace
+    from synthesize.settings import SynthesizerTraining
 
     def config(*options):
-        return training_config(build_parser().parse_args(["train", "synthesize", "root", "run", *options]))
+        args = build_parser().parse_args(["train", "synthesize", "root", "run", *options])
+        return from_namespace(SynthesizerTraining, args).training_config()
 
     chosen = config("--config", "adversarial", "--discriminator-learning-rate", "2e-4", "--adversarial-weight", "2",
                     "--learning-rate", "1e-4")

@@ -230,7 +230,7 @@ def test_streamed_features_equal_whole_clip_features(block):
 @pytest.mark.slow
 def test_transcribe_and_score_writes_midi_scores_and_piano_rolls(trained_tiny, rendered, tmp_path, capsys):
     from maestro.metadata import Dataset
-    from pipeline import transcribe_and_score
+    from transcribe.evaluate import transcribe_and_score
 
     assert transcribe_and_score(Dataset.open(rendered), tmp_path / "t", trained_tiny / "last.keras")
     out = capsys.readouterr().out

@@ -68,3 +68,55 @@ def evaluate(transcriber: Transcriber, root: Path | str, split: str = "test",
     by_soundfont = {name: mean_of([p for p in pieces if p.get("soundfont") == name])
                     for name in sorted({p["soundfont"] for p in pieces if "soundfont" in p})}
     return Evaluation(mean_of(pieces), pieces, audio_seconds, time.perf_counter() - start, by_soundfont)
+
+
+def evaluate_from(settings, decoding) -> int:
+    """`w2m2w evaluate transcribe`: the mean on stderr, the summary as JSON on stdout, and with
+    `settings.out` the per-piece figures as well."""
+    import json
+    import sys
+
+    from stages.checkpoints import checkpoint_for
+    from transcribe.metrics import format_metrics
+
+    checkpoint = checkpoint_for("transcribe", settings.checkpoint)
+    decoding.check_for(checkpoint)
+    result = evaluate(Transcriber.load(checkpoint, decoding), settings.root, settings.split, settings.excerpt_seconds,
+                      settings.limit)
+    print(format_metrics(result.mean), file=sys.stderr)
+    summary = {"split": settings.split, "pieces": len(result.pieces), "audio_seconds": round(result.audio_seconds, 1),
+               "excerpt_seconds": settings.excerpt_seconds, **{k: round(v, 4) for k, v in result.mean.items()}}
+    if result.by_soundfont:  # a rendered dataset: how each soundfont fared
+        summary["by_soundfont"] = {name: {k: round(v, 4) for k, v in metrics.items()}
+                                   for name, metrics in result.by_soundfont.items()}
+    if settings.out:
+        settings.out.parent.mkdir(parents=True, exist_ok=True)
+        settings.out.write_text(json.dumps({**summary, "per_piece": dataclasses.asdict(result)["pieces"]}, indent=2))
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def transcribe_and_score(dataset: Dataset, out: Path, checkpoint: Path | None = None) -> bool:
+    """Transcribe a dataset's recordings, score them against its MIDI and draw piano rolls."""
+    from stages.checkpoints import checkpoint_for
+    from stages.io.plots import plot_piano_rolls
+    from transcribe.metrics import format_metrics
+    from transcribe.stage import TranscribeStage
+
+    stage = TranscribeStage(checkpoint_for("transcribe", checkpoint), notes_csv=True)
+    report = stage.run(dataset.root, out)  # outputs mirror the dataset: <year>/<name>.midi
+    print(report.summary())
+    scores = []
+    for record in dataset.records:
+        midi = out / Path(record.audio_filename).with_suffix(".midi")
+        if not midi.exists():
+            continue
+        estimate = notes_from_sequence(read_note_sequence(midi))
+        reference = notes_from_sequence(apply_sustain(read_note_sequence(dataset.midi_path(record))))
+        scores.append(transcription_metrics(reference, estimate))
+        picture = plot_piano_rolls(midi.with_suffix(".png"), reference, estimate,
+                                   title=Path(record.audio_filename).stem)
+        print(f"{midi}  (piano roll: {picture})")
+    if scores:
+        print(format_metrics(mean_metrics(scores)))
+    return report.ok

@@ -285,3 +285,28 @@ per second), references with the sustain pedal applied, {pedal}, then averaged o
 </body></html>"""
     write_text_atomic(out / "report.html", page)
     return [out / "report.json", out / "pieces.csv", out / "report.html"]
+
+
+def benchmark(settings) -> int:
+    """`w2m2w benchmark`: each system's figures on the terminal, the report under `settings.out`;
+    exit status 1 when some estimate failed."""
+    from stages.cli import check_paths
+    from stages.contract import printable
+    from transcribe.metrics import format_metrics
+
+    estimates = labelled_folders(settings.estimates)  # NAME=DIR -> {NAME: DIR}
+    check_paths([settings.reference, *estimates.values()], settings.out)
+    references = find_references(settings.reference)
+    if not references:
+        raise ValueError(f"no reference MIDI under {settings.reference}")
+    check_shared_names(references, estimates, settings.estimate_naming)
+    result = score(references, estimates, naming=settings.estimate_naming, sustain=settings.sustain_estimates)
+    for name, system in result["systems"].items():
+        print(f"{name}: {len(system['pieces'])} pieces scored, {len(system['missing'])} without an estimate, "
+              f"{len(system['failed'])} failed")
+        for failure in system["failed"]:
+            print(f"  FAILED {printable(failure['estimate'])}: {printable(failure['reason'])}")
+        print(format_metrics(system["mean"]))
+    for path in write_report(result, references, settings.out):
+        print(path)
+    return 1 if any(system["failed"] for system in result["systems"].values()) else 0

@@ -146,3 +146,33 @@ def write_probabilities(probs: dict[str, np.ndarray], frames_per_second: float, 
     np.savez_compressed(buffer, frames_per_second=np.float32(frames_per_second),
                         **{name: values.astype(np.float16) for name, values in probs.items()})
     path.write_bytes(buffer.getvalue())
+
+
+def transcribe_files(files, decoding: DecodingSettings) -> int:
+    """`w2m2w transcribe`: every input (a recording or a folder) under `files.out`, refusing inputs
+    that would write the same file; prints the report, returns the exit status (1: some failed)."""
+    from stages.checkpoints import checkpoint_for
+    from stages.contract import StageReport
+
+    stage = TranscribeStage(checkpoint_for("transcribe", files.checkpoint), decoding, sequence=files.sequence,
+                            notes_csv=files.csv, probabilities=files.save_probabilities, pedal=files.pedal,
+                            max_seconds=files.max_seconds)
+    if len(files.inputs) == 1:
+        report = stage.run(files.inputs[0], files.out, overwrite=files.overwrite)
+    else:
+        outputs: dict[Path, Path] = {}  # output -> the input it comes from, across all inputs
+        for inputs in files.inputs:
+            for job in stage.plan(inputs, files.out):
+                for target in job.targets.values():
+                    if target in outputs:
+                        raise ValueError(f"{job.source} and {outputs[target]} would both be written to {target}; "
+                                         "transcribe them into separate folders")
+                    outputs[target] = job.source
+        report = StageReport(stage=stage.name, output_dir=str(files.out))
+        for inputs in files.inputs:
+            part = stage.run(inputs, files.out, overwrite=files.overwrite)
+            report.written += part.written
+            report.skipped += part.skipped
+            report.failed += part.failed
+    print(report.summary())
+    return 0 if report.ok else 1

@@ -119,3 +119,15 @@ def apply_settings(model, checkpoint: Path, onset: float, frame: float, offset: 
     write_text_atomic(record_path, json.dumps(record, indent=2) + "\n")
     log.info("%s: onset %s, frame %s, offset %s gated at frame %s, offset correction %s s", checkpoint, onset,
              frame, offset, gate, correction)
+
+
+def tune_from(settings, command_line: str = "") -> int:
+    """`w2m2w tune transcribe`: prints the chosen settings as JSON."""
+    import json
+
+    from stages.checkpoints import checkpoint_for
+
+    chosen = tune_thresholds(checkpoint_for("transcribe", settings.checkpoint), settings.dataset, settings.pieces,
+                             settings.seconds, apply=settings.apply, command=command_line)
+    print(json.dumps(chosen, indent=2))
+    return 0

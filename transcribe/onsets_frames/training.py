@@ -7,6 +7,7 @@ best validation note F1.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 
@@ -77,3 +78,18 @@ def train(tfrecord_dir: Path | str, run_dir: Path | str, config: TranscriberConf
     if initial_epoch < epochs:
         model.fit(crops, epochs=epochs, initial_epoch=initial_epoch, callbacks=callbacks, verbose=2)
     return model
+
+
+def train_from(settings) -> int:
+    """`w2m2w train transcribe`: the named config with the settings' changes, trained."""
+    from stages.cli import cores
+
+    config = TranscriberConfig.named(settings.config)
+    if settings.learning_rate:
+        config = dataclasses.replace(config, learning_rate=settings.learning_rate)
+    if settings.low_register_weight:
+        config = dataclasses.replace(config, low_register_weight=settings.low_register_weight)
+    train(settings.tfrecords, settings.run_dir, config, settings.steps, settings.steps_per_epoch,
+          settings.validation_spans, settings.cache, cache_workers=cores(), seed=settings.seed,
+          initial_weights=settings.initial_weights)
+    return 0

@@ -212,3 +212,17 @@ def tune_pedal(tfrecord_dir: Path | str, checkpoint: Path | str, spans: int = 48
         transcriber.model.config = dataclasses.replace(transcriber.model.config, **settings)
         save_model_atomic(transcriber.model, Path(checkpoint))
     return {**settings, "validation_spans": len(examples), **{k: round(v, 4) for k, v in figures.items()}}
+
+
+def train_pedal_from(settings) -> int:
+    """`w2m2w train pedal`."""
+    train_pedal(settings.tfrecords, settings.run_dir, PedalConfig.named(settings.config), settings.steps,
+                steps_per_epoch=settings.steps_per_epoch, cache_dir=settings.cache, seed=settings.seed)
+    return 0
+
+
+def tune_pedal_from(settings) -> int:
+    """`w2m2w tune pedal`: prints the chosen settings as JSON."""
+    chosen = tune_pedal(settings.tfrecords, settings.checkpoint, settings.spans, settings.apply, settings.cache)
+    print(json.dumps(chosen, indent=2))
+    return 0

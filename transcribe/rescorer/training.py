@@ -188,3 +188,16 @@ def train_rescorer(checkpoint: Path, train_dataset: Path, validation_dataset: Pa
         write_text_atomic(companion(checkpoint, "rescorer_record"), json.dumps(record, indent=2) + "\n")
         log.info("%s: accept threshold %s", path, accept)
     return record
+
+
+def train_rescorer_from(settings, command_line: str = "") -> int:
+    """`w2m2w train rescorer`: prints the rescorer's record as JSON."""
+    from stages.checkpoints import checkpoint_for
+
+    s = settings
+    record = train_rescorer(checkpoint_for("transcribe", s.checkpoint), s.train_dataset, s.validation_dataset,
+                            cache=s.cache, train_pieces=s.train_pieces, candidate_threshold=s.candidate_threshold,
+                            epochs=s.epochs, seed=s.seed, note_ends=s.note_ends, end_epochs=s.end_epochs,
+                            apply=s.apply, command=command_line)
+    print(json.dumps(record, indent=2))
+    return 0
