@@ -1,10 +1,14 @@
 """Apache Beam: re-transcribe every recording of a MAESTRO-layout dataset with a transcriber
-checkpoint, through Beam's RunInference.
+checkpoint.
 
-  records -> ChunkRecording: audio -> log-mel -> fixed-size windows (chunk + overlap), keyed
-             by (recording, Window: where the window lies)
-          -> RunInference(TranscriberHandler): the model is loaded once per worker, batches are
-             formed from windows of any recordings
+A recording whose windows make one model batch (by its metadata's duration: up to 80 s at the
+default 20 s windows and batch of 4) is transcribed whole where it is read:
+  records -> TranscribeRecording: audio -> log-mel -> fixed-size windows (chunk + overlap) ->
+             the model, as RunInference's handler runs it (one padded batch) -> each window's
+             centre (a Centre) -> stitch, decode, write (as WriteTranscription below)
+Longer ones go through Beam's RunInference, batched with other recordings' windows:
+  records -> ChunkRecording: the same windows, keyed by (recording, Window: where it lies)
+          -> RunInference(TranscriberHandler): the model is loaded once per worker
           -> keep_centre: each window's centre, the heads' probabilities there (a Centre)
           -> GroupByKey per recording -> stitch, decode with the stage's own decoding
              (transcribe.transcriber.decode_probabilities, as `Transcriber.notes`, with the
@@ -14,9 +18,16 @@ checkpoint, through Beam's RunInference.
 
 The centres carry the four heads as float32, exactly what in-process decoding reads, so the notes
 are those of `w2m2w transcribe`: 4 heads x 88 keys x 4 bytes per frame at 31.25 frames per second
-(the default 16 kHz and hop of 512), 44 kB per second of audio (158 MB per hour-long recording,
-what the in-process transcriber holds too) through the grouping. float16 would halve that, but
-then in-process decoding would have to round as well to agree.
+(the default 16 kHz and hop of 512), 44 kB per second of audio (1.32 MB per 30 s recording, 158 MB
+per hour, what the in-process transcriber holds too). Through a GroupByKey that costs more than
+its bytes: measured on Dask (2 workers, 8 recordings of 30 s), pickling a recording's Centres takes
+0.6 ms and zlib would shrink them only 1.22x (byte-shuffled, 22 ms of CPU), but the grouping's task
+shuffle is N^2 tasks for N recordings, a recording's Centres move to whichever worker holds its
+hash bucket, and recordings whose paths share a bucket are decoded one after the other in one
+task. Hence the whole path for recordings that fit one batch: 8 tasks per recording on Dask instead
+of 57 (64 for 8 files instead of 456, with the runner's tree-reduced ToList), and no Centres between
+workers. A recording longer than its metadata says still comes out right on the whole path, a
+batch at a time.
 
 Idempotent: recordings whose MIDI and metrics exist are skipped; a bad recording is recorded as
 failed and the rest go on. Beam options pass through, as for `maestro preprocess`.
@@ -38,6 +49,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, PredictionResult, RunInference
 
 from maestro.filesystems import partial_path, read_bytes, write_json
+from maestro.filesystems import remove_partials as remove_local_partials
 from maestro.metadata import Record, join_under, select
 from maestro.preprocess import load_records, pipeline_options, quiet_workers
 from stages.checkpoints import load_checkpoint, require_config
@@ -140,6 +152,28 @@ class TranscriberHandler(ModelHandler):
         return False
 
 
+def recording_windows(root: str, record: Record, config: TranscriberConfig) -> list:
+    """A recording -> [(Window, its log-mel frames (window frames, mel_bins) float32)], the
+    recording padded with silence to one window when shorter; raises what a bad recording raises."""
+    from transcribe.transcriber import windows  # TensorFlow loads only in the workers
+
+    audio = decode_audio(read_bytes(join_under(root, record.audio_filename)), config.sample_rate_hz,
+                         max_seconds=MAX_SECONDS)
+    if len(audio) < MIN_AUDIO_SECONDS * config.sample_rate_hz:
+        raise InputError(f"audio too short ({len(audio) / config.sample_rate_hz:.2f} s): at least "
+                         f"{MIN_AUDIO_SECONDS} s is needed")
+    mel = log_mel(audio, config)
+    total, size = len(mel), config.chunk_frames + 2 * config.overlap_frames
+    if total < size:
+        mel = np.concatenate([mel, np.full((size - total, mel.shape[1]), SILENCE, np.float32)])
+    return [(window, mel[window.first: window.first + size]) for window in windows(total, config)]
+
+
+def fits_one_batch(record: Record, config: TranscriberConfig, batch_size: int) -> bool:
+    """Whether a recording's windows, by its metadata's duration, make at most one model batch."""
+    return record.duration * config.frames_per_second <= batch_size * config.chunk_frames
+
+
 class ChunkRecording(beam.DoFn):
     """Record -> ((audio path, Window), window frames) for RunInference; failures go to the
     `failed` output."""
@@ -148,24 +182,14 @@ class ChunkRecording(beam.DoFn):
         self.root, self.config_json = root, config_json
 
     def process(self, record: Record):
-        from transcribe.transcriber import windows  # TensorFlow loads only in the workers
-
         config = TranscriberConfig.from_dict(json.loads(self.config_json))
         try:
-            audio = decode_audio(read_bytes(join_under(self.root, record.audio_filename)), config.sample_rate_hz,
-                                 max_seconds=MAX_SECONDS)
-            if len(audio) < MIN_AUDIO_SECONDS * config.sample_rate_hz:
-                raise InputError(f"audio too short ({len(audio) / config.sample_rate_hz:.2f} s): at least "
-                                 f"{MIN_AUDIO_SECONDS} s is needed")
-            mel = log_mel(audio, config)
+            pieces = recording_windows(self.root, record, config)
         except Exception as error:  # noqa: BLE001 - a bad recording is reported, the rest go on
             yield beam.pvalue.TaggedOutput(FAILED, (record.audio_filename, describe_error(error)))
             return
-        total, size = len(mel), config.chunk_frames + 2 * config.overlap_frames
-        if total < size:
-            mel = np.concatenate([mel, np.full((size - total, mel.shape[1]), SILENCE, np.float32)])
-        for window in windows(total, config):
-            yield (record.audio_filename, window), mel[window.first: window.first + size]
+        for window, frames in pieces:
+            yield (record.audio_filename, window), frames
 
 
 def keep_centre(element) -> tuple[str, Centre]:
@@ -206,10 +230,13 @@ class WriteTranscription(beam.DoFn):
             self.rescorer_model.note_ends = False  # as Transcriber.load(note_ends=False)
 
     def process(self, element):
+        path, centres = element
+        yield from self.write(path, centres)
+
+    def write(self, path: str, centres: Iterable[Centre]):
         from transcribe.evaluate import reference_notes
         from transcribe.transcriber import decode_probabilities, sequence_at_tempo
 
-        path, centres = element
         record = self.records[path]
         try:
             probs = stitch(centres)
@@ -227,6 +254,39 @@ class WriteTranscription(beam.DoFn):
                "seconds": round(seconds, 3), "notes": int(len(notes)), **{k: round(v, 4) for k, v in metrics.items()}}
         write_json(output_path(self.out, record, ".metrics.json"), row)
         yield row
+
+
+class TranscribeRecording(WriteTranscription):
+    """Record -> its MIDI and metrics in one step, for a recording whose windows make one batch:
+    the windows through the model as RunInference's handler runs them (the same padded batch),
+    their centres stitched and decoded as WriteTranscription does. Nothing leaves the worker: no
+    Centres through a GroupByKey (1.3 MB per 30 s recording, 44 kB per second of audio) and, on
+    Dask, no shuffle tasks. A longer recording than its metadata says goes a batch at a time.
+    Failures go to the `failed` output."""
+
+    def __init__(self, root: str, out: str, records: dict, config_json: str, checkpoint: str, batch_size: int,
+                 rescorer: str | None = None, decoding: DecodingSettings = DecodingSettings()):
+        super().__init__(root, out, records, config_json, rescorer, decoding)
+        self.handler = TranscriberHandler(checkpoint, batch_size)
+
+    def setup(self):
+        super().setup()
+        self.model = self.handler.load_model()
+
+    def process(self, record: Record):
+        path = record.audio_filename
+        try:
+            pieces = recording_windows(self.root, record, self.config)
+        except Exception as error:  # noqa: BLE001 - a bad recording is reported, the rest go on
+            yield beam.pvalue.TaggedOutput(FAILED, (path, describe_error(error)))
+            return
+        centres = []
+        for first in range(0, len(pieces), self.handler.batch_size):
+            batch = pieces[first: first + self.handler.batch_size]
+            results = self.handler.run_inference([frames for _, frames in batch], self.model)
+            centres += [keep_centre(((path, window), result))[1] for (window, _), result in zip(batch, results)]
+        del pieces
+        yield from self.write(path, centres)
 
 
 def _temporary_local(sequence) -> str:
@@ -275,18 +335,31 @@ def build(pipeline: beam.Pipeline, root: str, out: str, records: Sequence[Record
     in `w2m2w transcribe`: the checkpoint's onset rescorer, when it has one and `decoding.rescore`,
     decides where notes start (and, unless `decoding.note_ends` is False, where they end)."""
     rescorer = rescorer_of(checkpoint) if decoding.rescore else None
-    chunks = (pipeline
-              | "Records" >> beam.Create(list(records), reshuffle=False)
-              | "Spread" >> beam.Reshuffle()
-              | "Chunk" >> beam.ParDo(ChunkRecording(root, transcriber_config.to_json()))
-                            .with_outputs(FAILED, main="windows"))
-    rows = (chunks.windows
-            | "Transcribe" >> RunInference(KeyedModelHandler(TranscriberHandler(checkpoint, batch_size)))
-            | "KeepCentres" >> beam.Map(keep_centre)
-            | "PerRecording" >> beam.GroupByKey()
-            | "Write" >> beam.ParDo(WriteTranscription(root, out, {r.audio_filename: r for r in records},
-                                                       transcriber_config.to_json(), rescorer, decoding)))
-    return rows, chunks[FAILED]
+    by_path, config_json = {r.audio_filename: r for r in records}, transcriber_config.to_json()
+    whole = [r for r in records if fits_one_batch(r, transcriber_config, batch_size)]
+    chunked = [r for r in records if not fits_one_batch(r, transcriber_config, batch_size)]
+    rows, failures = [], []
+    if whole:
+        done = (pipeline
+                | "Whole" >> beam.Create(whole, reshuffle=False)
+                | "SpreadWhole" >> beam.Reshuffle()
+                | "TranscribeWhole" >> beam.ParDo(TranscribeRecording(root, out, by_path, config_json, checkpoint,
+                                                                      batch_size, rescorer, decoding))
+                                       .with_outputs(FAILED, main="rows"))
+        rows.append(done.rows)
+        failures.append(done[FAILED])
+    if chunked:
+        chunks = (pipeline
+                  | "Records" >> beam.Create(chunked, reshuffle=False)
+                  | "Spread" >> beam.Reshuffle()
+                  | "Chunk" >> beam.ParDo(ChunkRecording(root, config_json)).with_outputs(FAILED, main="windows"))
+        rows.append(chunks.windows
+                    | "Transcribe" >> RunInference(KeyedModelHandler(TranscriberHandler(checkpoint, batch_size)))
+                    | "KeepCentres" >> beam.Map(keep_centre)
+                    | "PerRecording" >> beam.GroupByKey()
+                    | "Write" >> beam.ParDo(WriteTranscription(root, out, by_path, config_json, rescorer, decoding)))
+        failures.append(chunks[FAILED])
+    return (rows | "Rows" >> beam.Flatten()), (failures | "Failures" >> beam.Flatten())
 
 
 def run(root: str, out: str, checkpoint: str, config: RetranscribeConfig = RetranscribeConfig(),
@@ -333,11 +406,9 @@ def run(root: str, out: str, checkpoint: str, config: RetranscribeConfig = Retra
 
 def remove_partials(out: str) -> None:
     """Delete what a killed run left half-written in a local OUT (`*.partial`, `.failed.partial.json`)."""
-    if "://" in out or not Path(out).is_dir():
-        return
-    for path in Path(out).rglob("*.partial"):
-        path.unlink(missing_ok=True)
-    (Path(out) / ".failed.partial.json").unlink(missing_ok=True)
+    remove_local_partials(out)
+    if "://" not in out and Path(out).is_dir():
+        (Path(out) / ".failed.partial.json").unlink(missing_ok=True)
 
 
 def summarize(records: Sequence[Record], out: str, failures: list, refused: int = 0) -> dict:

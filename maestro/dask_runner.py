@@ -28,13 +28,15 @@ import threading
 import uuid
 
 import apache_beam as beam
+import dask.bag as dask_bag
 from apache_beam import pvalue
-from apache_beam.pipeline import PipelineVisitor
+from apache_beam.pipeline import PipelineVisitor, PTransformOverride
 from apache_beam.runners.dask import dask_runner as beam_dask
 from apache_beam.runners.dask import transform_evaluator as evaluators
 from apache_beam.runners.dask.overrides import dask_overrides
 from apache_beam.runners.runner import PipelineState
 from apache_beam.transforms.sideinputs import SideInputMap
+from apache_beam.transforms.window import GlobalWindows
 
 _set_up: dict[tuple[str, int], tuple] = {}  # (ParDo id, thread) -> (invoker, receivers), per worker process
 _set_up_lock = threading.Lock()
@@ -114,7 +116,64 @@ def _concatenated(lists) -> list:
     return [item for items in lists for item in items]
 
 
-TRANSLATIONS = {**evaluators.TRANSLATIONS, beam.ParDo: ParDo}
+class _CombinePerKey(beam.PTransform):
+    """A CombinePerKey the runner translates itself: a tree reduction, no shuffle."""
+
+    def __init__(self, fn: beam.CombineFn):
+        super().__init__()
+        self.fn = fn
+
+    def expand(self, pcoll):
+        return pvalue.PCollection.from_(pcoll)
+
+
+class CombinePerKeyOverride(PTransformOverride):
+    """CombinePerKey without extra arguments, in the global window -> _CombinePerKey."""
+
+    def matches(self, applied) -> bool:
+        transform = applied.transform
+        return (transform.__class__ == beam.CombinePerKey and not transform.args and not transform.kwargs
+                and all(isinstance(p.windowing.windowfn, GlobalWindows) for p in applied.inputs))
+
+    def get_replacement_transform_for_applied_ptransform(self, applied):
+        return _CombinePerKey(applied.transform.fn)
+
+
+def _accumulate(items, fn: beam.CombineFn) -> list:
+    """A partition's (key, value) items -> [(key, accumulator)]."""
+    fn.setup()
+    accumulators: dict = {}
+    for item in items:
+        key, value = evaluators.defenestrate(item)
+        accumulators[key] = fn.add_input(accumulators[key] if key in accumulators else fn.create_accumulator(), value)
+    return list(accumulators.items())
+
+
+def _merge(parts, fn: beam.CombineFn) -> list:
+    """Several partitions' [(key, accumulator)] -> one [(key, accumulator)]."""
+    grouped = collections.defaultdict(list)
+    for part in parts:
+        for key, accumulator in part:
+            grouped[key].append(accumulator)
+    return [(key, fn.merge_accumulators(accumulators)) for key, accumulators in grouped.items()]
+
+
+def _extract(pair, fn: beam.CombineFn):
+    key, accumulator = pair
+    return key, fn.extract_output(accumulator)
+
+
+class CombinePerKey(evaluators.DaskBagOp):
+    """(key, value) -> (key, combined) as accumulators per partition merged eight at a time, in one
+    output partition (a combine's result is small: a list of failures, a count)."""
+
+    def apply(self, input_bag, side_inputs=None):
+        fn = self.transform.fn
+        return input_bag.reduction(functools.partial(_accumulate, fn=fn), functools.partial(_merge, fn=fn),
+                                   out_type=dask_bag.Bag).map(_extract, fn)
+
+
+TRANSLATIONS = {**evaluators.TRANSLATIONS, beam.ParDo: ParDo, _CombinePerKey: CombinePerKey}
 
 
 def _tagged(item, tag) -> bool:
@@ -190,7 +249,7 @@ class DaskRunner(beam_dask.DaskRunner):
             bag_kwargs = {"partition_size": 1}  # an element per task: files spread over every worker
         client = dask.distributed.Client(**dask_options)
         try:
-            pipeline.replace_all(dask_overrides())
+            pipeline.replace_all([CombinePerKeyOverride(), *dask_overrides()])
             visitor = BagVisitor(bag_kwargs)
             pipeline.visit(visitor)
             futures = client.compute(list(dask.optimize(*visitor.leaves())))

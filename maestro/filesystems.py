@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from pathlib import Path
 
 from apache_beam.io.filesystems import FileSystems
 
@@ -19,6 +20,14 @@ def partial_path(path: str) -> str:
     file, and the last rename leaves a whole one. A killed run's `*.partial` files are removed by
     the next."""
     return f"{path}.{uuid.uuid4().hex[:12]}.partial"
+
+
+def remove_partials(out: str) -> None:
+    """Delete what a killed run left half-written (`*.partial`) in a local OUT; remote ones stay."""
+    if "://" in out or not Path(out).is_dir():
+        return
+    for path in Path(out).rglob("*.partial"):
+        path.unlink(missing_ok=True)
 
 
 def write_json(path: str, data: dict) -> None:

@@ -26,7 +26,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 
-from maestro.filesystems import read_bytes, write_json
+from maestro.filesystems import partial_path, read_bytes, remove_partials, write_json
 from maestro.metadata import SPLITS, Record, join_under, newest_metadata, read_metadata, select
 from stages.contract import describe_error
 from stages.io.audio import SAMPLE_RATE_HZ
@@ -75,7 +75,9 @@ class WriteShard(beam.DoFn):
         stats = {"split": split, "shard": index, "recordings": 0, "transcription_examples": 0,
                  "composition_examples": 0, "audio_seconds": 0.0, "failed": []}
         paths = {kind: shard_path(self.out, kind, split, index, count) for kind in ("transcription", "composition")}
-        temporaries = {kind: path + ".partial" for kind, path in paths.items()}
+        # Writer-unique temporaries: a task the engine runs twice at once (a worker it thought lost
+        # still running) must neither truncate the other's shard nor find its temporary renamed away.
+        temporaries = {kind: partial_path(path) for kind, path in paths.items()}
         spans_file = FileSystems.create(temporaries["transcription"])
         performances_file = FileSystems.create(temporaries["composition"])
         try:
@@ -216,6 +218,7 @@ def run(root: str, out: str, config: PreprocessConfig = PreprocessConfig(),
         raise ValueError(f"no records in {root} match splits={config.splits} years={config.years} "
                          f"composers={config.composers}")
     options, runner = pipeline_options(beam_args)
+    remove_partials(out)  # a killed run's temporaries
     summary_path = FileSystems.join(out, "preprocess.json")
     with quiet_workers(beam_args), beam.Pipeline(runner=runner, options=options) as pipeline:
         (build(pipeline, root, out, records, config)

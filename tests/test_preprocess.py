@@ -82,6 +82,32 @@ def test_output_is_deterministic_and_bad_files_are_reported(rendered, tmp_path):
     assert not [p for p in files if "partial" in p.name]
 
 
+def test_a_shard_written_twice_at_once_ends_whole(rendered, tmp_path):
+    """An engine may run a shard's task again while the first run still writes (a worker it took
+    for lost): neither run truncates or renames away the other's temporary, and the shard left is
+    the one a single run writes."""
+    records = preprocess.load_records(str(rendered))[:1]
+    config = preprocess.PreprocessConfig(min_seconds=1.0, max_seconds=2.5)
+    element = ((records[0].split, 0), records)
+
+    def shards(out):
+        return {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+
+    alone = preprocess.WriteShard(str(rendered), str(tmp_path / "alone"), config, {records[0].split: 1})
+    list(alone.process(element))
+    writer = preprocess.WriteShard(str(rendered), str(tmp_path / "twice"), config, {records[0].split: 1})
+
+    class RunAgainMeanwhile(list):
+        """The shard's records; reading them (the first run's files are open by then) runs it again."""
+
+        def __iter__(self):
+            list(writer.process(element))
+            return super().__iter__()
+
+    list(writer.process(((records[0].split, 0), RunAgainMeanwhile(records))))
+    assert shards(tmp_path / "twice") == shards(tmp_path / "alone") and len(shards(tmp_path / "alone")) == 2
+
+
 def test_tfrecord_framing_matches_tensorflow(tmp_path):
     import tensorflow as tf
 

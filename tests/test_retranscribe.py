@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from batch import retranscribe
-from maestro.metadata import Dataset
+from maestro.metadata import Dataset, Record
 from stages.io.midi import notes_from_sequence, read_note_sequence, sequence_from_notes, write_midi
 from transcribe.config import DecodingSettings, TranscriberConfig
 from transcribe.onsets_frames.model import build_model
@@ -137,6 +137,41 @@ def test_test_pipeline_writes_a_midi_and_metrics_per_recording(rendered, decoded
         local_midi = tmp_path / "local.midi"  # through the same MIDI writing, so times fall on the same ticks
         write_midi(sequence_from_notes(local), local_midi)
         assert len(local) > 0 and np.array_equal(beam_notes, notes_from_sequence(read_note_sequence(local_midi)))
+
+
+def test_recordings_of_one_batch_are_transcribed_whole_and_longer_ones_through_the_grouping():
+    config = TranscriberConfig.tiny()  # 96 frames of centre per window, 31.25 frames per second
+    record = Record("C", "T", "test", 2018, "a.midi", "a.wav", duration=96 * 4 / 31.25)
+    assert retranscribe.fits_one_batch(record, config, batch_size=4)
+    assert not retranscribe.fits_one_batch(dataclasses.replace(record, duration=record.duration + 0.1), config, 4)
+
+
+@pytest.mark.slow  # a Beam pipeline over a rendered dataset
+def test_both_paths_in_one_pipeline_give_the_in_process_notes(rendered, checkpoint, tmp_path):
+    """Two recordings go whole (one of them longer than its metadata says: a batch at a time), two
+    through RunInference and the GroupByKey; all four as `w2m2w transcribe`."""
+    from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+    from apache_beam.testing import test_pipeline
+    from apache_beam.testing.util import assert_that
+
+    records = [dataclasses.replace(r, duration=1.0 if i < 2 else 100.0)
+               for i, r in enumerate(Dataset.open(rendered).records)]
+    config = keras.saving.load_model(checkpoint, compile=False).config
+    assert len(retranscribe.recording_windows(str(rendered), records[0], config)) > 1  # so: two batches of one
+    with test_pipeline.TestPipeline(runner=FnApiRunner()) as pipeline:
+        rows, failed = retranscribe.build(pipeline, str(rendered), str(tmp_path / "out"), records, str(checkpoint),
+                                          config, batch_size=1)
+        assert_that(rows, lambda found: None if len(found) == 4 and all("note/f1" in r for r in found)
+                    else pytest.fail(f"rows: {found}"))
+        assert_that(failed, lambda items: None if list(items) == [] else pytest.fail(f"failures: {items}"),
+                    label="NoFailures")
+    transcriber = Transcriber.load(checkpoint)
+    for record in records:
+        written = (tmp_path / "out" / record.audio_filename).with_suffix(".midi")
+        beam_notes = notes_from_sequence(read_note_sequence(written))
+        local_midi = tmp_path / "local.midi"
+        write_midi(sequence_from_notes(transcriber.transcribe_file(rendered / record.audio_filename)), local_midi)
+        assert len(beam_notes) > 0 and np.array_equal(beam_notes, notes_from_sequence(read_note_sequence(local_midi)))
 
 
 @pytest.mark.slow  # a Beam pipeline over a rendered dataset
