@@ -120,7 +120,8 @@ def prefect_harness():
     because their cache keys name their output folders (flows.tasks.content_key)."""
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=120):
+    # Seconds on a quiet machine; beside a training run it took 4 to 7 minutes (nice 19, load 9 to 15).
+    with prefect_test_harness(server_startup_timeout=900):
         yield
 
 
