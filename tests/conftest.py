@@ -113,6 +113,18 @@ def checkpoints(tmp_path_factory):
     return folder
 
 
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """Prefect's test harness (a server on a temporary database), started once for every module
+    that runs flows in-process: each start costs a server's start-up and shutdown. Runs stay apart
+    because their cache keys name their output folders (flows.tasks.content_key)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    # Seconds on a quiet machine; beside a training run it took 4 to 7 minutes (nice 19, load 9 to 15).
+    with prefect_test_harness(server_startup_timeout=900):
+        yield
+
+
 @pytest.fixture
 def recordings(rendered, tmp_path):
     """Two 2 s recordings (one as FLAC) with their reference MIDI beside them."""

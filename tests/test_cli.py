@@ -61,17 +61,16 @@ def test_render_reads_its_default_midi_folder_from_the_environment_or_says_it_ha
 
 
 @pytest.mark.slow
-def test_evaluate_transcribe_uses_the_rescorer_beside_the_checkpoint_unless_told(rendered, tmp_path, capsys,
-                                                                                  monkeypatch):
+def test_evaluate_transcribe_uses_the_rescorer_beside_the_checkpoint_unless_told(rendered, checkpoints, tmp_path,
+                                                                                  capsys, monkeypatch):
+    import shutil
+
     import numpy as np
 
-    from transcribe.config import TranscriberConfig
-    from transcribe.onsets_frames.model import build_model
     from transcribe.rescorer.rescore import NUM_FEATURES, build_rescorer, rescorer_path
     from transcribe.transcriber import Transcriber
 
-    checkpoint = tmp_path / "tiny.keras"
-    build_model(TranscriberConfig.tiny()).save(checkpoint)
+    checkpoint = shutil.copy(checkpoints / "transcriber.keras", tmp_path / "tiny.keras")  # the session's tiny one
     rejecting = build_rescorer(np.random.default_rng(0).normal(size=(16, NUM_FEATURES)).astype(np.float32), 0.0)
     rejecting.logit.kernel.assign(np.zeros(rejecting.logit.kernel.shape, np.float32))
     rejecting.logit.bias.assign([-1e3])  # accepts no candidate: no note at all

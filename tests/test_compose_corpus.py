@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -248,14 +249,14 @@ def test_scoring_tokens_without_the_grammar_gives_the_same_figure(tmp_path):
 
 
 @pytest.mark.slow
-def test_training_the_labels_alone_changes_nothing_else_so_unlabelled_music_scores_the_same(tmp_path):
+def test_training_the_labels_alone_changes_nothing_else_so_unlabelled_music_scores_the_same(tmp_path, checkpoints):
     from compose.conditioning import prefix
     from compose.evaluate import token_nll_per_event
     from pipeline import main
 
     pieces = token_files(tmp_path, count=3, seconds=8.0)
     (tmp_path / "validation.npz").write_bytes(token_file_bytes(pieces[-1:], [1.0], ["Chopin"]))
-    build_model(ComposerConfig.tiny()).save(tmp_path / "start.keras")
+    shutil.copy(checkpoints / "composer.keras", tmp_path / "start.keras")  # the session's tiny one
     run = tmp_path / "run"
     common = ["train", "compose", str(tmp_path / "train.npz"), str(run),
               "--validation", str(tmp_path / "validation.npz"), "--from", str(tmp_path / "start.keras"),

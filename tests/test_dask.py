@@ -93,22 +93,10 @@ def test_the_runner_sets_up_once_per_worker_and_keeps_tags_batches_and_every_lea
     assert setups == {f"setup-{pid}": "x" for pid in ran_in}  # once per worker, not once per element
 
 
-@pytest.fixture(scope="module")
-def tiny_transcriber(tmp_path_factory):
-    import keras
-
-    from transcribe.config import TranscriberConfig
-    from transcribe.onsets_frames.model import build_model
-
-    keras.utils.set_random_seed(0)
-    path = tmp_path_factory.mktemp("transcriber") / "tiny.keras"
-    build_model(TranscriberConfig.tiny()).save(path)
-    return path
-
-
-def test_retranscription_on_dask_equals_the_local_run(client, on_dask, rendered, tiny_transcriber, tmp_path):
+def test_retranscription_on_dask_equals_the_local_run(client, on_dask, rendered, checkpoints, tmp_path):
     from batch import retranscribe
 
+    tiny_transcriber = checkpoints / "transcriber.keras"  # the session's, built once for every module
     local = retranscribe.run(str(rendered), str(tmp_path / "local"), str(tiny_transcriber), beam_args=LOCAL)
     with distributed.get_task_stream(client) as stream:
         dask = retranscribe.run(str(rendered), str(tmp_path / "dask"), str(tiny_transcriber), beam_args=on_dask)
@@ -174,15 +162,7 @@ def test_a_worker_killed_mid_file_loses_nothing(client, on_dask, recordings, tmp
                                        soundfile.read(tmp_path / "local" / name)[0], atol=1e-6)
 
 
-@pytest.fixture(scope="module")
-def prefect_server():
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
-
-
-def test_the_full_flow_on_dask_equals_the_local_run(client, prefect_server, checkpoints, recordings, tmp_path):
+def test_the_full_flow_on_dask_equals_the_local_run(client, prefect_harness, checkpoints, recordings, tmp_path):
     from flows.full import wave2midi2wave
 
     kwargs = dict(input_dir=recordings, seconds=1.0, primer_seconds=1.0,

@@ -10,15 +10,7 @@ import pytest
 pytestmark = pytest.mark.slow  # Prefect's test harness (a server) running the whole flow
 
 
-@pytest.fixture(scope="module")
-def harness():
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
-
-
-def test_full_flow_writes_every_stage_and_a_rerun_is_cached(harness, checkpoints, recordings, tmp_path):
+def test_full_flow_writes_every_stage_and_a_rerun_is_cached(prefect_harness, checkpoints, recordings, tmp_path):
     from flows.full import wave2midi2wave
 
     out = tmp_path / "run"
@@ -53,7 +45,7 @@ def test_full_flow_writes_every_stage_and_a_rerun_is_cached(harness, checkpoints
     assert runs and all(run.state.name == "Cached" for run in runs)
 
 
-def test_a_run_whose_outputs_were_deleted_recomputes_them(harness, checkpoints, recordings, tmp_path):
+def test_a_run_whose_outputs_were_deleted_recomputes_them(prefect_harness, checkpoints, recordings, tmp_path):
     import shutil
 
     from flows.full import wave2midi2wave

@@ -139,15 +139,7 @@ def test_a_transcription_folder_holds_one_transcribers_work(transcriber, checkpo
             claim_transcriptions(folder, other, note_ends)
 
 
-@pytest.fixture(scope="module")
-def harness():
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
-
-
-def test_the_loop_writes_every_step_and_a_rerun_recomputes_nothing(harness, rendered, transcriber, checkpoints,
+def test_the_loop_writes_every_step_and_a_rerun_recomputes_nothing(prefect_harness, rendered, transcriber, checkpoints,
                                                                    tmp_path):
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId

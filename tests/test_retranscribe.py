@@ -30,12 +30,19 @@ DECODING_CONFIG = dataclasses.replace(TranscriberConfig.tiny(), onset_threshold=
                                       offset_threshold=0.5, offset_frame_gate=0.8, offset_correction_s=-0.02)
 
 
-@pytest.fixture
-def checkpoint(tmp_path):
+@pytest.fixture(scope="module")
+def built_checkpoint(tmp_path_factory):
+    """The tiny transcriber at DECODING_CONFIG, built once for the module."""
     keras.utils.set_random_seed(0)
-    path = tmp_path / "tiny.keras"
+    path = tmp_path_factory.mktemp("built") / "tiny.keras"
     build_model(DECODING_CONFIG).save(path)
     return path
+
+
+@pytest.fixture
+def checkpoint(built_checkpoint, tmp_path):
+    """A copy of it of this test's own, so that a rescorer saved beside it stays in this test."""
+    return shutil.copy(built_checkpoint, tmp_path / "tiny.keras")
 
 
 def untrained_rescorer(decoding: str):

@@ -289,18 +289,18 @@ def under_jax(code: str) -> str:
     return result.stdout
 
 
-STEPS = """
-import json, sys
-import keras, numpy as np
-import synthesize.adversarial  # registers the classes
-model = keras.saving.load_model(sys.argv[1] + "/start.keras")
-batch = dict(np.load(sys.argv[1] + "/batch.npz"))
-audio = batch.pop("audio")
-logs = [{k: float(v) for k, v in model.train_on_batch(batch, audio, return_dict=True).items()} for _ in range(3)]
-np.savez(sys.argv[1] + "/" + keras.backend.backend() + ".npz",
-         *[np.asarray(w) for w in model.generator.get_weights() + model.discriminator.get_weights()])
-print(json.dumps(logs))
-"""
+def adversarial_steps(folder: str) -> list[dict[str, float]]:
+    """Three steps of FOLDER/start.keras on FOLDER/batch.npz under the Keras backend of the calling
+    process; the weights after go to FOLDER/<backend>.npz. Returns each step's logs."""
+    import synthesize.adversarial  # noqa: F401  (registers the classes)
+
+    model = keras.saving.load_model(folder + "/start.keras")
+    batch = dict(np.load(folder + "/batch.npz"))
+    audio = batch.pop("audio")
+    logs = [{k: float(v) for k, v in model.train_on_batch(batch, audio, return_dict=True).items()} for _ in range(3)]
+    np.savez(folder + "/" + keras.backend.backend() + ".npz",
+             *[np.asarray(w) for w in model.generator.get_weights() + model.discriminator.get_weights()])
+    return logs
 
 
 @pytest.mark.slow
@@ -316,9 +316,9 @@ def test_jax_adversarial_steps_compute_what_the_tensorflow_steps_do(tmp_path):
     t = np.arange(inputs["noise"].shape[1]) / RATE
     np.savez(tmp_path / "batch.npz", audio=np.stack([0.05 * np.sin(2 * np.pi * f * t) for f in (220, 330)]),
              **inputs)
-    tensorflow_logs = json.loads(subprocess.run([sys.executable, "-c", STEPS, str(tmp_path)], cwd=REPO,
-                                                capture_output=True, text=True, check=True).stdout)
-    jax_logs = json.loads(under_jax(STEPS.replace("sys.argv[1]", repr(str(tmp_path)))))
+    tensorflow_logs = adversarial_steps(str(tmp_path))  # this process runs TensorFlow: no second start-up
+    jax_logs = json.loads(under_jax("import json\nfrom tests.test_synthesize_parallel import adversarial_steps\n"
+                                    f"print(json.dumps(adversarial_steps({str(tmp_path)!r})))"))
     assert tensorflow_logs[-1]["discriminator_loss"] < tensorflow_logs[0]["discriminator_loss"]  # they did train
     for ours, theirs in zip(jax_logs, tensorflow_logs):
         assert ours == pytest.approx(theirs, rel=1e-4, abs=1e-6)

@@ -77,13 +77,10 @@ def test_ship_saves_the_best_epoch_with_its_record_and_model_card(tmp_path, chec
     assert "epoch" in capsys.readouterr().err
 
 
-def test_ship_selects_a_labels_only_composer_run_on_its_labelled_validation(tmp_path):
-    from compose.config import ComposerConfig
-    from compose.model import build_model
-
+def test_ship_selects_a_labels_only_composer_run_on_its_labelled_validation(tmp_path, checkpoints):
     run = tmp_path / "run"
     run.mkdir()
-    build_model(ComposerConfig.tiny()).save(run / "best.keras")
+    shutil.copy(checkpoints / "composer.keras", run / "best.keras")  # the session's tiny one
     (run / "history.csv").write_text("epoch,loss,val_nll_per_event_labelled\n0,2.1,2.30\n1,2.0,2.20\n2,2.0,2.25\n")
     assert main(["ship", "compose", str(run), "--checkpoints", str(tmp_path / "shipped")]) == 0
     record = json.loads((tmp_path / "shipped" / "default.json").read_text())

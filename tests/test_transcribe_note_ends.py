@@ -155,14 +155,14 @@ def test_a_rescorer_with_note_ends_survives_a_keras_round_trip(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_transcriber_loaded_without_note_ends_ends_notes_at_the_thresholds(tmp_path):
-    from transcribe.onsets_frames.model import build_model
+def test_a_transcriber_loaded_without_note_ends_ends_notes_at_the_thresholds(checkpoints, tmp_path):
+    import shutil
+
     from transcribe.rescorer.rescore import rescorer_path
     from transcribe.transcriber import Transcriber
 
     config = TranscriberConfig.tiny()
-    checkpoint = tmp_path / "mine.keras"
-    build_model(config).save(checkpoint)
+    checkpoint = shutil.copy(checkpoints / "transcriber.keras", tmp_path / "mine.keras")  # the session's tiny one
     note_end_rescorer(end_logit=4.0).save(rescorer_path(checkpoint))
     probs = heads(100)
     probs["onsets"][10, C4], probs["frames"][10:14, C4], probs["frames"][14:40, C4] = 0.9, 0.9, 0.05
@@ -174,13 +174,13 @@ def test_a_transcriber_loaded_without_note_ends_ends_notes_at_the_thresholds(tmp
 
 
 @pytest.mark.slow
-def test_the_stage_without_note_ends_uses_the_thresholds_and_keeps_its_outputs_apart(tmp_path):
-    from transcribe.onsets_frames.model import build_model
+def test_the_stage_without_note_ends_uses_the_thresholds_and_keeps_its_outputs_apart(checkpoints, tmp_path):
+    import shutil
+
     from transcribe.rescorer.rescore import rescorer_path
     from transcribe.stage import TranscribeStage
 
-    checkpoint = tmp_path / "mine.keras"
-    build_model(TranscriberConfig.tiny()).save(checkpoint)
+    checkpoint = shutil.copy(checkpoints / "transcriber.keras", tmp_path / "mine.keras")  # the session's tiny one
     note_end_rescorer(end_logit=4.0).save(rescorer_path(checkpoint))
     with_ends, without = TranscribeStage(checkpoint), TranscribeStage(checkpoint, DecodingSettings(note_ends=False))
     assert "note_ends" not in with_ends.config()  # folders written before the switch existed still match

@@ -8,7 +8,6 @@ import pytest
 
 from stages.io.midi import PIANO_KEYS, PIANO_LOWEST_PITCH
 from transcribe.config import TranscriberConfig
-from transcribe.onsets_frames.model import build_model
 from transcribe.rescorer.rescore import (
     FRAME_OFFSETS,
     NUM_FEATURES,
@@ -103,9 +102,10 @@ def test_rescorer_keras_round_trip_keeps_outputs_and_thresholds(tmp_path):
 
 
 @pytest.mark.slow
-def test_transcriber_loads_the_rescorer_beside_its_checkpoint(tmp_path):
-    checkpoint = tmp_path / "mine.keras"
-    build_model(TranscriberConfig.tiny()).save(checkpoint)
+def test_transcriber_loads_the_rescorer_beside_its_checkpoint(checkpoints, tmp_path):
+    import shutil
+
+    checkpoint = shutil.copy(checkpoints / "transcriber.keras", tmp_path / "mine.keras")  # the session's tiny one
     assert load_rescorer(checkpoint) is None and Transcriber.load(checkpoint).rescorer is None
     constant_rescorer(logit=1.0, accept_threshold=0.3).save(rescorer_path(checkpoint))
     assert rescorer_path(checkpoint).name == "mine.rescorer.keras"
