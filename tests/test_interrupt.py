@@ -38,7 +38,14 @@ def recordings(folder: Path, count: int, seconds: float = 2.0) -> Path:
 def w2m2w(*args: str, env: dict | None = None) -> subprocess.Popen:
     merged = {k: v for k, v in {**os.environ, **(env or {})}.items() if v is not None}  # None: unset
     return subprocess.Popen([sys.executable, str(REPO / "pipeline.py"), *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=merged)
+                            stderr=subprocess.PIPE, text=True, env=merged, preexec_fn=interruptible)
+
+
+def interruptible() -> None:
+    """In the child, before exec: SIGINT as a terminal gives it. An ignored SIGINT is inherited
+    through exec, and Python then never raises KeyboardInterrupt (the command ran to the end, exit
+    0); in the whole suite, something run in-process before this module left it ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def wait_for(condition, process: subprocess.Popen, timeout_s: float = 300.0) -> bool:
